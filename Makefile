@@ -1,0 +1,116 @@
+# quell: build, test and install.
+#
+# Sources are found by wildcard: a new module is a new .c/.h pair under proxy/,
+# filters/ or certs/ and needs no edit here.  proxy/main.c holds main() and is
+# the only object not put in the library, so unit tests link libquell.a.
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+PKGS     := libevent_core libevent_extra libevent_openssl libevent_pthreads \
+            openssl libpcre2-8 zlib libbrotlienc libbrotlidec libzstd libpsl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. $(PKG_CFLAGS) \
+             -DQUELL_VERSION='"$(VERSION)"'
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+
+# Build flavours: plain (build/) and sanitized (build-san/).
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRCS     := $(sort $(wildcard proxy/*.c filters/*.c certs/*.c))
+ASMS     := $(sort $(wildcard proxy/*.S filters/*.S certs/*.S))
+LIB_SRCS := $(filter-out proxy/main.c,$(SRCS))
+UNIT_SRCS:= $(sort $(wildcard tests/unit/test_*.c))
+
+OBJS     = $(LIB_SRCS:%.c=$(B)/%.o) $(ASMS:%.S=$(B)/%.o)
+
+.PHONY: all deps run test unit e2e san-unit san-e2e fuzz clean install bench
+all: quell
+
+# ---- objects -------------------------------------------------------------
+build/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+build/%.o: %.S $(wildcard filters/*.txt proxy/*.html proxy/*.txt)
+	@mkdir -p $(dir $@)
+	$(CC) -I. -c $< -o $@
+build-san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+build-san/%.o: %.S $(wildcard filters/*.txt proxy/*.html proxy/*.txt)
+	@mkdir -p $(dir $@)
+	$(CC) -I. -c $< -o $@
+
+build/libquell.a: $(LIB_SRCS:%.c=build/%.o) $(ASMS:%.S=build/%.o)
+	@rm -f $@; ar rcs $@ $^
+build-san/libquell.a: $(LIB_SRCS:%.c=build-san/%.o) $(ASMS:%.S=build-san/%.o)
+	@rm -f $@; ar rcs $@ $^
+
+quell: build/proxy/main.o build/libquell.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+build-san/quell: build-san/proxy/main.o build-san/libquell.a
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- unit tests (cmocka) ---------------------------------------------------
+UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
+UNIT_BINS_SAN := $(UNIT_SRCS:tests/unit/%.c=build-san/tests/%)
+build/tests/%: tests/unit/%.c build/libquell.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libquell.a $(LDLIBS) -lcmocka
+build-san/tests/%: tests/unit/%.c build-san/libquell.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< build-san/libquell.a $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@tools/run-unit.sh $(UNIT_BINS)
+san-unit: $(UNIT_BINS_SAN)
+	@ASAN_OPTIONS=detect_leaks=1 tools/run-unit.sh $(UNIT_BINS_SAN)
+
+# ---- end-to-end tests (pytest, real nginx/curl/chromium) -------------------
+E2E_ARGS ?=
+e2e: quell
+	QUELL_BIN=$(CURDIR)/quell python3 -m pytest -q -p no:cacheprovider tests/e2e $(E2E_ARGS)
+san-e2e: build-san/quell
+	QUELL_BIN=$(CURDIR)/build-san/quell QUELL_SANITIZED=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  python3 -m pytest -q -p no:cacheprovider tests/e2e -m "not slow" $(E2E_ARGS)
+
+# ---- fuzz targets (clang, libFuzzer) ----------------------------------------
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+fuzz:
+	@tools/build-fuzz.sh $(FUZZ_SRCS)
+
+# ---- the two quick-start commands --------------------------------------------
+deps:
+	@tools/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory quell
+	./quell run
+
+test: deps
+	@$(MAKE) --no-print-directory quell build-san/quell $(UNIT_BINS) $(UNIT_BINS_SAN)
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory san-unit
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory san-e2e
+
+bench: quell
+	@echo "benchmarks: bench/proxy.sh bench/https.sh bench/engine.sh bench/rewrite.sh bench/quality.sh"
+
+install: quell
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/doc/quell
+	install -m 0755 quell $(DESTDIR)$(PREFIX)/bin/quell
+	install -m 0644 doc/quell.1 $(DESTDIR)$(PREFIX)/share/man/man1/quell.1
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/quell/README.md
+
+clean:
+	rm -rf build build-san build-fuzz quell
+
+-include $(shell find build build-san -name '*.d' 2>/dev/null)
