@@ -1,0 +1,101 @@
+/*
+ * tls: everything the proxy needs for HTTPS interception, in one object.
+ *
+ * One struct tls per process, built by tls_new() before the workers start and
+ * shared by all of them.  It owns the CA (certs/ca.h), the cache of minted
+ * leaf certificates (certs/leaf.h), the server SSL_CTX that talks to browsers
+ * and the client SSL_CTX that talks to origins.  Thread safety: every function
+ * may be called from any worker; the leaf cache takes a short mutex on lookup
+ * and mint, the auto-bypass table a mutex on a bypass check only while some
+ * host has recorded failures; nothing else locks.
+ *
+ * How the proxy uses it, per CONNECT HOST:PORT:
+ *   1. tls_bypassed(t, cfg, HOST): 1 -> blind tunnel, as without interception.
+ *   2. Answer "200 Connection established", then look at the client's first
+ *      bytes without consuming them (recv(MSG_PEEK) on the socket, so they
+ *      stay in the kernel for OpenSSL) with tls_peek_client_hello():
+ *      0 -> blind tunnel, -1 -> wait for more bytes (bounded by a timeout).
+ *   3. 1 -> ssl = tls_client_side(t, HOST) and run the TLS server handshake
+ *      (e.g. bufferevent_openssl_socket_new(..., BUFFEREVENT_SSL_ACCEPTING)).
+ *      A leaf for the SNI name (or HOST without SNI) is picked or minted inside
+ *      the handshake.  If the browser aborts the handshake (alert or EOF
+ *      before it completes) call tls_client_handshake_failed(t, HOST).
+ *   4. For each request inside, connect to the origin with
+ *      ssl = tls_origin_side(t, HOST) (BUFFEREVENT_SSL_CONNECTING).  If the
+ *      handshake fails, answer the browser 502 with tls_verify_reason(ssl):
+ *      the origin's content is never relayed unverified.
+ * SSL objects returned here belong to the caller (SSL_free, or the
+ * bufferevent with BEV_OPT_CLOSE_ON_FREE).
+ */
+#ifndef QUELL_TLS_H
+#define QUELL_TLS_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+struct config;
+struct tls;
+
+/* Loads the CA from cfg->ca_dir, creating it there (ECDSA P-256) when the
+ * directory holds none, and logs at info level where it is and how to
+ * install it.  Refuses a CA key readable by group or others.  Builds the
+ * browser-side SSL_CTX (TLS 1.2 and 1.3, ALPN http/1.1 only, stateless
+ * session tickets) and the origin-side SSL_CTX (system trust store plus
+ * cfg->upstream_ca_file, TLS >= 1.2, peer verification required).  Keeps
+ * cfg->cert_cache_size and cfg->auto_bypass_failures; cfg is not referenced
+ * afterwards.  Returns the object, or NULL with a one-line reason in err. */
+struct tls *tls_new(const struct config *cfg, char *err, size_t errlen);
+
+/* Frees everything; SSL objects already handed out stay valid.  NULL: no-op. */
+void tls_free(struct tls *t);
+
+/* 1 when CONNECT to host must be tunnelled blindly: cfg->intercept off, host
+ * equal to or a subdomain of an intercept_bypass entry, or host auto-bypassed
+ * after repeated handshake failures.  0 otherwise (intercept). */
+int tls_bypassed(struct tls *t, const struct config *cfg, const char *host);
+
+/* Classifies the first bytes a client sent inside a CONNECT tunnel:
+ * 1 a TLS ClientHello, 0 not TLS, -1 too few bytes to tell (need 6). */
+int tls_peek_client_hello(const unsigned char *buf, size_t len);
+
+/* A new server-side SSL for the browser end of an intercepted CONNECT to
+ * connect_host (name, IPv4 or IPv6 literal, brackets allowed).  The leaf is
+ * chosen in the handshake for the SNI name, or connect_host when the
+ * ClientHello has no usable SNI; IP literals get an IP SAN.  Returns NULL on
+ * failure (logged). */
+SSL *tls_client_side(struct tls *t, const char *connect_host);
+
+/* Records one failed browser-side handshake for host.  After
+ * cfg->auto_bypass_failures of them (0: never) the host is tunnelled blindly
+ * from then on (tls_bypassed returns 1) and a warning is logged.  A completed
+ * handshake with host resets its count. */
+void tls_client_handshake_failed(struct tls *t, const char *host);
+
+/* A new client-side SSL to the origin host (name or IP literal): SNI set for
+ * names, the certificate checked against the trust store and against host
+ * (DNS name or IP address), ALPN http/1.1.  Returns NULL on failure (logged). */
+SSL *tls_origin_side(struct tls *t, const char *host);
+
+/* After a failed origin handshake: why, for the 502 page and the log, e.g.
+ * "certificate has expired", "certificate is for another host name",
+ * "unknown issuer", "self-signed certificate"; "TLS handshake failed" when
+ * the certificate was not at fault.  Returns a static string, never NULL. */
+const char *tls_verify_reason(const SSL *ssl);
+
+/* Copies up to max auto-bypassed host names into out (each malloc'd, the
+ * caller frees them).  Returns how many were copied. */
+size_t tls_bypass_list(struct tls *t, char **out, size_t max);
+
+/* Counters for the status page: leaves minted, leaf cache hits. */
+unsigned long tls_mint_count(struct tls *t);
+unsigned long tls_cache_hits(struct tls *t);
+
+/* The CA certificate, for quell's own pages (certs/pages.h) and the log:
+ * PEM text and DER bytes owned by t, and its SHA-256 fingerprint
+ * "AB:CD:..." .  Never the key. */
+const char *tls_ca_pem(struct tls *t, size_t *len);
+const unsigned char *tls_ca_der(struct tls *t, size_t *len);
+const char *tls_ca_fingerprint(struct tls *t);
+const char *tls_ca_subject(struct tls *t);
+
+#endif
