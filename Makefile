@@ -72,13 +72,15 @@ san-unit: $(UNIT_BINS_SAN)
 	@ASAN_OPTIONS=detect_leaks=1 tools/run-unit.sh $(UNIT_BINS_SAN)
 
 # ---- end-to-end tests (pytest, real nginx/curl/chromium) -------------------
+# Debian's python3 (with python3-pytest), not a pyenv one that may shadow it on PATH.
+PYTHON ?= /usr/bin/python3
 E2E_ARGS ?=
 e2e: quell
-	QUELL_BIN=$(CURDIR)/quell python3 -m pytest -q -p no:cacheprovider tests/e2e $(E2E_ARGS)
+	QUELL_BIN=$(CURDIR)/quell $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(E2E_ARGS)
 san-e2e: build-san/quell
 	QUELL_BIN=$(CURDIR)/build-san/quell QUELL_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  python3 -m pytest -q -p no:cacheprovider tests/e2e -m "not slow" $(E2E_ARGS)
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e -m "not slow" $(E2E_ARGS)
 
 # ---- fuzz targets (clang, libFuzzer) ----------------------------------------
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
