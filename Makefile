@@ -27,6 +27,9 @@ ASMS     := $(sort $(wildcard proxy/*.S filters/*.S certs/*.S))
 LIB_SRCS := $(filter-out proxy/main.c,$(SRCS))
 UNIT_SRCS:= $(sort $(wildcard tests/unit/test_*.c))
 
+# Files pulled into the binary with .incbin (built-in rules, page templates).
+EMBEDDED := $(wildcard filters/builtin/*.txt filters/*.txt proxy/*.html certs/*.html)
+
 OBJS     = $(LIB_SRCS:%.c=$(B)/%.o) $(ASMS:%.S=$(B)/%.o)
 
 .PHONY: all deps run test unit e2e san-unit san-e2e fuzz clean install bench
@@ -36,13 +39,13 @@ all: quell
 build/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
-build/%.o: %.S $(wildcard filters/*.txt proxy/*.html proxy/*.txt)
+build/%.o: %.S $(EMBEDDED)
 	@mkdir -p $(dir $@)
 	$(CC) -I. -c $< -o $@
 build-san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
-build-san/%.o: %.S $(wildcard filters/*.txt proxy/*.html proxy/*.txt)
+build-san/%.o: %.S $(EMBEDDED)
 	@mkdir -p $(dir $@)
 	$(CC) -I. -c $< -o $@
 
