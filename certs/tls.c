@@ -1,0 +1,469 @@
+/*
+ * tls: see tls.h.  The browser side picks its certificate in the SNI
+ * callback, so one SSL_CTX serves every host: the leaf and the shared leaf
+ * key are attached to each SSL there (SSL_use_cert_and_key), no per-host
+ * SSL_CTX is built.  Session tickets are keyed by that one SSL_CTX, so a
+ * resumed handshake skips the signature entirely.
+ */
+#include "certs/tls.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "certs/ca.h"
+#include "certs/leaf.h"
+#include "proxy/config.h"
+#include "proxy/log.h"
+
+#define TLS_MAGIC 0x544c5351u   /* "TLSQ" */
+#define TLS_HOST_MAX 253
+#define TLS_TRACK_MAX 256       /* hosts with failures or auto-bypassed */
+
+struct track {
+	char host[TLS_HOST_MAX + 1];
+	int failures;
+	int bypassed;
+};
+
+struct tls {
+	unsigned magic;
+	struct ca *ca;
+	struct leaf_cache *leaves;
+	SSL_CTX *server_ctx;        /* browser side */
+	SSL_CTX *origin_ctx;        /* origin side */
+	int auto_bypass_failures;
+	pthread_mutex_t track_lock;
+	atomic_int n_track;         /* lets the common path skip the lock */
+	struct track track[TLS_TRACK_MAX];
+};
+
+static int host_idx = -1;       /* SSL ex_data: malloc'd CONNECT host */
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static void free_host(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	free(ptr);
+}
+
+static void make_idx(void)
+{
+	host_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_host);
+}
+
+/* Logs the OpenSSL error queue at where, then clears it. */
+static void log_ssl(const char *where)
+{
+	unsigned long e;
+	char buf[256];
+	int n = 0;
+	while ((e = ERR_get_error()) != 0 && n++ < 4) {
+		ERR_error_string_n(e, buf, sizeof buf);
+		log_msg(LOG_WARN, "tls: %s: %s", where, buf);
+	}
+	if (n == 0)
+		log_msg(LOG_WARN, "tls: %s failed", where);
+	ERR_clear_error();
+}
+
+/* Copies host lower-cased, without brackets or a trailing dot, into out
+ * (TLS_HOST_MAX + 1 bytes).  Returns 0, or -1 when empty or too long. */
+static int norm_host(const char *host, char *out)
+{
+	size_t n = host ? strlen(host) : 0;
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n && host[n - 1] == '.')
+		n--;
+	if (n == 0 || n > TLS_HOST_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)host[i]);
+	out[n] = '\0';
+	return 0;
+}
+
+/* ---- browser side ---------------------------------------------------- */
+
+/* SNI callback: attaches the leaf for the SNI name, or for the CONNECT host
+ * when the ClientHello carries none (or an unusable one). */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+	struct tls *t = arg;
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	const char *host = SSL_get_ex_data(ssl, host_idx);
+	X509 *cert = NULL;
+	if (sni && *sni)
+		cert = leaf_cache_get(t->leaves, sni);
+	if (!cert && host)
+		cert = leaf_cache_get(t->leaves, host);
+	if (!cert) {
+		log_ssl(host ? host : "leaf for a client without a host name");
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	int ok = SSL_use_cert_and_key(ssl, cert, leaf_cache_key(t->leaves), NULL, 1);
+	X509_free(cert);
+	if (ok != 1) {
+		log_ssl("attaching the leaf certificate");
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* ALPN: http/1.1 when offered; otherwise no ALPN at all, which clients
+ * take as HTTP/1.1. */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char h11[] = "\x08http/1.1";
+	unsigned char *sel = NULL;
+	if (SSL_select_next_proto(&sel, outlen, h11, sizeof h11 - 1, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+		*out = sel;
+		return SSL_TLSEXT_ERR_OK;
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+static struct track *track_find(struct tls *t, const char *h)
+{
+	int n = atomic_load(&t->n_track);
+	for (int i = 0; i < n; i++)
+		if (strcmp(t->track[i].host, h) == 0)
+			return &t->track[i];
+	return NULL;
+}
+
+/* A completed browser handshake clears the host's failure count, so only
+ * consecutive failures lead to a bypass. */
+static void on_info(const SSL *ssl, int where, int ret)
+{
+	if (!(where & SSL_CB_HANDSHAKE_DONE))
+		return;
+	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const char *host = SSL_get_ex_data(ssl, host_idx);
+	char h[TLS_HOST_MAX + 1];
+	if (!t || atomic_load(&t->n_track) == 0 || norm_host(host, h) != 0)
+		return;
+	pthread_mutex_lock(&t->track_lock);
+	struct track *e = track_find(t, h);
+	if (e && !e->bypassed) {
+		int last = atomic_load(&t->n_track) - 1;
+		*e = t->track[last];
+		atomic_store(&t->n_track, last);
+	}
+	pthread_mutex_unlock(&t->track_lock);
+}
+
+static SSL_CTX *server_ctx_new(struct tls *t)
+{
+	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+	if (!c)
+		return NULL;
+	SSL_CTX_set_app_data(c, t);
+	if (!SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_session_id_context(c, (const unsigned char *)"quell", 5)) {
+		SSL_CTX_free(c);
+		return NULL;
+	}
+	SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	                       SSL_OP_NO_COMPRESSION);
+	/* Stateless tickets only: no server-side session cache to lock. */
+	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(c, 1);
+	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_tlsext_servername_callback(c, on_servername);
+	SSL_CTX_set_tlsext_servername_arg(c, t);
+	SSL_CTX_set_alpn_select_cb(c, on_alpn, NULL);
+	SSL_CTX_set_info_callback(c, on_info);
+	return c;
+}
+
+SSL *tls_client_side(struct tls *t, const char *connect_host)
+{
+	assert(t && t->magic == TLS_MAGIC);
+	char *h = connect_host ? strdup(connect_host) : NULL;
+	SSL *ssl = SSL_new(t->server_ctx);
+	if (!ssl || (connect_host && !h) || !SSL_set_ex_data(ssl, host_idx, h)) {
+		log_ssl("new browser-side SSL");
+		free(h);
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+int tls_peek_client_hello(const unsigned char *buf, size_t len)
+{
+	/* A TLS record: type 22 (handshake), version 3.x with x <= 4, a length,
+	 * then handshake type 1 (client_hello).  SSLv2-style hellos are not
+	 * TLS 1.2+ and go through the tunnel like any other protocol. */
+	static const unsigned char min[6] = { 0x16, 0x03, 0x00, 0x00, 0x00, 0x01 };
+	static const unsigned char max[6] = { 0x16, 0x03, 0x04, 0xff, 0xff, 0x01 };
+	for (size_t i = 0; i < 6; i++) {
+		if (i == len)
+			return -1;
+		if (buf[i] < min[i] || buf[i] > max[i])
+			return 0;
+	}
+	return ((size_t)buf[3] << 8 | buf[4]) >= 4 ? 1 : 0;
+}
+
+/* ---- origin side ----------------------------------------------------- */
+
+static SSL_CTX *origin_ctx_new(const struct config *cfg, char *err, size_t errlen)
+{
+	static const unsigned char h11[] = "\x08http/1.1";
+	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+	if (!c || !SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
+	    SSL_CTX_set_alpn_protos(c, h11, sizeof h11 - 1) != 0 ||
+	    !SSL_CTX_set_default_verify_paths(c)) {
+		snprintf(err, errlen, "cannot set up the origin TLS context");
+		SSL_CTX_free(c);
+		return NULL;
+	}
+	if (cfg->upstream_ca_file && *cfg->upstream_ca_file &&
+	    !SSL_CTX_load_verify_locations(c, cfg->upstream_ca_file, NULL)) {
+		unsigned long e = ERR_peek_last_error();
+		snprintf(err, errlen, "upstream_ca_file %s: %s", cfg->upstream_ca_file,
+		         e ? ERR_reason_error_string(e) : "cannot load");
+		ERR_clear_error();
+		SSL_CTX_free(c);
+		return NULL;
+	}
+	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+	X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(c), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+	return c;
+}
+
+SSL *tls_origin_side(struct tls *t, const char *host)
+{
+	assert(t && t->magic == TLS_MAGIC);
+	char h[TLS_HOST_MAX + 1];
+	if (norm_host(host, h) != 0) {
+		log_msg(LOG_WARN, "tls: bad origin host name");
+		return NULL;
+	}
+	SSL *ssl = SSL_new(t->origin_ctx);
+	if (!ssl) {
+		log_ssl("new origin SSL");
+		return NULL;
+	}
+	int ok = leaf_is_ip(h)
+	       ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), h)
+	       : SSL_set_tlsext_host_name(ssl, h) && SSL_set1_host(ssl, h);
+	if (!ok) {
+		log_ssl(h);
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+const char *tls_verify_reason(const SSL *ssl)
+{
+	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	switch (v) {
+	case X509_V_OK:
+		return "TLS handshake failed";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "certificate has expired";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "certificate is not yet valid";
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return "certificate is for another host name";
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		return "self-signed certificate";
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		return "self-signed certificate in the chain (unknown root)";
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return "unknown issuer";
+	case X509_V_ERR_CERT_REVOKED:
+		return "certificate has been revoked";
+	case X509_V_ERR_INVALID_PURPOSE:
+		return "certificate is not for a web server";
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+		return "certificate signature is invalid";
+	default:
+		return X509_verify_cert_error_string(v);
+	}
+}
+
+/* ---- bypass ---------------------------------------------------------- */
+
+/* 1 when h equals suffix or ends with "." suffix. */
+static int suffix_match(const char *h, const char *suffix)
+{
+	size_t hl = strlen(h), sl = strlen(suffix);
+	if (sl == 0 || sl > hl)
+		return 0;
+	return strcmp(h + hl - sl, suffix) == 0 && (hl == sl || h[hl - sl - 1] == '.');
+}
+
+int tls_bypassed(struct tls *t, const struct config *cfg, const char *host)
+{
+	char h[TLS_HOST_MAX + 1];
+	if (!cfg->intercept)
+		return 1;
+	if (norm_host(host, h) != 0)
+		return 0;
+	for (int i = 0; i < cfg->n_intercept_bypass; i++)
+		if (suffix_match(h, cfg->intercept_bypass[i]))
+			return 1;
+	if (!t || atomic_load(&t->n_track) == 0)
+		return 0;
+	pthread_mutex_lock(&t->track_lock);
+	struct track *e = track_find(t, h);
+	int r = e && e->bypassed;
+	pthread_mutex_unlock(&t->track_lock);
+	return r;
+}
+
+/* A slot for a new host: a free one, else the non-bypassed host with the
+ * fewest failures (failures on many hosts at once are noise, not pinning).
+ * NULL when all slots hold bypassed hosts.  Caller holds the lock. */
+static struct track *track_slot(struct tls *t)
+{
+	int n = atomic_load(&t->n_track);
+	if (n < TLS_TRACK_MAX) {
+		atomic_store(&t->n_track, n + 1);
+		return &t->track[n];
+	}
+	struct track *best = NULL;
+	for (int i = 0; i < n; i++)
+		if (!t->track[i].bypassed && (!best || t->track[i].failures < best->failures))
+			best = &t->track[i];
+	return best;
+}
+
+void tls_client_handshake_failed(struct tls *t, const char *host)
+{
+	assert(t && t->magic == TLS_MAGIC);
+	char h[TLS_HOST_MAX + 1];
+	if (t->auto_bypass_failures <= 0 || norm_host(host, h) != 0)
+		return;
+	pthread_mutex_lock(&t->track_lock);
+	struct track *e = track_find(t, h);
+	if (!e && (e = track_slot(t)) != NULL) {
+		memcpy(e->host, h, strlen(h) + 1);
+		e->failures = 0;
+		e->bypassed = 0;
+	}
+	if (e && !e->bypassed && ++e->failures >= t->auto_bypass_failures) {
+		e->bypassed = 1;
+		log_msg(LOG_WARN, "tls: %s rejected quell's certificate %d times in a row (a pinning "
+		        "client?): tunnelling it without filtering from now on; add it to "
+		        "intercept_bypass to keep it so", h, e->failures);
+	}
+	pthread_mutex_unlock(&t->track_lock);
+}
+
+size_t tls_bypass_list(struct tls *t, char **out, size_t max)
+{
+	size_t k = 0;
+	pthread_mutex_lock(&t->track_lock);
+	int n = atomic_load(&t->n_track);
+	for (int i = 0; i < n && k < max; i++)
+		if (t->track[i].bypassed && (out[k] = strdup(t->track[i].host)) != NULL)
+			k++;
+	pthread_mutex_unlock(&t->track_lock);
+	return k;
+}
+
+/* ---- life cycle ------------------------------------------------------ */
+
+/* Loads the CA in dir, creating it first when there is none. */
+static struct ca *load_or_create(const char *dir, char *err, size_t errlen)
+{
+	int created = 0;
+	if (!ca_exists(dir)) {
+		if (ca_create(dir, CA_ECDSA, 0, err, errlen) != 0)
+			return NULL;
+		created = 1;
+	}
+	struct ca *ca = ca_load(dir, 1, err, errlen);
+	if (!ca)
+		return NULL;
+	if (created)
+		log_msg(LOG_INFO, "tls: created a new CA in %s; browsers must trust %s to filter HTTPS: "
+		        "open http://quell.home/ca through the proxy for install steps, or run "
+		        "'quell ca export' (SHA-256 %s)", dir, ca_cert_path(ca), ca_fingerprint(ca));
+	else
+		log_msg(LOG_INFO, "tls: CA %s (%s, SHA-256 %s)", ca_cert_path(ca), ca_subject(ca),
+		        ca_fingerprint(ca));
+	return ca;
+}
+
+struct tls *tls_new(const struct config *cfg, char *err, size_t errlen)
+{
+	struct tls *t = calloc(1, sizeof *t);
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_once(&idx_once, make_idx);
+	t->magic = TLS_MAGIC;
+	t->auto_bypass_failures = cfg->auto_bypass_failures;
+	pthread_mutex_init(&t->track_lock, NULL);
+	if (host_idx < 0) {
+		snprintf(err, errlen, "OpenSSL ex_data index unavailable");
+		goto fail;
+	}
+	if (!cfg->ca_dir || !*cfg->ca_dir) {
+		snprintf(err, errlen, "ca_dir is not set");
+		goto fail;
+	}
+	if (!(t->ca = load_or_create(cfg->ca_dir, err, errlen)))
+		goto fail;
+	t->leaves = leaf_cache_new(ca_cert(t->ca), ca_key(t->ca), cfg->cert_cache_size, err, errlen);
+	if (!t->leaves)
+		goto fail;
+	if (!(t->server_ctx = server_ctx_new(t))) {
+		snprintf(err, errlen, "cannot set up the browser-side TLS context");
+		goto fail;
+	}
+	if (!(t->origin_ctx = origin_ctx_new(cfg, err, errlen)))
+		goto fail;
+	ERR_clear_error();
+	return t;
+fail:
+	ERR_clear_error();
+	tls_free(t);
+	return NULL;
+}
+
+void tls_free(struct tls *t)
+{
+	if (!t)
+		return;
+	assert(t->magic == TLS_MAGIC);
+	SSL_CTX_free(t->server_ctx);
+	SSL_CTX_free(t->origin_ctx);
+	leaf_cache_free(t->leaves);
+	ca_free(t->ca);
+	pthread_mutex_destroy(&t->track_lock);
+	t->magic = 0;
+	free(t);
+}
+
+unsigned long tls_mint_count(struct tls *t) { return leaf_cache_mints(t->leaves); }
+unsigned long tls_cache_hits(struct tls *t) { return leaf_cache_hits(t->leaves); }
+const char *tls_ca_pem(struct tls *t, size_t *len) { return ca_pem(t->ca, len); }
+const unsigned char *tls_ca_der(struct tls *t, size_t *len) { return ca_der(t->ca, len); }
+const char *tls_ca_fingerprint(struct tls *t) { return ca_fingerprint(t->ca); }
+const char *tls_ca_subject(struct tls *t) { return ca_subject(t->ca); }
