@@ -87,6 +87,9 @@ struct chain;
 /* A new chain for one response (the table of filters is fixed in chain.c).
  * NULL on ENOMEM.  chain_free(NULL) is a no-op; it closes open filters. */
 struct chain *chain_new(void);
+/* The same over another table of filters (unit tests, tools); the table must
+ * outlive the chain. */
+struct chain *chain_new_table(const struct chain_filter *const *table, size_t n);
 void chain_free(struct chain *c);
 
 /* Opens the filters for a response (see above) and fixes the framing fields
