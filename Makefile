@@ -15,8 +15,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. $(PKG_CFLAGS) \
-             -DQUELL_VERSION='"$(VERSION)"'
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -I. $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
 
 # Build flavours: plain (build/) and sanitized (build-san/).
@@ -36,6 +35,13 @@ OBJS     = $(LIB_SRCS:%.c=$(B)/%.o) $(ASMS:%.S=$(B)/%.o)
 all: quell
 
 # ---- objects -------------------------------------------------------------
+# main.o carries the version string, so it is rebuilt every time (it is tiny).
+build/proxy/main.o build-san/proxy/main.o: FORCE
+build/proxy/main.o: ALL_CFLAGS += -DQUELL_VERSION='"$(VERSION)"'
+build-san/proxy/main.o: ALL_CFLAGS += -DQUELL_VERSION='"$(VERSION)"'
+.PHONY: FORCE
+FORCE:
+
 build/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
