@@ -6,7 +6,7 @@
 
 PREFIX   ?= /usr/local
 CC       ?= cc
-VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+VERSION  := 0.1.0-$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 PKGS     := libevent_core libevent_extra libevent_openssl libevent_pthreads \
             openssl libpcre2-8 zlib libbrotlienc libbrotlidec libzstd libpsl
