@@ -31,4 +31,11 @@ struct pages_doc {
 int pages_get(struct tls *t, const char *path, const char *proxy_addr,
               struct pages_doc *doc);
 
+/* Registers the pages above with the admin module (proxy/admin.h), serving
+ * them with the local address of each request, plus a status-page section
+ * (CA, tls_leaves_minted, tls_leaf_cache_hits, auto-bypassed hosts).  t may
+ * be NULL: PAC pages only.  t must outlive the workers.  Call once, before
+ * the workers start.  Returns 0, or -1 when the admin table is full. */
+int pages_register(struct tls *t);
+
 #endif
