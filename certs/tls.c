@@ -200,6 +200,7 @@ SSL *tls_client_side(struct tls *t, const char *connect_host)
 		SSL_free(ssl);
 		return NULL;
 	}
+	SSL_set_accept_state(ssl);
 	return ssl;
 }
 
@@ -269,6 +270,7 @@ SSL *tls_origin_side(struct tls *t, const char *host)
 		SSL_free(ssl);
 		return NULL;
 	}
+	SSL_set_connect_state(ssl);
 	return ssl;
 }
 

@@ -61,8 +61,8 @@ int tls_peek_client_hello(const unsigned char *buf, size_t len);
 /* A new server-side SSL for the browser end of an intercepted CONNECT to
  * connect_host (name, IPv4 or IPv6 literal, brackets allowed).  The leaf is
  * chosen in the handshake for the SNI name, or connect_host when the
- * ClientHello has no usable SNI; IP literals get an IP SAN.  Returns NULL on
- * failure (logged). */
+ * ClientHello has no usable SNI; IP literals get an IP SAN.  In accept state.
+ * Returns NULL on failure (logged). */
 SSL *tls_client_side(struct tls *t, const char *connect_host);
 
 /* Records one failed browser-side handshake for host.  After
@@ -73,7 +73,8 @@ void tls_client_handshake_failed(struct tls *t, const char *host);
 
 /* A new client-side SSL to the origin host (name or IP literal): SNI set for
  * names, the certificate checked against the trust store and against host
- * (DNS name or IP address), ALPN http/1.1.  Returns NULL on failure (logged). */
+ * (DNS name or IP address), ALPN http/1.1.  In connect state.  Returns NULL
+ * on failure (logged). */
 SSL *tls_origin_side(struct tls *t, const char *host);
 
 /* After a failed origin handshake: why, for the 502 page and the log, e.g.
