@@ -4,7 +4,15 @@
  * moves its entry to the front, a mint past capacity drops the tail.
  * Minting happens under the cache mutex: it costs one signature, and holding
  * the lock guarantees two workers never mint the same host twice.
+ *
+ * Why one deprecated call: OpenSSL 3.0 encodes a provider-backed key into a
+ * certificate through its OSSL_ENCODER framework, which costs about 170 us
+ * per X509_set_pubkey here (90% of a mint).  A key backed by a legacy EC_KEY
+ * takes the old pub_encode path (5 us).  So the cache keeps, beside the
+ * provider key used for TLS signatures, a legacy twin of its public half for
+ * certificates only; no non-deprecated 3.0 API builds one.
  */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "certs/leaf.h"
 
 #include <arpa/inet.h>
@@ -16,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -36,7 +45,8 @@ struct leaf_cache {
 	unsigned magic;
 	X509 *ca_cert;
 	EVP_PKEY *ca_key;
-	EVP_PKEY *key;
+	EVP_PKEY *key;              /* provider key: TLS signatures */
+	EVP_PKEY *pub;              /* legacy twin of key: certificates */
 	pthread_mutex_t lock;
 	struct entry **buckets;
 	size_t mask;
@@ -176,6 +186,24 @@ static unsigned long hash_str(const char *s)
 	return h;
 }
 
+/* A legacy EC_KEY-backed copy of key (see the top of this file), or key
+ * itself (one more reference) when it is not EC.  NULL on ENOMEM. */
+static EVP_PKEY *legacy_twin(EVP_PKEY *key)
+{
+	EC_KEY *ec = EVP_PKEY_get1_EC_KEY(key);
+	EVP_PKEY *twin = ec ? EVP_PKEY_new() : NULL;
+	if (!ec) {
+		ERR_clear_error();
+		return EVP_PKEY_up_ref(key) ? key : NULL;
+	}
+	if (!twin || !EVP_PKEY_assign_EC_KEY(twin, ec)) {
+		EVP_PKEY_free(twin);
+		EC_KEY_free(ec);
+		return NULL;
+	}
+	return twin;
+}
+
 struct leaf_cache *leaf_cache_new(X509 *ca_cert, EVP_PKEY *ca_key, int capacity,
                                   char *err, size_t errlen)
 {
@@ -207,6 +235,11 @@ struct leaf_cache *leaf_cache_new(X509 *ca_cert, EVP_PKEY *ca_key, int capacity,
 		leaf_cache_free(lc);
 		return NULL;
 	}
+	if (!(lc->pub = legacy_twin(lc->key))) {
+		snprintf(err, errlen, "out of memory");
+		leaf_cache_free(lc);
+		return NULL;
+	}
 	return lc;
 }
 
@@ -222,6 +255,7 @@ void leaf_cache_free(struct leaf_cache *lc)
 	}
 	free(lc->buckets);
 	EVP_PKEY_free(lc->key);
+	EVP_PKEY_free(lc->pub);
 	pthread_mutex_destroy(&lc->lock);
 	lc->magic = 0;
 	free(lc);
@@ -294,7 +328,7 @@ X509 *leaf_cache_get(struct leaf_cache *lc, const char *host)
 	size_t hl = strlen(h);
 	if (!(e = malloc(sizeof *e + hl + 1)))
 		goto out;
-	if (!(e->cert = leaf_mint(lc->ca_cert, lc->ca_key, lc->key, h))) {
+	if (!(e->cert = leaf_mint(lc->ca_cert, lc->ca_key, lc->pub, h))) {
 		free(e);
 		goto out;
 	}
