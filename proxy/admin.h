@@ -45,6 +45,9 @@ typedef int (*admin_section_fn)(struct evbuffer *out, const struct config *cfg);
 int admin_register(const char *path, const char *title, admin_page_fn fn);
 int admin_register_section(admin_section_fn fn);
 
+/* quell's version (main.c's quell_version), or "unknown". */
+const char *admin_version(void);
+
 /* Records the start time shown as uptime.  Called once by quell run. */
 void admin_started(void);
 

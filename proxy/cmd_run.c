@@ -1,4 +1,216 @@
-/* TEMPORARY entry point: replaced by the module's implementation. */
+/*
+ * cmd_run: `quell run`, the proxy.  Loads the configuration (file, then
+ * command-line overrides), starts the workers (proxy/worker.h) and turns
+ * signals into actions on the main thread: SIGTERM/SIGINT a graceful stop,
+ * SIGHUP reopened logs and a reloaded configuration.
+ */
+#include "proxy/admin.h"
 #include "proxy/cli.h"
+#include "proxy/config.h"
+#include "proxy/log.h"
+#include "proxy/policy.h"
+#include "proxy/worker.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
 #include <stdio.h>
-int cmd_run(int argc, char **argv) { (void)argc; fprintf(stderr, "quell %s: not built yet\n", argv[0]); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+"usage: quell run [--config FILE] [--listen ADDR:PORT]... [--workers N] [--log-level L]\n"
+"\n"
+"Runs the filtering proxy (default 127.0.0.1:8228).\n"
+"  --config FILE      configuration file (default %s when it exists)\n"
+"  --listen ADDR:PORT listen here instead of the config's listen lines (repeatable)\n"
+"  --workers N        worker threads (0: one per core)\n"
+"  --log-level L      error, warn, info or debug\n"
+"Signals: SIGHUP reopens the logs and reloads the configuration;\n"
+"SIGTERM and SIGINT stop accepting and finish requests within shutdown_grace.\n";
+
+struct run_args {
+	const char *config;
+	const char *listen[CONFIG_MAX_LISTEN];
+	int n_listen;
+	const char *workers;
+	const char *log_level;
+};
+
+/* Parses argv.  0, 1 for --help, or -1 after printing a usage error. */
+static int parse_args(int argc, char **argv, struct run_args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		if (!strcmp(o, "--help") || !strcmp(o, "-h"))
+			return 1;
+		if (i + 1 >= argc) {
+			fprintf(stderr, "quell run: unknown option or missing value: '%s'\n", o);
+			return -1;
+		}
+		const char *v = argv[++i];
+		if (!strcmp(o, "--config"))
+			a->config = v;
+		else if (!strcmp(o, "--workers"))
+			a->workers = v;
+		else if (!strcmp(o, "--log-level"))
+			a->log_level = v;
+		else if (!strcmp(o, "--listen") && a->n_listen < CONFIG_MAX_LISTEN)
+			a->listen[a->n_listen++] = v;
+		else {
+			fprintf(stderr, "quell run: unknown option '%s'\n", o);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Builds a configuration: defaults, the file, the overrides.  0, or -1
+ * with "FILE:LINE: why" in err (cfg freed then). */
+static int load(const struct run_args *a, struct config *cfg, char *err, size_t errlen)
+{
+	const char *path = a->config;
+	if (config_defaults(cfg) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (!path && access(config_default_path(), R_OK) == 0)
+		path = config_default_path();
+	int rc = path ? config_load(cfg, path, err, errlen) : 0;
+	if (rc == 0 && a->n_listen)
+		cfg->n_listen = 0;      /* --listen replaces the file's addresses */
+	for (int i = 0; rc == 0 && i < a->n_listen; i++)
+		rc = config_set(cfg, "listen", a->listen[i], "--listen", 0, err, errlen);
+	if (rc == 0 && a->workers)
+		rc = config_set(cfg, "workers", a->workers, "--workers", 0, err, errlen);
+	if (rc == 0 && a->log_level)
+		rc = config_set(cfg, "log_level", a->log_level, "--log-level", 0, err, errlen);
+	if (rc != 0)
+		config_free(cfg);
+	return rc;
+}
+
+struct run_state {
+	struct run_args args;
+	struct worker_group *group;
+	struct event_base *base;
+	long grace_ms;
+};
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct run_state *s = arg;
+	log_msg(LOG_INFO, "signal %d: stopping (grace %ld ms)", (int)sig, s->grace_ms);
+	event_base_loopexit(s->base, NULL);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct run_state *s = arg;
+	struct config cfg;
+	char err[600];
+	if (log_reopen() != 0)
+		log_msg(LOG_ERROR, "SIGHUP: cannot reopen the logs");
+	if (load(&s->args, &cfg, err, sizeof err) != 0) {
+		log_msg(LOG_ERROR, "SIGHUP: configuration not reloaded: %s", err);
+		return;
+	}
+	if (policy_reload(&cfg, err, sizeof err) != 0)
+		log_msg(LOG_ERROR, "SIGHUP: filters not reloaded: %s", err);
+	log_set_level(cfg.log_level);
+	s->grace_ms = cfg.shutdown_grace_ms;
+	struct worker_config *wc = worker_config_new(&cfg);
+	if (!wc) {
+		config_free(&cfg);
+		return;
+	}
+	worker_group_reload(s->group, wc);
+	worker_config_put(wc);
+	log_msg(LOG_INFO, "SIGHUP: logs reopened, configuration reloaded "
+	        "(listen and workers changes need a restart)");
+}
+
+/* Runs the main loop with the signal events.  0/-1. */
+static int serve(struct run_state *s)
+{
+	struct event *ev[3] = {
+		evsignal_new(s->base, SIGTERM, on_stop, s),
+		evsignal_new(s->base, SIGINT, on_stop, s),
+		evsignal_new(s->base, SIGHUP, on_hup, s),
+	};
+	int rc = 0;
+	for (int i = 0; i < 3; i++)
+		if (!ev[i] || event_add(ev[i], NULL) != 0)
+			rc = -1;
+	if (rc == 0)
+		event_base_dispatch(s->base);
+	for (int i = 0; i < 3; i++)
+		if (ev[i])
+			event_free(ev[i]);
+	return rc;
+}
+
+/* Starts everything on a loaded configuration (consumed).  Exit status. */
+static int run(struct run_state *s, struct config *cfg)
+{
+	char err[600];
+	struct worker_config *wc;
+	if (log_open(cfg->error_log, cfg->access_log, cfg->log_level) != 0) {
+		fprintf(stderr, "quell run: cannot open the logs: %s\n", strerror(errno));
+		config_free(cfg);
+		return 1;
+	}
+	if (policy_init(cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "quell run: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	s->grace_ms = cfg->shutdown_grace_ms;
+	if (!(wc = worker_config_new(cfg))) {
+		config_free(cfg);
+		return 1;
+	}
+	admin_started();
+	s->group = worker_group_start(wc, err, sizeof err);
+	const struct config *c = worker_config_cfg(wc);
+	if (!s->group) {
+		fprintf(stderr, "quell run: %s\n", err);
+		worker_config_put(wc);
+		policy_shutdown();
+		return 1;
+	}
+	log_msg(LOG_INFO, "quell %s listening on %s%s (config %s)", admin_version(),
+	        c->listen[0].text, c->n_listen > 1 ? " and more" : "", c->path ? c->path : "defaults");
+	worker_config_put(wc);
+	int rc = serve(s);
+	worker_group_stop(s->group, s->grace_ms);
+	policy_shutdown();
+	log_msg(LOG_INFO, "stopped");
+	return rc ? 1 : 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_state s = { 0 };
+	struct config cfg;
+	char err[600];
+	int r = parse_args(argc, argv, &s.args);
+	if (r != 0) {
+		fprintf(r > 0 ? stdout : stderr, usage, config_default_path());
+		return r > 0 ? 0 : 2;
+	}
+	if (load(&s.args, &cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "quell run: %s\n", err);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() != 0 || !(s.base = event_base_new())) {
+		fprintf(stderr, "quell run: cannot set up libevent\n");
+		config_free(&cfg);
+		return 1;
+	}
+	int rc = run(&s, &cfg);
+	event_base_free(s.base);
+	return rc;
+}

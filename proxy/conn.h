@@ -16,16 +16,22 @@
 struct worker;
 struct conn;
 
-/* Takes ownership of fd (a just-accepted client socket) and starts reading.
- * local is the listening address it arrived on.  Returns the connection or
- * NULL (fd closed) on ENOMEM. */
-struct conn *conn_accept(struct worker *w, evutil_socket_t fd,
+/* A worker's connections (the worker owns the struct, conn.c the links). */
+struct conn_list {
+	struct conn *head;
+	int count;
+};
+
+/* Takes ownership of fd (a just-accepted client socket), links the new
+ * connection into list and starts reading.  Returns the connection, or NULL
+ * (fd closed) on ENOMEM. */
+struct conn *conn_accept(struct worker *w, struct conn_list *list, evutil_socket_t fd,
                          const struct sockaddr *client, socklen_t client_len);
 
-/* Graceful stop: closes the connection now when it is idle (between
- * requests), otherwise marks it to close after the current response. */
-void conn_stop(struct conn *c);
-/* Closes the connection now, whatever it is doing (end of the grace). */
-void conn_free(struct conn *c);
+/* Graceful stop of every connection in list: the idle ones close now, the
+ * others after their current response. */
+void conn_stop_all(struct conn_list *list);
+/* Closes every connection in list now (end of the grace period). */
+void conn_free_all(struct conn_list *list);
 
 #endif

@@ -58,6 +58,10 @@ int upstream_reused(const struct upstream *u);
 /* The remote address, as text "1.2.3.4:80" / "[::1]:80". */
 const char *upstream_peer(const struct upstream *u);
 
+/* Takes the bufferevent out of u for a tunnel (CONNECT, Upgrade) and frees
+ * u: the caller owns the bufferevent afterwards. */
+struct bufferevent *upstream_detach(struct upstream *u);
+
 /* Gives u back.  reusable = 1 puts it in the pool (when the response ended
  * cleanly and both sides keep the connection alive), otherwise it is closed.
  * u is invalid afterwards. */

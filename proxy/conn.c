@@ -1,0 +1,1254 @@
+/*
+ * conn: a client connection's state machine (see conn.h).
+ *
+ * States and transitions (c->state):
+ *   CONN_HEAD      reading a request head.  The head timer runs
+ *                  (keepalive_timeout while idle between requests,
+ *                  header_timeout from the head's first byte).
+ *                  -> CONN_LOCAL    malformed (400/431, then close), quell's
+ *                                   own page, policy answer, CONNECT refused
+ *                  -> CONN_UPSTREAM a request to forward, or a CONNECT
+ *   CONN_UPSTREAM  upstream_open() running (pool, DNS, connect).
+ *                  -> CONN_LOCAL    failure (502/504/403 page)
+ *                  -> CONN_EXCHANGE request head written upstream
+ *                  -> CONN_TUNNEL   CONNECT: 200 written, bytes relayed
+ *   CONN_EXCHANGE  request body streams up, response head then body down
+ *                  through the chain.  -> CONN_HEAD when both ends finished
+ *                  cleanly and both sides keep alive; -> CONN_CLOSING
+ *                  otherwise or on an abort; -> CONN_LOCAL for an error
+ *                  before any response byte went out; -> CONN_TUNNEL after a
+ *                  101 to an Upgrade.
+ *   CONN_LOCAL     a response quell made is queued on the client.
+ *                  -> CONN_HEAD (keep-alive) or CONN_CLOSING
+ *   CONN_TUNNEL    tunnel.c owns both sockets; its done callback frees us.
+ *   CONN_CLOSING   flushing the client's output, then free.
+ * Everything one request allocates hangs off struct exchange and dies in
+ * exchange_free().
+ */
+#include "proxy/conn.h"
+#include "proxy/acl.h"
+#include "proxy/admin.h"
+#include "proxy/chain.h"
+#include "proxy/config.h"
+#include "proxy/errpage.h"
+#include "proxy/headers.h"
+#include "proxy/http1.h"
+#include "proxy/log.h"
+#include "proxy/policy.h"
+#include "proxy/stats.h"
+#include "proxy/tunnel.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONN_MAGIC 0x434f4e4eu      /* "CONN" */
+#define MAX_TRAILERS 8192
+
+enum conn_state { CONN_HEAD, CONN_UPSTREAM, CONN_EXCHANGE, CONN_LOCAL, CONN_TUNNEL, CONN_CLOSING };
+enum resp_state { RESP_HEAD, RESP_BODY, RESP_DONE };
+
+struct exchange {
+	struct timeval start;
+	char *method;
+	char *url;                      /* absolute URL, or host:port for CONNECT */
+	char *path;                     /* origin-form target for the origin */
+	char host[256];
+	int port;
+	int is_connect, is_head, upgrade;
+	int client_minor;
+	int client_close;               /* the client asked to close after this */
+	struct headers *req_raw;        /* as received */
+	struct headers *add;            /* policy's response additions */
+	/* request body */
+	int req_body;                   /* 0 none, 1 length, 2 chunked */
+	int64_t req_left;
+	int req_done;
+	struct http1_chunked *req_dechunk;
+	struct evbuffer *tmp;
+	/* upstream */
+	struct upstream_req *ureq;
+	struct upstream *up;
+	int sent_any;                   /* a byte of the request went upstream */
+	int retried;
+	/* response */
+	int resp;                       /* enum resp_state */
+	int status;
+	int resp_close;                 /* the origin closes after this response */
+	int close_delim;                /* the client's body ends with our close */
+	struct chain *chain;
+	uint64_t bytes_out;             /* to the client, head included */
+	char verdict[24];
+	char rule[200];
+};
+
+struct conn {
+	unsigned magic;
+	enum conn_state state;
+	struct conn *prev, *next;
+	struct conn_list *list;
+	struct worker *w;
+	struct worker_config *wc;
+	const struct config *cfg;
+	struct stats *stats;
+	struct bufferevent *client;
+	struct tunnel *tunnel;
+	struct event *timer;            /* head deadline */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	char peer_text[64];
+	char peer_ip[48];
+	int served;                     /* requests answered on this connection */
+	struct http1_parser *req_parser;
+	struct http1_parser *resp_parser;
+	struct exchange *x;
+	int head_started;               /* a byte of the current head arrived */
+	int stopping;
+	int tls;                        /* client side is intercepted TLS */
+	int paused_up;                  /* upstream reading paused (client output full) */
+	int paused_client;              /* client reading paused (upstream output full) */
+	int abort_rst;                  /* close with RST (close-delimited abort) */
+};
+
+static void client_read(struct bufferevent *bev, void *arg);
+static void client_write(struct bufferevent *bev, void *arg);
+static void client_event(struct bufferevent *bev, short what, void *arg);
+static void up_read(struct bufferevent *bev, void *arg);
+static void up_write(struct bufferevent *bev, void *arg);
+static void up_event(struct bufferevent *bev, short what, void *arg);
+static void enter_head(struct conn *c);
+static void respond_error(struct conn *c, int status, const char *detail, int close);
+
+static struct timeval ms_tv(long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	return tv;
+}
+
+/* ---- lifetimes ---------------------------------------------------------------- */
+
+/* Frees everything the current request holds.  The upstream connection is
+ * closed unless it was released before. */
+static void access_log(struct conn *c, struct exchange *x);
+
+static void exchange_free(struct conn *c)
+{
+	struct exchange *x = c->x;
+	if (!x)
+		return;
+	access_log(c, x);
+	upstream_cancel(x->ureq);
+	if (x->up)
+		upstream_release(x->up, 0);
+	chain_free(x->chain);
+	http1_chunked_free(x->req_dechunk);
+	if (x->tmp)
+		evbuffer_free(x->tmp);
+	headers_free(x->req_raw);
+	headers_free(x->add);
+	free(x->method);
+	free(x->url);
+	free(x->path);
+	free(x);
+	c->x = NULL;
+	c->paused_up = c->paused_client = 0;
+}
+
+static void conn_unlink(struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->list->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->list->count--;
+}
+
+static void conn_destroy(struct conn *c)
+{
+	assert(c->magic == CONN_MAGIC);
+	exchange_free(c);
+	if (c->tunnel)
+		tunnel_free(c->tunnel);
+	else if (c->client) {
+		if (c->abort_rst) {
+			struct linger l = { 1, 0 };
+			setsockopt(bufferevent_getfd(c->client), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+		}
+		bufferevent_free(c->client);
+	}
+	if (c->timer)
+		event_free(c->timer);
+	http1_parser_free(c->req_parser);
+	http1_parser_free(c->resp_parser);
+	stats_add(c->stats, STATS_ACTIVE, -1);
+	conn_unlink(c);
+	worker_config_put(c->wc);
+	struct worker *w = c->w;
+	c->magic = 0;
+	free(c);
+	worker_conn_closed(w);
+}
+
+/* Flushes what is queued for the client, then frees the connection. */
+static void close_after_flush(struct conn *c)
+{
+	exchange_free(c);
+	c->state = CONN_CLOSING;
+	event_del(c->timer);
+	bufferevent_disable(c->client, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0) {
+		conn_destroy(c);
+		return;
+	}
+	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
+	bufferevent_enable(c->client, EV_WRITE);
+}
+
+/* Ends a response that cannot be completed: what was sent stays incomplete
+ * (no terminating chunk, short Content-Length), so the client sees an
+ * abort, never a clean end. */
+static void abort_response(struct conn *c, const char *why)
+{
+	struct exchange *x = c->x;
+	log_msg(LOG_INFO, "%s %s %s: response aborted: %s", c->peer_text,
+	        x->method, x->url, why);
+	if (x->close_delim)             /* an EOF would look like a clean end */
+		c->abort_rst = 1;
+	snprintf(x->verdict, sizeof x->verdict, "aborted");
+	close_after_flush(c);
+}
+
+/* ---- access log and local responses ------------------------------------------ */
+
+/* One line per request: time client method URL status bytes duration verdict. */
+static void access_log(struct conn *c, struct exchange *x)
+{
+	if (!x->method)
+		return;
+	c->served++;
+	stats_add(c->stats, STATS_REQUESTS, 1);
+	if (!log_access_enabled())
+		return;
+	struct timeval now, d;
+	struct tm tm;
+	char t[32], line[3072];
+	gettimeofday(&now, NULL);
+	timersub(&now, &x->start, &d);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	int n = snprintf(line, sizeof line, "%s %s %s %s %d %llu %ldms %s%s%s", t, c->peer_text,
+	                 x->method, x->url ? x->url : "-", x->status,
+	                 (unsigned long long)x->bytes_out, (long)(d.tv_sec * 1000 + d.tv_usec / 1000),
+	                 x->verdict[0] ? x->verdict : "-", x->rule[0] ? " " : "", x->rule);
+	if (n > (int)sizeof line - 1)
+		n = (int)sizeof line - 1;
+	log_access(line, n);
+}
+
+static struct exchange *exchange_new(struct conn *c)
+{
+	struct exchange *x = calloc(1, sizeof *x);
+	if (!x)
+		return NULL;
+	gettimeofday(&x->start, NULL);
+	x->client_minor = 1;
+	c->x = x;
+	return x;
+}
+
+/* Writes a complete response quell made (status, fields, body) to the
+ * client, consuming body.  keep = 0 closes after it.  Moves to CONN_LOCAL
+ * and then on: the next head, or closing. */
+static void respond(struct conn *c, int status, struct headers *h, struct evbuffer *body, int keep)
+{
+	struct exchange *x = c->x;
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	size_t before = evbuffer_get_length(out), len = evbuffer_get_length(body);
+	int minor = x ? x->client_minor : 1;
+	if (x && (!x->req_done || x->client_close))
+		keep = 0;               /* an unread body cannot be skipped safely */
+	if (c->stopping)
+		keep = 0;
+	evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n", minor, status, errpage_reason(status));
+	if (h)
+		headers_write(h, out);
+	evbuffer_add_printf(out, "Content-Length: %zu\r\n%s\r\n", len,
+	                    !keep ? "Connection: close\r\n" :
+	                    minor == 0 ? "Connection: keep-alive\r\n" : "");
+	if (!x || !x->is_head)
+		evbuffer_add_buffer(out, body);
+	else
+		evbuffer_drain(body, len);
+	stats_add(c->stats, STATS_BYTES_OUT, (int64_t)(evbuffer_get_length(out) - before));
+	if (x) {
+		x->status = status;
+		x->bytes_out += evbuffer_get_length(out) - before;
+	}
+	if (status >= 400 && x && !x->verdict[0])
+		snprintf(x->verdict, sizeof x->verdict, "error");
+	c->state = CONN_LOCAL;
+	if (!keep) {
+		close_after_flush(c);
+		return;
+	}
+	exchange_free(c);
+	enter_head(c);
+}
+
+/* An error page for status, naming what happened in detail. */
+static void respond_error(struct conn *c, int status, const char *detail, int close)
+{
+	struct headers *h = headers_new();
+	struct evbuffer *body = evbuffer_new();
+	const char *accept = c->x && c->x->req_raw ? headers_get(c->x->req_raw, "Accept") : NULL;
+	const char *type = "text/plain";
+	stats_add(c->stats, STATS_ERRORS, 1);
+	if (!h || !body || errpage_body(body, status, detail, errpage_wants_html(accept), &type)) {
+		headers_free(h);
+		if (body)
+			evbuffer_free(body);
+		close_after_flush(c);
+		return;
+	}
+	headers_add_str(h, "Content-Type", type);
+	headers_add_str(h, "Cache-Control", "no-store");
+	respond(c, status, h, body, !close);
+	headers_free(h);
+	evbuffer_free(body);
+}
+
+/* ---- targets ------------------------------------------------------------------ */
+
+static int host_char(unsigned char ch)
+{
+	return isalnum(ch) || ch == '-' || ch == '.' || ch == '_';
+}
+
+/* Parses "host[:port]" or "[v6][:port]" (len bytes) into a lower-case host
+ * (no brackets) and a port (def when absent).  0/-1. */
+static int parse_authority(const char *a, size_t len, char *host, size_t hostsz,
+                           int *port, int def)
+{
+	size_t hlen, i = 0;
+	const char *h = a;
+	if (len && a[0] == '[') {
+		const char *end = memchr(a, ']', len);
+		if (!end)
+			return -1;
+		h = a + 1;
+		hlen = (size_t)(end - h);
+		i = (size_t)(end - a) + 1;
+		for (size_t k = 0; k < hlen; k++)
+			if (!isxdigit((unsigned char)h[k]) && h[k] != ':' && h[k] != '.')
+				return -1;
+	} else {
+		while (i < len && a[i] != ':')
+			i++;
+		hlen = i;
+		for (size_t k = 0; k < hlen; k++)
+			if (!host_char((unsigned char)h[k]))
+				return -1;
+	}
+	if (hlen == 0 || hlen >= hostsz)
+		return -1;
+	for (size_t k = 0; k < hlen; k++)
+		host[k] = (char)tolower((unsigned char)h[k]);
+	host[hlen] = 0;
+	*port = def;
+	if (i == len)
+		return 0;
+	if (a[i] != ':' || i + 1 == len || len - i - 1 > 5)
+		return -1;
+	long p = 0;
+	for (size_t k = i + 1; k < len; k++) {
+		if (!isdigit((unsigned char)a[k]))
+			return -1;
+		p = p * 10 + (a[k] - '0');
+	}
+	if (p < 1 || p > 65535)
+		return -1;
+	*port = (int)p;
+	return 0;
+}
+
+/* The authority as it goes in URLs and Host: brackets for IPv6, the port
+ * only when it is not the scheme's default. */
+static void authority_text(char *out, size_t n, const char *host, int port, int def)
+{
+	const char *l = strchr(host, ':') ? "[" : "", *r = *l ? "]" : "";
+	if (port == def)
+		snprintf(out, n, "%s%s%s", l, host, r);
+	else
+		snprintf(out, n, "%s%s%s:%d", l, host, r, port);
+}
+
+/* Parses an absolute http URL into x (host, port, path, canonical url).
+ * Returns 0, or -1 with a reason. */
+static int parse_url(struct exchange *x, const char *u, size_t n, const char **why)
+{
+	*why = "malformed URL";
+	if (n >= 8 && !strncasecmp(u, "https://", 8)) {
+		*why = "https URLs go through CONNECT";
+		return -1;
+	}
+	if (n < 7 || strncasecmp(u, "http://", 7) != 0) {
+		*why = "only http URLs can be proxied";
+		return -1;
+	}
+	const char *a = u + 7, *end = u + n;
+	size_t alen = strcspn(a, "/?#");
+	if (a + alen > end)
+		alen = (size_t)(end - a);
+	if (memchr(a, '@', alen)) {
+		*why = "user names in URLs are not supported";
+		return -1;
+	}
+	if (parse_authority(a, alen, x->host, sizeof x->host, &x->port, 80) != 0)
+		return -1;
+	const char *p = a + alen;
+	size_t plen = (size_t)(end - p);
+	const char *hash = memchr(p, '#', plen);
+	if (hash)
+		plen = (size_t)(hash - p);
+	char auth[300];
+	authority_text(auth, sizeof auth, x->host, x->port, 80);
+	int slash = plen == 0 || p[0] != '/';
+	if (asprintf(&x->path, "%s%.*s", slash ? "/" : "", (int)plen, p) < 0) {
+		x->path = NULL;
+		return -1;
+	}
+	if (asprintf(&x->url, "http://%s%s", auth, x->path) < 0) {
+		x->url = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- deciding ----------------------------------------------------------------- */
+
+/* Serves quell's own pages.  path: origin-form target. */
+static void serve_admin(struct conn *c, const char *path, const char *host)
+{
+	struct exchange *x = c->x;
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof local;
+	getsockname(bufferevent_getfd(c->client), (struct sockaddr *)&local, &llen);
+	struct admin_request req = { x->method, path, host, x->req_raw,
+	                             (struct sockaddr *)&local, c->cfg };
+	struct admin_reply rep = { 200, headers_new(), evbuffer_new() };
+	snprintf(x->verdict, sizeof x->verdict, "admin");
+	if (!rep.headers || !rep.body || admin_handle(&req, &rep) != 0)
+		respond_error(c, 500, "quell could not build this page.", 0);
+	else
+		respond(c, rep.status, rep.headers, rep.body, 1);
+	headers_free(rep.headers);
+	if (rep.body)
+		evbuffer_free(rep.body);
+}
+
+/* Applies a policy answer.  Returns 1 when the request was answered here
+ * (blocked, or an error), 0 to go upstream (maybe to a rewritten URL). */
+static int apply_policy(struct conn *c)
+{
+	struct exchange *x = c->x;
+	struct policy_result res = { 0 };
+	struct policy_request req = {
+		x->method, x->url, x->is_connect ? "" : c->tls ? "https" : "http", x->host, x->port,
+		x->req_raw, c->tls, x->is_connect, (struct sockaddr *)&c->peer, c->peer_len, c->cfg };
+	res.headers = x->add = headers_new();
+	res.body = evbuffer_new();
+	if (!res.headers || !res.body || policy_decide(&req, &res) != 0) {
+		if (res.body)
+			evbuffer_free(res.body);
+		free(res.new_url);
+		respond_error(c, 500, "quell's request policy failed.", 0);
+		return 1;
+	}
+	snprintf(x->verdict, sizeof x->verdict, "%s", res.verdict);
+	snprintf(x->rule, sizeof x->rule, "%s", res.rule);
+	if (res.blocked)
+		stats_add(c->stats, STATS_BLOCKED, 1);
+	int done = 0;
+	if (res.action == POLICY_RESPOND) {
+		x->add = NULL;
+		respond(c, res.status ? res.status : 403, res.headers, res.body, 1);
+		headers_free(res.headers);
+		done = 1;
+	} else if (res.action == POLICY_REWRITE && res.new_url && !x->is_connect) {
+		const char *why;
+		free(x->url);
+		free(x->path);
+		x->url = x->path = NULL;
+		if (parse_url(x, res.new_url, strlen(res.new_url), &why) != 0) {
+			respond_error(c, 500, "quell's request policy rewrote the URL badly.", 0);
+			done = 1;
+		}
+	}
+	evbuffer_free(res.body);
+	free(res.new_url);
+	return done;
+}
+
+static void on_upstream(struct upstream *u, int status, const char *why, void *arg);
+
+/* Starts the upstream connection for x (state CONN_UPSTREAM). */
+static void go_upstream(struct conn *c)
+{
+	struct exchange *x = c->x;
+	c->state = CONN_UPSTREAM;
+	bufferevent_disable(c->client, EV_READ);
+	x->ureq = upstream_open(worker_pool(c->w), c->cfg, x->host, x->port, on_upstream, c);
+	if (!x->ureq)
+		respond_error(c, 500, "quell is out of memory.", 1);
+}
+
+static int port_allowed(const struct config *cfg, int port)
+{
+	for (int i = 0; i < cfg->n_connect_ports; i++)
+		if (cfg->connect_ports[i] == port)
+			return 1;
+	return 0;
+}
+
+static void handle_connect(struct conn *c, const struct http1_head *h)
+{
+	struct exchange *x = c->x;
+	char msg[200];
+	x->is_connect = 1;
+	x->url = strndup(h->target, h->target_len);
+	if (!x->url || parse_authority(h->target, h->target_len, x->host, sizeof x->host,
+	                               &x->port, 443) != 0) {
+		respond_error(c, 400, "The CONNECT target is not host:port.", 1);
+		return;
+	}
+	if (!port_allowed(c->cfg, x->port)) {
+		snprintf(msg, sizeof msg, "CONNECT to port %d is not allowed (config connect_ports).", x->port);
+		snprintf(x->verdict, sizeof x->verdict, "denied-port");
+		respond_error(c, 403, msg, 0);
+		return;
+	}
+	x->req_body = 0;               /* what follows is the tunnel's */
+	if (!apply_policy(c))
+		go_upstream(c);
+}
+
+/* Copies the request's framing and forwarded fields into x.  0/-1. */
+static int take_request(struct conn *c, const struct http1_head *h)
+{
+	struct exchange *x = c->x;
+	x->method = strndup(h->method, h->method_len);
+	x->client_minor = h->version_minor;
+	x->client_close = h->conn_close;
+	x->req_raw = headers_new();
+	if (!x->method || !x->req_raw || headers_from_head(x->req_raw, h, 0) != 0)
+		return -1;
+	x->is_head = !strcmp(x->method, "HEAD");
+	x->upgrade = h->upgrade;
+	if (h->chunked) {
+		x->req_body = 2;
+		if (!(x->req_dechunk = http1_chunked_new(MAX_TRAILERS)) || !(x->tmp = evbuffer_new()))
+			return -1;
+	} else if (h->content_length > 0) {
+		x->req_body = 1;
+		x->req_left = h->content_length;
+	}
+	x->req_done = x->req_body == 0;
+	return 0;
+}
+
+/* A complete request head: decide what to do with it. */
+static void handle_request(struct conn *c, const struct http1_head *h)
+{
+	struct exchange *x = c->x;
+	const char *why;
+	event_del(c->timer);
+	if (take_request(c, h) != 0) {
+		respond_error(c, 500, "quell is out of memory.", 1);
+		return;
+	}
+	if (!strcmp(x->method, "CONNECT")) {
+		handle_connect(c, h);
+		return;
+	}
+	if (h->target_len && h->target[0] == '/') {
+		x->url = strndup(h->target, h->target_len);
+		if (x->url)
+			serve_admin(c, x->url, headers_get(x->req_raw, "Host"));
+		else
+			respond_error(c, 500, "quell is out of memory.", 1);
+		return;
+	}
+	if (parse_url(x, h->target, h->target_len, &why) != 0) {
+		x->url = strndup(h->target, h->target_len);
+		respond_error(c, 400, why, 1);
+		return;
+	}
+	if (admin_is_admin_host(x->host)) {
+		serve_admin(c, x->path, x->host);
+		return;
+	}
+	if (!apply_policy(c))
+		go_upstream(c);
+}
+
+/* 1 when name is listed in one of the message's Connection fields. */
+static int conn_listed(const struct headers *h, const char *name)
+{
+	for (int i = headers_find(h, "Connection", 0); i >= 0; i = headers_find(h, "Connection", i + 1)) {
+		const char *v = headers_value(h, i);
+		if (http1_value_has_token(v, strlen(v), name))
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- the request upstream ------------------------------------------------------ */
+
+/* Writes the request head for the origin: origin-form target, Host from the
+ * URL, hop-by-hop fields already gone, the framing quell uses.  0/-1. */
+static int write_request_head(struct conn *c, struct evbuffer *out)
+{
+	struct exchange *x = c->x;
+	char auth[300];
+	authority_text(auth, sizeof auth, x->host, x->port, c->tls ? 443 : 80);
+	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", x->method, x->path, auth);
+	for (int i = 0; i < headers_count(x->req_raw); i++) {
+		const char *n = headers_name(x->req_raw, i), *v = headers_value(x->req_raw, i);
+		if (!strcasecmp(n, "Host") || http1_is_hop_header(NULL, n, strlen(n)) ||
+		    conn_listed(x->req_raw, n))
+			continue;
+		evbuffer_add_printf(out, "%s: %s\r\n", n, v);
+	}
+	if (c->cfg->via)
+		evbuffer_add_printf(out, "Via: 1.%d quell\r\n", x->client_minor);
+	if (c->cfg->x_forwarded_for)
+		evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", c->peer_ip);
+	if (x->req_body == 2)
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+	if (x->upgrade && headers_get(x->req_raw, "Upgrade"))
+		evbuffer_add_printf(out, "Connection: upgrade\r\nUpgrade: %s\r\n",
+		                    headers_get(x->req_raw, "Upgrade"));
+	return evbuffer_add(out, "\r\n", 2);
+}
+
+/* Moves request body bytes from the client to the origin, with the
+ * origin's output bounded by conn_buffer.  Returns 0, or -1 on a malformed
+ * chunked body (handled: the connection is answered or aborted). */
+static int relay_request(struct conn *c)
+{
+	struct exchange *x = c->x;
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	struct evbuffer *out = bufferevent_get_output(upstream_bev(x->up));
+	if (x->req_done || c->paused_client)
+		return 0;
+	if (x->req_body == 1) {
+		size_t avail = evbuffer_get_length(in);
+		size_t n = (uint64_t)x->req_left < avail ? (size_t)x->req_left : avail;
+		evbuffer_remove_buffer(in, out, n);
+		x->req_left -= (int64_t)n;
+		x->req_done = x->req_left == 0;
+	} else if (x->req_body == 2) {
+		int r = http1_chunked_run(x->req_dechunk, in, x->tmp);
+		http1_chunk_write(out, x->tmp);
+		if (r == HTTP1_ERROR) {
+			if (x->resp == RESP_HEAD)
+				respond_error(c, 400, http1_chunked_error(x->req_dechunk), 1);
+			else
+				abort_response(c, "malformed chunked request body");
+			return -1;
+		}
+		if (r == HTTP1_DONE) {
+			size_t tlen;
+			const char *tr = http1_chunked_trailers(x->req_dechunk, &tlen);
+			http1_chunk_last(out, tr, tlen);
+			x->req_done = 1;
+		}
+	}
+	if (x->req_done) {
+		bufferevent_disable(c->client, EV_READ);
+		bufferevent_set_timeouts(c->client, NULL, NULL);
+	} else if (evbuffer_get_length(out) >= c->cfg->conn_buffer) {
+		c->paused_client = 1;
+		bufferevent_disable(c->client, EV_READ);
+		bufferevent_setwatermark(upstream_bev(x->up), EV_WRITE, c->cfg->conn_buffer / 2, 0);
+	}
+	return 0;
+}
+
+static void tunnel_done(uint64_t up, uint64_t down, const char *why, void *arg)
+{
+	struct conn *c = arg;
+	struct exchange *x = c->x;
+	x->bytes_out += down;
+	stats_add(c->stats, STATS_BYTES_OUT, (int64_t)down);
+	stats_add(c->stats, STATS_BYTES_IN, (int64_t)up);
+	c->tunnel = NULL;               /* tunnel.c frees both sockets */
+	c->client = NULL;
+	conn_destroy(c);
+}
+
+/* Hands the client and the origin to tunnel.c (CONNECT, or after 101). */
+static void start_tunnel(struct conn *c)
+{
+	struct exchange *x = c->x;
+	struct bufferevent *origin = upstream_detach(x->up);
+	x->up = NULL;
+	stats_add(c->stats, STATS_TUNNELS, 1);
+	event_del(c->timer);
+	c->state = CONN_TUNNEL;
+	c->tunnel = tunnel_start(c->client, origin, c->cfg->conn_buffer, c->cfg->io_timeout_ms,
+	                         tunnel_done, c);
+	if (!c->tunnel) {
+		bufferevent_free(origin);
+		close_after_flush(c);
+	}
+}
+
+static void on_upstream(struct upstream *u, int status, const char *why, void *arg)
+{
+	struct conn *c = arg;
+	struct exchange *x = c->x;
+	x->ureq = NULL;
+	if (!u) {
+		if (status == 403)
+			snprintf(x->verdict, sizeof x->verdict, "loop");
+		log_msg(LOG_INFO, "%s %s %s: %s", c->peer_text, x->method, x->url, why);
+		respond_error(c, status, why, 0);
+		return;
+	}
+	x->up = u;
+	if (x->is_connect) {
+		struct evbuffer *out = bufferevent_get_output(c->client);
+		evbuffer_add_printf(out, "HTTP/1.%d 200 Connection established\r\n\r\n", x->client_minor);
+		x->status = 200;
+		start_tunnel(c);
+		return;
+	}
+	struct bufferevent *ub = upstream_bev(u);
+	struct timeval fb = ms_tv(c->cfg->first_byte_timeout_ms), io = ms_tv(c->cfg->io_timeout_ms);
+	c->state = CONN_EXCHANGE;
+	x->resp = RESP_HEAD;
+	http1_parser_reset(c->resp_parser);
+	bufferevent_setcb(ub, up_read, up_write, up_event, c);
+	bufferevent_setwatermark(ub, EV_READ, 0, c->cfg->conn_buffer);
+	bufferevent_set_timeouts(ub, &fb, &io);
+	bufferevent_enable(ub, EV_READ | EV_WRITE);
+	write_request_head(c, bufferevent_get_output(ub));
+	x->sent_any = 1;
+	if (!x->req_done) {
+		bufferevent_set_timeouts(c->client, &io, &io);
+		bufferevent_enable(c->client, EV_READ);
+		relay_request(c);
+	}
+}
+
+/* ---- the response down ---------------------------------------------------------- */
+
+static void response_done(struct conn *c)
+{
+	struct exchange *x = c->x;
+	struct bufferevent *ub = upstream_bev(x->up);
+	int reusable = !x->resp_close && x->req_done &&
+	               evbuffer_get_length(bufferevent_get_input(ub)) == 0;
+	upstream_release(x->up, reusable);
+	x->up = NULL;
+	if (x->client_close || x->close_delim || !x->req_done || c->stopping) {
+		close_after_flush(c);
+		return;
+	}
+	exchange_free(c);
+	enter_head(c);
+}
+
+/* Runs the body chain on what the origin sent.  eof: the origin closed. */
+static void relay_response(struct conn *c, int eof)
+{
+	struct exchange *x = c->x;
+	struct evbuffer *in = bufferevent_get_input(upstream_bev(x->up));
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	size_t before = evbuffer_get_length(out), in_before = evbuffer_get_length(in);
+	int r = chain_run(x->chain, in, out, eof);
+	x->bytes_out += evbuffer_get_length(out) - before;
+	stats_add(c->stats, STATS_BYTES_OUT, (int64_t)(evbuffer_get_length(out) - before));
+	stats_add(c->stats, STATS_BYTES_IN, (int64_t)(in_before - evbuffer_get_length(in)));
+	if (r < 0) {
+		abort_response(c, chain_error(x->chain));
+		return;
+	}
+	if (r == 1) {
+		response_done(c);
+		return;
+	}
+	if (evbuffer_get_length(out) >= c->cfg->conn_buffer && !c->paused_up) {
+		c->paused_up = 1;
+		bufferevent_disable(upstream_bev(x->up), EV_READ);
+		bufferevent_setwatermark(c->client, EV_WRITE, c->cfg->conn_buffer / 2, 0);
+	}
+}
+
+/* The media type of a Content-Type value, lower case, without parameters. */
+static void media_type(const char *ct, char *out, size_t n)
+{
+	size_t i = 0;
+	for (; ct && ct[i] && ct[i] != ';' && ct[i] != ' ' && i + 1 < n; i++)
+		out[i] = (char)tolower((unsigned char)ct[i]);
+	out[i] = 0;
+}
+
+/* Writes the final response head to the client and opens the chain.
+ * 0, or -1 (answered with a 502 already). */
+static int start_response(struct conn *c, const struct http1_head *h, struct headers *rh)
+{
+	struct exchange *x = c->x;
+	char type[96];
+	int client_close = 0;
+	const char *enc = headers_get(rh, "Content-Encoding");
+	media_type(headers_get(rh, "Content-Type"), type, sizeof type);
+	struct chain_msg msg = { x->url, x->method, h->status, rh, x->req_raw, type,
+	                         enc ? enc : "", 0, 0, c->tls, c->cfg };
+	const char *ae = headers_get(x->req_raw, "Accept-Encoding");
+	msg.client_gzip = ae && http1_value_has_token(ae, strlen(ae), "gzip");
+	struct chain_framing f = { http1_response_body(h, x->method, strlen(x->method)),
+	                           h->content_length, x->client_minor };
+	x->resp_close = h->conn_close || f.body == HTTP1_BODY_CLOSE;
+	if (!(x->chain = chain_new()) || chain_open(x->chain, &msg, &f, &client_close) != 0) {
+		char why[160];
+		snprintf(why, sizeof why, "quell could not process the response: %s",
+		         x->chain ? chain_error(x->chain) : "out of memory");
+		respond_error(c, 502, why, 1);
+		return -1;
+	}
+	x->close_delim = client_close;
+	int keep = !x->client_close && !client_close && !c->stopping;
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	size_t before = evbuffer_get_length(out);
+	evbuffer_add_printf(out, "HTTP/1.%d %d %.*s\r\n", x->client_minor, h->status,
+	                    (int)h->reason_len, h->reason);
+	headers_write(rh, out);
+	if (x->add)
+		headers_write(x->add, out);
+	if (c->cfg->via)
+		evbuffer_add_printf(out, "Via: 1.1 quell\r\n");
+	evbuffer_add_printf(out, "%s\r\n", !keep ? "Connection: close\r\n" :
+	                    x->client_minor == 0 ? "Connection: keep-alive\r\n" : "");
+	x->client_close = !keep;
+	x->bytes_out += evbuffer_get_length(out) - before;
+	return 0;
+}
+
+/* Forwards an interim response (100, 103) to an HTTP/1.1 client. */
+static void interim(struct conn *c, const struct http1_head *h)
+{
+	struct exchange *x = c->x;
+	if (x->client_minor == 0)
+		return;
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", h->status, (int)h->reason_len, h->reason);
+	for (int i = 0; i < h->n_headers; i++)
+		if (!http1_is_hop_header(h, h->headers[i].name, h->headers[i].name_len))
+			evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)h->headers[i].name_len,
+			                    h->headers[i].name, (int)h->headers[i].value_len,
+			                    h->headers[i].value);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* The origin switched protocols: forward the 101 and become a tunnel. */
+static void switch_protocols(struct conn *c, const struct http1_head *h, struct headers *rh)
+{
+	struct exchange *x = c->x;
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	int i = http1_find_header(h, "Upgrade", 0);
+	evbuffer_add_printf(out, "HTTP/1.1 101 %.*s\r\n", (int)h->reason_len, h->reason);
+	headers_write(rh, out);
+	if (i >= 0)
+		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %.*s\r\n",
+		                    (int)h->headers[i].value_len, h->headers[i].value);
+	evbuffer_add(out, "\r\n", 2);
+	x->status = 101;
+	bufferevent_setcb(upstream_bev(x->up), NULL, NULL, NULL, NULL);
+	start_tunnel(c);
+}
+
+/* Handles a complete response head.  Returns 1 to keep parsing (an interim
+ * response was forwarded), 0 otherwise. */
+static int on_response_head(struct conn *c, const struct http1_head *h)
+{
+	struct exchange *x = c->x;
+	struct headers *rh = headers_new();
+	if (!rh || headers_from_head(rh, h, 1) != 0) {
+		headers_free(rh);
+		respond_error(c, 502, "quell is out of memory.", 1);
+		return 0;
+	}
+	if (h->status == 101 && x->upgrade) {
+		switch_protocols(c, h, rh);
+		headers_free(rh);
+		return 0;
+	}
+	if (h->status >= 100 && h->status < 200) {
+		headers_free(rh);
+		if (h->status == 101) {
+			respond_error(c, 502, "The origin switched protocols without being asked to.", 1);
+			return 0;
+		}
+		interim(c, h);
+		http1_parser_reset(c->resp_parser);
+		return 1;
+	}
+	x->status = h->status;
+	int rc = start_response(c, h, rh);
+	headers_free(rh);
+	if (rc != 0)
+		return 0;
+	struct timeval io = ms_tv(c->cfg->io_timeout_ms);
+	bufferevent_set_timeouts(upstream_bev(x->up), &io, &io);
+	x->resp = RESP_BODY;
+	http1_parser_reset(c->resp_parser);
+	relay_response(c, 0);
+	return 0;
+}
+
+/* Feeds the origin's bytes to the response parser. */
+static void read_response_head(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(upstream_bev(c->x->up));
+	for (int rounds = 0; rounds < 64 && evbuffer_get_length(in); rounds++) {
+		struct evbuffer_iovec v;
+		size_t used;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return;
+		int r = http1_parse(c->resp_parser, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(in, used);
+		if (r == HTTP1_NEED_MORE)
+			continue;
+		if (r == HTTP1_ERROR) {
+			const char *reason;
+			char why[600];
+			http1_parser_error(c->resp_parser, &reason);
+			snprintf(why, sizeof why, "The origin %s sent an invalid response: %s.",
+			         c->x->host, reason);
+			c->x->resp_close = 1;
+			respond_error(c, 502, why, 1);
+			return;
+		}
+		if (!on_response_head(c, http1_parser_head(c->resp_parser)))
+			return;
+	}
+}
+
+static void up_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->x->resp == RESP_HEAD)
+		read_response_head(c);
+	else if (c->x->resp == RESP_BODY && !c->paused_up)
+		relay_response(c, 0);
+}
+
+/* The origin's output drained below the mark: resume the request body. */
+static void up_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (!c->paused_client)
+		return;
+	c->paused_client = 0;
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_enable(c->client, EV_READ);
+	relay_request(c);
+}
+
+/* A pooled connection the origin had closed meanwhile: send the request
+ * again on another connection.  Only for requests without a body, twice at
+ * most.  Returns 1 when retried. */
+static int retry(struct conn *c)
+{
+	struct exchange *x = c->x;
+	if (!upstream_reused(x->up) || x->retried >= 2 || x->req_body ||
+	    evbuffer_get_length(bufferevent_get_input(upstream_bev(x->up))))
+		return 0;
+	x->retried++;
+	upstream_release(x->up, 0);
+	x->up = NULL;
+	go_upstream(c);
+	return 1;
+}
+
+static void up_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct exchange *x = c->x;
+	char why[600];
+	int timeout = what & BEV_EVENT_TIMEOUT;
+	if (x->resp == RESP_BODY) {
+		if (what & BEV_EVENT_EOF) {
+			/* what is left is at most the read watermark: move it now */
+			x->resp_close = 1;
+			relay_response(c, 1);
+			return;
+		}
+		abort_response(c, timeout ? "no data from the origin within io_timeout"
+		                          : "the origin's connection failed");
+		return;
+	}
+	if (!timeout && retry(c))
+		return;
+	if (timeout)
+		snprintf(why, sizeof why, "The origin %s did not answer within %ld seconds.",
+		         x->host, (what & BEV_EVENT_READING ? c->cfg->first_byte_timeout_ms
+		                                            : c->cfg->io_timeout_ms) / 1000);
+	else
+		snprintf(why, sizeof why, "The origin %s closed the connection without answering.",
+		         x->host);
+	log_msg(LOG_INFO, "%s %s %s: %s", c->peer_text, x->method, x->url, why);
+	x->resp_close = 1;
+	respond_error(c, timeout ? 504 : 502, why, 0);
+}
+
+/* ---- the client side -------------------------------------------------------------- */
+
+/* Parses what the client sent as a request head. */
+static void read_head(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	if (!c->head_started && evbuffer_get_length(in)) {
+		struct timeval tv = ms_tv(c->cfg->header_timeout_ms);
+		c->head_started = 1;
+		evtimer_add(c->timer, &tv);
+	}
+	for (int rounds = 0; rounds < 64 && evbuffer_get_length(in); rounds++) {
+		struct evbuffer_iovec v;
+		size_t used;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return;
+		int r = http1_parse(c->req_parser, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(in, used);
+		if (r == HTTP1_NEED_MORE)
+			continue;
+		if (!exchange_new(c)) {
+			close_after_flush(c);
+			return;
+		}
+		if (r == HTTP1_ERROR) {
+			const char *reason;
+			int status = http1_parser_error(c->req_parser, &reason);
+			c->x->method = strdup("-");
+			log_msg(LOG_INFO, "%s: bad request: %s", c->peer_text, reason);
+			respond_error(c, status, reason, 1);
+			return;
+		}
+		handle_request(c, http1_parser_head(c->req_parser));
+		return;
+	}
+}
+
+static void client_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->state == CONN_HEAD)
+		read_head(c);
+	else if (c->state == CONN_EXCHANGE && !c->x->req_done)
+		relay_request(c);
+}
+
+/* The client's output drained to the low watermark: finish closing, or
+ * resume reading the origin. */
+static void client_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->state == CONN_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_destroy(c);
+		return;
+	}
+	if (!c->paused_up || c->state != CONN_EXCHANGE)
+		return;
+	c->paused_up = 0;
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_enable(upstream_bev(c->x->up), EV_READ);
+	relay_response(c, 0);
+}
+
+static void client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct exchange *x = c->x;
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		/* A half-close after a complete request still wants its answer. */
+		if (c->state == CONN_HEAD || c->state == CONN_CLOSING || c->state == CONN_LOCAL) {
+			close_after_flush(c);
+			return;
+		}
+		if (x && x->req_done) {
+			x->client_close = 1;
+			return;
+		}
+	}
+	if (x && !x->verdict[0])
+		snprintf(x->verdict, sizeof x->verdict, "client-gone");
+	conn_destroy(c);
+}
+
+/* The head timer: an idle keep-alive connection closes quietly; a head
+ * that is still incomplete gets a 408 (slowloris). */
+static void head_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (c->state != CONN_HEAD)
+		return;
+	if (!c->head_started) {
+		close_after_flush(c);
+		return;
+	}
+	if (!exchange_new(c)) {
+		close_after_flush(c);
+		return;
+	}
+	c->x->method = strdup("-");
+	log_msg(LOG_INFO, "%s: request head not complete after %ld ms", c->peer_text,
+	        c->cfg->header_timeout_ms);
+	respond_error(c, 408, "The request head did not arrive in time.", 1);
+}
+
+/* Waits for the next request head (also the first). */
+static void enter_head(struct conn *c)
+{
+	struct timeval tv = ms_tv(c->served ? c->cfg->keepalive_timeout_ms : c->cfg->header_timeout_ms);
+	struct timeval io = ms_tv(c->cfg->io_timeout_ms);
+	c->state = CONN_HEAD;
+	c->head_started = 0;
+	http1_parser_reset(c->req_parser);
+	if (c->stopping) {
+		close_after_flush(c);
+		return;
+	}
+	evtimer_add(c->timer, &tv);
+	bufferevent_set_timeouts(c->client, NULL, &io);
+	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
+	bufferevent_enable(c->client, EV_READ | EV_WRITE);
+	if (evbuffer_get_length(bufferevent_get_input(c->client)))
+		bufferevent_trigger(c->client, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* ---- accepting and stopping ---------------------------------------------------- */
+
+static void peer_text(struct conn *c)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (c->peer.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&c->peer;
+		inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
+		port = ntohs(s->sin6_port);
+	} else if (c->peer.ss_family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&c->peer;
+		inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
+		port = ntohs(s->sin_port);
+	}
+	snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
+	snprintf(c->peer_text, sizeof c->peer_text, "%s:%d", ip, port);
+}
+
+/* A client outside the allow list: one 403 and close, nothing parsed. */
+static void deny(struct conn *c)
+{
+	stats_add(c->stats, STATS_DENIED, 1);
+	log_msg(LOG_WARN, "%s: denied: not in any allow line", c->peer_text);
+	if (exchange_new(c)) {
+		c->x->method = strdup("-");
+		snprintf(c->x->verdict, sizeof c->x->verdict, "denied");
+	}
+	respond_error(c, 403, "This address may not use this proxy (config allow).", 1);
+}
+
+static struct conn *conn_new(struct worker *w, struct conn_list *list, evutil_socket_t fd)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->magic = CONN_MAGIC;
+	c->w = w;
+	c->wc = worker_current_config(w);
+	c->cfg = worker_config_cfg(c->wc);
+	c->stats = worker_stats(w);
+	c->list = list;
+	c->next = list->head;
+	if (list->head)
+		list->head->prev = c;
+	list->head = c;
+	list->count++;
+	stats_add(c->stats, STATS_ACTIVE, 1);
+	stats_add(c->stats, STATS_CONNECTIONS, 1);
+	c->client = bufferevent_socket_new(worker_base(w), fd,
+	                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	c->timer = evtimer_new(worker_base(w), head_timeout, c);
+	size_t head = c->cfg->max_request_head * 2;
+	c->req_parser = http1_parser_new(HTTP1_REQUEST, c->cfg->max_request_head, c->cfg->max_headers);
+	c->resp_parser = http1_parser_new(HTTP1_RESPONSE, head < 65536 ? 65536 : head,
+	                                  c->cfg->max_headers * 2);
+	return c;
+}
+
+struct conn *conn_accept(struct worker *w, struct conn_list *list, evutil_socket_t fd,
+                         const struct sockaddr *client, socklen_t client_len)
+{
+	struct conn *c = conn_new(w, list, fd);
+	if (!c) {
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	if (!c->client || !c->timer || !c->req_parser || !c->resp_parser) {
+		if (!c->client)
+			evutil_closesocket(fd);
+		conn_destroy(c);
+		return NULL;
+	}
+	memcpy(&c->peer, client, client_len < sizeof c->peer ? client_len : sizeof c->peer);
+	c->peer_len = client_len;
+	peer_text(c);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	size_t high = c->cfg->conn_buffer;
+	if (high <= c->cfg->max_request_head)
+		high = c->cfg->max_request_head + 1;
+	bufferevent_setcb(c->client, client_read, client_write, client_event, c);
+	bufferevent_setwatermark(c->client, EV_READ, 0, high);
+	if (!acl_allowed(c->cfg, client)) {
+		deny(c);
+		return c;
+	}
+	enter_head(c);
+	return c;
+}
+
+void conn_stop_all(struct conn_list *list)
+{
+	struct conn *c = list->head, *next;
+	for (; c; c = next) {
+		next = c->next;
+		c->stopping = 1;
+		if (c->state == CONN_HEAD && !c->head_started)
+			close_after_flush(c);
+	}
+}
+
+void conn_free_all(struct conn_list *list)
+{
+	while (list->head)
+		conn_destroy(list->head);
+}
