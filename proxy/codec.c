@@ -1,0 +1,403 @@
+/*
+ * codec: one driver loop (codec_run) over per-library steps.
+ *
+ * Each step function takes a window of input and a window of output space
+ * and advances both, like the libraries themselves; the driver peeks input
+ * extents from the evbuffer, reserves output space in out, drains and
+ * commits what the step used, and stops at CODEC_OUT_LIMIT.  Nothing is
+ * copied besides what the libraries write.
+ */
+#include "proxy/codec.h"
+
+#include <assert.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <brotli/decode.h>
+#include <brotli/encode.h>
+#include <event2/buffer.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#define CODEC_MAGIC 0x434f4443u          /* "CODC" */
+#define CODEC_STEP_OUT (16 * 1024)       /* output reserved per step */
+#define CODEC_ZSTD_WINDOW_LOG 23         /* 8 MiB */
+
+enum { STEP_ERR = -1, STEP_OK = 0, STEP_END = 1 };
+
+struct codec {
+	unsigned magic;
+	int kind;
+	int encoder;
+	int started;                 /* some input seen */
+	int ended;                   /* stream complete (encoder: finished) */
+	int discard;                 /* decoder: ignore bytes after the end */
+	int failed;
+	const char *error;
+	int zinit;                   /* z_stream initialised */
+	z_stream z;
+	BrotliDecoderState *brd;
+	BrotliEncoderState *bre;
+	ZSTD_DStream *zd;
+	ZSTD_CCtx *zc;
+};
+
+static const char *const names[] = { "identity", "gzip", "deflate", "br", "zstd" };
+
+int codec_parse(const char *name, size_t len)
+{
+	while (len && (*name == ' ' || *name == '\t'))
+		name++, len--;
+	while (len && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+		len--;
+	if (len == 6 && strncasecmp(name, "x-gzip", 6) == 0)
+		return CODEC_GZIP;
+	for (int k = 0; k < (int)(sizeof(names) / sizeof(names[0])); k++)
+		if (strlen(names[k]) == len && strncasecmp(name, names[k], len) == 0)
+			return k;
+	return -1;
+}
+
+const char *codec_name(int kind)
+{
+	return kind >= 0 && kind <= CODEC_ZSTD ? names[kind] : "unknown";
+}
+
+static int fail(struct codec *c, const char *why)
+{
+	c->failed = 1;
+	c->error = why;
+	return -1;
+}
+
+/* ---- constructors ------------------------------------------------------------------ */
+
+struct codec *codec_decoder_new(int kind)
+{
+	if (kind < CODEC_IDENTITY || kind > CODEC_ZSTD)
+		return NULL;
+	struct codec *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->magic = CODEC_MAGIC;
+	c->kind = kind;
+	if (kind == CODEC_GZIP) {
+		if (inflateInit2(&c->z, 16 + MAX_WBITS) != Z_OK)
+			goto fail;
+		c->zinit = 1;
+	} else if (kind == CODEC_BR) {
+		if (!(c->brd = BrotliDecoderCreateInstance(NULL, NULL, NULL)))
+			goto fail;
+	} else if (kind == CODEC_ZSTD) {
+		if (!(c->zd = ZSTD_createDStream()) ||
+		    ZSTD_isError(ZSTD_DCtx_setParameter(c->zd, ZSTD_d_windowLogMax,
+		                                        CODEC_ZSTD_WINDOW_LOG)))
+			goto fail;
+	}
+	/* deflate: inflateInit2 waits for the first two bytes (zlib or raw) */
+	return c;
+fail:
+	codec_free(c);
+	return NULL;
+}
+
+struct codec *codec_encoder_new(int kind, int level)
+{
+	if (kind < CODEC_IDENTITY || kind > CODEC_ZSTD)
+		return NULL;
+	struct codec *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->magic = CODEC_MAGIC;
+	c->kind = kind;
+	c->encoder = 1;
+	if (kind == CODEC_GZIP || kind == CODEC_DEFLATE) {
+		if (level == -1)
+			level = 6;
+		if (level < 0 || level > 9 ||
+		    deflateInit2(&c->z, level, Z_DEFLATED, (kind == CODEC_GZIP ? 16 : 0) + MAX_WBITS,
+		                 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			goto fail;
+		c->zinit = 1;
+	} else if (kind == CODEC_BR) {
+		if (level == -1)
+			level = 5;
+		if (level < BROTLI_MIN_QUALITY || level > BROTLI_MAX_QUALITY ||
+		    !(c->bre = BrotliEncoderCreateInstance(NULL, NULL, NULL)) ||
+		    !BrotliEncoderSetParameter(c->bre, BROTLI_PARAM_QUALITY, (uint32_t)level))
+			goto fail;
+	} else if (kind == CODEC_ZSTD) {
+		if (level == -1)
+			level = 3;
+		if (level < 1 || level > ZSTD_maxCLevel() || !(c->zc = ZSTD_createCCtx()) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel, level)))
+			goto fail;
+	}
+	return c;
+fail:
+	codec_free(c);
+	return NULL;
+}
+
+void codec_free(struct codec *c)
+{
+	if (!c)
+		return;
+	assert(c->magic == CODEC_MAGIC);
+	if (c->zinit)
+		(void)(c->encoder ? deflateEnd(&c->z) : inflateEnd(&c->z));
+	if (c->brd)
+		BrotliDecoderDestroyInstance(c->brd);
+	if (c->bre)
+		BrotliEncoderDestroyInstance(c->bre);
+	ZSTD_freeDStream(c->zd);                /* NULL is fine for both */
+	ZSTD_freeCCtx(c->zc);
+	c->magic = 0;
+	free(c);
+}
+
+const char *codec_error(const struct codec *c)
+{
+	assert(c->magic == CODEC_MAGIC);
+	return c->error ? c->error : "no error";
+}
+
+/* ---- steps: advance the input window (ip, il) and the output window (op, ol) ---- */
+
+static int step_inflate(struct codec *c, const unsigned char **ip, size_t *il,
+                        unsigned char **op, size_t *ol)
+{
+	if (c->ended) {
+		if (*il == 0)
+			return STEP_OK;
+		/* After a gzip member another may follow; anything else is ignored. */
+		if (c->kind == CODEC_GZIP && !c->discard && *il > 0 && **ip == 0x1f) {
+			if (inflateReset(&c->z) != Z_OK)
+				return STEP_ERR;
+			c->ended = 0;
+		} else {
+			c->discard = 1;
+			*ip += *il;
+			*il = 0;
+			return STEP_OK;
+		}
+	}
+	c->z.next_in = (unsigned char *)(uintptr_t)*ip;
+	c->z.avail_in = (uInt)(*il > UINT32_MAX ? UINT32_MAX : *il);
+	c->z.next_out = *op;
+	c->z.avail_out = (uInt)*ol;
+	uInt in0 = c->z.avail_in, out0 = c->z.avail_out;
+	int r = inflate(&c->z, Z_NO_FLUSH);
+	*ip += in0 - c->z.avail_in;
+	*il -= in0 - c->z.avail_in;
+	*op += out0 - c->z.avail_out;
+	*ol -= out0 - c->z.avail_out;
+	if (r == Z_STREAM_END) {
+		c->ended = 1;
+		return STEP_OK;
+	}
+	if (r == Z_OK || r == Z_BUF_ERROR)      /* BUF_ERROR: no progress possible now */
+		return STEP_OK;
+	c->error = c->z.msg ? c->z.msg : "corrupt stream";
+	return STEP_ERR;
+}
+
+static int step_deflate(struct codec *c, const unsigned char **ip, size_t *il,
+                        unsigned char **op, size_t *ol, int finish)
+{
+	c->z.next_in = (unsigned char *)(uintptr_t)*ip;
+	c->z.avail_in = (uInt)(*il > UINT32_MAX ? UINT32_MAX : *il);
+	c->z.next_out = *op;
+	c->z.avail_out = (uInt)*ol;
+	uInt in0 = c->z.avail_in, out0 = c->z.avail_out;
+	int r = deflate(&c->z, finish && c->z.avail_in == *il ? Z_FINISH : Z_NO_FLUSH);
+	*ip += in0 - c->z.avail_in;
+	*il -= in0 - c->z.avail_in;
+	*op += out0 - c->z.avail_out;
+	*ol -= out0 - c->z.avail_out;
+	if (r == Z_STREAM_END)
+		return STEP_END;
+	if (r == Z_OK || r == Z_BUF_ERROR)
+		return STEP_OK;
+	c->error = c->z.msg ? c->z.msg : "deflate failed";
+	return STEP_ERR;
+}
+
+static int step_brotli_dec(struct codec *c, const unsigned char **ip, size_t *il,
+                           unsigned char **op, size_t *ol)
+{
+	if (c->ended) {
+		c->discard = 1;
+		*ip += *il;
+		*il = 0;
+		return STEP_OK;
+	}
+	BrotliDecoderResult r = BrotliDecoderDecompressStream(c->brd, il, ip, ol, op, NULL);
+	if (r == BROTLI_DECODER_RESULT_SUCCESS) {
+		c->ended = 1;
+		return STEP_OK;
+	}
+	if (r == BROTLI_DECODER_RESULT_ERROR) {
+		c->error = BrotliDecoderErrorString(BrotliDecoderGetErrorCode(c->brd));
+		return STEP_ERR;
+	}
+	return STEP_OK;
+}
+
+static int step_brotli_enc(struct codec *c, const unsigned char **ip, size_t *il,
+                           unsigned char **op, size_t *ol, int finish)
+{
+	BrotliEncoderOperation o = finish ? BROTLI_OPERATION_FINISH : BROTLI_OPERATION_PROCESS;
+	if (!BrotliEncoderCompressStream(c->bre, o, il, ip, ol, op, NULL)) {
+		c->error = "brotli encoder failed";
+		return STEP_ERR;
+	}
+	return finish && BrotliEncoderIsFinished(c->bre) ? STEP_END : STEP_OK;
+}
+
+/* zstd decodes frame after frame; ended tracks "no frame half done". */
+static int step_zstd_dec(struct codec *c, const unsigned char **ip, size_t *il,
+                         unsigned char **op, size_t *ol)
+{
+	ZSTD_inBuffer in = { *ip, *il, 0 };
+	ZSTD_outBuffer out = { *op, *ol, 0 };
+	size_t r = ZSTD_decompressStream(c->zd, &out, &in);
+	*ip += in.pos;
+	*il -= in.pos;
+	*op += out.pos;
+	*ol -= out.pos;
+	if (ZSTD_isError(r)) {
+		c->error = ZSTD_getErrorName(r);
+		return STEP_ERR;
+	}
+	if (in.pos || out.pos)
+		c->ended = r == 0;
+	return STEP_OK;
+}
+
+static int step_zstd_enc(struct codec *c, const unsigned char **ip, size_t *il,
+                         unsigned char **op, size_t *ol, int finish)
+{
+	ZSTD_inBuffer in = { *ip, *il, 0 };
+	ZSTD_outBuffer out = { *op, *ol, 0 };
+	size_t r = ZSTD_compressStream2(c->zc, &out, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
+	*ip += in.pos;
+	*il -= in.pos;
+	*op += out.pos;
+	*ol -= out.pos;
+	if (ZSTD_isError(r)) {
+		c->error = ZSTD_getErrorName(r);
+		return STEP_ERR;
+	}
+	return finish && r == 0 ? STEP_END : STEP_OK;
+}
+
+/* finish: in holds the last input and this window is all of it. */
+static int step(struct codec *c, const unsigned char **ip, size_t *il, unsigned char **op,
+                size_t *ol, int finish)
+{
+	switch (c->kind) {
+	case CODEC_GZIP:
+	case CODEC_DEFLATE:
+		return c->encoder ? step_deflate(c, ip, il, op, ol, finish)
+		                  : step_inflate(c, ip, il, op, ol);
+	case CODEC_BR:
+		return c->encoder ? step_brotli_enc(c, ip, il, op, ol, finish)
+		                  : step_brotli_dec(c, ip, il, op, ol);
+	default:
+		return c->encoder ? step_zstd_enc(c, ip, il, op, ol, finish)
+		                  : step_zstd_dec(c, ip, il, op, ol);
+	}
+}
+
+/* ---- the driver -------------------------------------------------------------------------- */
+
+/* A deflate decoder picks zlib or raw from the first two bytes (RFC 1950
+ * header: CM 8, CINFO <= 7, checksum).  0 decided, 1 wait, -1 ENOMEM. */
+static int deflate_detect(struct codec *c, struct evbuffer *in, int last)
+{
+	unsigned char h[2] = { 0, 0 };
+	size_t n = evbuffer_copyout(in, h, 2) < 0 ? 0 : evbuffer_get_length(in);
+	if (n < 2 && !last)
+		return 1;
+	int zlib = n >= 2 && (h[0] & 0x0f) == 8 && (h[0] >> 4) <= 7 && ((h[0] << 8) | h[1]) % 31 == 0;
+	if (inflateInit2(&c->z, zlib ? MAX_WBITS : -MAX_WBITS) != Z_OK)
+		return -1;
+	c->zinit = 1;
+	return 0;
+}
+
+int codec_run(struct codec *c, struct evbuffer *in, struct evbuffer *out, int last)
+{
+	assert(c->magic == CODEC_MAGIC);
+	if (c->failed)
+		return -1;
+	if (c->kind == CODEC_IDENTITY) {
+		if (evbuffer_add_buffer(out, in) != 0)
+			return fail(c, "out of memory");
+		return 0;
+	}
+	if (c->encoder && c->ended) {
+		if (evbuffer_get_length(in))
+			return fail(c, "data after the end of the stream");
+		return 0;
+	}
+	if (!c->encoder && c->kind == CODEC_DEFLATE && !c->zinit) {
+		if (evbuffer_get_length(in) == 0 && last)
+			return 0;                        /* empty body */
+		int r = deflate_detect(c, in, last);
+		if (r)
+			return r < 0 ? fail(c, "out of memory") : 0;
+	}
+	size_t produced = 0;
+	for (;;) {
+		struct evbuffer_iovec vin, vout;
+		const unsigned char *ip = NULL;
+		size_t il = 0, total = evbuffer_get_length(in);
+		if (total && evbuffer_peek(in, -1, NULL, &vin, 1) >= 1) {
+			ip = vin.iov_base;
+			il = vin.iov_len;
+		}
+		if (il)
+			c->started = 1;
+		size_t room = CODEC_OUT_LIMIT - produced;
+		if (room > CODEC_STEP_OUT)
+			room = CODEC_STEP_OUT;
+		if (evbuffer_reserve_space(out, (ev_ssize_t)room, &vout, 1) < 1)
+			return fail(c, "out of memory");
+		unsigned char *op = vout.iov_base;
+		size_t ol = room < vout.iov_len ? room : vout.iov_len;
+		size_t il0 = il, ol0 = ol;
+		int r = step(c, &ip, &il, &op, &ol, last && il == total);
+		vout.iov_len = ol0 - ol;
+		if (evbuffer_commit_space(out, &vout, 1) != 0)
+			return fail(c, "out of memory");
+		evbuffer_drain(in, il0 - il);
+		produced += ol0 - ol;
+		if (r == STEP_ERR)
+			return fail(c, c->error ? c->error : "codec error");
+		if (r == STEP_END) {
+			c->ended = 1;
+			if (evbuffer_get_length(in))
+				return fail(c, "data after the end of the stream");
+			return 0;
+		}
+		int progress = il0 != il || ol0 != ol;
+		if (produced >= CODEC_OUT_LIMIT)
+			return CODEC_MORE;
+		/* Done when nothing moved, or input is gone and output space was
+		 * left over (so the library has nothing more to give). */
+		if (!progress || (evbuffer_get_length(in) == 0 && ol > 0 && !(c->encoder && last)))
+			break;
+	}
+	if (evbuffer_get_length(in) && !(c->kind == CODEC_DEFLATE && !c->encoder && !c->zinit))
+		return fail(c, "codec stalled");
+	if (last && !c->encoder && c->started && !c->ended)
+		return fail(c, "truncated stream");
+	if (last && c->encoder && !c->ended)
+		return fail(c, "encoder did not finish");
+	return 0;
+}

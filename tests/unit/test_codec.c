@@ -1,0 +1,429 @@
+/*
+ * Unit tests for proxy/codec: decoders against the libraries' one-shot
+ * encoders, encoders against their one-shot decoders, round trips, input
+ * split at every byte / in 1-byte chunks / at random (seed printed),
+ * truncated and corrupt streams, concatenated gzip members, the per-call
+ * output bound.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <brotli/decode.h>
+#include <brotli/encode.h>
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "proxy/codec.h"
+
+static unsigned test_seed;
+
+/* Some text with repeats, so it compresses, plus a few random bytes. */
+static unsigned char *sample(size_t n)
+{
+	unsigned char *p = malloc(n);
+	const char *words[] = { "<div class=\"ad\">", "hello ", "world ", "</div>\n", "quell " };
+	unsigned s = 12345;
+	for (size_t i = 0; i < n;) {
+		s = s * 1103515245u + 12345u;
+		if ((s >> 16) % 10 == 0) {
+			p[i++] = (unsigned char)(s >> 8);
+			continue;
+		}
+		const char *w = words[(s >> 16) % 5];
+		for (size_t k = 0; w[k] && i < n; k++)
+			p[i++] = (unsigned char)w[k];
+	}
+	return p;
+}
+
+/* ---- one-shot reference encoders ------------------------------------------------------ */
+
+static unsigned char *ref_zlib(const unsigned char *d, size_t n, int wbits, size_t *out_len)
+{
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	size_t cap = deflateBound(&z, n) + 32;
+	unsigned char *o = malloc(cap);
+	z.next_in = (unsigned char *)d;
+	z.avail_in = (uInt)n;
+	z.next_out = o;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	*out_len = cap - z.avail_out;
+	deflateEnd(&z);
+	return o;
+}
+
+static unsigned char *ref_encode(int kind, const unsigned char *d, size_t n, size_t *out_len)
+{
+	if (kind == CODEC_GZIP)
+		return ref_zlib(d, n, 16 + 15, out_len);
+	if (kind == CODEC_DEFLATE)
+		return ref_zlib(d, n, 15, out_len);
+	if (kind == CODEC_BR) {
+		size_t cap = BrotliEncoderMaxCompressedSize(n) + 16;
+		unsigned char *o = malloc(cap);
+		*out_len = cap;
+		assert_true(BrotliEncoderCompress(5, 22, BROTLI_MODE_GENERIC, n, d, out_len, o));
+		return o;
+	}
+	size_t cap = ZSTD_compressBound(n);
+	unsigned char *o = malloc(cap);
+	*out_len = ZSTD_compress(o, cap, d, n, 3);
+	assert_false(ZSTD_isError(*out_len));
+	return o;
+}
+
+/* ---- driving a codec with a given split ------------------------------------------------ */
+
+/* Feeds data in pieces ending at cuts[] (or byte by byte), calling codec_run
+ * until it stops asking for more; returns 0/-1 and the output in *out. */
+static int run_pieces(struct codec *c, const unsigned char *d, size_t n, const size_t *cuts,
+                      int ncuts, int bytewise, struct evbuffer *out)
+{
+	struct evbuffer *in = evbuffer_new();
+	size_t off = 0;
+	int k = 0, rc = 0;
+	do {
+		size_t end = bytewise ? (off < n ? off + 1 : n) : (k < ncuts ? cuts[k++] : n);
+		evbuffer_add(in, d + off, end - off);
+		off = end;
+		int last = off == n;
+		int guard = 0;
+		while ((rc = codec_run(c, in, out, last)) == CODEC_MORE)
+			assert_true(++guard < 100000);
+		if (rc < 0)
+			break;
+		/* only a deflate decoder may hold back (its first byte) */
+		assert_true(evbuffer_get_length(in) <= 1);
+	} while (off < n);
+	evbuffer_free(in);
+	return rc;
+}
+
+static int decode_pieces(int kind, const unsigned char *d, size_t n, const size_t *cuts,
+                         int ncuts, int bytewise, struct evbuffer *out)
+{
+	struct codec *c = codec_decoder_new(kind);
+	assert_non_null(c);
+	int rc = run_pieces(c, d, n, cuts, ncuts, bytewise, out);
+	codec_free(c);
+	return rc;
+}
+
+static void expect_buffer(struct evbuffer *b, const unsigned char *want, size_t n)
+{
+	assert_int_equal(evbuffer_get_length(b), n);
+	if (n)
+		assert_memory_equal(evbuffer_pullup(b, -1), want, n);
+}
+
+/* Decodes enc (which must decode to plain) whole, split at every position,
+ * byte by byte and at random points. */
+static void check_decode_splits(int kind, const unsigned char *enc, size_t elen,
+                                const unsigned char *plain, size_t plen)
+{
+	struct evbuffer *out = evbuffer_new();
+	assert_int_equal(decode_pieces(kind, enc, elen, NULL, 0, 0, out), 0);
+	expect_buffer(out, plain, plen);
+	for (size_t k = 1; k < elen; k++) {
+		evbuffer_drain(out, evbuffer_get_length(out));
+		if (decode_pieces(kind, enc, elen, &k, 1, 0, out) != 0)
+			fail_msg("%s: split at %zu failed", codec_name(kind), k);
+		expect_buffer(out, plain, plen);
+	}
+	evbuffer_drain(out, evbuffer_get_length(out));
+	assert_int_equal(decode_pieces(kind, enc, elen, NULL, 0, 1, out), 0);
+	expect_buffer(out, plain, plen);
+	srand(test_seed);
+	for (int t = 0; t < 20; t++) {
+		size_t cuts[8];
+		int nc = 0;
+		for (size_t pos = 0; nc < 8;) {
+			pos += 1 + (size_t)rand() % (elen / 4 + 1);
+			if (pos >= elen)
+				break;
+			cuts[nc++] = pos;
+		}
+		evbuffer_drain(out, evbuffer_get_length(out));
+		assert_int_equal(decode_pieces(kind, enc, elen, cuts, nc, 0, out), 0);
+		expect_buffer(out, plain, plen);
+	}
+	evbuffer_free(out);
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void test_01_parse(void **state)
+{
+	assert_int_equal(codec_parse("gzip", 4), CODEC_GZIP);
+	assert_int_equal(codec_parse("X-GZip", 6), CODEC_GZIP);
+	assert_int_equal(codec_parse(" deflate ", 9), CODEC_DEFLATE);
+	assert_int_equal(codec_parse("br", 2), CODEC_BR);
+	assert_int_equal(codec_parse("zstd", 4), CODEC_ZSTD);
+	assert_int_equal(codec_parse("identity", 8), CODEC_IDENTITY);
+	assert_int_equal(codec_parse("compress", 8), -1);
+	assert_int_equal(codec_parse("gzipx", 5), -1);
+	assert_int_equal(codec_parse("gzip", 3), -1);
+	assert_int_equal(codec_parse("", 0), -1);
+	assert_string_equal(codec_name(CODEC_BR), "br");
+	assert_null(codec_decoder_new(17));
+	assert_null(codec_encoder_new(CODEC_GZIP, 10));
+	assert_null(codec_encoder_new(CODEC_ZSTD, 0));
+	codec_free(NULL);
+}
+
+static void test_02_decode_reference_streams(void **state)
+{
+	size_t plen = 700, elen;
+	unsigned char *plain = sample(plen);
+	for (int kind = CODEC_GZIP; kind <= CODEC_ZSTD; kind++) {
+		unsigned char *enc = ref_encode(kind, plain, plen, &elen);
+		check_decode_splits(kind, enc, elen, plain, plen);
+		free(enc);
+	}
+	/* raw deflate under "deflate" */
+	unsigned char *raw = ref_zlib(plain, plen, -15, &elen);
+	check_decode_splits(CODEC_DEFLATE, raw, elen, plain, plen);
+	free(raw);
+	free(plain);
+}
+
+static void test_03_encode_round_trip(void **state)
+{
+	size_t plen = 50000;
+	unsigned char *plain = sample(plen);
+	for (int kind = CODEC_IDENTITY; kind <= CODEC_ZSTD; kind++) {
+		struct codec *e = codec_encoder_new(kind, -1);
+		assert_non_null(e);
+		struct evbuffer *enc = evbuffer_new();
+		size_t cuts[] = { 1, 2, 100, 4096, 30000 };
+		assert_int_equal(run_pieces(e, plain, plen, cuts, 5, 0, enc), 0);
+		codec_free(e);
+		size_t elen = evbuffer_get_length(enc);
+		unsigned char *eb = malloc(elen);
+		evbuffer_remove(enc, eb, elen);
+		/* independent check with the library's own one-shot decoder */
+		unsigned char *back = malloc(plen);
+		size_t blen = plen;
+		if (kind == CODEC_GZIP || kind == CODEC_DEFLATE) {
+			z_stream z;
+			memset(&z, 0, sizeof(z));
+			inflateInit2(&z, kind == CODEC_GZIP ? 31 : 15);
+			z.next_in = eb;
+			z.avail_in = (uInt)elen;
+			z.next_out = back;
+			z.avail_out = (uInt)plen;
+			assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+			blen = plen - z.avail_out;
+			inflateEnd(&z);
+		} else if (kind == CODEC_BR) {
+			assert_int_equal(BrotliDecoderDecompress(elen, eb, &blen, back),
+			                 BROTLI_DECODER_RESULT_SUCCESS);
+		} else if (kind == CODEC_ZSTD) {
+			blen = ZSTD_decompress(back, plen, eb, elen);
+			assert_false(ZSTD_isError(blen));
+		} else {
+			memcpy(back, eb, elen);
+			blen = elen;
+		}
+		assert_int_equal(blen, plen);
+		assert_memory_equal(back, plain, plen);
+		if (kind != CODEC_IDENTITY)
+			assert_true(elen < plen / 2);
+		/* and through our decoder, byte by byte */
+		struct evbuffer *dec = evbuffer_new();
+		assert_int_equal(decode_pieces(kind, eb, elen, NULL, 0, 1, dec), 0);
+		expect_buffer(dec, plain, plen);
+		evbuffer_free(dec);
+		evbuffer_free(enc);
+		free(eb);
+		free(back);
+	}
+	free(plain);
+}
+
+static void test_04_encoder_split_invariance(void **state)
+{
+	size_t plen = 3000;
+	unsigned char *plain = sample(plen);
+	for (int kind = CODEC_GZIP; kind <= CODEC_ZSTD; kind++) {
+		struct evbuffer *a = evbuffer_new(), *b = evbuffer_new();
+		struct codec *e = codec_encoder_new(kind, -1);
+		assert_int_equal(run_pieces(e, plain, plen, NULL, 0, 0, a), 0);
+		codec_free(e);
+		e = codec_encoder_new(kind, -1);
+		assert_int_equal(run_pieces(e, plain, plen, NULL, 0, 1, b), 0);
+		codec_free(e);
+		/* compressed bytes may differ with the split; the content may not */
+		size_t la = evbuffer_get_length(a), lb = evbuffer_get_length(b);
+		unsigned char *ea = malloc(la), *eb = malloc(lb);
+		evbuffer_remove(a, ea, la);
+		evbuffer_remove(b, eb, lb);
+		assert_int_equal(decode_pieces(kind, ea, la, NULL, 0, 0, a), 0);
+		expect_buffer(a, plain, plen);
+		assert_int_equal(decode_pieces(kind, eb, lb, NULL, 0, 0, b), 0);
+		expect_buffer(b, plain, plen);
+		free(ea);
+		free(eb);
+		evbuffer_free(a);
+		evbuffer_free(b);
+	}
+	free(plain);
+}
+
+static void test_05_truncated(void **state)
+{
+	size_t plen = 400, elen;
+	unsigned char *plain = sample(plen);
+	for (int kind = CODEC_GZIP; kind <= CODEC_ZSTD; kind++) {
+		unsigned char *enc = ref_encode(kind, plain, plen, &elen);
+		for (size_t cut = 1; cut < elen; cut++) {
+			struct evbuffer *out = evbuffer_new();
+			struct codec *c = codec_decoder_new(kind);
+			int rc = run_pieces(c, enc, cut, NULL, 0, 0, out);
+			if (rc != -1)
+				fail_msg("%s: prefix of %zu/%zu bytes accepted", codec_name(kind), cut, elen);
+			assert_string_not_equal(codec_error(c), "no error");
+			/* latched */
+			assert_int_equal(codec_run(c, out, out, 1), -1);
+			codec_free(c);
+			evbuffer_free(out);
+		}
+		free(enc);
+	}
+	free(plain);
+}
+
+static void test_06_corrupt(void **state)
+{
+	size_t plen = 2000, elen;
+	unsigned char *plain = sample(plen);
+	struct evbuffer *out = evbuffer_new();
+	/* gzip: a flipped byte in the middle fails the CRC or the data */
+	unsigned char *enc = ref_encode(CODEC_GZIP, plain, plen, &elen);
+	enc[elen / 2] ^= 0x55;
+	assert_int_equal(decode_pieces(CODEC_GZIP, enc, elen, NULL, 0, 0, out), -1);
+	free(enc);
+	/* zlib: a bad checksum trailer */
+	enc = ref_encode(CODEC_DEFLATE, plain, plen, &elen);
+	enc[elen - 1] ^= 1;
+	assert_int_equal(decode_pieces(CODEC_DEFLATE, enc, elen, NULL, 0, 0, out), -1);
+	free(enc);
+	static const unsigned char junk[] = "\xff\xff\xff\xff\xff\xff\xff\xff not compressed";
+	for (int kind = CODEC_GZIP; kind <= CODEC_ZSTD; kind++) {
+		if (decode_pieces(kind, junk, sizeof(junk) - 1, NULL, 0, 0, out) != -1)
+			fail_msg("%s accepted junk", codec_name(kind));
+	}
+	/* plain text announced as gzip */
+	assert_int_equal(decode_pieces(CODEC_GZIP, (const unsigned char *)"<html>", 6, NULL, 0, 0, out), -1);
+	evbuffer_free(out);
+	free(plain);
+}
+
+static void test_07_gzip_members_and_trailing(void **state)
+{
+	size_t l1, l2;
+	unsigned char *m1 = ref_encode(CODEC_GZIP, (const unsigned char *)"hello ", 6, &l1);
+	unsigned char *m2 = ref_encode(CODEC_GZIP, (const unsigned char *)"world", 5, &l2);
+	unsigned char both[256];
+	memcpy(both, m1, l1);
+	memcpy(both + l1, m2, l2);
+	check_decode_splits(CODEC_GZIP, both, l1 + l2, (const unsigned char *)"hello world", 11);
+	/* trailing garbage after the last member is ignored, as browsers do */
+	memcpy(both + l1 + l2, "\0\0junk", 6);
+	check_decode_splits(CODEC_GZIP, both, l1 + l2 + 6, (const unsigned char *)"hello world", 11);
+	/* a truncated second member is an error */
+	struct evbuffer *out = evbuffer_new();
+	assert_int_equal(decode_pieces(CODEC_GZIP, both, l1 + l2 / 2, NULL, 0, 0, out), -1);
+	evbuffer_free(out);
+	free(m1);
+	free(m2);
+}
+
+static void test_08_empty_and_identity(void **state)
+{
+	struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+	for (int kind = CODEC_IDENTITY; kind <= CODEC_ZSTD; kind++) {
+		struct codec *c = codec_decoder_new(kind);
+		assert_int_equal(codec_run(c, in, out, 1), 0);   /* empty body */
+		assert_int_equal(evbuffer_get_length(out), 0);
+		codec_free(c);
+	}
+	struct codec *c = codec_decoder_new(CODEC_IDENTITY);
+	evbuffer_add(in, "abc", 3);
+	assert_int_equal(codec_run(c, in, out, 0), 0);
+	assert_int_equal(evbuffer_get_length(in), 0);
+	expect_buffer(out, (const unsigned char *)"abc", 3);
+	codec_free(c);
+	/* an encoder refuses data after it finished */
+	c = codec_encoder_new(CODEC_GZIP, 1);
+	assert_int_equal(codec_run(c, in, out, 1), 0);
+	evbuffer_add(in, "x", 1);
+	assert_int_equal(codec_run(c, in, out, 1), -1);
+	codec_free(c);
+	evbuffer_free(in);
+	evbuffer_free(out);
+}
+
+/* A small stream expanding to 12 MiB: no call may append more than
+ * CODEC_OUT_LIMIT, and the caller gets everything by calling again. */
+static void test_09_bomb_bound(void **state)
+{
+	size_t plen = 12u << 20;
+	unsigned char *zeros = calloc(1, plen);
+	for (int kind = CODEC_GZIP; kind <= CODEC_ZSTD; kind++) {
+		size_t elen;
+		unsigned char *enc = ref_encode(kind, zeros, plen, &elen);
+		assert_true(elen < 64 * 1024);
+		struct codec *c = codec_decoder_new(kind);
+		struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+		evbuffer_add(in, enc, elen);
+		size_t total = 0;
+		int rc, calls = 0;
+		do {
+			rc = codec_run(c, in, out, 1);
+			size_t got = evbuffer_get_length(out);
+			assert_true(got <= CODEC_OUT_LIMIT);
+			total += got;
+			evbuffer_drain(out, got);          /* the client took it */
+			assert_true(++calls < 100);
+		} while (rc == CODEC_MORE);
+		assert_int_equal(rc, 0);
+		assert_int_equal(total, plen);
+		assert_true(calls >= 12);
+		codec_free(c);
+		evbuffer_free(in);
+		evbuffer_free(out);
+		free(enc);
+	}
+	free(zeros);
+}
+
+int main(void)
+{
+	const char *env = getenv("TEST_SEED");
+	test_seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+	printf("test_codec: random splits with TEST_SEED=%u\n", test_seed);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_01_parse),
+		cmocka_unit_test(test_02_decode_reference_streams),
+		cmocka_unit_test(test_03_encode_round_trip),
+		cmocka_unit_test(test_04_encoder_split_invariance),
+		cmocka_unit_test(test_05_truncated),
+		cmocka_unit_test(test_06_corrupt),
+		cmocka_unit_test(test_07_gzip_members_and_trailing),
+		cmocka_unit_test(test_08_empty_and_identity),
+		cmocka_unit_test(test_09_bomb_bound),
+	};
+	return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
+}
