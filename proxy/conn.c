@@ -21,7 +21,11 @@
  *   CONN_LOCAL     a response quell made is queued on the client.
  *                  -> CONN_HEAD (keep-alive) or CONN_CLOSING
  *   CONN_TUNNEL    tunnel.c owns both sockets; its done callback frees us.
- *   CONN_CLOSING   flushing the client's output, then free.
+ *   CONN_CLOSING   flushing the client's output.  -> CONN_LINGER
+ *   CONN_LINGER    our side is shut down; what the client still sends is
+ *                  discarded (bounded in bytes and time) so that closing
+ *                  does not reset the connection before it read our
+ *                  answer (a 400 or 431 while it was still sending).
  * Everything one request allocates hangs off struct exchange and dies in
  * exchange_free().
  */
@@ -58,8 +62,11 @@
 
 #define CONN_MAGIC 0x434f4e4eu      /* "CONN" */
 #define MAX_TRAILERS 8192
+#define LINGER_MS 2000
+#define LINGER_BYTES (1 << 20)
 
-enum conn_state { CONN_HEAD, CONN_UPSTREAM, CONN_EXCHANGE, CONN_LOCAL, CONN_TUNNEL, CONN_CLOSING };
+enum conn_state { CONN_HEAD, CONN_UPSTREAM, CONN_EXCHANGE, CONN_LOCAL, CONN_TUNNEL, CONN_CLOSING,
+                  CONN_LINGER };
 enum resp_state { RESP_HEAD, RESP_BODY, RESP_DONE };
 
 struct exchange {
@@ -122,6 +129,7 @@ struct conn {
 	int paused_up;                  /* upstream reading paused (client output full) */
 	int paused_client;              /* client reading paused (upstream output full) */
 	int abort_rst;                  /* close with RST (close-delimited abort) */
+	size_t lingered;                /* bytes discarded in CONN_LINGER */
 };
 
 static void client_read(struct bufferevent *bev, void *arg);
@@ -205,6 +213,23 @@ static void conn_destroy(struct conn *c)
 	worker_conn_closed(w);
 }
 
+/* The output is flushed: shut our side down and discard what the client
+ * still sends until it closes (or the bounds are reached). */
+static void linger(struct conn *c)
+{
+	struct timeval tv = ms_tv(LINGER_MS);
+	if (c->abort_rst || shutdown(bufferevent_getfd(c->client), SHUT_WR) != 0) {
+		conn_destroy(c);
+		return;
+	}
+	c->state = CONN_LINGER;
+	bufferevent_disable(c->client, EV_WRITE);
+	bufferevent_setwatermark(c->client, EV_READ, 0, 0);
+	bufferevent_set_timeouts(c->client, &tv, NULL);
+	evbuffer_drain(bufferevent_get_input(c->client), (size_t)-1);
+	bufferevent_enable(c->client, EV_READ);
+}
+
 /* Flushes what is queued for the client, then frees the connection. */
 static void close_after_flush(struct conn *c)
 {
@@ -213,7 +238,7 @@ static void close_after_flush(struct conn *c)
 	event_del(c->timer);
 	bufferevent_disable(c->client, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0) {
-		conn_destroy(c);
+		linger(c);
 		return;
 	}
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
@@ -1060,7 +1085,13 @@ static void read_head(struct conn *c)
 static void client_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (c->state == CONN_HEAD)
+	if (c->state == CONN_LINGER) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		c->lingered += evbuffer_get_length(in);
+		evbuffer_drain(in, (size_t)-1);
+		if (c->lingered > LINGER_BYTES)
+			conn_destroy(c);
+	} else if (c->state == CONN_HEAD)
 		read_head(c);
 	else if (c->state == CONN_EXCHANGE && !c->x->req_done)
 		relay_request(c);
@@ -1073,7 +1104,7 @@ static void client_write(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	if (c->state == CONN_CLOSING) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_destroy(c);
+			linger(c);
 		return;
 	}
 	if (!c->paused_up || c->state != CONN_EXCHANGE)
@@ -1088,6 +1119,10 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct exchange *x = c->x;
+	if (c->state == CONN_LINGER) {
+		conn_destroy(c);
+		return;
+	}
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
 		/* A half-close after a complete request still wants its answer. */
 		if (c->state == CONN_HEAD || c->state == CONN_CLOSING || c->state == CONN_LOCAL) {
@@ -1242,7 +1277,9 @@ void conn_stop_all(struct conn_list *list)
 	for (; c; c = next) {
 		next = c->next;
 		c->stopping = 1;
-		if (c->state == CONN_HEAD && !c->head_started)
+		if (c->state == CONN_LINGER)
+			conn_destroy(c);
+		else if (c->state == CONN_HEAD && !c->head_started)
 			close_after_flush(c);
 	}
 }

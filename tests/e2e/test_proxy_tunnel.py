@@ -1,0 +1,91 @@
+"""CONNECT tunnels and protocol switches (websocket through Upgrade)."""
+import base64
+import hashlib
+import os
+import socket
+import struct
+
+from conftest import curl
+from proxy_util import Reader, read_head, request_bytes
+
+
+def test_01_connect_to_https_origin(quell, origin, test_ca):
+    q = quell(["connect_ports %d" % origin.https_port, "intercept off"])
+    r = curl("--cacert", test_ca.cert, "-x", q.proxy,
+             "https://127.0.0.1:%d/index.html" % origin.https_port)
+    assert r.returncode == 0, r.stderr
+    assert b"Hello from the origin" in r.stdout
+    # 10 MB through the tunnel, byte-exact
+    r = curl("--cacert", test_ca.cert, "-x", q.proxy, "-o", "-",
+             "https://127.0.0.1:%d/big.bin" % origin.https_port)
+    with open(os.path.join(origin.docroot, "big.bin"), "rb") as f:
+        assert hashlib.sha256(r.stdout).digest() == hashlib.sha256(f.read()).digest()
+
+
+def test_02_connect_port_not_allowed(quell, origin):
+    q = quell()                               # connect_ports: 443 only
+    with socket.create_connection(("127.0.0.1", q.port), timeout=5) as s:
+        s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                  % (origin.https_port, origin.https_port))
+        st, h, _ = read_head(Reader(s, 5))
+    assert st == 403
+    assert "denied-port" in q.log()
+
+
+def test_03_connect_refused_port(quell):
+    from conftest import free_port
+    port = free_port()
+    q = quell(["connect_ports %d" % port])
+    with socket.create_connection(("127.0.0.1", q.port), timeout=5) as s:
+        s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % port)
+        st, _, _ = read_head(Reader(s, 5))
+    assert st == 502
+
+
+def _ws_origin(conn, server):
+    """Answers one Upgrade: websocket with 101, then echoes raw bytes."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = conn.recv(4096)
+        if not d:
+            return
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    server.requests.append(head)
+    key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
+           if ln.lower().startswith(b"sec-websocket-key:")][0]
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + rest)
+    while True:
+        d = conn.recv(65536)
+        if not d:
+            return
+        conn.sendall(d)
+
+
+def test_04_websocket_upgrade(quell, raw_origin):
+    srv = raw_origin(_ws_origin)
+    q = quell()
+    key = base64.b64encode(os.urandom(16)).decode()
+    req = request_bytes("GET", "http://127.0.0.1:%d/ws" % srv.port, [
+        "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: " + key,
+        "Sec-WebSocket-Version: 13"])
+    with socket.create_connection(("127.0.0.1", q.port), timeout=5) as s:
+        s.sendall(req)
+        r = Reader(s, 5)
+        st, h, _ = read_head(r)
+        assert st == 101 and h["upgrade"].lower() == "websocket"
+        assert h["connection"].lower() == "upgrade"
+        # a masked text frame, echoed back verbatim by the origin
+        payload = b"hello through quell"
+        mask = os.urandom(4)
+        frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
+            b ^ mask[i % 4] for i, b in enumerate(payload))
+        s.sendall(frame)
+        assert r.exact(len(frame)) == frame
+        big = os.urandom(1 << 20)
+        s.sendall(big)
+        assert r.exact(len(big)) == big
+    upstream_head = srv.requests[0].lower()
+    assert b"upgrade: websocket" in upstream_head and b"connection: upgrade" in upstream_head
