@@ -64,8 +64,8 @@ def test_chromium_loads_https_page_through_quell(quell, origin, tmp_path):
     rc, dom, err = dump_dom(home, str(tmp_path / "profile1"), q.port, url)
     assert CONTENT in dom, "rc=%s\nDOM: %s\nstderr: %s\nquell: %s" % (rc, dom[:2000], err[-3000:],
                                                                      q.log()[-3000:])
-    # the page came through quell's interception, not a blind tunnel
-    assert "origin.test" in q.log()
+    # (through a blind tunnel Chromium would have met the origin's own
+    # certificate, from a CA its NSS database does not hold, and failed)
 
 
 def test_chromium_without_quell_ca_refuses(quell, origin, tmp_path):
