@@ -758,6 +758,9 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 		return;
 	}
 	x->up = u;
+	if (log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, "%s %s %s: upstream %s (%s)", c->peer_text, x->method, x->url,
+		        upstream_peer(u), upstream_reused(u) ? "reused" : "new");
 	if (x->is_connect) {
 		struct evbuffer *out = bufferevent_get_output(c->client);
 		evbuffer_add_printf(out, "HTTP/1.%d 200 Connection established\r\n\r\n", x->client_minor);
