@@ -1012,8 +1012,10 @@ void fetch_client_free(struct fetch_client *c)
 		abort();
 	while (c->running)
 		fetch_destroy(c->running);
+	/* fail_requests = 1: a lookup still pending holds a reference to its
+	 * bufferevent, dropped only when its callback runs */
 	if (c->dns)
-		evdns_base_free(c->dns, 0);
+		evdns_base_free(c->dns, 1);
 	SSL_CTX_free(c->ssl);
 	c->magic = 0;
 	free(c);
@@ -1124,9 +1126,15 @@ struct fetch_result *fetch_blocking(const char *url, const struct fetch_opts *op
 		event_base_dispatch(b.base);
 	if (c && !b.res && !err[0])
 		snprintf(err, sizeof err, "event loop ended early");
-	fetch_client_free(c);
+	/* Cancelled lookups report through deferred callbacks: let them run so
+	 * what they hold is freed. */
 	if (b.base)
+		event_base_loop(b.base, EVLOOP_NONBLOCK);
+	fetch_client_free(c);
+	if (b.base) {
+		event_base_loop(b.base, EVLOOP_NONBLOCK);
 		event_base_free(b.base);
+	}
 	if (b.res)
 		return b.res;
 	struct fetch_result *r = calloc(1, sizeof *r);
