@@ -62,11 +62,17 @@ struct http1_parser {
 
 /* ---- character classes ----------------------------------------------------- */
 
+/* RFC 9110 tchar; bytes >= 0x80 are not tokens. */
+static const unsigned char tchar_table[128] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0
+};
+
 static int is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return 1;
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return c < 128 && tchar_table[c];
 }
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -543,6 +549,18 @@ int http1_parse(struct http1_parser *p, const char *data, size_t len, size_t *co
 
 	int status = HTTP1_NEED_MORE;
 	for (; i < len; i++) {
+		if (p->state == SCAN_LINE) {
+			/* Fast path: skip ordinary line bytes up to the size bound. */
+			size_t room = p->max_head - p->seen, j = i;
+			size_t end = len - i < room ? len : i + room;
+			while (j < end && data[j] != '\r' && data[j] != '\n' && data[j] != 0)
+				j++;
+			p->seen += j - i;
+			p->line_len += j - i;
+			i = j;
+			if (i == len)
+				break;
+		}
 		unsigned char c = (unsigned char)data[i];
 		if (++p->seen > p->max_head) {
 			status = fail(p, 431, p->kind == HTTP1_REQUEST ? "request head too large"
