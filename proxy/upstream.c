@@ -11,6 +11,7 @@
 #include "proxy/upstream.h"
 #include "proxy/acl.h"
 #include "proxy/config.h"
+#include "proxy/dns.h"
 #include "proxy/log.h"
 #include "proxy/stats.h"
 
@@ -59,7 +60,7 @@ struct upstream_req {
 	int port;
 	char key[KEY_MAX];
 	struct event *ev;               /* runs step() from the loop */
-	void *dns;
+	struct dns_req *dns;
 	struct upstream *hit;           /* from the pool */
 	struct sockaddr_storage addr[UPSTREAM_MAX_ADDRS];
 	int naddr, next;
@@ -207,7 +208,7 @@ static void req_free(struct upstream_req *r)
 	if (r->hit)
 		upstream_close(r->hit);
 	if (r->dns)
-		r->dns = NULL;
+		dns_cancel(r->dns);
 	event_free(r->ev);
 	free(r);
 }
@@ -363,10 +364,32 @@ static int literal(struct upstream_req *r)
 	return 1;
 }
 
+static void on_dns(int err, const char *errmsg, const struct sockaddr_storage *addrs,
+                   int naddrs, void *arg)
+{
+	struct upstream_req *r = arg;
+	r->dns = NULL;                  /* finished: no cancel from here on */
+	if (err || naddrs <= 0) {
+		r->status = 502;
+		snprintf(r->why, sizeof r->why, "cannot resolve %s: %s", r->host,
+		         errmsg ? errmsg : "no address");
+		finish(r, NULL);
+		return;
+	}
+	r->naddr = naddrs < UPSTREAM_MAX_ADDRS ? naddrs : UPSTREAM_MAX_ADDRS;
+	memcpy(r->addr, addrs, (size_t)r->naddr * sizeof r->addr[0]);
+	try_next(r);
+}
+
 /* Starts resolving r->host.  0, or -1 with r->status set. */
 static int resolve(struct upstream_req *r)
 {
-	return fail_with(r, 502, "cannot resolve %s (port %d): %s", "no resolver configured");
+	if (!r->pool->dns)
+		return fail_with(r, 502, "cannot resolve %s (port %d): %s", "no resolver");
+	r->dns = dns_resolve(r->pool->dns, r->host, r->port, on_dns, r);
+	if (!r->dns)
+		return fail_with(r, 502, "cannot resolve %s (port %d): %s", "out of memory");
+	return 0;
 }
 
 struct upstream_req *upstream_open(struct upstream_pool *p, const struct config *cfg,

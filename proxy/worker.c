@@ -9,6 +9,7 @@
 #include "proxy/worker.h"
 #include "proxy/config.h"
 #include "proxy/conn.h"
+#include "proxy/dns.h"
 #include "proxy/log.h"
 #include "proxy/stats.h"
 #include "proxy/upstream.h"
@@ -41,6 +42,7 @@ struct worker {
 	struct evconnlistener *lis[CONFIG_MAX_LISTEN];
 	int n_lis;
 	struct upstream_pool *pool;
+	struct dns *dns;
 	struct stats *stats;
 	struct conn_list conns;
 	struct worker_config *wc;                 /* current; owned reference */
@@ -198,6 +200,13 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	event_base_dispatch(w->base);
+	/* Connections and the resolver go on this thread, with one more pass
+	 * of the loop so evdns can release what its cancelled queries held. */
+	conn_free_all(&w->conns);
+	upstream_pool_flush(w->pool);
+	dns_free(w->dns);
+	w->dns = NULL;
+	event_base_loop(w->base, EVLOOP_NONBLOCK);
 	return NULL;
 }
 
@@ -218,9 +227,19 @@ static int worker_init(struct worker *w, int id, struct worker_config *wc, int n
 		w->max_conns = 1;
 	w->base = event_base_new();
 	w->stats = stats_new();
-	w->pool = w->base ? upstream_pool_new(w->base, NULL, w->stats) : NULL;
-	w->wake = w->base ? event_new(w->base, -1, EV_PERSIST, on_wake, w) : NULL;
-	if (!w->base || !w->pool || !w->wake) {
+	if (!w->base) {
+		snprintf(err, errlen, "worker %d: out of memory", id);
+		return -1;
+	}
+	w->dns = dns_new(w->base, cfg->resolver, cfg->dns_cache_size);
+	if (!w->dns) {
+		snprintf(err, errlen, "cannot set up DNS (resolver %s)",
+		         cfg->resolver ? cfg->resolver : "from /etc/resolv.conf");
+		return -1;
+	}
+	w->pool = upstream_pool_new(w->base, w->dns, w->stats);
+	w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w);
+	if (!w->pool || !w->wake) {
 		snprintf(err, errlen, "worker %d: out of memory", id);
 		return -1;
 	}
@@ -245,6 +264,7 @@ static void worker_fini(struct worker *w)
 	for (int i = 0; i < w->n_lis; i++)
 		evconnlistener_free(w->lis[i]);
 	upstream_pool_free(w->pool);
+	dns_free(w->dns);
 	if (w->wake)
 		event_free(w->wake);
 	if (w->grace)
