@@ -39,10 +39,6 @@
 #define FETCH_DEFAULT_TIMEOUT 60000
 #define FETCH_MAX_HOPS 16              /* hard cap whatever opts say */
 
-#ifndef QUELL_VERSION
-#define QUELL_VERSION "0"
-#endif
-
 struct fetch_client {
 	unsigned magic;
 	struct event_base *base;
@@ -921,8 +917,8 @@ static int hop_start(struct fetch *f, const char *url)
 	                    f->u.host, v6 ? "]" : "");
 	if (!defport)
 		evbuffer_add_printf(out, ":%d", f->u.port);
-	evbuffer_add_printf(out, "\r\nUser-Agent: quell/%s\r\nAccept: */*\r\n"
-	                    "Accept-Encoding: gzip\r\nConnection: close\r\n", QUELL_VERSION);
+	evbuffer_add_printf(out, "\r\nUser-Agent: quell-list-updater\r\nAccept: */*\r\n"
+	                    "Accept-Encoding: gzip\r\nConnection: close\r\n");
 	if (f->inm)
 		evbuffer_add_printf(out, "If-None-Match: %s\r\n", f->inm);
 	if (f->ims)
