@@ -23,8 +23,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
+
 #include <event2/dns.h>
 #include <event2/event.h>
+
+#include "proxy/log.h"
 
 #define DNS_MAGIC 0x444e5331u            /* "DNS1" */
 #define DNS_MAX4 8
@@ -532,11 +536,25 @@ static void query_cb(int result, char type, int count, int ttl, void *addresses,
 
 /* ---- public API ---------------------------------------------------------------------- */
 
+/* evdns logs through one process-wide hook; without it libevent writes
+ * "[msg] Nameserver ... has failed" lines straight to stderr. */
+static void evdns_log(int is_warning, const char *msg)
+{
+	log_msg(is_warning ? LOG_INFO : LOG_DEBUG, "dns: %s", msg);
+}
+
+static void evdns_log_install(void)
+{
+	evdns_set_log_fn(evdns_log);
+}
+
 struct dns *dns_new(struct event_base *base, const char *resolver, int cache_size)
 {
 	struct dns *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
+	static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+	pthread_once(&log_once, evdns_log_install);
 	d->magic = DNS_MAGIC;
 	d->base = base;
 	int flags = EVDNS_BASE_DISABLE_WHEN_INACTIVE;
