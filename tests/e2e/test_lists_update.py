@@ -309,3 +309,16 @@ def test_20_update_swaps_verdict_without_restart(lists_origin, quell):
     assert done[0] > 5
     assert failures == []
     assert q.proc.p.poll() is None   # the same process all along
+
+
+def test_21_status_page_says_builtin_only(quell):
+    port = free_port()   # nothing listens: the first download fails
+    q = quell(["list http://127.0.0.1:%d/dead.txt name=dead" % port])
+    deadline = time.time() + 15
+    page = q.status()
+    while time.time() < deadline and "cannot connect" not in page:
+        time.sleep(0.2)
+        page = q.status()
+    assert "Filter lists" in page
+    assert "built-in rules only" in page
+    assert "dead" in page and "cannot connect to 127.0.0.1 port %d" % port in page
