@@ -26,11 +26,17 @@
 #define TLS_MAGIC 0x544c5351u   /* "TLSQ" */
 #define TLS_HOST_MAX 253
 #define TLS_TRACK_MAX 256       /* hosts with failures or auto-bypassed */
+#define TLS_RESUME_SLOTS 512    /* origin sessions kept, direct-mapped by host */
 
 struct track {
 	char host[TLS_HOST_MAX + 1];
 	int failures;
 	int bypassed;
+};
+
+struct resume {                 /* the last session with one origin host */
+	char host[TLS_HOST_MAX + 1];
+	SSL_SESSION *sess;
 };
 
 struct tls {
@@ -43,9 +49,11 @@ struct tls {
 	pthread_mutex_t track_lock;
 	atomic_int n_track;         /* lets the common path skip the lock */
 	struct track track[TLS_TRACK_MAX];
+	pthread_mutex_t resume_lock;
+	struct resume resume[TLS_RESUME_SLOTS];
 };
 
-static int host_idx = -1;       /* SSL ex_data: malloc'd CONNECT host */
+static int host_idx = -1;       /* SSL ex_data: malloc'd CONNECT or origin host */
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void free_host(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
@@ -222,7 +230,58 @@ int tls_peek_client_hello(const unsigned char *buf, size_t len)
 
 /* ---- origin side ----------------------------------------------------- */
 
-static SSL_CTX *origin_ctx_new(const struct config *cfg, char *err, size_t errlen)
+/* Origin sessions: quell resumes its TLS sessions with origins, so a new
+ * browser connection to a host whose upstream connection was closed does
+ * not pay a second full handshake.  One slot per host hash (a collision
+ * replaces the older session: a miss costs one full handshake, nothing
+ * else).  Sessions are stored only by OpenSSL's new-session callback, which
+ * runs after a handshake that passed verification, and are keyed by the
+ * host that was verified; a resumed session is one the same host's
+ * certificate was checked for. */
+static struct resume *resume_slot(struct tls *t, const char *h)
+{
+	unsigned long v = 14695981039346656037UL;
+	for (const char *p = h; *p; p++)
+		v = (v ^ (unsigned char)*p) * 1099511628211UL;
+	return &t->resume[v % TLS_RESUME_SLOTS];
+}
+
+static int on_new_origin_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const char *h = SSL_get_ex_data(ssl, host_idx);
+	/* A copy: OpenSSL marks the SSL's own session object unresumable when
+	 * the SSL is freed without a close_notify, which is how connections
+	 * usually end. */
+	SSL_SESSION *copy;
+	if (!t || !h || SSL_get_verify_result(ssl) != X509_V_OK || !(copy = SSL_SESSION_dup(sess)))
+		return 0;
+	pthread_mutex_lock(&t->resume_lock);
+	struct resume *r = resume_slot(t, h);
+	SSL_SESSION_free(r->sess);
+	r->sess = copy;
+	memcpy(r->host, h, strlen(h) + 1);
+	pthread_mutex_unlock(&t->resume_lock);
+	return 0;   /* OpenSSL keeps its own reference */
+}
+
+/* Offers the stored session for h on ssl, if any.  0, or -1 (ENOMEM). */
+static int resume_offer(struct tls *t, SSL *ssl, const char *h)
+{
+	SSL_SESSION *copy = NULL;
+	pthread_mutex_lock(&t->resume_lock);
+	struct resume *r = resume_slot(t, h);
+	if (r->sess && !strcmp(r->host, h) && SSL_SESSION_is_resumable(r->sess))
+		copy = SSL_SESSION_dup(r->sess);
+	pthread_mutex_unlock(&t->resume_lock);
+	if (!copy)
+		return 0;
+	int ok = SSL_set_session(ssl, copy);
+	SSL_SESSION_free(copy);
+	return ok ? 0 : -1;
+}
+
+static SSL_CTX *origin_ctx_new(struct tls *t, const struct config *cfg, char *err, size_t errlen)
 {
 	static const unsigned char h11[] = "\x08http/1.1";
 	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
@@ -246,6 +305,9 @@ static SSL_CTX *origin_ctx_new(const struct config *cfg, char *err, size_t errle
 	X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(c), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_app_data(c, t);
+	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(c, on_new_origin_session);
 	return c;
 }
 
@@ -258,14 +320,17 @@ SSL *tls_origin_side(struct tls *t, const char *host)
 		return NULL;
 	}
 	SSL *ssl = SSL_new(t->origin_ctx);
-	if (!ssl) {
+	char *copy = strdup(h);
+	if (!ssl || !copy || !SSL_set_ex_data(ssl, host_idx, copy)) {
 		log_ssl("new origin SSL");
+		free(copy);
+		SSL_free(ssl);
 		return NULL;
 	}
 	int ok = leaf_is_ip(h)
 	       ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), h)
 	       : SSL_set_tlsext_host_name(ssl, h) && SSL_set1_host(ssl, h);
-	if (!ok) {
+	if (!ok || resume_offer(t, ssl, h) != 0) {
 		log_ssl(h);
 		SSL_free(ssl);
 		return NULL;
@@ -422,6 +487,7 @@ struct tls *tls_new(const struct config *cfg, char *err, size_t errlen)
 	t->magic = TLS_MAGIC;
 	t->auto_bypass_failures = cfg->auto_bypass_failures;
 	pthread_mutex_init(&t->track_lock, NULL);
+	pthread_mutex_init(&t->resume_lock, NULL);
 	if (host_idx < 0) {
 		snprintf(err, errlen, "OpenSSL ex_data index unavailable");
 		goto fail;
@@ -439,7 +505,7 @@ struct tls *tls_new(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up the browser-side TLS context");
 		goto fail;
 	}
-	if (!(t->origin_ctx = origin_ctx_new(cfg, err, errlen)))
+	if (!(t->origin_ctx = origin_ctx_new(t, cfg, err, errlen)))
 		goto fail;
 	ERR_clear_error();
 	return t;
@@ -459,6 +525,9 @@ void tls_free(struct tls *t)
 	leaf_cache_free(t->leaves);
 	ca_free(t->ca);
 	pthread_mutex_destroy(&t->track_lock);
+	for (int i = 0; i < TLS_RESUME_SLOTS; i++)
+		SSL_SESSION_free(t->resume[i].sess);
+	pthread_mutex_destroy(&t->resume_lock);
 	t->magic = 0;
 	free(t);
 }

@@ -73,8 +73,9 @@ void tls_client_handshake_failed(struct tls *t, const char *host);
 
 /* A new client-side SSL to the origin host (name or IP literal): SNI set for
  * names, the certificate checked against the trust store and against host
- * (DNS name or IP address), ALPN http/1.1.  In connect state.  Returns NULL
- * on failure (logged). */
+ * (DNS name or IP address), ALPN http/1.1.  The last session verified for
+ * this host is offered for resumption.  In connect state.  Returns NULL on
+ * failure (logged). */
 SSL *tls_origin_side(struct tls *t, const char *host);
 
 /* After a failed origin handshake: why, for the 502 page and the log, e.g.

@@ -407,14 +407,24 @@ static int record_sni(SSL *s, int *al, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* Handshakes tls_origin_side(host) with a server presenting cert.  Returns
- * 1 when it completed, 0 when not; *reason gets tls_verify_reason. */
-static int origin_try(struct tls *t, const char *host, X509 *cert, EVP_PKEY *key, const char **reason)
+/* A server context presenting cert (kept across handshakes, so its
+ * session tickets stay valid). */
+static SSL_CTX *origin_server(X509 *cert, EVP_PKEY *key)
 {
 	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
 	assert_int_equal(SSL_CTX_use_certificate(sctx, cert), 1);
 	assert_int_equal(SSL_CTX_use_PrivateKey(sctx, key), 1);
 	SSL_CTX_set_tlsext_servername_callback(sctx, record_sni);
+	return sctx;
+}
+
+static int last_reused;
+
+/* Handshakes tls_origin_side(host) with a server on sctx.  Returns 1 when
+ * it completed, 0 when not; *reason gets tls_verify_reason, last_reused
+ * whether the session was resumed. */
+static int origin_try(struct tls *t, const char *host, SSL_CTX *sctx, const char **reason)
+{
 	SSL *s = SSL_new(sctx);
 	SSL_set_accept_state(s);
 	SSL *c = tls_origin_side(t, host);
@@ -423,11 +433,14 @@ static int origin_try(struct tls *t, const char *host, X509 *cert, EVP_PKEY *key
 	seen_sni = NULL;
 	int ok = handshake(c, s);
 	*reason = tls_verify_reason(c);
-	if (ok)
+	last_reused = SSL_session_reused(c);
+	if (ok) {
+		unsigned char b;
 		assert_int_equal(SSL_get_verify_result(c), X509_V_OK);
-	SSL_free(c);
+		assert_true(SSL_read(c, &b, 1) <= 0);   /* takes in TLS 1.3 tickets */
+	}
+	SSL_free(c);   /* no close_notify, as connections often end */
 	SSL_free(s);
-	SSL_CTX_free(sctx);
 	return ok;
 }
 
@@ -458,32 +471,44 @@ static void test_origin_verification(void **state)
 	X509 *stranger = make_cert(p.other_ca, p.other_key, p.key, "origin.test", "DNS:origin.test", -1, 30);
 	X509 *ip = make_cert(p.ca, p.ca_key, p.key, "127.0.0.1", "IP:127.0.0.1", -1, 30);
 
-	assert_int_equal(origin_try(f->t, "origin.test", good, p.key, &why), 1);
+	SSL_CTX *s_good = origin_server(good, p.key), *s_expired = origin_server(expired, p.key),
+	        *s_wrong = origin_server(wrong, p.key), *s_self = origin_server(self, p.key),
+	        *s_stranger = origin_server(stranger, p.key), *s_ip = origin_server(ip, p.key);
+
+	assert_int_equal(origin_try(f->t, "origin.test", s_good, &why), 1);
 	assert_non_null(seen_sni);
 	assert_string_equal(seen_sni, "origin.test");
-	assert_int_equal(origin_try(f->t, "Origin.Test.", good, p.key, &why), 1);
+	assert_int_equal(last_reused, 0);
+	/* the next connection to the host resumes the verified session */
+	assert_int_equal(origin_try(f->t, "Origin.Test.", s_good, &why), 1);
+	assert_int_equal(last_reused, 1);
 
-	assert_int_equal(origin_try(f->t, "origin.test", expired, p.key, &why), 0);
+	assert_int_equal(origin_try(f->t, "origin.test", s_expired, &why), 0);
 	assert_string_equal(why, "certificate has expired");
-	assert_int_equal(origin_try(f->t, "origin.test", wrong, p.key, &why), 0);
+	assert_int_equal(origin_try(f->t, "origin.test", s_wrong, &why), 0);
 	assert_string_equal(why, "certificate is for another host name");
-	assert_int_equal(origin_try(f->t, "origin.test", self, p.key, &why), 0);
+	assert_int_equal(origin_try(f->t, "origin.test", s_self, &why), 0);
 	assert_string_equal(why, "self-signed certificate");
-	assert_int_equal(origin_try(f->t, "origin.test", stranger, p.key, &why), 0);
+	assert_int_equal(origin_try(f->t, "origin.test", s_stranger, &why), 0);
 	assert_string_equal(why, "unknown issuer");
-	/* a sub-domain is not covered by an exact name */
-	assert_int_equal(origin_try(f->t, "www.origin.test", good, p.key, &why), 0);
+	/* a sub-domain is not covered by an exact name, and the session
+	 * verified for origin.test is not offered for it */
+	assert_int_equal(origin_try(f->t, "www.origin.test", s_good, &why), 0);
+	assert_int_equal(last_reused, 0);
 	assert_string_equal(why, "certificate is for another host name");
 
 	/* IP literals: checked against IP SANs, no SNI sent */
-	assert_int_equal(origin_try(f->t, "127.0.0.1", ip, p.key, &why), 1);
+	assert_int_equal(origin_try(f->t, "127.0.0.1", s_ip, &why), 1);
 	assert_null(seen_sni);
-	assert_int_equal(origin_try(f->t, "127.0.0.2", ip, p.key, &why), 0);
+	assert_int_equal(origin_try(f->t, "127.0.0.2", s_ip, &why), 0);
 	assert_string_equal(why, "certificate is for another host name");
-	assert_int_equal(origin_try(f->t, "127.0.0.1", good, p.key, &why), 0);
+	assert_int_equal(origin_try(f->t, "127.0.0.3", s_good, &why), 0);
 	assert_string_equal(why, "certificate is for another host name");
 	assert_string_equal(tls_verify_reason(NULL), "TLS handshake failed");
 
+	SSL_CTX *all_ctx[] = { s_good, s_expired, s_wrong, s_self, s_stranger, s_ip };
+	for (size_t i = 0; i < sizeof all_ctx / sizeof all_ctx[0]; i++)
+		SSL_CTX_free(all_ctx[i]);
 	free((void *)seen_sni);
 	seen_sni = NULL;
 	X509 *all[] = { good, expired, wrong, self, stranger, ip, p.ca, p.other_ca };
