@@ -6,6 +6,7 @@
  */
 #include "certs/ca.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -339,14 +340,17 @@ void ca_free(struct ca *ca)
 	free(ca);
 }
 
-X509 *ca_cert(const struct ca *ca) { return ca->cert; }
-EVP_PKEY *ca_key(const struct ca *ca) { return ca->key; }
-const char *ca_fingerprint(const struct ca *ca) { return ca->fingerprint; }
-const char *ca_subject(const struct ca *ca) { return ca->subject; }
-const char *ca_cert_path(const struct ca *ca) { return ca->path; }
+#define CHECK(ca) assert((ca) && (ca)->magic == CA_MAGIC)
+
+X509 *ca_cert(const struct ca *ca) { CHECK(ca); return ca->cert; }
+EVP_PKEY *ca_key(const struct ca *ca) { CHECK(ca); return ca->key; }
+const char *ca_fingerprint(const struct ca *ca) { CHECK(ca); return ca->fingerprint; }
+const char *ca_subject(const struct ca *ca) { CHECK(ca); return ca->subject; }
+const char *ca_cert_path(const struct ca *ca) { CHECK(ca); return ca->path; }
 
 const char *ca_pem(const struct ca *ca, size_t *len)
 {
+	CHECK(ca);
 	if (len)
 		*len = ca->pem_len;
 	return ca->pem;
@@ -354,6 +358,7 @@ const char *ca_pem(const struct ca *ca, size_t *len)
 
 const unsigned char *ca_der(const struct ca *ca, size_t *len)
 {
+	CHECK(ca);
 	if (len)
 		*len = ca->der_len;
 	return ca->der;
