@@ -34,7 +34,8 @@
 #define HTTP1_MAGIC 0x48545031u          /* "HTP1" */
 #define HTTP1_MAX_LEADING_CRLF 8         /* empty lines skipped before a head */
 #define HTTP1_BUF_MIN 1024
-#define HTTP1_BUF_KEEP 4096              /* reset frees a larger buffer */
+#define HTTP1_BUF_KEEP 2048              /* reset frees a larger buffer */
+#define HTTP1_HDRS_KEEP 24               /* ... and a larger header array */
 
 enum scan_state { SCAN_LEAD, SCAN_LINE, SCAN_CR, SCAN_DONE, SCAN_ERROR };
 
@@ -116,8 +117,8 @@ void http1_parser_free(struct http1_parser *p)
 	free(p);
 }
 
-/* Keeps a small buffer for the next head; an idle keep-alive connection
- * should not hold a large head's worth of memory. */
+/* Keeps a small buffer for the next head (at most ~2.8 KiB in all); an idle
+ * keep-alive connection should not hold a large head's worth of memory. */
 void http1_parser_reset(struct http1_parser *p)
 {
 	assert(p->magic == HTTP1_MAGIC);
@@ -125,6 +126,8 @@ void http1_parser_reset(struct http1_parser *p)
 		free(p->buf);
 		p->buf = NULL;
 		p->cap = 0;
+	}
+	if (p->hdrs_cap > HTTP1_HDRS_KEEP) {
 		free(p->hdrs);
 		p->hdrs = NULL;
 		p->hdrs_cap = 0;
