@@ -53,7 +53,8 @@ int updater_reload(struct updater *u, const struct config *cfg, char *err, size_
 void updater_update_now(struct updater *u, int force);
 
 /* Stops the thread (cancelling a download in flight) and frees u.  The
- * published snapshot stays published.  NULL is a no-op. */
+ * published snapshot stays published.  Call it after the workers stopped
+ * (they may be serving updater_status_section).  NULL is a no-op. */
 void updater_free(struct updater *u);
 
 /* ---- status -------------------------------------------------------------- */
