@@ -458,6 +458,17 @@ static void test_12_free_from_callback(void **state)
 	assert_null(f->dns);
 }
 
+static void test_13_bad_resolver(void **state)
+{
+	struct fix *f = *state;
+	assert_null(dns_new(f->base, "not an address", 16));
+	assert_null(dns_new(f->base, "127.0.0.1:99999", 16));
+	struct dns *d = dns_new(f->base, "[::1]:5353", 0);     /* IPv6 resolver, no cache */
+	assert_non_null(d);
+	assert_int_equal(dns_cache_count(d), 0);
+	dns_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +484,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_10_lru_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_11_free_with_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_12_free_from_callback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_13_bad_resolver, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }
