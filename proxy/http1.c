@@ -540,6 +540,51 @@ static int parse_head(struct http1_parser *p)
 
 /* ---- the incremental scan ---------------------------------------------------- */
 
+/* One byte of the scan outside the fast path: leading empty lines, line
+ * ends, and what is never allowed (NUL, bare CR, bare LF).  Returns
+ * HTTP1_NEED_MORE to go on, HTTP1_DONE at the empty line ending the head,
+ * or HTTP1_ERROR. */
+static int scan_byte(struct http1_parser *p, unsigned char c)
+{
+	if (c == 0)
+		return fail(p, 400, "NUL in head");
+	if (p->state == SCAN_LEAD) {
+		/* Skipping empty lines: only CR LF pairs, a bounded number. */
+		if (c == '\r' && p->line_len == 0) {
+			p->line_len = 1;
+			return HTTP1_NEED_MORE;
+		}
+		if (p->line_len == 1) {
+			if (c != '\n')
+				return fail(p, 400, "bare CR in head");
+			p->line_len = 0;
+			p->lead += 2;
+			if (p->lead > 2 * HTTP1_MAX_LEADING_CRLF)
+				return fail(p, 400, "too many empty lines");
+			return HTTP1_NEED_MORE;
+		}
+		p->state = SCAN_LINE;            /* the start line begins here */
+	}
+	if (p->state == SCAN_CR) {
+		if (c != '\n')
+			return fail(p, 400, "bare CR in head");
+		if (p->line_len == 0)
+			return HTTP1_DONE;
+		if (++p->n_lines > p->max_headers + 1)
+			return fail(p, 431, "too many header fields");
+		p->line_len = 0;
+		p->state = SCAN_LINE;
+		return HTTP1_NEED_MORE;
+	}
+	if (c == '\r')
+		p->state = SCAN_CR;
+	else if (c == '\n')
+		return fail(p, 400, "bare LF in head");
+	else
+		p->line_len++;
+	return HTTP1_NEED_MORE;
+}
+
 int http1_parse(struct http1_parser *p, const char *data, size_t len, size_t *consumed)
 {
 	assert(p->magic == HTTP1_MAGIC);
@@ -551,7 +596,7 @@ int http1_parse(struct http1_parser *p, const char *data, size_t len, size_t *co
 		return HTTP1_ERROR;
 
 	int status = HTTP1_NEED_MORE;
-	for (; i < len; i++) {
+	while (i < len && status == HTTP1_NEED_MORE) {
 		if (p->state == SCAN_LINE) {
 			/* Fast path: skip ordinary line bytes up to the size bound. */
 			size_t room = p->max_head - p->seen, j = i;
@@ -564,64 +609,17 @@ int http1_parse(struct http1_parser *p, const char *data, size_t len, size_t *co
 			if (i == len)
 				break;
 		}
-		unsigned char c = (unsigned char)data[i];
 		if (++p->seen > p->max_head) {
 			status = fail(p, 431, p->kind == HTTP1_REQUEST ? "request head too large"
 			                                               : "response head too large");
 			break;
 		}
-		if (c == 0) {
-			status = fail(p, 400, "NUL in head");
-			break;
-		}
-		if (p->state == SCAN_LEAD) {
-			/* Skipping empty lines: only CR LF pairs, a bounded number. */
-			if (c == '\r' && p->line_len == 0) {
-				p->line_len = 1;
-				continue;
-			}
-			if (p->line_len == 1) {
-				if (c != '\n') {
-					status = fail(p, 400, "bare CR in head");
-					break;
-				}
-				p->line_len = 0;
-				p->lead += 2;
-				if (p->lead > 2 * HTTP1_MAX_LEADING_CRLF) {
-					status = fail(p, 400, "too many empty lines");
-					break;
-				}
-				continue;
-			}
-			p->state = SCAN_LINE;
-			copy_from = i;
-		}
-		if (p->state == SCAN_CR) {
-			if (c != '\n') {
-				status = fail(p, 400, "bare CR in head");
-				break;
-			}
-			if (p->line_len == 0) {        /* the empty line: head complete */
-				i++;
-				status = HTTP1_DONE;
-				break;
-			}
-			if (++p->n_lines > p->max_headers + 1) {
-				status = fail(p, 431, "too many header fields");
-				break;
-			}
-			p->line_len = 0;
-			p->state = SCAN_LINE;
-			continue;
-		}
-		if (c == '\r') {
-			p->state = SCAN_CR;
-		} else if (c == '\n') {
-			status = fail(p, 400, "bare LF in head");
-			break;
-		} else {
-			p->line_len++;
-		}
+		int was_lead = p->state == SCAN_LEAD;
+		status = scan_byte(p, (unsigned char)data[i]);
+		if (was_lead && p->state != SCAN_LEAD)
+			copy_from = i;           /* leading empty lines are not copied */
+		if (status != HTTP1_ERROR)
+			i++;
 	}
 	if (status != HTTP1_ERROR && p->state != SCAN_LEAD &&
 	    buf_append(p, data + copy_from, i - copy_from) != 0)
