@@ -1,17 +1,20 @@
 /*
  * chain: the response body filter chain (see chain.h for the contract).
  *
- * The chain owns one evbuffer between consecutive active stages.  The
- * origin's framing is removed first (Content-Length counted, chunked
- * decoded, close-delimited to EOF); the client's framing is written last.
- * With no content filter accepted there are no stages, and evbuffer chains
- * are moved from the origin's buffer to the client's, never copied.
+ * The chain owns one evbuffer after each active stage.  The origin's
+ * framing is removed first (Content-Length counted, chunked decoded,
+ * close-delimited to EOF); the client's framing is written last.  With no
+ * stage active, evbuffer chains are moved from the origin's buffer to the
+ * client's, never copied.
  */
 #include "proxy/chain.h"
+#include "proxy/codec.h"
+#include "proxy/config.h"
 #include "proxy/headers.h"
 #include "proxy/http1.h"
 
 #include <event2/buffer.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,9 +22,28 @@
 #define CHAIN_MAGIC 0x4348414eu       /* "CHAN" */
 #define CHAIN_MAX_STAGES 8
 #define CHAIN_MAX_TRAILERS 8192
+#define CHAIN_DEFAULT_LIMIT (256 * 1024)
+#define CHAIN_MAX_ROUNDS 64
 
-/* The table, in order.  The content filters go between decode and encode;
- * the lead adds &chain_html_filter (filters/html_filter.h) here. */
+/* ---- decode and encode: proxy/codec as chain stages ------------------------- */
+
+static int codec_process(void *state, struct evbuffer *src, struct evbuffer *dst, int last)
+{
+	int r = codec_run(state, src, dst, last);
+	return r < 0 ? CHAIN_ERROR : CHAIN_OK;    /* CODEC_MORE leaves bytes in src */
+}
+
+static void codec_close(void *state)
+{
+	codec_free(state);
+}
+
+/* open() of these two is not used: chain_open builds them (see below). */
+static const struct chain_filter decode_filter = { "decode", 0, NULL, codec_process, codec_close };
+static const struct chain_filter encode_filter = { "encode", 0, NULL, codec_process, codec_close };
+
+/* The table of content filters, in order, between decode and encode.  The
+ * lead adds &chain_html_filter (filters/html_filter.h) here. */
 static const struct chain_filter *const chain_table[] = {
 	NULL,
 };
@@ -30,6 +52,7 @@ struct stage {
 	const struct chain_filter *f;
 	void *state;
 	struct evbuffer *out;             /* this stage's output */
+	int finished;                     /* flushed with last = 1 */
 };
 
 struct chain {
@@ -40,8 +63,12 @@ struct chain {
 	int64_t remaining;                /* HTTP1_BODY_LENGTH: bytes left */
 	struct http1_chunked *dechunk;
 	int out_chunked;                  /* chunk the client's body */
-	int transforms;
+	int transforms;                   /* a content filter accepted */
+	int reframe;                      /* the body changes: new framing */
+	int in_done;                      /* the origin's body is complete */
+	int pending;                      /* a stage wants another call */
 	int done;
+	size_t limit;
 	struct evbuffer *plain;           /* the body without the origin's framing */
 	struct stage st[CHAIN_MAX_STAGES];
 	int n;
@@ -62,6 +89,7 @@ struct chain *chain_new_table(const struct chain_filter *const *table, size_t n)
 	c->magic = CHAIN_MAGIC;
 	c->table = table;
 	c->n_table = n;
+	c->limit = CHAIN_DEFAULT_LIMIT;
 	c->plain = evbuffer_new();
 	if (!c->plain) {
 		free(c);
@@ -84,6 +112,11 @@ void chain_free(struct chain *c)
 	free(c);
 }
 
+void chain_set_limit(struct chain *c, size_t bytes)
+{
+	c->limit = bytes ? bytes : CHAIN_DEFAULT_LIMIT;
+}
+
 /* Latches the first error.  Returns -1. */
 static int fail(struct chain *c, const char *why)
 {
@@ -92,29 +125,49 @@ static int fail(struct chain *c, const char *why)
 	return -1;
 }
 
-/* Adds an accepted filter.  0/-1. */
-static int push(struct chain *c, const struct chain_filter *f, void *state)
+/* Inserts an accepted stage at position at.  0/-1 (state closed on -1). */
+static int insert(struct chain *c, int at, const struct chain_filter *f, void *state)
 {
 	struct evbuffer *out = c->n < CHAIN_MAX_STAGES ? evbuffer_new() : NULL;
 	if (!out) {
 		f->close(state);
 		return fail(c, "out of memory");
 	}
-	c->st[c->n++] = (struct stage){ f, state, out };
+	memmove(&c->st[at + 1], &c->st[at], (size_t)(c->n - at) * sizeof c->st[0]);
+	c->st[at] = (struct stage){ f, state, out, 0 };
+	c->n++;
 	return 0;
 }
 
-/* 1 when proxy/chain can give the filters plain bytes for this encoding. */
-static int decodable(const char *enc)
+/* The codec for a Content-Encoding value: CODEC_IDENTITY for none, -1 when
+ * quell cannot decode it (unknown, or several codings stacked). */
+static int encoding_of(const char *enc)
 {
-	return !enc[0] || !strcasecmp(enc, "identity");
+	if (!enc || !*enc)
+		return CODEC_IDENTITY;
+	if (strchr(enc, ','))
+		return -1;
+	return codec_parse(enc, strlen(enc));
 }
 
-/* Opens the content filters in table order.  0/-1. */
-static int open_content(struct chain *c, const struct chain_msg *msg)
+/* 1 when an Accept-Encoding value (NULL: header absent) allows kind. */
+static int client_accepts(const char *ae, int kind)
+{
+	if (kind == CODEC_IDENTITY)
+		return 1;
+	if (!ae)
+		return 0;
+	size_t n = strlen(ae);
+	return http1_value_has_token(ae, n, codec_name(kind)) || http1_value_has_token(ae, n, "*") ||
+	       (kind == CODEC_GZIP && http1_value_has_token(ae, n, "x-gzip"));
+}
+
+/* Opens the content filters in table order.  Sets *plain when one that
+ * accepted needs decoded bytes.  0/-1. */
+static int open_content(struct chain *c, const struct chain_msg *msg, int *plain)
 {
 	struct chain_msg m = *msg;
-	m.decodable = decodable(m.content_encoding ? m.content_encoding : "");
+	m.decodable = encoding_of(m.content_encoding) >= 0;
 	for (size_t i = 0; i < c->n_table; i++) {
 		const struct chain_filter *f = c->table[i];
 		void *state = NULL;
@@ -123,11 +176,51 @@ static int open_content(struct chain *c, const struct chain_msg *msg)
 		int r = f->open(&m, &state);
 		if (r == CHAIN_ERROR)
 			return fail(c, f->name);
-		if (r == CHAIN_ACCEPT && push(c, f, state) != 0)
+		if (r != CHAIN_ACCEPT)
+			continue;
+		if (insert(c, c->n, f, state) != 0)
 			return -1;
+		*plain |= (f->flags & CHAIN_F_PLAIN) != 0;
 	}
 	c->transforms = c->n > 0;
+	c->reframe = c->transforms;
 	return 0;
+}
+
+/* A changed representation keeps only a weak validator. */
+static int weaken_etag(struct headers *h)
+{
+	const char *e = headers_get(h, "ETag");
+	char buf[512];
+	if (!e || !strncmp(e, "W/", 2))
+		return 0;
+	snprintf(buf, sizeof buf, "W/%s", e);
+	return headers_set(h, "ETag", buf);
+}
+
+/* Adds decode (and encode) stages when the body is encoded and a filter
+ * needs plain bytes or the client cannot read the encoding.  0/-1. */
+static int open_codecs(struct chain *c, const struct chain_msg *msg, int plain)
+{
+	struct headers *h = msg->resp_headers;
+	int kind = encoding_of(msg->content_encoding);
+	if (kind <= CODEC_IDENTITY || (!plain && client_accepts(msg->accept_encoding, kind)))
+		return 0;
+	struct codec *dec = codec_decoder_new(kind);
+	if (!dec || insert(c, 0, &decode_filter, dec) != 0)
+		return fail(c, "out of memory");
+	headers_del(h, "Content-Encoding");
+	c->reframe = 1;
+	int recompress = msg->cfg && msg->cfg->recompress && client_accepts(msg->accept_encoding, CODEC_GZIP);
+	if (recompress) {
+		struct codec *enc = codec_encoder_new(CODEC_GZIP, -1);
+		if (!enc || insert(c, c->n, &encode_filter, enc) != 0)
+			return fail(c, "out of memory");
+		headers_set(h, "Content-Encoding", "gzip");
+	}
+	if (!headers_get(h, "Vary"))
+		headers_add_str(h, "Vary", "Accept-Encoding");
+	return weaken_etag(h) ? fail(c, "out of memory") : 0;
 }
 
 /* Decides the client's framing and fixes the head accordingly.  0/-1. */
@@ -138,7 +231,7 @@ static int set_framing(struct chain *c, const struct chain_msg *msg,
 	*client_close = 0;
 	if (f->body == HTTP1_BODY_NONE)
 		return 0;
-	if (f->body == HTTP1_BODY_LENGTH && !c->transforms)
+	if (f->body == HTTP1_BODY_LENGTH && !c->reframe)
 		return 0;                       /* Content-Length stays as it is */
 	headers_del(h, "Content-Length");
 	if (f->client_minor >= 1) {
@@ -152,12 +245,16 @@ static int set_framing(struct chain *c, const struct chain_msg *msg,
 int chain_open(struct chain *c, const struct chain_msg *msg,
                const struct chain_framing *f, int *client_close)
 {
+	int plain = 0;
 	c->in_body = f->body;
 	c->remaining = f->body == HTTP1_BODY_LENGTH ? f->length : 0;
 	if (f->body == HTTP1_BODY_CHUNKED && !(c->dechunk = http1_chunked_new(CHAIN_MAX_TRAILERS)))
 		return fail(c, "out of memory");
-	if (f->body != HTTP1_BODY_NONE && open_content(c, msg) != 0)
+	if (f->body != HTTP1_BODY_NONE &&
+	    (open_content(c, msg, &plain) != 0 || open_codecs(c, msg, plain) != 0))
 		return -1;
+	if (c->transforms && weaken_etag(msg->resp_headers) != 0)
+		return fail(c, "out of memory");
 	return set_framing(c, msg, f, client_close);
 }
 
@@ -196,15 +293,30 @@ static int unframe(struct chain *c, struct evbuffer *in, int eof)
 	return done;
 }
 
-/* Runs the stages; returns the buffer holding the final bytes, or NULL. */
-static struct evbuffer *run_stages(struct chain *c, int last)
+/* Runs every stage once; sets c->pending when one stopped early.  Returns
+ * the buffer holding the final bytes, or NULL on error. */
+static struct evbuffer *run_stages(struct chain *c)
 {
 	struct evbuffer *src = c->plain;
+	int earlier_pending = 0;
+	c->pending = 0;
 	for (int i = 0; i < c->n; i++) {
 		struct stage *s = &c->st[i];
-		if (s->f->process(s->state, src, s->out, last) == CHAIN_ERROR) {
-			fail(c, s->f->name);
-			return NULL;
+		int last = c->in_done && !earlier_pending;
+		if (!s->finished) {
+			int r = s->f->process(s->state, src, s->out, last);
+			int left = evbuffer_get_length(src) > 0;
+			if (r == CHAIN_ERROR) {
+				fail(c, s->f->name);
+				return NULL;
+			}
+			if (left && r == CHAIN_OK)
+				c->pending = earlier_pending = 1;
+			else if (left && last) {
+				fail(c, "a filter kept bytes at the end of the body");
+				return NULL;
+			} else if (last)
+				s->finished = 1;
 		}
 		src = s->out;
 	}
@@ -234,16 +346,38 @@ int chain_run(struct chain *c, struct evbuffer *in, struct evbuffer *out, int eo
 		return -1;
 	if (c->done)
 		return 1;
-	int last = unframe(c, in, eof);
-	if (last < 0)
-		return -1;
-	struct evbuffer *src = run_stages(c, last);
-	if (!src || frame(c, src, out, last) != 0)
-		return -1;
-	c->done = last;
-	return last;
+	if (!c->in_done) {
+		int r = unframe(c, in, eof);
+		if (r < 0)
+			return -1;
+		c->in_done = r;
+	}
+	for (int round = 0; round < CHAIN_MAX_ROUNDS; round++) {
+		struct evbuffer *src = run_stages(c);
+		if (!src)
+			return -1;
+		int last = c->in_done && !c->pending;
+		if (frame(c, src, out, last) != 0)
+			return -1;
+		if (last) {
+			c->done = 1;
+			return 1;
+		}
+		if (!c->pending || evbuffer_get_length(out) >= c->limit)
+			break;
+	}
+	return 0;
 }
 
+const char *chain_accept_encoding(void)
+{
+	for (size_t i = 0; i < sizeof chain_table / sizeof chain_table[0]; i++)
+		if (chain_table[i] && (chain_table[i]->flags & CHAIN_F_PLAIN))
+			return "gzip, deflate, br, zstd";
+	return NULL;
+}
+
+int chain_pending(const struct chain *c) { return c->pending; }
 const char *chain_error(const struct chain *c) { return c->err; }
 int chain_transforms(const struct chain *c) { return c->transforms; }
 uint64_t chain_bytes_in(const struct chain *c) { return c->bytes_in; }

@@ -16,14 +16,21 @@
  *    (the client gets a 502).  An accepting filter may edit msg->resp_headers
  *    (drop Content-Length, weaken ETag, add a header); the chain itself drops
  *    Content-Length and sets the framing whenever a content filter accepted.
- *    Content filters are opened first, in table order; decode and encode are
- *    opened afterwards, only when an accepted filter has CHAIN_F_PLAIN and the
- *    body is encoded.  A CHAIN_F_PLAIN filter must decline when
- *    msg->decodable is 0 (an encoding quell cannot decode).
+ *    Content filters are opened first, in table order; decode is opened
+ *    afterwards when the body is encoded and either an accepted filter has
+ *    CHAIN_F_PLAIN or the client does not accept the encoding (quell asks
+ *    origins for every encoding it decodes); encode (gzip) follows a decode
+ *    when config recompress is on and the client accepts gzip.  A
+ *    CHAIN_F_PLAIN filter must decline when msg->decodable is 0 (an
+ *    encoding quell cannot decode).  chain_open sets msg->decodable.
  *  - process(state, src, dst, last) moves what it can from src into dst and
- *    returns CHAIN_OK (progress made or nothing to do), CHAIN_NEED_MORE (it
- *    holds back a bounded tail until more input arrives) or CHAIN_ERROR.
- *    last = 1 on the final call: everything must be flushed to dst then.
+ *    returns CHAIN_OK, CHAIN_NEED_MORE or CHAIN_ERROR.  Bytes it leaves in
+ *    src mean: with CHAIN_NEED_MORE, a bounded tail held until more input
+ *    arrives (a split tag); with CHAIN_OK, it stopped early to bound its
+ *    output and wants to be called again (same last) once dst drained.
+ *    last = 1 when src holds the end of the body: everything must then be
+ *    flushed to dst (CHAIN_NEED_MORE with last is an error).  A filter that
+ *    returned CHAIN_OK with last = 1 and an empty src is not called again.
  *    Output must not depend on how the input was split.
  *  - close(state) frees the state; called once for every accepted filter,
  *    also when the response is aborted.
@@ -62,6 +69,7 @@ struct chain_msg {
 	const char *content_encoding;       /* as received, "" if none */
 	int decodable;                      /* 1: identity, or an encoding proxy/codec decodes */
 	int client_gzip;                    /* the client accepts gzip */
+	const char *accept_encoding;        /* the client's Accept-Encoding, NULL if none */
 	int tls;                            /* the request came over intercepted TLS */
 	const struct config *cfg;
 };
@@ -99,14 +107,28 @@ void chain_free(struct chain *c);
 int chain_open(struct chain *c, const struct chain_msg *msg,
                const struct chain_framing *f, int *client_close);
 
+/* The Accept-Encoding to send origins in place of the client's when the
+ * client sent one: every encoding quell decodes, when a content filter of
+ * the table wants plain bytes (so it can read any encoding; chain_open
+ * decodes for clients that do not accept it).  NULL: forward the client's. */
+const char *chain_accept_encoding(void);
+
+/* Bounds what one chain_run appends to out when a stage could produce more
+ * (a decompressor): the rest comes on the next call.  Default 256 KiB. */
+void chain_set_limit(struct chain *c, size_t bytes);
+
 /* Moves body bytes from in (the origin's raw bytes, framing included) to out
  * (the client's bytes, framing included).  eof = 1 when the origin closed.
  * Returns 1 when the body is complete (bytes after it stay in in), 0 when
  * more is expected, -1 on error: a framing error, a filter error, or the
  * origin closing before the end (chain_error() says which); the client's
- * response must then be aborted, never ended cleanly. */
+ * response must then be aborted, never ended cleanly.  0 may leave work
+ * pending with the input complete: call again (eof as before) once out has
+ * drained; chain_pending() tells. */
 int chain_run(struct chain *c, struct evbuffer *in, struct evbuffer *out, int eof);
 
+/* 1 when a stage has output waiting (call chain_run again after draining). */
+int chain_pending(const struct chain *c);
 /* The first error latched, or NULL. */
 const char *chain_error(const struct chain *c);
 /* 1 when a content filter accepted this response. */

@@ -651,6 +651,7 @@ static int write_request_head(struct conn *c, struct evbuffer *out)
 {
 	struct exchange *x = c->x;
 	char auth[300];
+	const char *ae = chain_accept_encoding();
 	authority_text(auth, sizeof auth, x->host, x->port, c->tls ? 443 : 80);
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", x->method, x->path, auth);
 	for (int i = 0; i < headers_count(x->req_raw); i++) {
@@ -658,6 +659,8 @@ static int write_request_head(struct conn *c, struct evbuffer *out)
 		if (!strcasecmp(n, "Host") || http1_is_hop_header(NULL, n, strlen(n)) ||
 		    conn_listed(x->req_raw, n))
 			continue;
+		if (ae && !strcasecmp(n, "Accept-Encoding"))
+			v = ae;
 		evbuffer_add_printf(out, "%s: %s\r\n", n, v);
 	}
 	if (c->cfg->via)
@@ -823,7 +826,10 @@ static void relay_response(struct conn *c, int eof)
 		response_done(c);
 		return;
 	}
-	if (evbuffer_get_length(out) >= c->cfg->conn_buffer && !c->paused_up) {
+	/* Pause the origin when the client is behind, or when a stage has more
+	 * output waiting: the client's drain calls us again. */
+	if ((evbuffer_get_length(out) >= c->cfg->conn_buffer || chain_pending(x->chain)) &&
+	    !c->paused_up) {
 		c->paused_up = 1;
 		bufferevent_disable(upstream_bev(x->up), EV_READ);
 		bufferevent_setwatermark(c->client, EV_WRITE, c->cfg->conn_buffer / 2, 0);
@@ -852,10 +858,13 @@ static int start_response(struct conn *c, const struct http1_head *h, struct hea
 	                         enc ? enc : "", 0, 0, c->tls, c->cfg };
 	const char *ae = headers_get(x->req_raw, "Accept-Encoding");
 	msg.client_gzip = ae && http1_value_has_token(ae, strlen(ae), "gzip");
+	msg.accept_encoding = ae;
 	struct chain_framing f = { http1_response_body(h, x->method, strlen(x->method)),
 	                           h->content_length, x->client_minor };
 	x->resp_close = h->conn_close || f.body == HTTP1_BODY_CLOSE;
-	if (!(x->chain = chain_new()) || chain_open(x->chain, &msg, &f, &client_close) != 0) {
+	if ((x->chain = chain_new()))
+		chain_set_limit(x->chain, c->cfg->conn_buffer);
+	if (!x->chain || chain_open(x->chain, &msg, &f, &client_close) != 0) {
 		char why[160];
 		snprintf(why, sizeof why, "quell could not process the response: %s",
 		         x->chain ? chain_error(x->chain) : "out of memory");
