@@ -1,0 +1,595 @@
+/*
+ * html_tok: streaming byte-preserving HTML tokenizer (see html_tok.h).
+ *
+ * Hand-written because none of the Debian-packaged parsers fit: libxml2's
+ * HTML parser and gumbo build a tree and normalise the bytes, and lol-html
+ * (the design this follows) is Rust.  The state machine is the WHATWG
+ * tokenizer's, reduced to what decides token boundaries: tag and attribute
+ * states, markup declarations, comments with their odd endings, raw-text
+ * end tags.  Text, comments and bogus comments are scanned with memchr and
+ * passed on as pieces straight from the caller's chunk; only a partial tag,
+ * or the bytes after '<' that decide what it opens, are copied (into hold).
+ */
+#include "filters/html_tok.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HTML_TOK_MAGIC 0x48544f4bu
+
+enum st {
+	S_DATA, S_LT, S_LT_SLASH, S_LT_BANG, S_TAG, S_COMMENT, S_BOGUS,
+	S_CDATA, S_RAW, S_RAW_LT, S_PLAIN,
+};
+
+enum tst {
+	T_NAME, T_BEFORE_ATTR, T_ATTR_NAME, T_AFTER_ATTR_NAME, T_BEFORE_VAL,
+	T_VAL_DQ, T_VAL_SQ, T_VAL_UQ, T_AFTER_VAL_Q, T_SELF,
+};
+
+struct attr_off { uint32_t noff, nlen, voff, vlen; };
+
+struct html_tok {
+	unsigned magic;
+	int state;
+	int foreign;
+	size_t max_tag;
+
+	char *hold;          /* bytes of the current token from earlier chunks */
+	size_t nhold, cap;
+
+	/* S_TAG */
+	int tstate, is_end, self_closing, is_long, rec;
+	char name[HTML_TOK_NAME_MAX];
+	size_t name_len;
+	struct attr_off attrs[HTML_TOK_MAX_ATTRS];
+	unsigned n_attrs;
+	struct html_attr out_attrs[HTML_TOK_MAX_ATTRS];
+	char *lnames;        /* lower-cased attribute names, max_tag bytes */
+
+	/* S_LT_BANG: bytes matched of "--" (dash) or "[CDATA[" */
+	int bang_k, bang_cdata;
+	/* S_COMMENT */
+	int cdash, cbang, cstart;
+	/* S_CDATA: trailing ']' */
+	int cbr;
+	/* S_RAW / S_RAW_LT */
+	char rawname[HTML_TOK_NAME_MAX];
+	size_t rawname_len;
+	size_t raw_k;
+};
+
+static const char *const rawtext_names[] = {
+	"script", "style", "textarea", "title", "xmp", "iframe", "noembed",
+	"noframes", "noscript",
+};
+
+int html_tok_is_rawtext(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof rawtext_names / sizeof *rawtext_names; i++)
+		if (strlen(rawtext_names[i]) == len && memcmp(rawtext_names[i], name, len) == 0)
+			return 1;
+	return 0;
+}
+
+struct html_tok *html_tok_new(size_t max_tag)
+{
+	struct html_tok *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->magic = HTML_TOK_MAGIC;
+	t->max_tag = max_tag ? max_tag : 256 * 1024;
+	t->lnames = malloc(t->max_tag + 1);
+	if (!t->lnames) {
+		free(t);
+		return NULL;
+	}
+	t->state = S_DATA;
+	return t;
+}
+
+void html_tok_free(struct html_tok *t)
+{
+	if (!t)
+		return;
+	assert(t->magic == HTML_TOK_MAGIC);
+	free(t->hold);
+	free(t->lnames);
+	t->magic = 0;
+	free(t);
+}
+
+void html_tok_set_foreign(struct html_tok *t, int on) { t->foreign = on; }
+size_t html_tok_held(const struct html_tok *t) { return t->nhold; }
+
+static int is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f';
+}
+static int is_alpha(unsigned char c) { return (unsigned)((c | 0x20) - 'a') < 26; }
+static unsigned char lower(unsigned char c)
+{
+	return (unsigned)(c - 'A') < 26 ? (unsigned char)(c | 0x20) : c;
+}
+
+/* Appends n bytes to hold.  Returns 0 or -1 (out of memory). */
+static int hold_add(struct html_tok *t, const char *p, size_t n)
+{
+	if (t->nhold + n > t->cap) {
+		size_t cap = t->cap ? t->cap : 256;
+		while (cap < t->nhold + n)
+			cap *= 2;
+		char *h = realloc(t->hold, cap);
+		if (!h)
+			return -1;
+		t->hold = h;
+		t->cap = cap;
+	}
+	memcpy(t->hold + t->nhold, p, n);
+	t->nhold += n;
+	return 0;
+}
+
+/* Emits an opaque piece. */
+static int piece(html_tok_cb cb, void *arg, int type, unsigned flags,
+                 const char *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	struct html_token tk;
+	tk.type = type;
+	tk.flags = flags;
+	tk.raw = p;
+	tk.raw_len = n;
+	tk.name[0] = 0;
+	tk.name_len = 0;
+	tk.attrs = NULL;
+	tk.n_attrs = 0;
+	return cb(arg, &tk);
+}
+
+/* Emits the held bytes plus data[from, to) as one piece and empties hold. */
+static int held_piece(struct html_tok *t, html_tok_cb cb, void *arg, int type,
+                      unsigned flags, const char *data, size_t from, size_t to)
+{
+	int rc;
+	if (t->nhold) {
+		if (hold_add(t, data + from, to - from) < 0)
+			return -1;
+		rc = piece(cb, arg, type, flags, t->hold, t->nhold);
+		t->nhold = 0;
+	} else {
+		rc = piece(cb, arg, type, flags, data + from, to - from);
+	}
+	return rc;
+}
+
+static void tag_begin(struct html_tok *t, int is_end)
+{
+	t->state = S_TAG;
+	t->tstate = T_NAME;
+	t->is_end = is_end;
+	t->self_closing = 0;
+	t->is_long = 0;
+	t->name_len = 0;
+	t->n_attrs = 0;
+	t->rec = 0;
+}
+
+static void name_add(struct html_tok *t, unsigned char c)
+{
+	if (t->name_len < HTML_TOK_NAME_MAX - 1)
+		t->name[t->name_len++] = (char)lower(c);
+}
+
+/* Emits the finished tag (bytes hold + data[from, end)) and picks the next
+ * state.  Returns 0 or -1. */
+static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
+                    const char *data, size_t from, size_t end)
+{
+	struct html_token tk;
+	const char *raw;
+	size_t n;
+	if (t->nhold) {
+		if (hold_add(t, data + from, end - from) < 0)
+			return -1;
+		raw = t->hold;
+		n = t->nhold;
+	} else {
+		raw = data + from;
+		n = end - from;
+	}
+	tk.type = t->is_end ? HTML_TOK_END : HTML_TOK_START;
+	tk.flags = t->self_closing ? HTML_TOK_F_SELF_CLOSING : 0;
+	if (t->is_long || n > t->max_tag)
+		tk.flags |= HTML_TOK_F_LONG;
+	tk.raw = raw;
+	tk.raw_len = n;
+	memcpy(tk.name, t->name, t->name_len);
+	tk.name[t->name_len] = 0;
+	tk.name_len = t->name_len;
+	tk.attrs = t->out_attrs;
+	tk.n_attrs = 0;
+	if (!t->is_end && !(tk.flags & HTML_TOK_F_LONG)) {
+		size_t lo = 0;
+		for (unsigned i = 0; i < t->n_attrs; i++) {
+			const struct attr_off *a = &t->attrs[i];
+			struct html_attr *o = &t->out_attrs[i];
+			for (uint32_t k = 0; k < a->nlen; k++)
+				t->lnames[lo + k] = (char)lower((unsigned char)raw[a->noff + k]);
+			o->name = t->lnames + lo;
+			o->name_len = a->nlen;
+			lo += a->nlen;
+			o->value = raw + a->voff;
+			o->value_len = a->vlen;
+		}
+		tk.n_attrs = t->n_attrs;
+	}
+	t->nhold = 0;
+	int rc = cb(arg, &tk);
+	t->state = S_DATA;
+	if (rc < 0)
+		return -1;
+	if (tk.type == HTML_TOK_START && !t->foreign) {
+		if (t->name_len == 9 && memcmp(t->name, "plaintext", 9) == 0) {
+			t->state = S_PLAIN;
+		} else if (html_tok_is_rawtext(t->name, t->name_len)) {
+			t->state = S_RAW;
+			memcpy(t->rawname, t->name, t->name_len);
+			t->rawname_len = t->name_len;
+		}
+	}
+	return 0;
+}
+
+/* Runs the tag state machine over data[*ip, len).  Returns 1 when the tag
+ * is complete (*ip just past '>'), 0 when the data ran out. */
+static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len,
+                    size_t from)
+{
+	size_t i = *ip;
+	/* position of data[i] within the token */
+#define POS(i) ((uint32_t)(t->nhold + ((i) - from)))
+	struct attr_off *a = t->rec ? &t->attrs[t->n_attrs - 1] : NULL;
+	while (i < len) {
+		unsigned char c = (unsigned char)data[i];
+		switch (t->tstate) {
+		case T_NAME:
+			if (is_ws(c)) t->tstate = T_BEFORE_ATTR;
+			else if (c == '/') t->tstate = T_SELF;
+			else if (c == '>') goto done;
+			else name_add(t, c);
+			break;
+		case T_BEFORE_ATTR:
+			if (is_ws(c)) break;
+			if (c == '/') { t->tstate = T_SELF; break; }
+			if (c == '>') goto done;
+		new_attr:
+			t->tstate = T_ATTR_NAME;
+			if (!t->is_long && t->n_attrs < HTML_TOK_MAX_ATTRS) {
+				a = &t->attrs[t->n_attrs++];
+				a->noff = POS(i);
+				a->nlen = a->voff = a->vlen = 0;
+				t->rec = 1;
+			} else {
+				a = NULL;
+				t->rec = 0;
+			}
+			break;
+		case T_ATTR_NAME:
+			if (is_ws(c) || c == '/' || c == '>' || c == '=') {
+				if (a)
+					a->nlen = POS(i) - a->noff;
+				if (c == '>') goto done;
+				t->tstate = is_ws(c) ? T_AFTER_ATTR_NAME : c == '/' ? T_SELF : T_BEFORE_VAL;
+			}
+			break;
+		case T_AFTER_ATTR_NAME:
+			if (is_ws(c)) break;
+			if (c == '/') { t->tstate = T_SELF; break; }
+			if (c == '=') { t->tstate = T_BEFORE_VAL; break; }
+			if (c == '>') goto done;
+			goto new_attr;
+		case T_BEFORE_VAL:
+			if (is_ws(c)) break;
+			if (c == '>') goto done;
+			if (c == '"' || c == '\'') {
+				t->tstate = c == '"' ? T_VAL_DQ : T_VAL_SQ;
+				if (a) a->voff = POS(i + 1);
+				break;
+			}
+			t->tstate = T_VAL_UQ;
+			if (a) a->voff = POS(i);
+			break;
+		case T_VAL_DQ:
+		case T_VAL_SQ: {
+			const char *q = memchr(data + i, t->tstate == T_VAL_DQ ? '"' : '\'', len - i);
+			if (!q) {
+				i = len;
+				continue;
+			}
+			i = (size_t)(q - data);
+			if (a) a->vlen = POS(i) - a->voff;
+			t->tstate = T_AFTER_VAL_Q;
+			break;
+		}
+		case T_VAL_UQ:
+			if (is_ws(c) || c == '>') {
+				if (a) a->vlen = POS(i) - a->voff;
+				if (c == '>') goto done;
+				t->tstate = T_BEFORE_ATTR;
+			}
+			break;
+		case T_AFTER_VAL_Q:
+			if (is_ws(c)) { t->tstate = T_BEFORE_ATTR; break; }
+			if (c == '/') { t->tstate = T_SELF; break; }
+			if (c == '>') goto done;
+			goto new_attr;
+		case T_SELF:
+			if (c == '>') {
+				t->self_closing = 1;
+				goto done;
+			}
+			t->tstate = T_BEFORE_ATTR;
+			continue; /* reconsume */
+		}
+		i++;
+	}
+	*ip = i;
+	return 0;
+done:
+	*ip = i + 1;
+	return 1;
+#undef POS
+}
+
+/* One step of the comment-end recogniser ("-->", "--!>", "<!-->"). */
+static void comment_step(struct html_tok *t, unsigned char c)
+{
+	if (t->cstart == 1) {
+		if (c == '-') { t->cstart = 2; return; }
+		t->cstart = 0;
+	} else if (t->cstart == 2) {
+		t->cstart = 0;
+		t->cdash = c == '-' ? 2 : 0;
+		t->cbang = 0;
+		return;
+	}
+	if (c == '-') {
+		t->cdash = t->cbang ? 1 : (t->cdash < 2 ? t->cdash + 1 : 2);
+		t->cbang = 0;
+	} else if (c == '!' && t->cdash == 2 && !t->cbang) {
+		t->cbang = 1;
+	} else {
+		t->cdash = 0;
+		t->cbang = 0;
+	}
+}
+
+/* Runs the recogniser over data[from, to): only the last three bytes can
+ * matter once the start state is left. */
+static void comment_steps(struct html_tok *t, const char *data, size_t from, size_t to)
+{
+	if (to - from >= 3) {
+		t->cstart = 0;
+		t->cdash = 0;
+		t->cbang = 0;
+		from = to - 3;
+	}
+	for (size_t k = from; k < to; k++)
+		comment_step(t, (unsigned char)data[k]);
+}
+
+int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
+                  html_tok_cb cb, void *arg)
+{
+	assert(t && t->magic == HTML_TOK_MAGIC);
+	size_t i = 0, from = 0; /* from: this chunk's part of the current token */
+	while (i < len) {
+		unsigned char c = (unsigned char)data[i];
+		switch (t->state) {
+		case S_DATA: {
+			const char *lt = memchr(data + i, '<', len - i);
+			size_t p = lt ? (size_t)(lt - data) : len;
+			if (piece(cb, arg, HTML_TOK_TEXT, 0, data + i, p - i) < 0)
+				return -1;
+			if (!lt)
+				return 0;
+			from = p;
+			t->state = S_LT;
+			i = p + 1;
+			continue;
+		}
+		case S_LT:
+			if (is_alpha(c)) {
+				tag_begin(t, 0);
+				name_add(t, c);
+				i++;
+			} else if (c == '/') {
+				t->state = S_LT_SLASH;
+				i++;
+			} else if (c == '!') {
+				t->state = S_LT_BANG;
+				t->bang_k = 0;
+				t->bang_cdata = 0;
+				i++;
+			} else {
+				/* "<?" opens a bogus comment; anything else is text */
+				int ty = c == '?' ? HTML_TOK_OTHER : HTML_TOK_TEXT;
+				if (held_piece(t, cb, arg, ty, 0, data, from, i) < 0)
+					return -1;
+				t->state = c == '?' ? S_BOGUS : S_DATA;
+			}
+			continue;
+		case S_LT_SLASH:
+			if (is_alpha(c)) {
+				tag_begin(t, 1);
+				name_add(t, c);
+				i++;
+			} else if (c == '>') {
+				if (held_piece(t, cb, arg, HTML_TOK_OTHER, 0, data, from, i + 1) < 0)
+					return -1;
+				t->state = S_DATA;
+				i++;
+			} else {
+				if (held_piece(t, cb, arg, HTML_TOK_OTHER, 0, data, from, i) < 0)
+					return -1;
+				t->state = S_BOGUS;
+			}
+			continue;
+		case S_LT_BANG: {
+			static const char cdata[] = "[CDATA[";
+			if (t->bang_k == 0 && c == '[' && t->foreign)
+				t->bang_cdata = 1;
+			int ok = t->bang_cdata ? c == (unsigned char)cdata[t->bang_k] : c == '-';
+			if (!ok) {
+				if (held_piece(t, cb, arg, HTML_TOK_OTHER, 0, data, from, i) < 0)
+					return -1;
+				t->state = S_BOGUS;
+				continue;
+			}
+			i++;
+			t->bang_k++;
+			if (t->bang_cdata ? t->bang_k == 7 : t->bang_k == 2) {
+				if (held_piece(t, cb, arg, HTML_TOK_OTHER, 0, data, from, i) < 0)
+					return -1;
+				if (t->bang_cdata) {
+					t->state = S_CDATA;
+					t->cbr = 0;
+				} else {
+					t->state = S_COMMENT;
+					t->cdash = 2;
+					t->cbang = 0;
+					t->cstart = 1;
+				}
+			}
+			continue;
+		}
+		case S_TAG:
+			if (tag_scan(t, data, &i, len, from)) {
+				if (tag_emit(t, cb, arg, data, from, i) < 0)
+					return -1;
+			}
+			continue;
+		case S_COMMENT: {
+			const char *gt = memchr(data + i, '>', len - i);
+			size_t p = gt ? (size_t)(gt - data) : len;
+			comment_steps(t, data, i, p);
+			int end = gt && (t->cstart || t->cdash == 2 || t->cbang);
+			if (gt && !end)
+				comment_step(t, '>');
+			size_t to = gt ? p + 1 : len;
+			if (piece(cb, arg, HTML_TOK_OTHER, 0, data + i, to - i) < 0)
+				return -1;
+			if (end)
+				t->state = S_DATA;
+			i = to;
+			continue;
+		}
+		case S_CDATA: {
+			const char *gt = memchr(data + i, '>', len - i);
+			size_t p = gt ? (size_t)(gt - data) : len;
+			size_t k = p - i >= 2 ? p - 2 : i;
+			if (p - i >= 2)
+				t->cbr = 0;
+			for (; k < p; k++)
+				t->cbr = data[k] == ']' ? (t->cbr < 2 ? t->cbr + 1 : 2) : 0;
+			int end = gt && t->cbr == 2;
+			if (gt && !end)
+				t->cbr = 0;
+			size_t to = gt ? p + 1 : len;
+			if (piece(cb, arg, HTML_TOK_OTHER, 0, data + i, to - i) < 0)
+				return -1;
+			if (end)
+				t->state = S_DATA;
+			i = to;
+			continue;
+		}
+		case S_BOGUS: {
+			const char *gt = memchr(data + i, '>', len - i);
+			size_t to = gt ? (size_t)(gt - data) + 1 : len;
+			if (piece(cb, arg, HTML_TOK_OTHER, 0, data + i, to - i) < 0)
+				return -1;
+			if (gt)
+				t->state = S_DATA;
+			i = to;
+			continue;
+		}
+		case S_RAW: {
+			const char *lt = memchr(data + i, '<', len - i);
+			size_t p = lt ? (size_t)(lt - data) : len;
+			if (piece(cb, arg, HTML_TOK_TEXT, HTML_TOK_F_RAWTEXT, data + i, p - i) < 0)
+				return -1;
+			if (!lt)
+				return 0;
+			from = p;
+			t->state = S_RAW_LT;
+			t->raw_k = 0;
+			i = p + 1;
+			continue;
+		}
+		case S_RAW_LT: {
+			int ok;
+			if (t->raw_k == 0)
+				ok = c == '/';
+			else if (t->raw_k - 1 < t->rawname_len)
+				ok = lower(c) == (unsigned char)t->rawname[t->raw_k - 1];
+			else
+				ok = is_ws(c) || c == '/' || c == '>';
+			if (!ok) {
+				if (held_piece(t, cb, arg, HTML_TOK_TEXT, HTML_TOK_F_RAWTEXT, data, from, i) < 0)
+					return -1;
+				t->state = S_RAW;
+				continue;
+			}
+			if (t->raw_k - 1 == t->rawname_len && t->raw_k > 0) {
+				/* "</script" + delimiter: an end tag; the delimiter is
+				 * reconsumed in the tag-name state */
+				tag_begin(t, 1);
+				memcpy(t->name, t->rawname, t->rawname_len);
+				t->name_len = t->rawname_len;
+				continue;
+			}
+			t->raw_k++;
+			i++;
+			continue;
+		}
+		case S_PLAIN:
+			if (piece(cb, arg, HTML_TOK_TEXT, HTML_TOK_F_RAWTEXT, data + i, len - i) < 0)
+				return -1;
+			i = len;
+			continue;
+		}
+	}
+	/* the chunk is used up: keep what is still undecided */
+	switch (t->state) {
+	case S_LT: case S_LT_SLASH: case S_LT_BANG: case S_RAW_LT:
+		if (hold_add(t, data + from, len - from) < 0)
+			return -1;
+		break;
+	case S_TAG:
+		if (t->is_long || t->nhold + (len - from) > t->max_tag) {
+			/* over-long tag: pass its bytes on as they come, without
+			 * attributes; the flag tells the consumer to stop rewriting */
+			if (held_piece(t, cb, arg, HTML_TOK_OTHER, HTML_TOK_F_LONG, data, from, len) < 0)
+				return -1;
+			t->is_long = 1;
+			t->rec = 0;
+		} else if (hold_add(t, data + from, len - from) < 0) {
+			return -1;
+		}
+		break;
+	default:
+		break;
+	}
+	if (last && t->nhold) {
+		/* an unfinished token at the end of input is passed on as it is */
+		int ty = (t->state == S_RAW_LT || t->state == S_LT) ? HTML_TOK_TEXT : HTML_TOK_OTHER;
+		if (piece(cb, arg, ty, 0, t->hold, t->nhold) < 0)
+			return -1;
+		t->nhold = 0;
+		t->state = S_DATA;
+	}
+	return 0;
+}

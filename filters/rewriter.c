@@ -1,0 +1,1572 @@
+/*
+ * rewriter: streaming HTML rewriting (see rewriter.h).
+ *
+ * Pipeline: html_tok (tokens with exact bytes) -> tree follower (stack of
+ * open elements with the HTML parser's implied end tags) -> matcher
+ * (cosmetic_page candidates, selector match) -> emitter.  The emitter has
+ * three destinations, decided per token: dropped (inside a removed
+ * element), held (inside an element a pending rule may still remove), or
+ * out (coalesced into runs over the caller's chunk, so a page nothing
+ * touches costs one sink call per chunk).
+ */
+#include "filters/rewriter.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "filters/cosmetic.h"
+#include "filters/html_tok.h"
+#include "filters/selector.h"
+#include "proxy/log.h"
+
+#define RW_MAGIC 0x52575254u
+#define MAX_DEPTH 512          /* deeper documents pass through unrewritten */
+#define SIB_KEEP 16            /* earlier siblings remembered per element */
+#define MAX_CAND 1024          /* candidate rules per element */
+#define MAX_PENDS 4096         /* elements waiting for their contents */
+#define CSS_MAX (1u << 20)     /* largest injected style */
+#define EXPLAIN_TEXT 96
+#define HIDE_ATTR " data-quell-hide"
+
+/* ---- tag classes --------------------------------------------------------- */
+
+enum {
+	T_VOID = 1 << 0,
+	T_SPECIAL = 1 << 1,
+	T_CLOSES_P = 1 << 2,
+	T_HEADISH = 1 << 3,     /* may stay in <head> */
+	T_SCOPE = 1 << 4,       /* default scope boundary */
+	T_TABLE_SCOPE = 1 << 5,
+	T_HEADING = 1 << 6,
+	T_SECTION = 1 << 7,     /* tbody thead tfoot */
+	T_CELL = 1 << 8,        /* td th */
+	T_FOREIGN = 1 << 9,     /* svg math */
+	T_INTEGRATION = 1 << 10,/* foreignObject desc title inside svg */
+};
+
+struct tag_class { const char *name; unsigned flags; };
+
+static const struct tag_class tag_classes[] = {
+	{ "area", T_VOID | T_SPECIAL }, { "base", T_VOID | T_SPECIAL | T_HEADISH },
+	{ "basefont", T_VOID | T_SPECIAL | T_HEADISH }, { "bgsound", T_VOID | T_SPECIAL | T_HEADISH },
+	{ "br", T_VOID | T_SPECIAL }, { "col", T_VOID | T_SPECIAL }, { "embed", T_VOID | T_SPECIAL },
+	{ "hr", T_VOID | T_SPECIAL | T_CLOSES_P }, { "img", T_VOID | T_SPECIAL }, { "image", T_VOID },
+	{ "input", T_VOID | T_SPECIAL }, { "keygen", T_VOID | T_SPECIAL },
+	{ "link", T_VOID | T_SPECIAL | T_HEADISH }, { "meta", T_VOID | T_SPECIAL | T_HEADISH },
+	{ "param", T_VOID | T_SPECIAL }, { "source", T_VOID | T_SPECIAL }, { "track", T_VOID | T_SPECIAL },
+	{ "wbr", T_VOID | T_SPECIAL }, { "frame", T_VOID | T_SPECIAL },
+	{ "address", T_SPECIAL | T_CLOSES_P }, { "article", T_SPECIAL | T_CLOSES_P },
+	{ "aside", T_SPECIAL | T_CLOSES_P }, { "blockquote", T_SPECIAL | T_CLOSES_P },
+	{ "center", T_SPECIAL | T_CLOSES_P }, { "details", T_SPECIAL | T_CLOSES_P },
+	{ "dialog", T_SPECIAL | T_CLOSES_P }, { "dir", T_SPECIAL | T_CLOSES_P },
+	{ "div", T_SPECIAL | T_CLOSES_P }, { "dl", T_SPECIAL | T_CLOSES_P },
+	{ "fieldset", T_SPECIAL | T_CLOSES_P }, { "figcaption", T_SPECIAL | T_CLOSES_P },
+	{ "figure", T_SPECIAL | T_CLOSES_P }, { "footer", T_SPECIAL | T_CLOSES_P },
+	{ "form", T_SPECIAL | T_CLOSES_P }, { "header", T_SPECIAL | T_CLOSES_P },
+	{ "hgroup", T_SPECIAL | T_CLOSES_P }, { "main", T_SPECIAL | T_CLOSES_P },
+	{ "menu", T_SPECIAL | T_CLOSES_P }, { "nav", T_SPECIAL | T_CLOSES_P },
+	{ "ol", T_SPECIAL | T_CLOSES_P }, { "p", T_SPECIAL | T_CLOSES_P },
+	{ "pre", T_SPECIAL | T_CLOSES_P }, { "listing", T_SPECIAL | T_CLOSES_P },
+	{ "section", T_SPECIAL | T_CLOSES_P }, { "search", T_SPECIAL | T_CLOSES_P },
+	{ "summary", T_SPECIAL | T_CLOSES_P }, { "ul", T_SPECIAL | T_CLOSES_P },
+	{ "table", T_SPECIAL | T_CLOSES_P | T_SCOPE | T_TABLE_SCOPE },
+	{ "xmp", T_SPECIAL | T_CLOSES_P }, { "plaintext", T_SPECIAL | T_CLOSES_P },
+	{ "h1", T_SPECIAL | T_CLOSES_P | T_HEADING }, { "h2", T_SPECIAL | T_CLOSES_P | T_HEADING },
+	{ "h3", T_SPECIAL | T_CLOSES_P | T_HEADING }, { "h4", T_SPECIAL | T_CLOSES_P | T_HEADING },
+	{ "h5", T_SPECIAL | T_CLOSES_P | T_HEADING }, { "h6", T_SPECIAL | T_CLOSES_P | T_HEADING },
+	{ "li", T_SPECIAL }, { "dd", T_SPECIAL }, { "dt", T_SPECIAL },
+	{ "applet", T_SPECIAL | T_SCOPE }, { "caption", T_SPECIAL | T_SCOPE },
+	{ "html", T_SPECIAL | T_SCOPE | T_TABLE_SCOPE }, { "td", T_SPECIAL | T_SCOPE | T_CELL },
+	{ "th", T_SPECIAL | T_SCOPE | T_CELL }, { "marquee", T_SPECIAL | T_SCOPE },
+	{ "object", T_SPECIAL | T_SCOPE }, { "template", T_SPECIAL | T_SCOPE | T_TABLE_SCOPE | T_HEADISH },
+	{ "tbody", T_SPECIAL | T_SECTION }, { "thead", T_SPECIAL | T_SECTION },
+	{ "tfoot", T_SPECIAL | T_SECTION }, { "tr", T_SPECIAL }, { "colgroup", T_SPECIAL },
+	{ "body", T_SPECIAL }, { "head", T_SPECIAL }, { "button", T_SPECIAL },
+	{ "frameset", T_SPECIAL }, { "iframe", T_SPECIAL }, { "noembed", T_SPECIAL },
+	{ "noframes", T_SPECIAL | T_HEADISH }, { "noscript", T_SPECIAL | T_HEADISH },
+	{ "script", T_SPECIAL | T_HEADISH }, { "style", T_SPECIAL | T_HEADISH },
+	{ "title", T_SPECIAL | T_HEADISH }, { "select", T_SPECIAL }, { "textarea", T_SPECIAL },
+	{ "svg", T_FOREIGN }, { "math", T_FOREIGN },
+	{ "foreignobject", T_INTEGRATION }, { "desc", T_INTEGRATION },
+};
+
+#define TAG_SLOTS 512
+static const struct tag_class *tag_table[TAG_SLOTS];
+static pthread_once_t tag_once = PTHREAD_ONCE_INIT;
+
+static unsigned name_hash(const char *s, size_t n)
+{
+	unsigned h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static void tag_init(void)
+{
+	for (size_t i = 0; i < sizeof tag_classes / sizeof *tag_classes; i++) {
+		unsigned s = name_hash(tag_classes[i].name, strlen(tag_classes[i].name)) & (TAG_SLOTS - 1);
+		while (tag_table[s])
+			s = (s + 1) & (TAG_SLOTS - 1);
+		tag_table[s] = &tag_classes[i];
+	}
+}
+
+static unsigned tag_flags(const char *name, size_t n)
+{
+	unsigned s = name_hash(name, n) & (TAG_SLOTS - 1);
+	while (tag_table[s]) {
+		if (strlen(tag_table[s]->name) == n && !memcmp(tag_table[s]->name, name, n))
+			return tag_table[s]->flags;
+		s = (s + 1) & (TAG_SLOTS - 1);
+	}
+	return 0;
+}
+
+static int name_is(const char *name, size_t n, const char *lit)
+{
+	return strlen(lit) == n && !memcmp(name, lit, n);
+}
+
+/* ---- state ----------------------------------------------------------------- */
+
+/* An element record: what the matcher sees, with its bytes copied so it
+ * outlives the token.  prev_el owns the chain of earlier siblings. */
+struct el {
+	struct sel_node n;
+	struct el *prev_el;
+	struct html_attr attrs[];
+};
+
+struct frame {
+	struct el *el;
+	struct el *last_child;     /* owned: the latest closed child and its chain */
+	uint32_t n_children;
+	unsigned flags;            /* T_* of the element */
+	uint8_t foreign;           /* inside svg/math */
+	uint8_t hidden;            /* hide mode: already marked */
+	uint64_t in_start;         /* input offset of the start tag */
+	uint64_t hold_start;       /* held-stream offset of the start tag */
+};
+
+struct pend {
+	const struct cosmetic_entry *e;
+	const struct sel *s;       /* whose conditions are evaluated */
+	uint32_t level;            /* frame index */
+	uint32_t serial, target;   /* target: serial of the pend a probe signals (0: a rule) */
+	uint32_t flags;            /* descendant conditions met, a bit each */
+	uint8_t target_cond;
+	uint64_t hold_start, inner_start, text_start, in_start;
+};
+
+struct rewriter {
+	unsigned magic;
+	struct cosmetic_page *page;
+	struct html_tok *tok;
+	struct rewriter_opts o;
+	char nonce[40];
+	char *host;
+	int active;                /* rules may apply */
+	int passthrough;
+	int failed;
+
+	struct frame frames[MAX_DEPTH + 1];
+	const struct sel_node *path[MAX_DEPTH];
+	unsigned depth;            /* frames in use; frames[0] is the document */
+	unsigned html_level, head_level, body_level;
+	int seen_head;
+
+	unsigned skip_level;       /* frame of the element being removed, 0: none */
+	const struct cosmetic_entry *skip_entry;
+	char skip_text[EXPLAIN_TEXT];
+	size_t skip_text_len;
+
+	struct pend *pends;
+	size_t n_pends, cap_pends;
+	unsigned n_holding;
+	uint32_t next_serial;
+	int overflow_logged;
+
+	char *hold;                /* held output; hold[0] is at hold_base */
+	size_t hold_len, hold_cap;
+	uint64_t hold_base;
+	char *text;                /* text of pending elements (raw) */
+	size_t text_len, text_cap;
+	uint64_t text_base;
+
+	/* output run over the caller's chunk */
+	const char *chunk;
+	size_t chunk_len;
+	const char *run;
+	size_t run_len;
+	rewriter_sink sink;
+	void *sink_arg;
+
+	uint64_t in_off;           /* input offset of the current token */
+	int style1_done, style2_done;
+	int csp_meta;              /* a <meta> CSP was given the nonce */
+	char *css;
+	size_t css_cap;
+
+	const struct cosmetic_entry *cand[MAX_CAND];
+	struct rewriter_stats st;
+};
+
+/* ---- output ------------------------------------------------------------------ */
+
+static int flush_run(struct rewriter *rw)
+{
+	if (!rw->run_len)
+		return 0;
+	const char *p = rw->run;
+	size_t n = rw->run_len;
+	rw->run_len = 0;
+	rw->st.bytes_out += n;
+	return rw->sink(rw->sink_arg, p, n);
+}
+
+/* Sends bytes out, coalescing those that continue the run in the chunk. */
+static int out_bytes(struct rewriter *rw, const char *p, size_t n)
+{
+	if (!n)
+		return 0;
+	int in_chunk = p >= rw->chunk && p + n <= rw->chunk + rw->chunk_len;
+	if (in_chunk && rw->run_len && rw->run + rw->run_len == p) {
+		rw->run_len += n;
+		return 0;
+	}
+	if (flush_run(rw) < 0)
+		return -1;
+	if (in_chunk) {
+		rw->run = p;
+		rw->run_len = n;
+		return 0;
+	}
+	rw->st.bytes_out += n;
+	return rw->sink(rw->sink_arg, p, n);
+}
+
+static int buf_add(char **b, size_t *len, size_t *cap, const char *p, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		while (c < *len + n)
+			c *= 2;
+		char *x = realloc(*b, c);
+		if (!x)
+			return -1;
+		*b = x;
+		*cap = c;
+	}
+	memcpy(*b + *len, p, n);
+	*len += n;
+	return 0;
+}
+
+static int check_bound(struct rewriter *rw);
+
+/* Emits in the current context: dropped, held or out. */
+static int emit(struct rewriter *rw, const char *p, size_t n)
+{
+	if (rw->skip_level)
+		return 0;
+	if (rw->n_holding) {
+		if (buf_add(&rw->hold, &rw->hold_len, &rw->hold_cap, p, n) < 0)
+			return -1;
+		return check_bound(rw);
+	}
+	return out_bytes(rw, p, n);
+}
+
+static uint64_t hold_pos(const struct rewriter *rw) { return rw->hold_base + rw->hold_len; }
+static uint64_t text_pos(const struct rewriter *rw) { return rw->text_base + rw->text_len; }
+
+/* Flushes held bytes before absolute position upto. */
+static int hold_release(struct rewriter *rw, uint64_t upto)
+{
+	size_t n = (size_t)(upto - rw->hold_base);
+	if (n > rw->hold_len)
+		n = rw->hold_len;
+	if (flush_run(rw) < 0)
+		return -1;
+	if (n) {
+		rw->st.bytes_out += n;
+		if (rw->sink(rw->sink_arg, rw->hold, n) < 0)
+			return -1;
+	}
+	memmove(rw->hold, rw->hold + n, rw->hold_len - n);
+	rw->hold_len -= n;
+	rw->hold_base += n;
+	return 0;
+}
+
+/* ---- element records ------------------------------------------------------- */
+
+static void el_free_chain(struct el *e)
+{
+	while (e) {
+		struct el *p = e->prev_el;
+		free(e);
+		e = p;
+	}
+}
+
+/* Copies a start tag into a record (attributes only when with_attrs). */
+static struct el *el_new(const struct html_token *t, int with_attrs)
+{
+	unsigned na = with_attrs ? t->n_attrs : 0;
+	size_t names = 0;
+	for (unsigned i = 0; i < na; i++)
+		names += t->attrs[i].name_len;
+	size_t raw = with_attrs ? t->raw_len : 0;
+	struct el *e = malloc(sizeof *e + na * sizeof(struct html_attr) + raw + names + t->name_len + 1);
+	if (!e)
+		return NULL;
+	char *mem = (char *)(e->attrs + na);
+	memcpy(mem, t->name, t->name_len);
+	mem[t->name_len] = 0;
+	e->n.name = mem;
+	e->n.name_len = t->name_len;
+	mem += t->name_len + 1;
+	if (raw)
+		memcpy(mem, t->raw, raw);
+	char *nm = mem + raw;
+	for (unsigned i = 0; i < na; i++) {
+		memcpy(nm, t->attrs[i].name, t->attrs[i].name_len);
+		e->attrs[i].name = nm;
+		e->attrs[i].name_len = t->attrs[i].name_len;
+		nm += t->attrs[i].name_len;
+		e->attrs[i].value = mem + (t->attrs[i].value - t->raw);
+		e->attrs[i].value_len = t->attrs[i].value_len;
+	}
+	e->n.attrs = e->attrs;
+	e->n.n_attrs = na;
+	e->n.prev = NULL;
+	e->n.index = 0;
+	e->prev_el = NULL;
+	return e;
+}
+
+static struct el *el_virtual(const char *name)
+{
+	struct html_token t;
+	memset(&t, 0, sizeof t);
+	t.name_len = strlen(name);
+	memcpy(t.name, name, t.name_len);
+	return el_new(&t, 0);
+}
+
+/* Links e as the next child of frame f (its earlier siblings become e's
+ * chain, cut at SIB_KEEP). */
+static void el_adopt(struct frame *f, struct el *e)
+{
+	e->prev_el = f->last_child;
+	f->last_child = NULL;
+	e->n.prev = e->prev_el ? &e->prev_el->n : NULL;
+	e->n.index = f->n_children++;
+	struct el *c = e;
+	for (int k = 0; c && k < SIB_KEEP; k++)
+		c = c->prev_el;
+	if (c) {
+		el_free_chain(c->prev_el);
+		c->prev_el = NULL;
+		c->n.prev = NULL;
+	}
+}
+
+/* ---- pending elements --------------------------------------------------------- */
+
+static void log_overflow(struct rewriter *rw)
+{
+	rw->st.lookahead_overflows++;
+	if (!rw->overflow_logged) {
+		rw->overflow_logged = 1;
+		log_msg(LOG_INFO, "rewrite %s: look-ahead bound (%zu bytes) reached, element passed unchanged",
+		        rw->host ? rw->host : "-", rw->o.lookahead);
+	}
+}
+
+/* Drops pends [from, n) that hold nothing any more, keeps order. */
+static void pends_compact(struct rewriter *rw)
+{
+	size_t w = 0;
+	unsigned holding = 0;
+	for (size_t i = 0; i < rw->n_pends; i++) {
+		if (!rw->pends[i].e)
+			continue;
+		rw->pends[w++] = rw->pends[i];
+		if (!rw->pends[w - 1].target)
+			holding++;
+	}
+	rw->n_pends = w;
+	rw->n_holding = holding;
+	if (!holding) {
+		/* probes only make sense under a holding element */
+		rw->n_pends = 0;
+	}
+}
+
+/* Past the look-ahead bound: give up the oldest held element(s). */
+static int check_bound(struct rewriter *rw)
+{
+	while (rw->n_holding && rw->hold_len > rw->o.lookahead) {
+		uint64_t first = UINT64_MAX, next = UINT64_MAX;
+		for (size_t i = 0; i < rw->n_pends; i++)
+			if (!rw->pends[i].target && rw->pends[i].hold_start < first)
+				first = rw->pends[i].hold_start;
+		for (size_t i = 0; i < rw->n_pends; i++)
+			if (!rw->pends[i].target && rw->pends[i].hold_start > first && rw->pends[i].hold_start < next)
+				next = rw->pends[i].hold_start;
+		for (size_t i = 0; i < rw->n_pends; i++)
+			if (rw->pends[i].hold_start == first)
+				rw->pends[i].e = NULL;
+		log_overflow(rw);
+		pends_compact(rw);
+		if (!rw->n_holding)
+			next = hold_pos(rw);
+		if (hold_release(rw, next) < 0)
+			return -1;
+	}
+	if (!rw->n_holding && rw->hold_len && hold_release(rw, hold_pos(rw)) < 0)
+		return -1;
+	if (!rw->n_pends) {
+		rw->text_base += rw->text_len;
+		rw->text_len = 0;
+	}
+	return 0;
+}
+
+static struct pend *pend_add(struct rewriter *rw)
+{
+	if (rw->n_pends >= MAX_PENDS)
+		return NULL;
+	if (rw->n_pends == rw->cap_pends) {
+		size_t cap = rw->cap_pends ? rw->cap_pends * 2 : 16;
+		struct pend *v = realloc(rw->pends, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		rw->pends = v;
+		rw->cap_pends = cap;
+	}
+	struct pend *p = &rw->pends[rw->n_pends++];
+	memset(p, 0, sizeof *p);
+	p->serial = ++rw->next_serial;
+	return p;
+}
+
+/* ---- text helpers -------------------------------------------------------------- */
+
+static size_t utf8_put(char *o, unsigned long cp)
+{
+	if (cp < 0x80) { o[0] = (char)cp; return 1; }
+	if (cp < 0x800) { o[0] = (char)(0xc0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
+	if (cp < 0x10000) { o[0] = (char)(0xe0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[2] = (char)(0x80 | (cp & 0x3f)); return 3; }
+	if (cp > 0x10ffff) cp = 0xfffd;
+	o[0] = (char)(0xf0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Decodes the common character references of s into out (at least n
+ * bytes).  &nbsp; becomes a plain space so label rules anchored on
+ * whitespace see what a reader sees.  Returns the decoded length. */
+static size_t decode_refs(const char *s, size_t n, char *out)
+{
+	static const struct { const char *name; const char *val; } named[] = {
+		{ "amp", "&" }, { "lt", "<" }, { "gt", ">" }, { "quot", "\"" }, { "apos", "'" },
+		{ "nbsp", " " }, { "shy", "" }, { "zwj", "" }, { "zwnj", "" },
+	};
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		if (s[i] != '&') {
+			out[o++] = s[i++];
+			continue;
+		}
+		const char *semi = memchr(s + i, ';', n - i < 12 ? n - i : 12);
+		if (!semi) {
+			out[o++] = s[i++];
+			continue;
+		}
+		size_t rl = (size_t)(semi - (s + i)) - 1; /* between & and ; */
+		const char *r = s + i + 1;
+		int done = 0;
+		if (rl >= 2 && r[0] == '#') {
+			unsigned long cp = 0;
+			int hex = r[1] == 'x' || r[1] == 'X';
+			size_t k = hex ? 2 : 1;
+			int ok = k < rl;
+			for (; k < rl && ok; k++) {
+				int c = (unsigned char)r[k];
+				if (hex ? isxdigit(c) : isdigit(c))
+					cp = cp * (hex ? 16 : 10) + (unsigned long)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+				else
+					ok = 0;
+			}
+			if (ok) {
+				if (cp == 0xa0)
+					cp = ' ';
+				size_t w = utf8_put(out + o, cp);
+				if (w <= rl + 2) { /* never longer than the reference */
+					o += w;
+					done = 1;
+				}
+			}
+		} else {
+			for (size_t k = 0; k < sizeof named / sizeof *named; k++)
+				if (strlen(named[k].name) == rl && !memcmp(named[k].name, r, rl)) {
+					size_t vl = strlen(named[k].val);
+					memcpy(out + o, named[k].val, vl);
+					o += vl;
+					done = 1;
+					break;
+				}
+		}
+		if (done)
+			i += rl + 2;
+		else
+			out[o++] = s[i++];
+	}
+	return o;
+}
+
+/* The first words of raw text, whitespace collapsed, into out[cap]. */
+static void first_words(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	int sp = 1;
+	for (size_t i = 0; i < n && o + 1 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (isspace(c)) {
+			if (!sp)
+				out[o++] = ' ';
+			sp = 1;
+		} else {
+			out[o++] = (char)c;
+			sp = 0;
+		}
+	}
+	while (o && out[o - 1] == ' ')
+		o--;
+	out[o] = 0;
+}
+
+static void explain(struct rewriter *rw, const struct cosmetic_entry *e, uint64_t start,
+                    uint64_t end, const char *text, size_t tl, int hidden)
+{
+	if (hidden)
+		rw->st.hidden++;
+	else
+		rw->st.removed++;
+	if (!rw->o.explain)
+		return;
+	char words[EXPLAIN_TEXT];
+	char *dec = malloc(tl + 1);
+	size_t dl = dec ? decode_refs(text, tl, dec) : 0;
+	first_words(dec ? dec : text, dec ? dl : tl, words, sizeof words);
+	free(dec);
+	struct rewriter_removal r = {
+		cosmetic_entry_text(e), cosmetic_entry_list(e), cosmetic_entry_line(e),
+		start, end, words, hidden,
+	};
+	rw->o.explain(rw->o.explain_arg, &r);
+}
+
+/* ---- closing elements ------------------------------------------------------------ */
+
+static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, uint64_t inner_end)
+{
+	const struct sel *s = p->s;
+	int ok;
+	switch (sel_cond_kind(s, i)) {
+	case SEL_COND_TEXT: {
+		size_t off = (size_t)(p->text_start - rw->text_base);
+		size_t n = rw->text_len - off;
+		char *dec = malloc(n + 1);
+		if (!dec)
+			return 0;
+		size_t dl = decode_refs(rw->text + off, n, dec);
+		ok = sel_cond_test(s, i, dec, dl);
+		free(dec);
+		break;
+	}
+	case SEL_COND_INNER: {
+		size_t a = (size_t)(p->inner_start - rw->hold_base);
+		size_t b = (size_t)(inner_end - rw->hold_base);
+		ok = b >= a && b <= rw->hold_len && sel_cond_test(s, i, rw->hold + a, b - a);
+		break;
+	}
+	default:
+		ok = (p->flags >> i) & 1;
+		break;
+	}
+	return sel_cond_negated(s, i) ? !ok : ok;
+}
+
+/* Inserts the hide attribute into a held start tag at absolute at. */
+static int hold_insert_hide(struct rewriter *rw, uint64_t at, const struct frame *f)
+{
+	size_t off = (size_t)(at - rw->hold_base) + 1 + f->el->n.name_len;
+	size_t al = strlen(HIDE_ATTR);
+	if (off > rw->hold_len)
+		return 0;
+	if (buf_add(&rw->hold, &rw->hold_len, &rw->hold_cap, HIDE_ATTR, al) < 0)
+		return -1;
+	memmove(rw->hold + off + al, rw->hold + off, rw->hold_len - al - off);
+	memcpy(rw->hold + off, HIDE_ATTR, al);
+	return 0;
+}
+
+/* Evaluates the pends of the element at frame lvl, which ends now
+ * (inner_end: where its contents ended).  Returns 0 or -1. */
+static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
+{
+	struct frame *f = &rw->frames[lvl];
+	int removed = 0;
+	for (size_t i = 0; i < rw->n_pends; i++) {
+		struct pend *p = &rw->pends[i];
+		if (!p->e || p->level != lvl)
+			continue;
+		int ok = 1;
+		for (unsigned c = 0; ok && c < sel_n_conds(p->s); c++)
+			ok = cond_passes(rw, p, c, inner_end);
+		if (ok && p->target) {
+			for (size_t k = 0; k < rw->n_pends; k++)
+				if (rw->pends[k].e && rw->pends[k].serial == p->target)
+					rw->pends[k].flags |= 1u << rw->pends[k].target_cond;
+		} else if (ok && !removed) {
+			size_t toff = (size_t)(p->text_start - rw->text_base);
+			int hide = rw->o.hide && !cosmetic_entry_html(p->e);
+			if (hide) {
+				if (!f->hidden && hold_insert_hide(rw, p->hold_start, f) < 0)
+					return -1;
+				if (!f->hidden)
+					explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, 1);
+				f->hidden = 1;
+			} else {
+				explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, 0);
+				rw->hold_len = (size_t)(p->hold_start - rw->hold_base);
+				rw->text_len = toff;
+				removed = 1;
+			}
+		}
+		p->e = NULL;
+	}
+	pends_compact(rw);
+	return check_bound(rw);
+}
+
+/* Pops the top frame: its element ends at the current position. */
+static int pop_frame(struct rewriter *rw)
+{
+	unsigned lvl = rw->depth - 1;
+	struct frame *f = &rw->frames[lvl];
+	assert(lvl > 0);
+	if (rw->n_pends && resolve_level(rw, lvl, hold_pos(rw)) < 0)
+		return -1;
+	if (rw->skip_level == lvl) {
+		explain(rw, rw->skip_entry, f->in_start, rw->in_off, rw->skip_text, rw->skip_text_len, 0);
+		rw->skip_level = 0;
+	}
+	el_free_chain(f->last_child);
+	f->last_child = NULL;
+	struct frame *parent = &rw->frames[lvl - 1];
+	/* the closed element becomes its parent's latest child (its chain of
+	 * earlier siblings was linked when it opened) */
+	assert(parent->last_child == NULL);
+	parent->last_child = f->el;
+	f->el = NULL;
+	rw->depth--;
+	if (rw->html_level >= rw->depth) rw->html_level = 0;
+	if (rw->head_level >= rw->depth) rw->head_level = 0;
+	if (rw->body_level >= rw->depth) rw->body_level = 0;
+	html_tok_set_foreign(rw->tok, rw->frames[rw->depth - 1].foreign);
+	return 0;
+}
+
+/* Pops frames until frame lvl is gone (lvl included). */
+static int pop_to(struct rewriter *rw, unsigned lvl)
+{
+	while (rw->depth > lvl)
+		if (pop_frame(rw) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- style injection --------------------------------------------------------------- */
+
+static int inject_style(struct rewriter *rw, int first)
+{
+	if (!rw->active || rw->passthrough)
+		return 0;
+	if (!rw->css) {
+		rw->css_cap = CSS_MAX;
+		rw->css = malloc(rw->css_cap);
+		if (!rw->css)
+			return -1;
+	}
+	static const char hide_rule[] = "[data-quell-hide]{display:none!important}\n";
+	size_t pre = (first && rw->o.hide) ? sizeof hide_rule - 1 : 0;
+	memcpy(rw->css, hide_rule, pre);
+	long n = cosmetic_page_css(rw->page, rw->css + pre, rw->css_cap - pre);
+	if (n < 0) {
+		/* more than CSS_MAX of rules: what fitted, cut at a rule */
+		n = (long)strlen(rw->css + pre);
+		log_msg(LOG_INFO, "rewrite %s: style cut at %zu bytes", rw->host, rw->css_cap);
+	}
+	if (n <= 0 && !pre)
+		return 0;
+	char open[80];
+	int ol = snprintf(open, sizeof open, "<style nonce=\"%s\">\n", rw->nonce);
+	if (emit(rw, open, (size_t)ol) < 0 || emit(rw, rw->css, pre + (size_t)(n > 0 ? n : 0)) < 0 ||
+	    emit(rw, "</style>", 8) < 0)
+		return -1;
+	rw->st.styles++;
+	return 0;
+}
+
+static int style1(struct rewriter *rw)
+{
+	if (rw->style1_done)
+		return 0;
+	rw->style1_done = 1;
+	return inject_style(rw, 1);
+}
+
+static int style_late(struct rewriter *rw)
+{
+	if (!rw->style1_done)
+		return style1(rw);
+	if (rw->style2_done)
+		return 0;
+	rw->style2_done = 1;
+	return inject_style(rw, 0);
+}
+
+/* ---- CSP ------------------------------------------------------------------------------ */
+
+/* Source list of a directive: does it let inline <style> through? */
+static int sources_allow_inline(const char *s, size_t n)
+{
+	int unsafe = 0, nonce_hash = 0;
+	for (size_t i = 0; i < n;) {
+		while (i < n && isspace((unsigned char)s[i]))
+			i++;
+		size_t j = i;
+		while (j < n && !isspace((unsigned char)s[j]))
+			j++;
+		if (j - i == 15 && !strncasecmp(s + i, "'unsafe-inline'", 15))
+			unsafe = 1;
+		if (j - i > 7 && (!strncasecmp(s + i, "'nonce-", 7) || !strncasecmp(s + i, "'sha", 4)))
+			nonce_hash = 1;
+		i = j;
+	}
+	return unsafe && !nonce_hash;
+}
+
+struct directive { const char *v; size_t vl; const char *end; int found; };
+
+/* Rewrites one policy (no commas) into out.  Returns 1 changed, 0 not. */
+static int policy_add_nonce(const char *p, size_t n, const char *nonce, char **out, size_t *ol, size_t *oc)
+{
+	struct directive elem = { 0 }, src = { 0 }, def = { 0 };
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && p[j] != ';')
+			j++;
+		size_t a = i;
+		while (a < j && isspace((unsigned char)p[a]))
+			a++;
+		size_t b = a;
+		while (b < j && !isspace((unsigned char)p[b]))
+			b++;
+		struct directive *d = NULL;
+		if (b - a == 14 && !strncasecmp(p + a, "style-src-elem", 14)) d = &elem;
+		else if (b - a == 9 && !strncasecmp(p + a, "style-src", 9)) d = &src;
+		else if (b - a == 11 && !strncasecmp(p + a, "default-src", 11)) d = &def;
+		if (d && !d->found) {
+			d->found = 1;
+			d->v = p + b;
+			d->vl = j - b;
+			d->end = p + j;
+		}
+		i = j + 1;
+	}
+	struct directive *eff = elem.found ? &elem : src.found ? &src : def.found ? &def : NULL;
+	if (!eff || sources_allow_inline(eff->v, eff->vl)) {
+		buf_add(out, ol, oc, p, n);
+		return 0;
+	}
+	char ns[64];
+	int nl = snprintf(ns, sizeof ns, " 'nonce-%s'", nonce);
+	/* copy, appending the nonce at the end of style-src-elem/style-src
+	 * (a lone 'none' is replaced: 'none' with other sources is invalid) */
+	const char *cur = p;
+	struct directive *ds[2] = { &elem, &src };
+	/* directives are copied in text order: elem and src may be either way */
+	const char *ends[2] = { elem.found ? elem.end : NULL, src.found ? src.end : NULL };
+	if (ends[0] && ends[1] && ends[1] < ends[0]) {
+		const char *t = ends[0]; ends[0] = ends[1]; ends[1] = t;
+		struct directive *td = ds[0]; ds[0] = ds[1]; ds[1] = td;
+	}
+	for (int k = 0; k < 2; k++) {
+		struct directive *d = ds[k];
+		if (!d->found)
+			continue;
+		const char *v = d->v;
+		size_t vl = d->vl;
+		while (vl && isspace((unsigned char)*v)) { v++; vl--; }
+		while (vl && isspace((unsigned char)v[vl - 1])) vl--;
+		if (vl == 6 && !strncasecmp(v, "'none'", 6)) {
+			buf_add(out, ol, oc, cur, (size_t)(v - cur));
+			buf_add(out, ol, oc, ns + 1, (size_t)nl - 1);
+			cur = v + 6;
+		} else {
+			buf_add(out, ol, oc, cur, (size_t)(d->end - cur));
+			while (*ol && isspace((unsigned char)(*out)[*ol - 1]))
+				(*ol)--;
+			buf_add(out, ol, oc, ns, (size_t)nl);
+			cur = d->end;
+		}
+	}
+	buf_add(out, ol, oc, cur, (size_t)(p + n - cur));
+	if (!elem.found && !src.found) {
+		/* only default-src: a style-src that copies it plus the nonce */
+		while (*ol && (isspace((unsigned char)(*out)[*ol - 1]) || (*out)[*ol - 1] == ';'))
+			(*ol)--;
+		buf_add(out, ol, oc, "; style-src", 11);
+		const char *v = def.v;
+		size_t vl = def.vl;
+		for (size_t i = 0; i < vl;) {
+			while (i < vl && isspace((unsigned char)v[i]))
+				i++;
+			size_t j = i;
+			while (j < vl && !isspace((unsigned char)v[j]))
+				j++;
+			if (j > i && !(j - i == 6 && !strncasecmp(v + i, "'none'", 6))) {
+				buf_add(out, ol, oc, " ", 1);
+				buf_add(out, ol, oc, v + i, j - i);
+			}
+			i = j;
+		}
+		buf_add(out, ol, oc, ns, (size_t)nl);
+	}
+	return 1;
+}
+
+char *rewriter_csp_add_nonce(const char *policy, const char *nonce, int *oom)
+{
+	char *out = NULL;
+	size_t ol = 0, oc = 0;
+	int changed = 0;
+	*oom = 0;
+	size_t n = strlen(policy);
+	for (size_t i = 0; i <= n;) {
+		size_t j = i;
+		while (j < n && policy[j] != ',')
+			j++;
+		changed |= policy_add_nonce(policy + i, j - i, nonce, &out, &ol, &oc);
+		if (j < n)
+			buf_add(&out, &ol, &oc, ",", 1);
+		i = j + 1;
+	}
+	if (buf_add(&out, &ol, &oc, "", 1) < 0 || !out) {
+		free(out);
+		*oom = 1;
+		return NULL;
+	}
+	if (!changed || strlen(out) != ol - 1) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* A <meta http-equiv=Content-Security-Policy> that blocks inline styles
+ * is emitted with the nonce added.  Returns 1 handled, 0 not such a tag,
+ * -1 error. */
+static int meta_csp(struct rewriter *rw, const struct html_token *t)
+{
+	const struct html_attr *he = NULL, *ct = NULL;
+	for (unsigned i = 0; i < t->n_attrs; i++) {
+		if (name_is(t->attrs[i].name, t->attrs[i].name_len, "http-equiv") && !he)
+			he = &t->attrs[i];
+		if (name_is(t->attrs[i].name, t->attrs[i].name_len, "content") && !ct)
+			ct = &t->attrs[i];
+	}
+	if (!he || !ct || he->value_len != 23 || strncasecmp(he->value, "content-security-policy", 23))
+		return 0;
+	char *pol = malloc(ct->value_len + 1);
+	if (!pol)
+		return -1;
+	size_t pl = decode_refs(ct->value, ct->value_len, pol);
+	pol[pl] = 0;
+	int oom;
+	char *np = rewriter_csp_add_nonce(pol, rw->nonce, &oom);
+	free(pol);
+	if (!np)
+		return oom ? -1 : 0;
+	/* value span with its quotes, rewritten double-quoted */
+	size_t vs = (size_t)(ct->value - t->raw), ve = vs + ct->value_len;
+	if (vs > 0 && (t->raw[vs - 1] == '"' || t->raw[vs - 1] == '\'')) {
+		vs--;
+		ve++;
+	}
+	char *tag = NULL;
+	size_t tl = 0, tc = 0;
+	int rc = buf_add(&tag, &tl, &tc, t->raw, vs) | buf_add(&tag, &tl, &tc, "\"", 1);
+	for (const char *q = np; *q && rc == 0; q++) {
+		if (*q == '"') rc = buf_add(&tag, &tl, &tc, "&quot;", 6);
+		else if (*q == '&') rc = buf_add(&tag, &tl, &tc, "&amp;", 5);
+		else rc = buf_add(&tag, &tl, &tc, q, 1);
+	}
+	rc |= buf_add(&tag, &tl, &tc, "\"", 1);
+	rc |= buf_add(&tag, &tl, &tc, t->raw + ve, t->raw_len - ve);
+	free(np);
+	if (rc == 0)
+		rc = emit(rw, tag, tl);
+	free(tag);
+	rw->csp_meta = 1;
+	return rc < 0 ? -1 : 1;
+}
+
+/* ---- start tags ------------------------------------------------------------------------- */
+
+/* Index of the topmost frame named name above a boundary (stop flags), or 0. */
+static unsigned find_in_scope(struct rewriter *rw, const char *name, size_t n, unsigned stop)
+{
+	for (unsigned i = rw->depth - 1; i > 0; i--) {
+		struct frame *f = &rw->frames[i];
+		if (name_is(name, n, f->el->n.name) && f->el->n.name_len == n)
+			return i;
+		if (f->flags & stop)
+			return 0;
+	}
+	return 0;
+}
+
+static unsigned find_name(struct rewriter *rw, const char *name, unsigned stop)
+{
+	return find_in_scope(rw, name, strlen(name), stop);
+}
+
+/* The parser's implied end tags before start tag name.  Returns 0 or -1. */
+static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsigned fl)
+{
+	unsigned top = rw->depth - 1, k;
+	if (top && rw->frames[top].foreign)
+		return 0; /* foreign content: no HTML implied ends */
+	if (rw->head_level && !(fl & T_HEADISH) && !name_is(name, n, "head"))
+		if (pop_to(rw, rw->head_level) < 0)
+			return -1;
+	if (fl & T_CLOSES_P) {
+		/* a p in button scope closes */
+		for (unsigned i = rw->depth - 1; i > 0; i--) {
+			const struct el *e = rw->frames[i].el;
+			if (name_is(e->n.name, e->n.name_len, "p")) {
+				if (pop_to(rw, i) < 0)
+					return -1;
+				break;
+			}
+			if ((rw->frames[i].flags & T_SCOPE) || name_is(e->n.name, e->n.name_len, "button"))
+				break;
+		}
+	}
+	top = rw->depth - 1;
+	if ((fl & T_HEADING) && top && (rw->frames[top].flags & T_HEADING))
+		if (pop_to(rw, top) < 0)
+			return -1;
+	if (name_is(name, n, "li") || name_is(name, n, "dd") || name_is(name, n, "dt")) {
+		int li = name[0] == 'l';
+		for (unsigned i = rw->depth - 1; i > 0; i--) {
+			const struct el *e = rw->frames[i].el;
+			if (li ? name_is(e->n.name, e->n.name_len, "li")
+			       : (name_is(e->n.name, e->n.name_len, "dd") || name_is(e->n.name, e->n.name_len, "dt"))) {
+				if (pop_to(rw, i) < 0)
+					return -1;
+				break;
+			}
+			if ((rw->frames[i].flags & T_SPECIAL) && !name_is(e->n.name, e->n.name_len, "address") &&
+			    !name_is(e->n.name, e->n.name_len, "div") && !name_is(e->n.name, e->n.name_len, "p"))
+				break;
+		}
+	}
+	top = rw->depth - 1;
+	if (name_is(name, n, "option") || name_is(name, n, "optgroup")) {
+		if (top && name_is(rw->frames[top].el->n.name, rw->frames[top].el->n.name_len, "option"))
+			if (pop_to(rw, top) < 0)
+				return -1;
+		top = rw->depth - 1;
+		if (name_is(name, n, "optgroup") && top &&
+		    name_is(rw->frames[top].el->n.name, rw->frames[top].el->n.name_len, "optgroup"))
+			if (pop_to(rw, top) < 0)
+				return -1;
+	}
+	int is_tr = name_is(name, n, "tr"), is_cell = (fl & T_CELL) != 0, is_sec = (fl & T_SECTION) != 0;
+	if (is_tr || is_cell || is_sec) {
+		/* close the open row parts above the nearest table */
+		unsigned lowest = 0;
+		for (unsigned i = rw->depth - 1; i > 0; i--) {
+			const struct frame *f = &rw->frames[i];
+			const struct el *e = f->el;
+			if (f->flags & T_TABLE_SCOPE)
+				break;
+			int tr = name_is(e->n.name, e->n.name_len, "tr");
+			if ((f->flags & T_CELL) || (tr && (is_tr || is_sec)) || ((f->flags & T_SECTION) && is_sec))
+				lowest = i;
+			if (is_cell && tr)
+				break;
+			if (is_tr && (f->flags & T_SECTION))
+				break;
+		}
+		if (lowest && pop_to(rw, lowest) < 0)
+			return -1;
+	}
+	if (name_is(name, n, "a") && (k = find_name(rw, "a", T_SCOPE)) != 0)
+		if (pop_to(rw, k) < 0)
+			return -1;
+	if (name_is(name, n, "button") && (k = find_name(rw, "button", T_SCOPE)) != 0)
+		if (pop_to(rw, k) < 0)
+			return -1;
+	if ((name_is(name, n, "nobr")) && (k = find_name(rw, "nobr", T_SCOPE)) != 0)
+		if (pop_to(rw, k) < 0)
+			return -1;
+	return 0;
+}
+
+/* Pushes an element record; returns its frame index, 0 when too deep. */
+static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign)
+{
+	if (rw->depth > MAX_DEPTH)
+		return 0;
+	unsigned lvl = rw->depth++;
+	struct frame *f = &rw->frames[lvl];
+	el_adopt(&rw->frames[lvl - 1], e);
+	memset(f, 0, sizeof *f);
+	f->el = e;
+	f->flags = fl;
+	f->foreign = (uint8_t)foreign;
+	f->in_start = rw->in_off;
+	f->hold_start = hold_pos(rw);
+	rw->path[lvl - 1] = &e->n;
+	html_tok_set_foreign(rw->tok, foreign);
+	return lvl;
+}
+
+/* A void element (or self-closed foreign one) is a child that closes at
+ * once: it still counts as a sibling. */
+static void add_void(struct rewriter *rw, struct el *e)
+{
+	struct frame *parent = &rw->frames[rw->depth - 1];
+	el_adopt(parent, e);
+	parent->last_child = e;
+}
+
+/* Ancestor pends with descendant conditions learn about the element just
+ * pushed at frame lvl.  Returns 0 or -1. */
+static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
+{
+	size_t n = rw->n_pends;
+	const void *upward_done[16];
+	unsigned n_up = 0;
+	for (size_t i = n; i-- > 0;) {
+		struct pend *p = &rw->pends[i];
+		if (!p->e || p->level >= lvl)
+			continue;
+		for (unsigned c = 0; c < sel_n_conds(p->s) && c < 32; c++) {
+			int kind = sel_cond_kind(p->s, c);
+			if (kind != SEL_COND_HAS && kind != SEL_COND_UPWARD && kind != SEL_COND_DEPTH)
+				continue;
+			if ((p->flags >> c) & 1)
+				continue;
+			const struct sel *sub = sel_cond_sel(p->s, c);
+			if (kind == SEL_COND_DEPTH && lvl != p->level + sel_cond_depth(p->s, c))
+				continue;
+			if (kind == SEL_COND_UPWARD) {
+				int done = 0;
+				for (unsigned k = 0; k < n_up; k++)
+					done |= upward_done[k] == (const void *)p->e;
+				if (done)
+					continue;
+			}
+			if (!sel_match_rel(sub, rw->path, lvl, p->level - 1))
+				continue;
+			if (kind == SEL_COND_UPWARD && n_up < 16)
+				upward_done[n_up++] = p->e;
+			if (!sel_has_conds(sub)) {
+				p->flags |= 1u << c;
+				continue;
+			}
+			if (is_void)
+				continue; /* no contents to wait for */
+			uint32_t target = p->serial;
+			const struct cosmetic_entry *e = p->e;
+			struct pend *q = pend_add(rw);
+			if (!q)
+				continue;
+			p = &rw->pends[i]; /* pend_add may move the array */
+			q->e = e;
+			q->s = sub;
+			q->level = lvl;
+			q->target = target;
+			q->target_cond = (uint8_t)c;
+			q->hold_start = rw->frames[lvl].hold_start;
+			q->inner_start = hold_pos(rw);
+			q->text_start = text_pos(rw);
+			q->in_start = rw->in_off;
+		}
+	}
+	return 0;
+}
+
+/* Runs the page's rules on the element at frame lvl (or a void element not
+ * pushed: lvl = depth and path extended by the caller).  Returns the
+ * action: 0 keep, 1 remove, 2 hide; -1 error. */
+static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned plen,
+                       unsigned lvl, const struct cosmetic_entry **hit)
+{
+	const struct cosmetic_entry **cand = rw->cand;
+	size_t nc = 0;
+	for (unsigned i = 0; i < t->n_attrs; i++) {
+		const struct html_attr *a = &t->attrs[i];
+		if (name_is(a->name, a->name_len, "id") && a->value_len) {
+			uint64_t h = cosmetic_key_add(cosmetic_key_start('#'), a->value, a->value_len);
+			size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
+			for (size_t k = 0; k < got; k++)
+				cosmetic_page_mark_seen(rw->page, cand[nc + k]);
+			nc += got;
+		} else if (name_is(a->name, a->name_len, "class")) {
+			const char *v = a->value, *e = v + a->value_len;
+			while (v < e) {
+				while (v < e && isspace((unsigned char)*v))
+					v++;
+				const char *s = v;
+				while (v < e && !isspace((unsigned char)*v))
+					v++;
+				if (v > s) {
+					uint64_t h = cosmetic_key_add(cosmetic_key_start('.'), s, (size_t)(v - s));
+					size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
+					for (size_t k = 0; k < got; k++)
+						cosmetic_page_mark_seen(rw->page, cand[nc + k]);
+					nc += got;
+				}
+			}
+		}
+		if (cosmetic_page_attr_indexed(rw->page, a->name, a->name_len)) {
+			uint64_t h0 = cosmetic_key_add(cosmetic_key_start('['), a->name, a->name_len);
+			h0 = cosmetic_key_add(h0, "=", 1);
+			const char *v = a->value, *e = v + a->value_len;
+			while (v < e) {
+				while (v < e && !isalnum((unsigned char)*v))
+					v++;
+				const char *s = v;
+				while (v < e && isalnum((unsigned char)*v))
+					v++;
+				if (v - s >= 2)
+					nc += cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, s, (size_t)(v - s)),
+					                           cand + nc, MAX_CAND - nc);
+			}
+		}
+	}
+	nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), t->name, t->name_len),
+	                           cand + nc, MAX_CAND - nc);
+	const struct cosmetic_entry *const *uni;
+	size_t nu = cosmetic_page_universal(rw->page, &uni);
+	int action = 0;
+	for (size_t i = 0; i < nc + nu; i++) {
+		const struct cosmetic_entry *e = i < nc ? cand[i] : uni[i - nc];
+		const struct sel *s = cosmetic_entry_sel(e);
+		if (!sel_stream_ok(s) || !sel_match(s, rw->path, plen))
+			continue;
+		if (sel_has_conds(s)) {
+			if (lvl >= rw->depth)
+				continue; /* a void element has no contents to wait for */
+			int dup = 0;
+			for (size_t k = 0; k < rw->n_pends; k++)
+				dup |= rw->pends[k].e == e && rw->pends[k].level == lvl && !rw->pends[k].target;
+			if (dup)
+				continue;
+			struct pend *p = pend_add(rw);
+			if (!p)
+				continue;
+			p->e = e;
+			p->s = s;
+			p->level = lvl;
+			p->hold_start = hold_pos(rw);
+			p->text_start = text_pos(rw);
+			p->in_start = rw->in_off;
+			rw->n_holding++;
+			continue;
+		}
+		int hide = rw->o.hide && !cosmetic_entry_html(e);
+		if (!hide) {
+			*hit = e;
+			return 1;
+		}
+		if (!action) {
+			action = 2;
+			*hit = e;
+		}
+	}
+	return action;
+}
+
+/* Emits a start tag with the hide attribute after its name. */
+static int emit_hidden(struct rewriter *rw, const struct html_token *t)
+{
+	size_t cut = 1 + t->name_len;
+	if (cut > t->raw_len)
+		return emit(rw, t->raw, t->raw_len);
+	if (emit(rw, t->raw, cut) < 0 || emit(rw, HIDE_ATTR, strlen(HIDE_ATTR)) < 0)
+		return -1;
+	return emit(rw, t->raw + cut, t->raw_len - cut);
+}
+
+static int enter_passthrough(struct rewriter *rw, const char *why)
+{
+	if (rw->passthrough)
+		return 0;
+	rw->passthrough = 1;
+	rw->st.passthrough = 1;
+	log_msg(LOG_INFO, "rewrite %s: %s, rest of the page passed unchanged", rw->host ? rw->host : "-", why);
+	for (size_t i = 0; i < rw->n_pends; i++)
+		rw->pends[i].e = NULL;
+	pends_compact(rw);
+	rw->skip_level = 0;
+	return hold_release(rw, hold_pos(rw));
+}
+
+static int on_start(struct rewriter *rw, const struct html_token *t)
+{
+	unsigned fl = tag_flags(t->name, t->name_len);
+	const char *nm = t->name;
+	size_t nl = t->name_len;
+	int in_foreign = rw->frames[rw->depth - 1].foreign;
+	if (in_foreign)
+		fl &= T_FOREIGN | T_INTEGRATION;
+	if (implied_closes(rw, nm, nl, fl) < 0)
+		return -1;
+	/* the document's skeleton: html, head, body, made up when missing */
+	int is_html = name_is(nm, nl, "html"), is_head = name_is(nm, nl, "head"), is_body = name_is(nm, nl, "body");
+	if (!in_foreign) {
+		if ((is_html && rw->html_level) || (is_head && (rw->seen_head || rw->body_level)) ||
+		    (is_body && rw->body_level))
+			return emit(rw, t->raw, t->raw_len); /* merged into the existing one */
+		if (!is_html && !rw->html_level) {
+			struct el *e = el_virtual("html");
+			if (!e)
+				return -1;
+			rw->html_level = push(rw, e, T_SPECIAL | T_SCOPE | T_TABLE_SCOPE, 0);
+		}
+		if (!is_head && !is_html && !rw->body_level && !rw->head_level && !(fl & T_HEADISH)) {
+			if (style1(rw) < 0)
+				return -1;
+			if (!is_body) {
+				struct el *e = el_virtual("body");
+				if (!e)
+					return -1;
+				rw->body_level = push(rw, e, T_SPECIAL, 0);
+			}
+		}
+	}
+	int is_void = in_foreign ? (t->flags & HTML_TOK_F_SELF_CLOSING) != 0 : (fl & T_VOID) != 0;
+	int foreign = in_foreign ? !(fl & T_INTEGRATION) : (fl & T_FOREIGN) != 0;
+	if (foreign && (fl & T_FOREIGN) && (t->flags & HTML_TOK_F_SELF_CLOSING))
+		is_void = 1;
+	int matchable = rw->active && !rw->skip_level;
+	struct el *e = el_new(t, matchable);
+	if (!e)
+		return -1;
+	unsigned lvl;
+	if (is_void) {
+		/* matched as a child at depth, then kept as a sibling */
+		if (rw->depth > MAX_DEPTH) {
+			free(e);
+			if (enter_passthrough(rw, "document nested too deeply") < 0)
+				return -1;
+			return emit(rw, t->raw, t->raw_len);
+		}
+		struct frame *parent = &rw->frames[rw->depth - 1];
+		e->prev_el = parent->last_child;
+		e->n.prev = e->prev_el ? &e->prev_el->n : NULL;
+		e->n.index = parent->n_children;
+		rw->path[rw->depth - 1] = &e->n;
+		lvl = rw->depth;
+	} else {
+		lvl = push(rw, e, fl, foreign);
+		if (!lvl) {
+			free(e);
+			if (enter_passthrough(rw, "document nested too deeply") < 0)
+				return -1;
+			return emit(rw, t->raw, t->raw_len);
+		}
+		if (is_html) rw->html_level = lvl;
+		if (is_head) { rw->head_level = lvl; rw->seen_head = 1; }
+		if (is_body) rw->body_level = lvl;
+	}
+	int action = 0;
+	const struct cosmetic_entry *hit = NULL;
+	if (matchable) {
+		if (rw->n_pends && feed_has(rw, lvl, is_void) < 0)
+			return -1;
+		action = match_rules(rw, t, lvl, lvl, &hit);
+		if (action < 0)
+			return -1;
+	}
+	int rc;
+	if (action == 1) {
+		if (is_void) {
+			explain(rw, hit, rw->in_off, rw->in_off + t->raw_len, "", 0, 0);
+			rc = 0;
+		} else {
+			rw->skip_level = lvl;
+			rw->skip_entry = hit;
+			rw->skip_text_len = 0;
+			rc = 0;
+		}
+	} else if (action == 2) {
+		if (!is_void)
+			rw->frames[lvl].hidden = 1;
+		explain(rw, hit, rw->in_off, rw->in_off + t->raw_len, "", 0, 1);
+		rc = emit_hidden(rw, t);
+	} else if (!rw->skip_level && name_is(nm, nl, "meta") && t->n_attrs) {
+		rc = meta_csp(rw, t);
+		if (rc == 0)
+			rc = emit(rw, t->raw, t->raw_len);
+		else if (rc > 0)
+			rc = 0;
+	} else {
+		rc = emit(rw, t->raw, t->raw_len);
+	}
+	if (is_void)
+		add_void(rw, e);
+	return rc;
+}
+
+/* ---- end tags ----------------------------------------------------------------------------- */
+
+static int on_end(struct rewriter *rw, const struct html_token *t)
+{
+	const char *nm = t->name;
+	size_t nl = t->name_len;
+	unsigned target = 0;
+	unsigned fl = tag_flags(nm, nl);
+	if (name_is(nm, nl, "body") || name_is(nm, nl, "html")) {
+		/* the body stays open for what follows; the late style goes here */
+		if (name_is(nm, nl, "body") && !rw->skip_level && style_late(rw) < 0)
+			return -1;
+		return emit(rw, t->raw, t->raw_len);
+	}
+	if (name_is(nm, nl, "head") && rw->head_level) {
+		if (pop_to(rw, rw->head_level + 1) < 0 || style1(rw) < 0)
+			return -1;
+		target = rw->head_level;
+	} else if (rw->depth > 1 && rw->frames[rw->depth - 1].foreign) {
+		/* foreign content: the nearest element of that name */
+		for (unsigned i = rw->depth - 1; i > 0 && !target; i--)
+			if (rw->frames[i].el->n.name_len == nl && !memcmp(rw->frames[i].el->n.name, nm, nl))
+				target = i;
+	} else if (fl & T_HEADING) {
+		for (unsigned i = rw->depth - 1; i > 0; i--) {
+			if (rw->frames[i].flags & T_HEADING) {
+				target = i;
+				break;
+			}
+			if (rw->frames[i].flags & T_SCOPE)
+				break;
+		}
+	} else if (name_is(nm, nl, "p")) {
+		target = find_in_scope(rw, nm, nl, T_SCOPE);
+	} else if (name_is(nm, nl, "li")) {
+		target = find_in_scope(rw, nm, nl, T_SCOPE);
+	} else if (fl & (T_CELL | T_SECTION) || name_is(nm, nl, "tr") || name_is(nm, nl, "table")) {
+		target = find_in_scope(rw, nm, nl, T_TABLE_SCOPE);
+	} else if (fl & T_SPECIAL) {
+		target = find_in_scope(rw, nm, nl, T_SCOPE);
+	} else {
+		/* any other end tag: the nearest such element, unless a special
+		 * element comes first */
+		for (unsigned i = rw->depth - 1; i > 0; i--) {
+			const struct frame *f = &rw->frames[i];
+			if (f->el->n.name_len == nl && !memcmp(f->el->n.name, nm, nl)) {
+				target = i;
+				break;
+			}
+			if (f->flags & T_SPECIAL)
+				break;
+		}
+	}
+	if (!target)
+		return emit(rw, t->raw, t->raw_len); /* ignored by the parser */
+	if (pop_to(rw, target + 1) < 0)
+		return -1;
+	if (emit(rw, t->raw, t->raw_len) < 0)
+		return -1;
+	rw->in_off += t->raw_len; /* the element ends after its end tag */
+	int rc = pop_frame(rw);
+	rw->in_off -= t->raw_len;
+	return rc;
+}
+
+/* ---- token dispatch --------------------------------------------------------------------- */
+
+static int text_add(struct rewriter *rw, const char *p, size_t n)
+{
+	if (rw->skip_level) {
+		size_t room = sizeof rw->skip_text - 1 - rw->skip_text_len;
+		if (room) {
+			size_t k = n < room ? n : room;
+			memcpy(rw->skip_text + rw->skip_text_len, p, k);
+			rw->skip_text_len += k;
+		}
+		return 0;
+	}
+	if (!rw->n_pends)
+		return 0;
+	return buf_add(&rw->text, &rw->text_len, &rw->text_cap, p, n);
+}
+
+static int on_token(void *arg, const struct html_token *t)
+{
+	struct rewriter *rw = arg;
+	int rc;
+	if (rw->passthrough)
+		rc = out_bytes(rw, t->raw, t->raw_len);
+	else if (t->flags & HTML_TOK_F_LONG)
+		rc = enter_passthrough(rw, "over-long tag") < 0 ? -1 : out_bytes(rw, t->raw, t->raw_len);
+	else switch (t->type) {
+	case HTML_TOK_START:
+		rc = on_start(rw, t);
+		break;
+	case HTML_TOK_END:
+		rc = on_end(rw, t);
+		break;
+	case HTML_TOK_TEXT:
+		rc = (rw->active ? text_add(rw, t->raw, t->raw_len) : 0) < 0 ? -1 : emit(rw, t->raw, t->raw_len);
+		break;
+	default:
+		rc = emit(rw, t->raw, t->raw_len);
+		break;
+	}
+	rw->in_off += t->raw_len;
+	if (rc < 0)
+		rw->failed = 1;
+	return rc;
+}
+
+/* ---- API ----------------------------------------------------------------------------------- */
+
+static void make_nonce(char *out, size_t cap)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char r[18];
+	size_t got = 0;
+	while (got < sizeof r) {
+		ssize_t k = getrandom(r + got, sizeof r - got, 0);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	for (; got < sizeof r; got++)
+		r[got] = (unsigned char)rand(); /* getrandom failed: still a nonce */
+	size_t o = 0;
+	for (size_t i = 0; i + 2 < sizeof r && o + 4 < cap; i += 3) {
+		unsigned v = (unsigned)r[i] << 16 | (unsigned)r[i + 1] << 8 | r[i + 2];
+		out[o++] = b64[(v >> 18) & 63];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = b64[(v >> 6) & 63];
+		out[o++] = b64[v & 63];
+	}
+	out[o] = 0;
+}
+
+struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_opts *o)
+{
+	pthread_once(&tag_once, tag_init);
+	struct rewriter *rw = calloc(1, sizeof *rw);
+	if (!rw)
+		return NULL;
+	rw->magic = RW_MAGIC;
+	if (o)
+		rw->o = *o;
+	if (!rw->o.lookahead)
+		rw->o.lookahead = 256 * 1024;
+	rw->page = page;
+	rw->active = page && !cosmetic_page_empty(page);
+	rw->tok = html_tok_new(rw->o.lookahead);
+	rw->host = strdup(rw->o.log_host ? rw->o.log_host : "-");
+	if (!rw->tok || !rw->host) {
+		rewriter_free(rw);
+		return NULL;
+	}
+	rw->o.log_host = NULL;
+	if (rw->o.nonce && strlen(rw->o.nonce) < sizeof rw->nonce && strspn(rw->o.nonce,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-") == strlen(rw->o.nonce))
+		strcpy(rw->nonce, rw->o.nonce);
+	else
+		make_nonce(rw->nonce, sizeof rw->nonce);
+	rw->o.nonce = NULL;
+	rw->depth = 1;
+	return rw;
+}
+
+void rewriter_free(struct rewriter *rw)
+{
+	if (!rw)
+		return;
+	assert(rw->magic == RW_MAGIC);
+	for (unsigned i = 0; i < rw->depth; i++) {
+		el_free_chain(rw->frames[i].last_child);
+		free(rw->frames[i].el);
+	}
+	html_tok_free(rw->tok);
+	free(rw->pends);
+	free(rw->hold);
+	free(rw->text);
+	free(rw->css);
+	free(rw->host);
+	rw->magic = 0;
+	free(rw);
+}
+
+int rewriter_feed(struct rewriter *rw, const char *data, size_t len, int last,
+                  rewriter_sink out, void *arg)
+{
+	assert(rw && rw->magic == RW_MAGIC);
+	if (rw->failed)
+		return -1;
+	rw->sink = out;
+	rw->sink_arg = arg;
+	rw->st.bytes_in += len;
+	if (!rw->active) {
+		/* no rule can apply: the bytes as they are */
+		rw->st.bytes_out += len;
+		return len ? out(arg, data, len) : 0;
+	}
+	rw->chunk = data;
+	rw->chunk_len = len;
+	int rc = html_tok_feed(rw->tok, data, len, last, on_token, rw);
+	if (rc == 0 && last && !rw->passthrough) {
+		/* the end: open elements close, their pending rules decide */
+		rc = pop_to(rw, 1);
+		if (rc == 0)
+			rc = style_late(rw);
+		if (rc == 0)
+			rc = hold_release(rw, hold_pos(rw));
+	}
+	if (rc == 0)
+		rc = flush_run(rw);
+	rw->chunk = NULL;
+	rw->chunk_len = 0;
+	if (rc < 0)
+		rw->failed = 1;
+	return rc;
+}
+
+const char *rewriter_nonce(const struct rewriter *rw) { return rw->nonce; }
+
+void rewriter_get_stats(const struct rewriter *rw, struct rewriter_stats *st) { *st = rw->st; }

@@ -1,0 +1,1379 @@
+/*
+ * selector: parse and match CSS and procedural selectors in a stream
+ * (see selector.h).
+ *
+ * Hand-written: the CSS parsers Debian packages (libcroco, libcss) build
+ * cascades for a renderer and know nothing of uBO's procedural operators
+ * or AdGuard's $$ attributes, and neither matches against a bounded stack
+ * of open elements.  Regular expressions go to PCRE2.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "filters/selector.h"
+
+#include <ctype.h>
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEL_MAGIC 0x53454c31u
+#define SEL_MAX_NEST 8          /* :not(:has(:not(...))) depth */
+#define ADG_DEFAULT_MAX_LENGTH 8192
+
+enum { OP_EXISTS, OP_EQ, OP_INCL, OP_DASH, OP_PRE, OP_SUF, OP_SUB, OP_MATCHES };
+
+struct attr_test {
+	char *name, *val;
+	size_t nlen, vlen;
+	uint8_t op, icase;
+	pcre2_code *nre, *vre;      /* OP_MATCHES: NULL = literal */
+};
+
+struct compound {
+	char *tag;                  /* NULL: any */
+	size_t tag_len;
+	char *id;
+	size_t id_len;
+	char **cls;
+	size_t *cls_len;
+	unsigned n_cls;
+	struct attr_test *at;
+	unsigned n_at;
+	struct sel **nots, **iss;
+	unsigned n_nots, n_is;
+	int root, has_nth;
+	long nth_a, nth_b;
+	uint8_t comb;               /* relation to the compound on the left;
+	                               on c[0]: leading combinator of a
+	                               relative selector (' ' or '>') */
+};
+
+struct complex {
+	struct compound *c;
+	unsigned n;
+};
+
+struct cond {
+	int kind, neg;
+	int inner_op;               /* SEL_COND_INNER/TEXT: what to test */
+	char *str;
+	size_t slen;
+	pcre2_code *re;
+	size_t num;
+	struct sel *sub;
+};
+enum { IN_SUBSTR, IN_WILDCARD, IN_MINLEN, IN_MAXLEN, IN_REGEX };
+
+struct sel {
+	unsigned magic;
+	char *text;
+	struct complex *alts;
+	unsigned n_alts;
+	struct cond *conds;
+	unsigned n_conds;
+	int css_ok, stream_ok;
+};
+
+/* ---- small helpers --------------------------------------------------- */
+
+struct cur {
+	const char *p, *end;
+	char *why;
+	size_t whylen;
+	int syntax, nest;
+	int css_only;               /* saw something only a browser can decide */
+	int procedural;
+};
+
+static int fail(struct cur *c, const char *fmt, ...)
+{
+	if (c->why && c->whylen && !c->why[0]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->why, c->whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static void *grow(void *arr, unsigned n, size_t sz)
+{
+	/* arrays grow one element at a time: selectors are small */
+	return realloc(arr, (n + 1) * sz);
+}
+
+static void ws(struct cur *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' ||
+	                         *c->p == '\r' || *c->p == '\f'))
+		c->p++;
+}
+
+static int is_ident_char(unsigned char ch)
+{
+	return isalnum(ch) || ch == '-' || ch == '_' || ch >= 0x80 || ch == '\\';
+}
+
+/* Reads a CSS identifier with escapes into a malloc'd string.  Returns 0
+ * or -1. */
+static int ident(struct cur *c, char **out, size_t *olen)
+{
+	size_t cap = (size_t)(c->end - c->p) + 1, n = 0;
+	char *s = malloc(cap);
+	if (!s)
+		return fail(c, "out of memory");
+	while (c->p < c->end && is_ident_char((unsigned char)*c->p)) {
+		if (*c->p == '\\') {
+			c->p++;
+			if (c->p >= c->end)
+				break;
+			if (isxdigit((unsigned char)*c->p)) {
+				unsigned long cp = 0;
+				int k = 0;
+				while (k < 6 && c->p < c->end && isxdigit((unsigned char)*c->p)) {
+					cp = cp * 16 + (unsigned long)(isdigit((unsigned char)*c->p) ? *c->p - '0' : (tolower((unsigned char)*c->p) - 'a' + 10));
+					c->p++;
+					k++;
+				}
+				if (c->p < c->end && *c->p == ' ')
+					c->p++;
+				/* UTF-8 encode */
+				if (cp < 0x80) s[n++] = (char)cp;
+				else if (cp < 0x800) { s[n++] = (char)(0xc0 | (cp >> 6)); s[n++] = (char)(0x80 | (cp & 0x3f)); }
+				else if (cp < 0x10000) { s[n++] = (char)(0xe0 | (cp >> 12)); s[n++] = (char)(0x80 | ((cp >> 6) & 0x3f)); s[n++] = (char)(0x80 | (cp & 0x3f)); }
+				else { s[n++] = (char)(0xf0 | (cp >> 18)); s[n++] = (char)(0x80 | ((cp >> 12) & 0x3f)); s[n++] = (char)(0x80 | ((cp >> 6) & 0x3f)); s[n++] = (char)(0x80 | (cp & 0x3f)); }
+				continue;
+			}
+		}
+		s[n++] = *c->p++;
+	}
+	if (n == 0) {
+		free(s);
+		return fail(c, "expected a name at \"%.20s\"", c->p);
+	}
+	s[n] = 0;
+	*out = s;
+	*olen = n;
+	return 0;
+}
+
+/* Reads a quoted string ('' or "", CSS escapes; AdGuard doubles quotes). */
+static int quoted(struct cur *c, char **out, size_t *olen)
+{
+	char q = *c->p++;
+	size_t cap = (size_t)(c->end - c->p) + 1, n = 0;
+	char *s = malloc(cap);
+	if (!s)
+		return fail(c, "out of memory");
+	for (;;) {
+		if (c->p >= c->end) {
+			free(s);
+			return fail(c, "unterminated string");
+		}
+		char ch = *c->p++;
+		if (ch == q) {
+			if (c->syntax == SEL_SYNTAX_ADG_HTML && c->p < c->end && *c->p == q) {
+				s[n++] = q;
+				c->p++;
+				continue;
+			}
+			break;
+		}
+		if (ch == '\\' && c->p < c->end && c->syntax != SEL_SYNTAX_ADG_HTML)
+			ch = *c->p++;
+		s[n++] = ch;
+	}
+	s[n] = 0;
+	*out = s;
+	*olen = n;
+	return 0;
+}
+
+/* The text up to the ')' closing an operator's argument, with nesting,
+ * quotes and escapes respected.  Leaves c->p after ')'. */
+static int paren_arg(struct cur *c, const char **a, size_t *alen)
+{
+	const char *s = c->p;
+	int depth = 1;
+	char q = 0;
+	while (c->p < c->end) {
+		char ch = *c->p;
+		if (ch == '\\') {
+			c->p += 2;
+			continue;
+		}
+		if (q) {
+			if (ch == q)
+				q = 0;
+		} else if (ch == '"' || ch == '\'') {
+			q = ch;
+		} else if (ch == '(') {
+			depth++;
+		} else if (ch == ')' && --depth == 0) {
+			*a = s;
+			*alen = (size_t)(c->p - s);
+			c->p++;
+			return 0;
+		}
+		c->p++;
+	}
+	return fail(c, "unbalanced parentheses");
+}
+
+/* "/re/flags" into a PCRE2 pattern; NULL with a reason when it is not
+ * one. */
+static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n)
+{
+	if (n < 2 || a[0] != '/')
+		return NULL;
+	const char *e = a + n;
+	while (e > a + 1 && e[-1] != '/')
+		e--;
+	if (e <= a + 1) {
+		fail(c, "bad regular expression");
+		return NULL;
+	}
+	uint32_t opts = 0;
+	for (const char *f = e; f < a + n; f++) {
+		if (*f == 'i') opts |= PCRE2_CASELESS;
+		else if (*f == 'm') opts |= PCRE2_MULTILINE;
+		else if (*f == 's') opts |= PCRE2_DOTALL;
+		else if (*f == 'u') opts |= PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+		else if (*f != 'g') {
+			fail(c, "bad regular expression flag '%c'", *f);
+			return NULL;
+		}
+	}
+	int err;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)(a + 1), (PCRE2_SIZE)(e - 1 - (a + 1)),
+	                               opts, &err, &off, NULL);
+	if (!re)
+		fail(c, "bad regular expression (PCRE2 error %d at %zu)", err, (size_t)off);
+	return re;
+}
+
+static int is_regex(const char *a, size_t n)
+{
+	if (n < 2 || a[0] != '/')
+		return 0;
+	for (size_t k = n; k-- > 1;)
+		if (a[k] == '/')
+			return 1;
+	return 0;
+}
+
+static struct sel *sel_alloc(const char *text, size_t n)
+{
+	struct sel *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->magic = SEL_MAGIC;
+	s->text = strndup(text, n);
+	if (!s->text) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void compound_free(struct compound *k)
+{
+	free(k->tag);
+	free(k->id);
+	for (unsigned i = 0; i < k->n_cls; i++)
+		free(k->cls[i]);
+	free(k->cls);
+	free(k->cls_len);
+	for (unsigned i = 0; i < k->n_at; i++) {
+		free(k->at[i].name);
+		free(k->at[i].val);
+		pcre2_code_free(k->at[i].nre);
+		pcre2_code_free(k->at[i].vre);
+	}
+	free(k->at);
+	for (unsigned i = 0; i < k->n_nots; i++)
+		sel_free(k->nots[i]);
+	free(k->nots);
+	for (unsigned i = 0; i < k->n_is; i++)
+		sel_free(k->iss[i]);
+	free(k->iss);
+}
+
+static void complex_free(struct complex *x)
+{
+	for (unsigned i = 0; i < x->n; i++)
+		compound_free(&x->c[i]);
+	free(x->c);
+	x->c = NULL;
+	x->n = 0;
+}
+
+static void conds_free(struct cond *cs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		free(cs[i].str);
+		pcre2_code_free(cs[i].re);
+		sel_free(cs[i].sub);
+	}
+	free(cs);
+}
+
+void sel_free(struct sel *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->n_alts; i++)
+		complex_free(&s->alts[i]);
+	free(s->alts);
+	conds_free(s->conds, s->n_conds);
+	free(s->text);
+	s->magic = 0;
+	free(s);
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+static struct sel *parse_sel(struct cur *c, int relative, int allow_conds);
+
+/* Parses a nested selector from an operator argument. */
+static struct sel *sub_sel(struct cur *c, const char *a, size_t n, int relative, int allow_conds)
+{
+	if (c->nest >= SEL_MAX_NEST) {
+		fail(c, "selector nested too deeply");
+		return NULL;
+	}
+	struct cur sub = *c;
+	sub.p = a;
+	sub.end = a + n;
+	sub.nest = c->nest + 1;
+	sub.css_only = 0;
+	sub.procedural = 0;
+	struct sel *s = parse_sel(&sub, relative, allow_conds);
+	if (s)
+		s->stream_ok = !sub.css_only;
+	c->css_only |= sub.css_only;
+	c->procedural |= sub.procedural;
+	return s;
+}
+
+static struct cond *cond_add(struct cond **cs, unsigned *n, int kind, int neg)
+{
+	struct cond *x = grow(*cs, *n, sizeof **cs);
+	if (!x)
+		return NULL;
+	*cs = x;
+	memset(&x[*n], 0, sizeof x[*n]);
+	x[*n].kind = kind;
+	x[*n].neg = neg;
+	return &x[(*n)++];
+}
+
+static int parse_nth(struct cur *c, const char *a, size_t n, long *pa, long *pb)
+{
+	char buf[64];
+	size_t k = 0;
+	for (size_t i = 0; i < n && k < sizeof buf - 1; i++)
+		if (!isspace((unsigned char)a[i]))
+			buf[k++] = (char)tolower((unsigned char)a[i]);
+	buf[k] = 0;
+	if (!strcmp(buf, "odd")) { *pa = 2; *pb = 1; return 0; }
+	if (!strcmp(buf, "even")) { *pa = 2; *pb = 0; return 0; }
+	char *np = strchr(buf, 'n');
+	char *e;
+	if (!np) {
+		*pa = 0;
+		*pb = strtol(buf, &e, 10);
+		return *e ? fail(c, "bad :nth-child argument") : 0;
+	}
+	*np = 0;
+	if (!buf[0] || !strcmp(buf, "+")) *pa = 1;
+	else if (!strcmp(buf, "-")) *pa = -1;
+	else {
+		*pa = strtol(buf, &e, 10);
+		if (*e)
+			return fail(c, "bad :nth-child argument");
+	}
+	*pb = np[1] ? strtol(np + 1, &e, 10) : 0;
+	if (np[1] && *e)
+		return fail(c, "bad :nth-child argument");
+	return 0;
+}
+
+/* A text argument: "/re/flags" or literal. */
+static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
+{
+	x->inner_op = IN_SUBSTR;
+	if (is_regex(a, n)) {
+		x->re = regex_arg(c, a, n);
+		if (!x->re)
+			return -1;
+		x->inner_op = IN_REGEX;
+		return 0;
+	}
+	if (n >= 2 && (a[0] == '"' || a[0] == '\'') && a[n - 1] == a[0]) {
+		a++;
+		n -= 2;
+	}
+	x->str = strndup(a, n);
+	x->slen = n;
+	return x->str ? 0 : fail(c, "out of memory");
+}
+
+/* :matches-attr(name=value), each side literal, "quoted" or /re/. */
+static int matches_attr(struct cur *c, struct compound *k, const char *a, size_t n)
+{
+	const char *eq = NULL;
+	char q = 0;
+	int in_re = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (q) { if (a[i] == q) q = 0; continue; }
+		if (a[i] == '"' || a[i] == '\'') { q = a[i]; continue; }
+		if (a[i] == '/' && (i == 0 || in_re)) { in_re = !in_re; continue; }
+		if (a[i] == '=' && !in_re) { eq = a + i; break; }
+	}
+	struct attr_test *at = grow(k->at, k->n_at, sizeof *k->at);
+	if (!at)
+		return fail(c, "out of memory");
+	k->at = at;
+	at = &k->at[k->n_at++];
+	memset(at, 0, sizeof *at);
+	at->op = OP_MATCHES;
+	const char *sides[2] = { a, eq ? eq + 1 : NULL };
+	size_t lens[2] = { eq ? (size_t)(eq - a) : n, eq ? n - (size_t)(eq + 1 - a) : 0 };
+	for (int s = 0; s < 2; s++) {
+		const char *p = sides[s];
+		size_t l = lens[s];
+		if (!p)
+			continue;
+		while (l && isspace((unsigned char)*p)) { p++; l--; }
+		while (l && isspace((unsigned char)p[l - 1])) l--;
+		if (l >= 2 && (p[0] == '"' || p[0] == '\'') && p[l - 1] == p[0]) { p++; l -= 2; }
+		if (is_regex(p, l)) {
+			pcre2_code *re = regex_arg(c, p, l);
+			if (!re)
+				return -1;
+			if (s == 0) at->nre = re; else at->vre = re;
+		} else {
+			char *lit = strndup(p, l);
+			if (!lit)
+				return fail(c, "out of memory");
+			if (s == 0) {
+				for (size_t i = 0; i < l; i++)
+					lit[i] = (char)tolower((unsigned char)lit[i]);
+				at->name = lit;
+				at->nlen = l;
+			} else {
+				at->val = lit;
+				at->vlen = l;
+			}
+		}
+	}
+	if (eq && !at->val && !at->vre)
+		at->op = OP_MATCHES; /* "name=" matches an empty value */
+	if (eq && !at->vre && !at->val) {
+		at->val = strdup("");
+		if (!at->val)
+			return fail(c, "out of memory");
+	}
+	return 0;
+}
+
+/* [name op value flag] */
+static int attr_sel(struct cur *c, struct compound *k, struct cond **cs, unsigned *nc)
+{
+	c->p++; /* '[' */
+	ws(c);
+	char *name = NULL, *val = NULL;
+	size_t nlen = 0, vlen = 0;
+	if (ident(c, &name, &nlen) < 0)
+		return -1;
+	for (size_t i = 0; i < nlen; i++)
+		name[i] = (char)tolower((unsigned char)name[i]);
+	ws(c);
+	int op = OP_EXISTS, icase = 0;
+	if (c->p < c->end && *c->p != ']') {
+		static const char ops[] = "~|^$*";
+		if (*c->p == '=') {
+			op = OP_EQ;
+			c->p++;
+		} else if (strchr(ops, *c->p) && c->p + 1 < c->end && c->p[1] == '=') {
+			op = *c->p == '~' ? OP_INCL : *c->p == '|' ? OP_DASH : *c->p == '^' ? OP_PRE
+			   : *c->p == '$' ? OP_SUF : OP_SUB;
+			c->p += 2;
+		} else {
+			free(name);
+			return fail(c, "bad attribute selector");
+		}
+		ws(c);
+		int rc = (c->p < c->end && (*c->p == '"' || *c->p == '\'')) ? quoted(c, &val, &vlen)
+		                                                            : ident(c, &val, &vlen);
+		if (rc < 0) {
+			free(name);
+			return -1;
+		}
+		ws(c);
+		if (c->p < c->end && (*c->p == 'i' || *c->p == 'I' || *c->p == 's' || *c->p == 'S')) {
+			icase = (*c->p | 0x20) == 'i';
+			c->p++;
+			ws(c);
+		}
+	}
+	if (c->p >= c->end || *c->p != ']') {
+		free(name);
+		free(val);
+		return fail(c, "unterminated attribute selector");
+	}
+	c->p++;
+	if (c->syntax == SEL_SYNTAX_ADG_HTML) {
+		/* AdGuard's special attributes test the element's contents */
+		int which = !strcmp(name, "tag-content") ? IN_SUBSTR : !strcmp(name, "wildcard") ? IN_WILDCARD
+		          : !strcmp(name, "min-length") ? IN_MINLEN : !strcmp(name, "max-length") ? IN_MAXLEN : -1;
+		if (!strcmp(name, "parent-elements") || !strcmp(name, "parent-search-level")) {
+			free(name);
+			free(val);
+			return fail(c, "unsupported: AdGuard parent-elements");
+		}
+		if (which >= 0) {
+			free(name);
+			if (!val)
+				return fail(c, "AdGuard attribute without a value");
+			struct cond *x = cond_add(cs, nc, SEL_COND_INNER, 0);
+			if (!x) {
+				free(val);
+				return fail(c, "out of memory");
+			}
+			x->inner_op = which;
+			if (which == IN_MINLEN || which == IN_MAXLEN) {
+				char *e;
+				x->num = strtoul(val, &e, 10);
+				int bad = *e != 0;
+				free(val);
+				if (bad)
+					return fail(c, "bad AdGuard length");
+			} else {
+				x->str = val;
+				x->slen = vlen;
+			}
+			c->procedural = 1;
+			return 0;
+		}
+		if (op == OP_EQ)
+			op = OP_SUB; /* AdGuard: the attribute value contains it */
+	}
+	struct attr_test *at = grow(k->at, k->n_at, sizeof *k->at);
+	if (!at) {
+		free(name);
+		free(val);
+		return fail(c, "out of memory");
+	}
+	k->at = at;
+	at = &k->at[k->n_at++];
+	memset(at, 0, sizeof *at);
+	at->name = name;
+	at->nlen = nlen;
+	at->val = val;
+	at->vlen = vlen;
+	at->op = (uint8_t)op;
+	at->icase = (uint8_t)icase;
+	return 0;
+}
+
+static int known(const char *name, size_t n, const char *const *list)
+{
+	for (; *list; list++)
+		if (strlen(*list) == n && !memcmp(*list, name, n))
+			return 1;
+	return 0;
+}
+
+/* What to do with "sel:upward(arg)": set by pseudo() for parse_sel. */
+struct upward {
+	int seen;
+	const char *arg;
+	size_t alen;
+};
+
+/* :name or :name(arg) or ::name.  Content conditions go to cs. */
+static int pseudo(struct cur *c, struct compound *k, struct cond **cs, unsigned *nc,
+                  struct upward *up)
+{
+	static const char *const css_only[] = {
+		"last-child", "only-child", "empty", "last-of-type", "only-of-type",
+		"nth-last-child", "nth-of-type", "nth-last-of-type", "first-of-type",
+		"hover", "focus", "focus-within", "focus-visible", "active", "visited",
+		"link", "any-link", "checked", "disabled", "enabled", "target", "lang",
+		"dir", "placeholder-shown", "defined", "required", "optional", "invalid",
+		"valid", "read-only", "read-write", "fullscreen", "modal", NULL,
+	};
+	static const char *const text_ops[] = { "has-text", "-abp-contains", "contains", NULL };
+	static const char *const has_ops[] = { "has", "-abp-has", "if", NULL };
+	static const char *const unsupported[] = {
+		"xpath", "matches-css", "matches-css-before", "matches-css-after",
+		"-abp-properties", "matches-media", "matches-path", "matches-prop",
+		"others", "shadow", "remove-attr", "remove-class", "style", "if-not",
+		"nth-ancestor", NULL,
+	};
+	c->p++;
+	int element = 0;
+	if (c->p < c->end && *c->p == ':') {
+		element = 1;
+		c->p++;
+	}
+	const char *nm = c->p;
+	while (c->p < c->end && (isalnum((unsigned char)*c->p) || *c->p == '-' || *c->p == '_'))
+		c->p++;
+	size_t nl = (size_t)(c->p - nm);
+	const char *a = NULL;
+	size_t alen = 0;
+	int has_arg = c->p < c->end && *c->p == '(';
+	if (has_arg) {
+		c->p++;
+		if (paren_arg(c, &a, &alen) < 0)
+			return -1;
+	}
+	if (nl == 0)
+		return fail(c, "bad pseudo-class");
+	if (element) {
+		c->css_only = 1; /* ::before and the like: hidden by style only */
+		return 0;
+	}
+	if (known(nm, nl, text_ops) && has_arg) {
+		struct cond *x = cond_add(cs, nc, SEL_COND_TEXT, 0);
+		if (!x)
+			return fail(c, "out of memory");
+		c->procedural = 1;
+		return text_cond(c, x, a, alen);
+	}
+	if (nl == 15 && !memcmp(nm, "min-text-length", 15) && has_arg) {
+		struct cond *x = cond_add(cs, nc, SEL_COND_TEXT, 0);
+		if (!x)
+			return fail(c, "out of memory");
+		x->inner_op = IN_MINLEN;
+		x->num = strtoul(a, NULL, 10);
+		c->procedural = 1;
+		return 0;
+	}
+	if (known(nm, nl, has_ops) && has_arg) {
+		struct cond *x = cond_add(cs, nc, SEL_COND_HAS, 0);
+		if (!x)
+			return fail(c, "out of memory");
+		x->sub = sub_sel(c, a, alen, 1, 1);
+		c->procedural = 1;
+		return x->sub ? 0 : -1;
+	}
+	if (nl == 3 && !memcmp(nm, "not", 3) && has_arg) {
+		/* :not(:has-text(x)) and :not(:has(x)) are negated conditions */
+		struct cur in = *c;
+		in.p = a;
+		in.end = a + alen;
+		ws(&in);
+		if (in.p < in.end && *in.p == ':') {
+			const char *n2 = in.p + 1;
+			size_t l2 = 0;
+			while (n2 + l2 < in.end && (isalnum((unsigned char)n2[l2]) || n2[l2] == '-'))
+				l2++;
+			if (known(n2, l2, text_ops) || known(n2, l2, has_ops)) {
+				unsigned before = *nc;
+				struct upward up2 = { 0, NULL, 0 };
+				if (pseudo(&in, k, cs, nc, &up2) < 0)
+					return -1;
+				ws(&in);
+				if (in.p != in.end || *nc != before + 1)
+					return fail(c, "unsupported: :not() mixing procedural and CSS");
+				(*cs)[before].neg = 1;
+				c->procedural = 1;
+				return 0;
+			}
+		}
+		struct sel *s = sub_sel(c, a, alen, 0, 0);
+		if (!s)
+			return -1;
+		struct sel **v = grow(k->nots, k->n_nots, sizeof *v);
+		if (!v) {
+			sel_free(s);
+			return fail(c, "out of memory");
+		}
+		k->nots = v;
+		v[k->n_nots++] = s;
+		return 0;
+	}
+	if ((known(nm, nl, (const char *const[]){ "is", "where", "matches", "-webkit-any", "any", NULL })) && has_arg) {
+		struct sel *s = sub_sel(c, a, alen, 0, 0);
+		if (!s)
+			return -1;
+		struct sel **v = grow(k->iss, k->n_is, sizeof *v);
+		if (!v) {
+			sel_free(s);
+			return fail(c, "out of memory");
+		}
+		k->iss = v;
+		v[k->n_is++] = s;
+		return 0;
+	}
+	if (nl == 11 && !memcmp(nm, "first-child", 11)) {
+		k->has_nth = 1;
+		k->nth_a = 0;
+		k->nth_b = 1;
+		return 0;
+	}
+	if (nl == 9 && !memcmp(nm, "nth-child", 9) && has_arg) {
+		k->has_nth = 1;
+		return parse_nth(c, a, alen, &k->nth_a, &k->nth_b);
+	}
+	if (nl == 4 && !memcmp(nm, "root", 4)) {
+		k->root = 1;
+		return 0;
+	}
+	if (nl == 12 && !memcmp(nm, "matches-attr", 12) && has_arg) {
+		c->procedural = 1;
+		return matches_attr(c, k, a, alen);
+	}
+	if (nl == 6 && !memcmp(nm, "upward", 6) && has_arg) {
+		up->seen = 1;
+		up->arg = a;
+		up->alen = alen;
+		c->procedural = 1;
+		return 0;
+	}
+	if ((nl == 6 && !memcmp(nm, "remove", 6)) || (nl == 10 && !memcmp(nm, "watch-attr", 10))) {
+		c->procedural = 1; /* removal is what quell does anyway */
+		return 0;
+	}
+	if (known(nm, nl, css_only)) {
+		c->css_only = 1;
+		return 0;
+	}
+	if (known(nm, nl, unsupported))
+		return fail(c, "unsupported: :%.*s()", (int)nl, nm);
+	return fail(c, "unsupported: unknown pseudo-class :%.*s", (int)nl, nm);
+}
+
+/* One compound: [type|*] then #id .class [attr] :pseudo in any order. */
+static int parse_compound(struct cur *c, struct compound *k, struct cond **cs, unsigned *nc,
+                          struct upward *up)
+{
+	int any = 0;
+	if (c->p < c->end && *c->p == '*') {
+		c->p++;
+		any = 1;
+	} else if (c->p < c->end && is_ident_char((unsigned char)*c->p)) {
+		if (ident(c, &k->tag, &k->tag_len) < 0)
+			return -1;
+		for (size_t i = 0; i < k->tag_len; i++)
+			k->tag[i] = (char)tolower((unsigned char)k->tag[i]);
+		any = 1;
+	}
+	while (c->p < c->end && !up->seen) {
+		char ch = *c->p;
+		if (ch == '#') {
+			c->p++;
+			char *id;
+			size_t n;
+			if (ident(c, &id, &n) < 0)
+				return -1;
+			if (k->id) {
+				/* two ids: only matches if equal */
+				int same = n == k->id_len && !memcmp(id, k->id, n);
+				free(id);
+				if (!same)
+					return fail(c, "selector can never match (two ids)");
+			} else {
+				k->id = id;
+				k->id_len = n;
+			}
+		} else if (ch == '.') {
+			c->p++;
+			char *cl;
+			size_t n;
+			if (ident(c, &cl, &n) < 0)
+				return -1;
+			char **v = grow(k->cls, k->n_cls, sizeof *v);
+			size_t *l = v ? grow(k->cls_len, k->n_cls, sizeof *l) : NULL;
+			if (v) k->cls = v;
+			if (l) k->cls_len = l;
+			if (!v || !l) {
+				free(cl);
+				return fail(c, "out of memory");
+			}
+			k->cls[k->n_cls] = cl;
+			k->cls_len[k->n_cls++] = n;
+		} else if (ch == '[') {
+			if (attr_sel(c, k, cs, nc) < 0)
+				return -1;
+		} else if (ch == ':') {
+			if (pseudo(c, k, cs, nc, up) < 0)
+				return -1;
+		} else {
+			break;
+		}
+		any = 1;
+	}
+	return any ? 0 : fail(c, "expected a selector at \"%.20s\"", c->p);
+}
+
+static int parse_upward(struct cur *c, struct sel *s, struct complex *x, struct cond *cs,
+                        unsigned nc, const struct upward *up);
+
+/* selector list: complex (, complex)*.  relative: each may start with a
+ * combinator (">" only: "+" and "~" would need later siblings).
+ * allow_conds: content conditions allowed on the subject. */
+static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
+{
+	const char *start = c->p;
+	struct sel *s = sel_alloc(c->p, (size_t)(c->end - c->p));
+	if (!s) {
+		fail(c, "out of memory");
+		return NULL;
+	}
+	struct cond *cs = NULL;
+	unsigned nc = 0;
+	for (;;) {
+		ws(c);
+		struct complex x = { NULL, 0 };
+		uint8_t comb = 0;
+		if (relative) {
+			comb = ' ';
+			if (c->p < c->end && (*c->p == '>' || *c->p == '+' || *c->p == '~')) {
+				if (*c->p != '>') {
+					fail(c, "unsupported: :has() on following siblings");
+					goto bad;
+				}
+				comb = '>';
+				c->p++;
+				ws(c);
+			}
+		}
+		for (;;) {
+			struct compound *v = grow(x.c, x.n, sizeof *v);
+			if (!v) {
+				fail(c, "out of memory");
+				complex_free(&x);
+				goto bad;
+			}
+			x.c = v;
+			memset(&x.c[x.n], 0, sizeof x.c[x.n]);
+			x.c[x.n].comb = comb;
+			x.n++;
+			unsigned nc_before = nc;
+			struct upward up = { 0, NULL, 0 };
+			if (parse_compound(c, &x.c[x.n - 1], &cs, &nc, &up) < 0) {
+				complex_free(&x);
+				goto bad;
+			}
+			if (up.seen) {
+				/* everything so far is what the ancestor must contain */
+				if (s->n_alts || parse_upward(c, s, &x, cs, nc, &up) < 0) {
+					if (s->n_alts)
+						fail(c, "unsupported: :upward() in a selector list");
+					complex_free(&x);
+					goto bad;
+				}
+				cs = NULL;
+				nc = 0;
+				ws(c);
+				while (c->p < c->end && *c->p == ':') {
+					/* only ":remove()" may follow */
+					if (c->end - c->p >= 9 && !memcmp(c->p, ":remove()", 9)) {
+						c->p += 9;
+						ws(c);
+						continue;
+					}
+					break;
+				}
+				if (c->p != c->end) {
+					fail(c, "unsupported: operators after :upward()");
+					sel_free(s);
+					return NULL;
+				}
+				if (!allow_conds) {
+					fail(c, "unsupported: procedural operator inside :not()");
+					sel_free(s);
+					return NULL;
+				}
+				return s;
+			}
+			(void)nc_before;
+			const char *save = c->p;
+			ws(c);
+			if (c->p >= c->end || *c->p == ',' ) {
+				break;
+			}
+			if (*c->p == '>' || *c->p == '+' || *c->p == '~') {
+				comb = (uint8_t)*c->p++;
+				ws(c);
+			} else if (c->p > save) {
+				comb = ' ';
+			} else {
+				fail(c, "unexpected \"%.20s\"", c->p);
+				complex_free(&x);
+				goto bad;
+			}
+			if (nc) {
+				fail(c, "unsupported: content test on a non-final compound");
+				complex_free(&x);
+				goto bad;
+			}
+		}
+		struct complex *alts = grow(s->alts, s->n_alts, sizeof *alts);
+		if (!alts) {
+			fail(c, "out of memory");
+			complex_free(&x);
+			goto bad;
+		}
+		s->alts = alts;
+		s->alts[s->n_alts++] = x;
+		if (c->p >= c->end)
+			break;
+		c->p++; /* ',' */
+	}
+	if (nc && (s->n_alts > 1 || !allow_conds)) {
+		fail(c, s->n_alts > 1 ? "unsupported: procedural operators in a selector list"
+		                      : "unsupported: procedural operator inside :not()");
+		goto bad;
+	}
+	s->conds = cs;
+	s->n_conds = nc;
+	(void)start;
+	return s;
+bad:
+	conds_free(cs, nc);
+	sel_free(s);
+	return NULL;
+}
+
+/* "A:upward(sel)" becomes subject sel with condition UPWARD(A);
+ * "A:upward(n)" becomes subject * with condition DEPTH(A, n).  x and cs
+ * (A's last complex and conditions) are consumed. */
+static int parse_upward(struct cur *c, struct sel *s, struct complex *x, struct cond *cs,
+                        unsigned nc, const struct upward *up)
+{
+	struct sel *a = sel_alloc(s->text, strlen(s->text));
+	if (!a) {
+		conds_free(cs, nc);
+		return fail(c, "out of memory");
+	}
+	a->alts = malloc(sizeof *a->alts);
+	if (!a->alts) {
+		conds_free(cs, nc);
+		sel_free(a);
+		return fail(c, "out of memory");
+	}
+	a->alts[0] = *x;
+	a->n_alts = 1;
+	x->c = NULL;
+	x->n = 0;
+	a->conds = cs;
+	a->n_conds = nc;
+	a->stream_ok = 1;
+	/* A is matched relative to the ancestor: its leftmost compound is a
+	 * descendant of it */
+	a->alts[0].c[0].comb = ' ';
+	char *e;
+	unsigned long n = strtoul(up->arg, &e, 10);
+	int numeric = e != up->arg && (size_t)(e - up->arg) == up->alen;
+	struct sel *target;
+	if (numeric) {
+		if (n < 1 || n > 64) {
+			sel_free(a);
+			return fail(c, "bad :upward() count");
+		}
+		char star[] = "*";
+		struct cur sc = *c;
+		sc.p = star;
+		sc.end = star + 1;
+		target = parse_sel(&sc, 0, 0);
+	} else {
+		target = sub_sel(c, up->arg, up->alen, 0, 0);
+	}
+	if (!target) {
+		sel_free(a);
+		return -1;
+	}
+	/* s takes target's alternatives and one condition */
+	s->alts = target->alts;
+	s->n_alts = target->n_alts;
+	target->alts = NULL;
+	target->n_alts = 0;
+	sel_free(target);
+	struct cond *k = calloc(1, sizeof *k);
+	if (!k) {
+		sel_free(a);
+		return fail(c, "out of memory");
+	}
+	k->kind = numeric ? SEL_COND_DEPTH : SEL_COND_UPWARD;
+	k->num = numeric ? n : 0;
+	k->sub = a;
+	s->conds = k;
+	s->n_conds = 1;
+	return 0;
+}
+
+struct sel *sel_parse(const char *text, int syntax, char *why, size_t whylen)
+{
+	struct cur c = { text, text + strlen(text), why, whylen, syntax, 0, 0, 0 };
+	if (why && whylen)
+		why[0] = 0;
+	const char *e = c.end;
+	while (e > text && isspace((unsigned char)e[-1]))
+		e--;
+	c.end = e;
+	while (c.p < c.end && isspace((unsigned char)*c.p))
+		c.p++;
+	if (c.p == c.end) {
+		fail(&c, "empty selector");
+		return NULL;
+	}
+	struct sel *s = parse_sel(&c, 0, 1);
+	if (!s)
+		return NULL;
+	if (syntax == SEL_SYNTAX_ADG_HTML) {
+		int has_content = 0, has_max = 0;
+		for (unsigned i = 0; i < s->n_conds; i++) {
+			if (s->conds[i].kind != SEL_COND_INNER)
+				continue;
+			has_content |= s->conds[i].inner_op == IN_SUBSTR || s->conds[i].inner_op == IN_WILDCARD;
+			has_max |= s->conds[i].inner_op == IN_MAXLEN;
+		}
+		if (has_content && !has_max) {
+			/* AdGuard's default: longer contents are left alone */
+			struct cond *x = cond_add(&s->conds, &s->n_conds, SEL_COND_INNER, 0);
+			if (!x) {
+				sel_free(s);
+				fail(&c, "out of memory");
+				return NULL;
+			}
+			x->inner_op = IN_MAXLEN;
+			x->num = ADG_DEFAULT_MAX_LENGTH;
+		}
+	}
+	s->stream_ok = !c.css_only;
+	s->css_ok = !c.procedural && s->n_conds == 0 && syntax == SEL_SYNTAX_CSS &&
+	            !strpbrk(s->text, "{}<@;");
+	return s;
+}
+
+/* ---- properties and keys --------------------------------------------- */
+
+int sel_css_ok(const struct sel *s) { return s->css_ok; }
+int sel_stream_ok(const struct sel *s) { return s->stream_ok; }
+int sel_has_conds(const struct sel *s) { return s->n_conds > 0; }
+const char *sel_text(const struct sel *s) { return s->text; }
+unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
+int sel_cond_kind(const struct sel *s, unsigned i) { return s->conds[i].kind; }
+int sel_cond_negated(const struct sel *s, unsigned i) { return s->conds[i].neg; }
+const struct sel *sel_cond_sel(const struct sel *s, unsigned i) { return s->conds[i].sub; }
+unsigned sel_cond_depth(const struct sel *s, unsigned i) { return (unsigned)s->conds[i].num; }
+
+static int alnum(unsigned char ch) { return isalnum(ch); }
+
+/* The longest alphanumeric run of an attribute test's value that any
+ * matching value must contain as a whole run. */
+static int attr_token(const struct attr_test *at, const char **tok, size_t *tl)
+{
+	if (at->op == OP_EXISTS || at->op == OP_MATCHES || !at->val)
+		return 0;
+	int start_ok = at->op == OP_EQ || at->op == OP_PRE || at->op == OP_INCL || at->op == OP_DASH;
+	int end_ok = at->op == OP_EQ || at->op == OP_SUF || at->op == OP_INCL || at->op == OP_DASH;
+	const char *v = at->val;
+	size_t n = at->vlen, best = 0;
+	for (size_t i = 0; i < n;) {
+		if (!alnum((unsigned char)v[i])) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < n && alnum((unsigned char)v[j]))
+			j++;
+		int ok = (i > 0 || start_ok) && (j < n || end_ok);
+		if (ok && j - i > best && j - i >= 2) {
+			best = j - i;
+			*tok = v + i;
+		}
+		i = j;
+	}
+	*tl = best;
+	return best > 0;
+}
+
+int sel_index_key(const struct sel *s, char *buf, size_t len)
+{
+	if (s->n_alts != 1)
+		return snprintf(buf, len, "%s", "") < (int)len ? 0 : -1;
+	const struct complex *x = &s->alts[0];
+	const struct compound *k = &x->c[x->n - 1];
+	int n;
+	if (k->id) {
+		n = snprintf(buf, len, "#%s", k->id);
+	} else if (k->n_cls) {
+		unsigned b = 0;
+		for (unsigned i = 1; i < k->n_cls; i++)
+			if (k->cls_len[i] > k->cls_len[b])
+				b = i;
+		n = snprintf(buf, len, ".%s", k->cls[b]);
+	} else {
+		const char *tok = NULL;
+		size_t tl = 0, best = 0;
+		const struct attr_test *bat = NULL;
+		for (unsigned i = 0; i < k->n_at; i++) {
+			const char *t2 = NULL;
+			size_t l2;
+			if (attr_token(&k->at[i], &t2, &l2) && l2 > best) {
+				best = l2;
+				tok = t2;
+				tl = l2;
+				bat = &k->at[i];
+			}
+		}
+		if (bat) {
+			n = snprintf(buf, len, "[%s=", bat->name);
+			if (n < 0 || (size_t)n + tl + 1 > len)
+				return -1;
+			for (size_t i = 0; i < tl; i++)
+				buf[n + (int)i] = (char)tolower((unsigned char)tok[i]);
+			n += (int)tl;
+			buf[n] = 0;
+			return n;
+		} else if (k->tag) {
+			n = snprintf(buf, len, "<%s", k->tag);
+		} else {
+			n = snprintf(buf, len, "%s", "");
+		}
+	}
+	return (n < 0 || (size_t)n >= len) ? -1 : n;
+}
+
+/* ---- matching ------------------------------------------------------------ */
+
+static const struct html_attr *find_attr(const struct sel_node *e, const char *name, size_t n)
+{
+	for (unsigned i = 0; i < e->n_attrs; i++)
+		if (e->attrs[i].name_len == n && !memcmp(e->attrs[i].name, name, n))
+			return &e->attrs[i];
+	return NULL;
+}
+
+static int eq_n(const char *a, const char *b, size_t n, int icase)
+{
+	return icase ? strncasecmp(a, b, n) == 0 : memcmp(a, b, n) == 0;
+}
+
+static const char *find_sub(const char *h, size_t hl, const char *nd, size_t nl, int icase)
+{
+	if (nl == 0)
+		return h;
+	if (!icase)
+		return memmem(h, hl, nd, nl);
+	for (size_t i = 0; i + nl <= hl; i++)
+		if (strncasecmp(h + i, nd, nl) == 0)
+			return h + i;
+	return NULL;
+}
+
+static int re_match(const pcre2_code *re, const char *s, size_t n)
+{
+	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+	if (!md)
+		return 0;
+	int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
+	pcre2_match_data_free(md);
+	return rc >= 0;
+}
+
+static int attr_ok(const struct attr_test *t, const struct sel_node *e)
+{
+	if (t->op == OP_MATCHES) {
+		for (unsigned i = 0; i < e->n_attrs; i++) {
+			const struct html_attr *a = &e->attrs[i];
+			int nok = t->nre ? re_match(t->nre, a->name, a->name_len)
+			                 : (t->name && a->name_len == t->nlen && !memcmp(a->name, t->name, t->nlen));
+			if (!nok)
+				continue;
+			if (!t->val && !t->vre)
+				return 1;
+			if (t->vre ? re_match(t->vre, a->value, a->value_len)
+			           : (a->value_len == t->vlen && !memcmp(a->value, t->val, t->vlen)))
+				return 1;
+		}
+		return 0;
+	}
+	const struct html_attr *a = find_attr(e, t->name, t->nlen);
+	if (!a)
+		return 0;
+	const char *v = a->value;
+	size_t n = a->value_len, m = t->vlen;
+	switch (t->op) {
+	case OP_EXISTS: return 1;
+	case OP_EQ: return n == m && eq_n(v, t->val, m, t->icase);
+	case OP_PRE: return m > 0 && n >= m && eq_n(v, t->val, m, t->icase);
+	case OP_SUF: return m > 0 && n >= m && eq_n(v + n - m, t->val, m, t->icase);
+	case OP_SUB: return m > 0 && find_sub(v, n, t->val, m, t->icase) != NULL;
+	case OP_DASH: return n >= m && eq_n(v, t->val, m, t->icase) && (n == m || v[m] == '-');
+	case OP_INCL:
+		if (m == 0 || memchr(t->val, ' ', m))
+			return 0;
+		for (size_t i = 0; i < n;) {
+			while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r' || v[i] == '\f'))
+				i++;
+			size_t j = i;
+			while (j < n && !(v[j] == ' ' || v[j] == '\t' || v[j] == '\n' || v[j] == '\r' || v[j] == '\f'))
+				j++;
+			if (j - i == m && eq_n(v + i, t->val, m, t->icase))
+				return 1;
+			i = j;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static int has_class(const struct html_attr *a, const char *cl, size_t m)
+{
+	const char *v = a->value;
+	size_t n = a->value_len;
+	for (size_t i = 0; i < n;) {
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r' || v[i] == '\f'))
+			i++;
+		size_t j = i;
+		while (j < n && !(v[j] == ' ' || v[j] == '\t' || v[j] == '\n' || v[j] == '\r' || v[j] == '\f'))
+			j++;
+		if (j - i == m && !memcmp(v + i, cl, m))
+			return 1;
+		i = j;
+	}
+	return 0;
+}
+
+static int match_at(const struct sel *s, const struct sel_node *const *path, unsigned k,
+                    const struct sel_node *node, int scope);
+
+static int compound_ok(const struct compound *k, const struct sel_node *const *path,
+                       unsigned lvl, const struct sel_node *e)
+{
+	if (k->tag && !(e->name_len == k->tag_len && !memcmp(e->name, k->tag, k->tag_len)))
+		return 0;
+	if (k->id) {
+		const struct html_attr *a = find_attr(e, "id", 2);
+		if (!a || a->value_len != k->id_len || memcmp(a->value, k->id, k->id_len))
+			return 0;
+	}
+	if (k->n_cls) {
+		const struct html_attr *a = find_attr(e, "class", 5);
+		if (!a)
+			return 0;
+		for (unsigned i = 0; i < k->n_cls; i++)
+			if (!has_class(a, k->cls[i], k->cls_len[i]))
+				return 0;
+	}
+	for (unsigned i = 0; i < k->n_at; i++)
+		if (!attr_ok(&k->at[i], e))
+			return 0;
+	if (k->root && (lvl != 0 || e != path[0]))
+		return 0;
+	if (k->has_nth) {
+		long pos = (long)e->index + 1 - k->nth_b;
+		if (k->nth_a == 0 ? pos != 0 : (pos % k->nth_a != 0 || pos / k->nth_a < 0))
+			return 0;
+	}
+	for (unsigned i = 0; i < k->n_nots; i++)
+		if (match_at(k->nots[i], path, lvl, e, -1))
+			return 0;
+	for (unsigned i = 0; i < k->n_is; i++)
+		if (!match_at(k->iss[i], path, lvl, e, -1))
+			return 0;
+	return 1;
+}
+
+/* Does x's compound ci match node (at level lvl; path[0..lvl-1] are its
+ * ancestors), and the compounds on its left match around it?  scope >= 0:
+ * a relative selector anchored at path[scope]. */
+static int match_from(const struct complex *x, unsigned ci, const struct sel_node *const *path,
+                      unsigned lvl, const struct sel_node *node, int scope)
+{
+	const struct compound *k = &x->c[ci];
+	if (!compound_ok(k, path, lvl, node))
+		return 0;
+	if (ci == 0) {
+		if (scope < 0)
+			return 1;
+		return k->comb == '>' ? lvl == (unsigned)scope + 1 : lvl > (unsigned)scope;
+	}
+	unsigned low = scope < 0 ? 0 : (unsigned)scope + 1;
+	switch (k->comb) {
+	case '>':
+		return lvl > low && match_from(x, ci - 1, path, lvl - 1, path[lvl - 1], scope);
+	case '+':
+		return node->prev && match_from(x, ci - 1, path, lvl, node->prev, scope);
+	case '~':
+		for (const struct sel_node *p = node->prev; p; p = p->prev)
+			if (match_from(x, ci - 1, path, lvl, p, scope))
+				return 1;
+		return 0;
+	default:
+		for (unsigned j = lvl; j-- > low;)
+			if (match_from(x, ci - 1, path, j, path[j], scope))
+				return 1;
+		return 0;
+	}
+}
+
+static int match_at(const struct sel *s, const struct sel_node *const *path, unsigned k,
+                    const struct sel_node *node, int scope)
+{
+	for (unsigned i = 0; i < s->n_alts; i++)
+		if (match_from(&s->alts[i], s->alts[i].n - 1, path, k, node, scope))
+			return 1;
+	return 0;
+}
+
+int sel_match(const struct sel *s, const struct sel_node *const *path, unsigned n)
+{
+	if (n == 0 || !s->stream_ok)
+		return 0;
+	return match_at(s, path, n - 1, path[n - 1], -1);
+}
+
+int sel_match_rel(const struct sel *s, const struct sel_node *const *path, unsigned n,
+                  unsigned scope)
+{
+	if (n == 0 || scope + 1 >= n || !s->stream_ok)
+		return 0;
+	return match_at(s, path, n - 1, path[n - 1], (int)scope);
+}
+
+/* '*' any run, '?' one byte; iterative with one backtrack point. */
+static int wildcard(const char *p, size_t pl, const char *s, size_t sl)
+{
+	size_t pi = 0, si = 0, star = (size_t)-1, mark = 0;
+	while (si < sl) {
+		if (pi < pl && (p[pi] == '?' || p[pi] == s[si])) {
+			pi++;
+			si++;
+		} else if (pi < pl && p[pi] == '*') {
+			star = pi++;
+			mark = si;
+		} else if (star != (size_t)-1) {
+			pi = star + 1;
+			si = ++mark;
+		} else {
+			return 0;
+		}
+	}
+	while (pi < pl && p[pi] == '*')
+		pi++;
+	return pi == pl;
+}
+
+int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
+{
+	const struct cond *x = &s->conds[i];
+	switch (x->inner_op) {
+	case IN_SUBSTR: return find_sub(text, len, x->str, x->slen, 0) != NULL;
+	case IN_REGEX: return re_match(x->re, text, len);
+	case IN_WILDCARD: return wildcard(x->str, x->slen, text, len);
+	case IN_MINLEN: return len >= x->num;
+	case IN_MAXLEN: return len <= x->num;
+	}
+	return 0;
+}

@@ -1,0 +1,102 @@
+/*
+ * selector: CSS selectors and the procedural operators of uBlock Origin,
+ * Adblock Plus and AdGuard, parsed once and matched in a stream.
+ *
+ * A stream matcher sees an element when its start tag arrives: its
+ * ancestors (the stack of open elements) and its earlier siblings are
+ * known, its contents and later siblings are not.  So a selector splits in
+ * two: the static part (type, *, #id, .class, attribute tests with every
+ * operator and the i flag, :not(), :is(), :first-child, :nth-child(),
+ * :matches-attr(), descendant, >, +, ~), matched at the start tag; and the
+ * content conditions of its subject (:has-text(), :has(), :upward(),
+ * :min-text-length(), AdGuard tag-content / wildcard / min-length /
+ * max-length, and :not() of those), which the rewriter evaluates when the
+ * element closes.  Selectors a browser understands but a stream cannot
+ * decide (:last-child, :empty, ...) are kept as "css only": they go into
+ * the injected style and never remove anything.  Anything else is
+ * rejected with a reason.
+ *
+ * A compiled selector is immutable and may be shared between threads.
+ */
+#ifndef QUELL_SELECTOR_H
+#define QUELL_SELECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "filters/html_tok.h"
+
+struct sel;
+
+/* An element as the matcher sees it: lower-case tag name, attributes as
+ * the tokenizer gave them, the previous element sibling (NULL when there is
+ * none or it was forgotten: the rewriter keeps a bounded number) and its
+ * exact 0-based index among its parent's element children. */
+struct sel_node {
+	const char *name;
+	size_t name_len;
+	const struct html_attr *attrs;
+	unsigned n_attrs;
+	const struct sel_node *prev;
+	uint32_t index;
+};
+
+/* Which syntax a rule body is in (decides how [attr=v] reads). */
+enum sel_syntax { SEL_SYNTAX_CSS = 0, SEL_SYNTAX_ADG_HTML = 1 };
+
+/* Parses TEXT.  Returns the selector, or NULL with a reason in why
+ * (e.g. "unsupported: :xpath()") or on out of memory ("out of memory"). */
+struct sel *sel_parse(const char *text, int syntax, char *why, size_t whylen);
+void sel_free(struct sel *s);
+
+/* Properties.  css_ok: the text may go into a style sheet as it is;
+ * stream_ok: it can be matched in the stream; has_conds: matching needs
+ * the element's contents (the rewriter buffers it). */
+int sel_css_ok(const struct sel *s);
+int sel_stream_ok(const struct sel *s);
+int sel_has_conds(const struct sel *s);
+const char *sel_text(const struct sel *s);
+
+/* The key a stream index files the selector under: "#id", ".class",
+ * "[name=token" (an attribute test whose value contains the whole
+ * alphanumeric token, lower case), "<tag", or "" (must be tried on every
+ * element).  Written NUL-terminated into buf; returns its length, or -1 if
+ * it does not fit. */
+int sel_index_key(const struct sel *s, char *buf, size_t len);
+
+/* Static match of the subject: path[0..n-1] are the open elements from the
+ * root, path[n-1] the element whose start tag just arrived.
+ * Returns 1 or 0. */
+int sel_match(const struct sel *s, const struct sel_node *const *path, unsigned n);
+
+/* Content conditions of a selector that matched statically. */
+unsigned sel_n_conds(const struct sel *s);
+
+enum sel_cond_kind {
+	SEL_COND_TEXT,     /* text content: :has-text, :-abp-contains,
+	                      :min-text-length */
+	SEL_COND_INNER,    /* inner HTML: tag-content, wildcard, min/max-length */
+	SEL_COND_HAS,      /* a descendant matches (:has, :-abp-has) */
+	SEL_COND_UPWARD,   /* a descendant matches, and no element between
+	                      them matches the subject's static part */
+	SEL_COND_DEPTH,    /* a descendant exactly N levels down matches */
+};
+int sel_cond_kind(const struct sel *s, unsigned i);
+int sel_cond_negated(const struct sel *s, unsigned i);
+
+/* SEL_COND_TEXT / SEL_COND_INNER: 1 when the text (or inner HTML) passes,
+ * 0 otherwise (negation not applied). */
+int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len);
+
+/* SEL_COND_HAS / UPWARD / DEPTH: the selector a descendant must match.  It
+ * is matched with sel_match_rel with the subject at path[scope]. */
+const struct sel *sel_cond_sel(const struct sel *s, unsigned i);
+
+/* Matches a relative selector (":has(> a.b)") on path[n-1] with the scope
+ * element at path[scope] (scope < n-1).  For SEL_COND_DEPTH the caller also
+ * checks the depth.  Returns 1 or 0 (static part only). */
+int sel_match_rel(const struct sel *s, const struct sel_node *const *path,
+                  unsigned n, unsigned scope);
+unsigned sel_cond_depth(const struct sel *s, unsigned i);
+
+#endif
