@@ -854,8 +854,10 @@ static int start_response(struct conn *c, const struct http1_head *h, struct hea
 	int client_close = 0;
 	const char *enc = headers_get(rh, "Content-Encoding");
 	media_type(headers_get(rh, "Content-Type"), type, sizeof type);
-	struct chain_msg msg = { x->url, x->method, h->status, rh, x->req_raw, type,
-	                         enc ? enc : "", 0, 0, c->tls, c->cfg };
+	struct chain_msg msg = { .url = x->url, .method = x->method, .status = h->status,
+	                         .resp_headers = rh, .req_headers = x->req_raw,
+	                         .content_type = type, .content_encoding = enc ? enc : "",
+	                         .tls = c->tls, .cfg = c->cfg };
 	const char *ae = headers_get(x->req_raw, "Accept-Encoding");
 	msg.client_gzip = ae && http1_value_has_token(ae, strlen(ae), "gzip");
 	msg.accept_encoding = ae;

@@ -1,0 +1,93 @@
+/* Unit tests for proxy/headers: order, repeats, case-insensitive look-ups,
+ * set/del, refusing header injection, copying a parsed head without
+ * hop-by-hop fields, writing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/buffer.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/headers.h"
+#include "proxy/http1.h"
+
+static char *text(struct evbuffer *b)
+{
+	size_t n = evbuffer_get_length(b);
+	char *s = malloc(n + 1);
+	evbuffer_copyout(b, s, n);
+	s[n] = 0;
+	return s;
+}
+
+static void test_add_find_set_del(void **state)
+{
+	struct headers *h = headers_new();
+	assert_int_equal(headers_add_str(h, "Set-Cookie", "a=1"), 0);
+	assert_int_equal(headers_add_str(h, "Content-Type", "text/html"), 0);
+	assert_int_equal(headers_add_str(h, "set-cookie", "b=2"), 0);
+	assert_int_equal(headers_count(h), 3);
+	assert_string_equal(headers_get(h, "SET-COOKIE"), "a=1");
+	assert_int_equal(headers_find(h, "set-cookie", 1), 2);
+	assert_int_equal(headers_find(h, "x-none", 0), -1);
+	assert_int_equal(headers_set(h, "Content-Type", "text/plain"), 0);
+	assert_string_equal(headers_get(h, "content-type"), "text/plain");
+	assert_int_equal(headers_del(h, "Set-Cookie"), 2);
+	assert_int_equal(headers_count(h), 1);
+	assert_null(headers_get(h, "Set-Cookie"));
+	headers_clear(h);
+	assert_int_equal(headers_count(h), 0);
+	for (int i = 0; i < 1000; i++)                  /* growth */
+		assert_int_equal(headers_add_str(h, "X", "y"), 0);
+	assert_int_equal(headers_count(h), 1000);
+	headers_free(h);
+	headers_free(NULL);
+}
+
+static void test_no_injection(void **state)
+{
+	struct headers *h = headers_new();
+	assert_int_equal(headers_add_str(h, "X-A", "1\r\nX-Evil: 2"), -1);
+	assert_int_equal(headers_add_str(h, "X-A\r\nB", "1"), -1);
+	assert_int_equal(headers_add_str(h, "X:A", "1"), -1);
+	assert_int_equal(headers_add_str(h, "", "1"), -1);
+	assert_int_equal(headers_add(h, "X", 1, "a\0b", 3), -1);
+	assert_int_equal(headers_count(h), 0);
+	headers_free(h);
+}
+
+static void test_from_head_and_write(void **state)
+{
+	const char *req = "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nConnection: keep-alive, X-Hop\r\n"
+	                  "X-Hop: 1\r\nKeep-Alive: 5\r\nProxy-Authorization: x\r\nAccept: */*\r\n"
+	                  "TE: trailers\r\n\r\n";
+	struct http1_parser *p = http1_parser_new(HTTP1_REQUEST, 65536, 100);
+	size_t used;
+	assert_int_equal(http1_parse(p, req, strlen(req), &used), HTTP1_DONE);
+	struct headers *h = headers_new();
+	assert_int_equal(headers_from_head(h, http1_parser_head(p), 1), 0);
+	struct evbuffer *b = evbuffer_new();
+	assert_int_equal(headers_write(h, b), 0);
+	char *s = text(b);
+	assert_string_equal(s, "Host: a.test\r\nAccept: */*\r\n");
+	free(s);
+	headers_clear(h);
+	assert_int_equal(headers_from_head(h, http1_parser_head(p), 0), 0);
+	assert_int_equal(headers_count(h), 7);
+	headers_free(h);
+	evbuffer_free(b);
+	http1_parser_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_add_find_set_del),
+		cmocka_unit_test(test_no_injection),
+		cmocka_unit_test(test_from_head_and_write),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
