@@ -348,7 +348,6 @@ static uint64_t body_hash(const char *b)
 static const char *sep_of(int kind)
 {
 	switch (kind) {
-	case COSM_PROCEDURAL: return "#?#";
 	case COSM_HTML: return "##^";
 	case COSM_ADG_HTML: return "$$";
 	default: return "##";

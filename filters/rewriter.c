@@ -235,7 +235,7 @@ static int out_bytes(struct rewriter *rw, const char *p, size_t n)
 {
 	if (!n)
 		return 0;
-	int in_chunk = p >= rw->chunk && p + n <= rw->chunk + rw->chunk_len;
+	int in_chunk = rw->chunk && p >= rw->chunk && p + n <= rw->chunk + rw->chunk_len;
 	if (in_chunk && rw->run_len && rw->run + rw->run_len == p) {
 		rw->run_len += n;
 		return 0;

@@ -1,0 +1,290 @@
+/*
+ * html_filter: the rewriter in the proxy's body chain (see html_filter.h).
+ */
+#include "filters/html_filter.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filters/cosmetic.h"
+#include "filters/engine.h"
+#include "filters/rewriter.h"
+#include "filters/url.h"
+#include "proxy/config.h"
+#include "proxy/headers.h"
+#include "proxy/log.h"
+
+#define HF_MAGIC 0x48544d4cu
+
+static _Atomic uint64_t st_pages, st_declined, st_utf16, st_removed, st_hidden, st_overflows;
+
+struct hf_state {
+	unsigned magic;
+	struct engine *engine;       /* reference held while the page is rewritten */
+	struct cosmetic_page *page;
+	struct rewriter *rw;
+	int sniffed;                 /* byte-order mark checked */
+	int utf16;                   /* pass everything through */
+	char host[256];
+};
+
+static void report_rejected(void *arg, const struct cosmetic_rule *r, const char *why)
+{
+	(void)arg;
+	log_msg(LOG_DEBUG, "cosmetic rule %s%s%s not used: %s", r->domains, r->exception ? "#@#" : "##",
+	        r->body, why);
+}
+
+struct cosmetic *html_filter_index(struct engine *e)
+{
+	struct cosmetic *c = engine_attachment(e);
+	if (c)
+		return c;
+	size_t n, nl = engine_list_count(e);
+	const struct cosmetic_rule *rules = engine_cosmetic_rules(e, &n);
+	const char **names = calloc(nl ? nl : 1, sizeof *names);
+	if (!names)
+		return NULL;
+	for (size_t i = 0; i < nl; i++)
+		names[i] = engine_list_name(e, i);
+	c = cosmetic_build(rules, n, names, nl, report_rejected, NULL);
+	free(names);
+	if (!c)
+		return NULL;
+	int rc = engine_set_attachment(e, c, cosmetic_free_any);
+	if (rc != 0) {
+		/* another thread attached its own first (1), or no memory (-1) */
+		cosmetic_free(c);
+		return rc > 0 ? engine_attachment(e) : NULL;
+	}
+	log_msg(LOG_DEBUG, "cosmetic index: %zu rules, %zu not usable", cosmetic_n_rules(c),
+	        cosmetic_n_rejected(c));
+	return c;
+}
+
+int html_filter_mode(const struct config *cfg, const char *host)
+{
+	int mode = cfg ? cfg->cosmetic : COSMETIC_REMOVE;
+	size_t best = 0, hl = strlen(host);
+	for (int i = 0; cfg && i < cfg->n_cosmetic_sites; i++) {
+		const char *d = cfg->cosmetic_sites[i].domain;
+		size_t dl = strlen(d);
+		if (url_host_is_under(host, hl, d, dl) && dl >= best) {
+			best = dl;
+			mode = cfg->cosmetic_sites[i].mode;
+		}
+	}
+	return mode;
+}
+
+unsigned html_filter_page_flags(unsigned nf)
+{
+	unsigned f = 0;
+	if (nf & (NETFILTER_PAGE_ELEMHIDE | NETFILTER_PAGE_DOCUMENT))
+		f |= COSMETIC_P_ELEMHIDE;
+	if (nf & NETFILTER_PAGE_GENERICHIDE)
+		f |= COSMETIC_P_GENERICHIDE;
+	if (nf & NETFILTER_PAGE_SPECIFICHIDE)
+		f |= COSMETIC_P_SPECIFICHIDE;
+	return f;
+}
+
+void html_filter_get_stats(struct html_filter_stats *st)
+{
+	st->pages = atomic_load(&st_pages);
+	st->declined = atomic_load(&st_declined);
+	st->utf16 = atomic_load(&st_utf16);
+	st->removed = atomic_load(&st_removed);
+	st->hidden = atomic_load(&st_hidden);
+	st->overflows = atomic_load(&st_overflows);
+}
+
+/* 1 when a Content-Type header names a UTF-16/32 charset. */
+static int wide_charset(const char *ct)
+{
+	const char *p = ct ? strcasestr(ct, "charset") : NULL;
+	if (!p)
+		return 0;
+	p += 7;
+	while (*p == ' ' || *p == '=' || *p == '"' || *p == '\'')
+		p++;
+	return !strncasecmp(p, "utf-16", 6) || !strncasecmp(p, "utf16", 5) || !strncasecmp(p, "utf-32", 6);
+}
+
+static void hf_close(void *state)
+{
+	struct hf_state *s = state;
+	if (!s)
+		return;
+	if (s->rw) {
+		struct rewriter_stats rs;
+		rewriter_get_stats(s->rw, &rs);
+		atomic_fetch_add(&st_removed, rs.removed);
+		atomic_fetch_add(&st_hidden, rs.hidden);
+		atomic_fetch_add(&st_overflows, rs.lookahead_overflows);
+		if (rs.removed || rs.hidden)
+			log_msg(LOG_DEBUG, "rewrite %s: %llu removed, %llu hidden, %llu -> %llu bytes", s->host,
+			        (unsigned long long)rs.removed, (unsigned long long)rs.hidden,
+			        (unsigned long long)rs.bytes_in, (unsigned long long)rs.bytes_out);
+	}
+	rewriter_free(s->rw);
+	cosmetic_page_free(s->page);
+	engine_release(s->engine);
+	s->magic = 0;
+	free(s);
+}
+
+/* Adds the nonce to every Content-Security-Policy header that blocks
+ * inline styles.  Returns 0 or -1 (out of memory). */
+static int fix_csp(struct headers *h, const char *nonce)
+{
+	int n = 0, changed = 0;
+	for (int i = headers_find(h, "Content-Security-Policy", 0); i >= 0;
+	     i = headers_find(h, "Content-Security-Policy", i + 1))
+		n++;
+	if (!n)
+		return 0;
+	char **vals = calloc((size_t)n, sizeof *vals);
+	if (!vals)
+		return -1;
+	int k = 0, rc = 0;
+	for (int i = headers_find(h, "Content-Security-Policy", 0); i >= 0 && k < n;
+	     i = headers_find(h, "Content-Security-Policy", i + 1)) {
+		int oom;
+		const char *v = headers_value(h, i);
+		vals[k] = rewriter_csp_add_nonce(v, nonce, &oom);
+		if (oom)
+			rc = -1;
+		if (vals[k])
+			changed = 1;
+		else if (!(vals[k] = strdup(v)))
+			rc = -1;
+		k++;
+	}
+	if (rc == 0 && changed) {
+		headers_del(h, "Content-Security-Policy");
+		for (int i = 0; i < k && rc == 0; i++)
+			rc = headers_add_str(h, "Content-Security-Policy", vals[i]);
+	}
+	for (int i = 0; i < k; i++)
+		free(vals[i]);
+	free(vals);
+	return rc;
+}
+
+/* A strong ETag becomes weak: the bytes differ, the meaning does not. */
+static int weaken_etag(struct headers *h)
+{
+	const char *et = headers_get(h, "ETag");
+	if (!et || !strncmp(et, "W/", 2))
+		return 0;
+	size_t n = strlen(et) + 3;
+	char *w = malloc(n);
+	if (!w)
+		return -1;
+	snprintf(w, n, "W/%s", et);
+	int rc = headers_set(h, "ETag", w);
+	free(w);
+	return rc;
+}
+
+static int hf_open(const struct chain_msg *msg, void **state)
+{
+	if (strcmp(msg->content_type, "text/html") && strcmp(msg->content_type, "application/xhtml+xml"))
+		return CHAIN_DECLINE;
+	if (!msg->decodable || !strcmp(msg->method, "HEAD") || msg->status == 204 || msg->status == 304)
+		return CHAIN_DECLINE;
+	if (wide_charset(headers_get(msg->resp_headers, "Content-Type"))) {
+		atomic_fetch_add(&st_utf16, 1);
+		return CHAIN_DECLINE;
+	}
+	struct engine *e = engine_current_acquire();
+	if (!e) {
+		atomic_fetch_add(&st_declined, 1);
+		return CHAIN_DECLINE;
+	}
+	struct hf_state *s = calloc(1, sizeof *s);
+	if (!s) {
+		engine_release(e);
+		return CHAIN_ERROR;
+	}
+	s->magic = HF_MAGIC;
+	s->engine = e;
+	if (url_host(msg->url, strlen(msg->url), s->host, sizeof s->host) < 0)
+		s->host[0] = 0;
+	unsigned flags = html_filter_page_flags(engine_page_flags(e, msg->url));
+	struct cosmetic *idx = (flags & COSMETIC_P_ELEMHIDE) ? NULL : html_filter_index(e);
+	s->page = cosmetic_page_new(idx, s->host, flags);
+	if (!s->page) {
+		hf_close(s);
+		return CHAIN_ERROR;
+	}
+	if (cosmetic_page_empty(s->page)) {
+		atomic_fetch_add(&st_declined, 1);
+		hf_close(s);
+		return CHAIN_DECLINE;
+	}
+	struct rewriter_opts o = { 0 };
+	o.hide = html_filter_mode(msg->cfg, s->host) == COSMETIC_HIDE;
+	o.lookahead = msg->cfg ? msg->cfg->html_lookahead : 0;
+	o.log_host = s->host;
+	s->rw = rewriter_new(s->page, &o);
+	if (!s->rw || fix_csp(msg->resp_headers, rewriter_nonce(s->rw)) < 0 ||
+	    weaken_etag(msg->resp_headers) < 0) {
+		hf_close(s);
+		return CHAIN_ERROR;
+	}
+	atomic_fetch_add(&st_pages, 1);
+	*state = s;
+	return CHAIN_ACCEPT;
+}
+
+static int sink_evbuffer(void *arg, const char *p, size_t n)
+{
+	return evbuffer_add(arg, p, n);
+}
+
+static int hf_process(void *state, struct evbuffer *src, struct evbuffer *dst, int last)
+{
+	struct hf_state *s = state;
+	if (!s->sniffed) {
+		unsigned char bom[2];
+		ssize_t got = evbuffer_copyout(src, bom, 2);
+		if (got < 2 && !last)
+			return CHAIN_NEED_MORE;
+		s->sniffed = 1;
+		if (got == 2 && ((bom[0] == 0xfe && bom[1] == 0xff) || (bom[0] == 0xff && bom[1] == 0xfe))) {
+			s->utf16 = 1;
+			atomic_fetch_add(&st_utf16, 1);
+		}
+	}
+	if (s->utf16)
+		return evbuffer_add_buffer(dst, src) < 0 ? CHAIN_ERROR : CHAIN_OK;
+	for (;;) {
+		struct evbuffer_iovec v[16];
+		int n = evbuffer_peek(src, -1, NULL, v, 16);
+		if (n <= 0)
+			break;
+		if (n > 16)
+			n = 16;
+		size_t total = 0;
+		for (int i = 0; i < n; i++) {
+			if (rewriter_feed(s->rw, v[i].iov_base, v[i].iov_len, 0, sink_evbuffer, dst) < 0)
+				return CHAIN_ERROR;
+			total += v[i].iov_len;
+		}
+		if (evbuffer_drain(src, total) < 0)
+			return CHAIN_ERROR;
+	}
+	if (last && rewriter_feed(s->rw, NULL, 0, 1, sink_evbuffer, dst) < 0)
+		return CHAIN_ERROR;
+	return CHAIN_OK;
+}
+
+const struct chain_filter chain_html_filter = {
+	"html", CHAIN_F_CONTENT | CHAIN_F_PLAIN, hf_open, hf_process, hf_close,
+};
