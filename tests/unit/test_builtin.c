@@ -1,0 +1,188 @@
+/* Unit tests for filters/builtin: the embedded lists, their categories, and
+ * the shape of every rule line (the list parser parses them for real; here we
+ * check what would make a rule silently useless: an unbalanced operator
+ * argument, a :has-text() regex PCRE2 refuses, a stray line). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "filters/builtin.h"
+#include "proxy/config.h"
+
+static void test_table(void **state)
+{
+	size_t n = 0;
+	const struct builtin_list *t = builtin_lists(&n);
+	static const char *names[] = { "builtin:ad-labels", "builtin:donation",
+	                               "builtin:newsletter", "builtin:consent" };
+	static const unsigned bits[] = { ANNOY_AD_LABELS, ANNOY_DONATION,
+	                                 ANNOY_NEWSLETTER, ANNOY_CONSENT };
+	unsigned all = 0;
+
+	assert_int_equal(n, BUILTIN_MAX);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(t[i].name, names[i]);
+		assert_int_equal(t[i].annoy_bit, bits[i]);
+		all |= t[i].annoy_bit;
+		/* embedded, non-trivial, NUL-terminated right after the file */
+		assert_true(t[i].length > 200);
+		assert_int_equal(t[i].bytes[t[i].length], '\0');
+		assert_int_equal(strlen(t[i].bytes), t[i].length);
+		assert_int_equal(t[i].bytes[t[i].length - 1], '\n');
+		assert_ptr_equal(builtin_find(names[i]), &t[i]);
+	}
+	assert_int_equal(all, ANNOY_ALL);
+	assert_null(builtin_find("builtin:nope"));
+	assert_null(builtin_find(NULL));
+}
+
+static void test_enabled(void **state)
+{
+	const struct builtin_list *out[BUILTIN_MAX];
+	struct config cfg;
+
+	assert_int_equal(builtin_enabled(ANNOY_ALL, out, BUILTIN_MAX), 4);
+	assert_int_equal(builtin_enabled(0, out, BUILTIN_MAX), 0);
+	assert_int_equal(builtin_enabled(ANNOY_CONSENT | ANNOY_DONATION, out, BUILTIN_MAX), 2);
+	assert_string_equal(out[0]->name, "builtin:donation");
+	assert_string_equal(out[1]->name, "builtin:consent");
+	/* max bounds the output */
+	assert_int_equal(builtin_enabled(ANNOY_ALL, out, 1), 1);
+	assert_string_equal(out[0]->name, "builtin:ad-labels");
+
+	/* the defaults turn everything on; "builtin off" turns everything off */
+	assert_int_equal(config_defaults(&cfg), 0);
+	assert_int_equal(builtin_for_config(&cfg, out, BUILTIN_MAX), 4);
+	cfg.annoyances = ANNOY_NEWSLETTER;
+	assert_int_equal(builtin_for_config(&cfg, out, BUILTIN_MAX), 1);
+	assert_string_equal(out[0]->name, "builtin:newsletter");
+	cfg.builtin = 0;
+	assert_int_equal(builtin_for_config(&cfg, out, BUILTIN_MAX), 0);
+	config_free(&cfg);
+	assert_int_equal(builtin_for_config(NULL, out, BUILTIN_MAX), 0);
+}
+
+/* Index just past the ')' closing the '(' at s[i], honouring backslash
+ * escapes and /regex/ arguments; 0 when unbalanced. */
+static size_t close_paren(const char *s, size_t len, size_t i)
+{
+	int depth = 0;
+	for (size_t j = i; j < len; j++) {
+		if (s[j] == '\\') {
+			j++;
+			continue;
+		}
+		if (s[j] == '(')
+			depth++;
+		else if (s[j] == ')' && --depth == 0)
+			return j + 1;
+	}
+	return 0;
+}
+
+/* Checks every :has-text(/re/flags) argument of one rule: balanced, and
+ * accepted by PCRE2 both as UTF-8 and as bytes.  Returns the number of
+ * regexes checked, or -1 (after printing the line) on a bad one. */
+static int check_has_text(const char *list, int lineno, const char *s, size_t len)
+{
+	static const char op[] = ":has-text(";
+	int n = 0;
+
+	for (size_t i = 0; i + sizeof op - 1 <= len; i++) {
+		if (memcmp(s + i, op, sizeof op - 1))
+			continue;
+		size_t open = i + sizeof op - 2, end = close_paren(s, len, open);
+		if (!end) {
+			print_error("%s:%d: unbalanced :has-text(\n", list, lineno);
+			return -1;
+		}
+		const char *a = s + open + 1;
+		size_t alen = end - 1 - (open + 1);
+		if (alen < 2 || a[0] != '/')
+			continue;          /* plain text argument */
+		size_t slash = alen - 1;
+		while (slash > 0 && a[slash] != '/')
+			slash--;
+		if (slash == 0) {
+			print_error("%s:%d: regex without closing '/'\n", list, lineno);
+			return -1;
+		}
+		for (int utf = 0; utf < 2; utf++) {
+			int code;
+			PCRE2_SIZE off;
+			uint32_t opts = PCRE2_CASELESS | (utf ? PCRE2_UTF : 0);
+			pcre2_code *re = pcre2_compile((PCRE2_SPTR)a + 1, slash - 1, opts, &code, &off, NULL);
+			if (!re) {
+				PCRE2_UCHAR msg[160];
+				pcre2_get_error_message(code, msg, sizeof msg);
+				print_error("%s:%d: regex at %zu: %s\n", list, lineno, (size_t)off, (char *)msg);
+				return -1;
+			}
+			pcre2_code_free(re);
+		}
+		n++;
+		i = end - 1;
+	}
+	return n;
+}
+
+static void test_every_line(void **state)
+{
+	size_t n;
+	const struct builtin_list *t = builtin_lists(&n);
+	int cosmetic = 0, network = 0, regexes = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		const char *p = t[k].bytes, *end = p + t[k].length;
+		int lineno = 0, rules = 0;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+			lineno++;
+			if (len == 0 || p[0] == '!') {
+				/* comment or blank */
+			} else if (len > 2 && p[0] == '#' && p[1] == '#') {
+				int r = check_has_text(t[k].name, lineno, p, len);
+				if (r < 0)
+					fail();
+				regexes += r;
+				/* a selector, not a stray "##" */
+				assert_true(len > 2 + (p[2] == '^'));
+				assert_null(memchr(p, '\r', len));
+				cosmetic++;
+				rules++;
+			} else if (len > 3 && p[0] == '|' && p[1] == '|') {
+				assert_non_null(memchr(p, '^', len));
+				network++;
+				rules++;
+			} else {
+				print_error("%s:%d: not a rule: %.*s\n", t[k].name, lineno, (int)len, p);
+				fail();
+			}
+			p += len + 1;
+		}
+		/* every list has rules and starts with its title */
+		assert_true(rules > 5);
+		assert_memory_equal(t[k].bytes, "! Title: quell built-in rules", 29);
+	}
+	assert_true(cosmetic > 100);
+	assert_true(network > 10);
+	assert_true(regexes > 20);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_enabled),
+		cmocka_unit_test(test_every_line),
+	};
+	return cmocka_run_group_tests_name("builtin", tests, NULL, NULL);
+}
