@@ -629,6 +629,10 @@ static int parse_network(struct lists_rule *r, const char *s, size_t n)
 				net->action = LISTS_A_PAGE;
 		}
 	}
+	/* removeparam= and csp= act on navigations first of all */
+	if ((net->action == LISTS_A_REMOVEPARAM || net->action == LISTS_A_CSP) &&
+	    !(net->flags & LISTS_F_EXPLICIT_TYPES))
+		types |= LISTS_T_DOCUMENT;
 	if (types == 0)
 		return set_reason(r, LISTS_INVALID, "no request type left", opts, olen);
 	net->types = types;
