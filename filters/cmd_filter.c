@@ -114,7 +114,7 @@ static int gather(struct sources *s, const struct filter_args *a, const struct c
 static void explain_line(void *arg, const struct rewriter_removal *r)
 {
 	(void)arg;
-	fprintf(stderr, "%s %s (%s:%u) bytes %llu-%llu: %s\n", r->hidden ? "hidden" : "removed",
+	fprintf(stderr, "%s %s (%s:%u) bytes %llu-%llu: %s\n", r->kept ? "kept (too much text)" : r->hidden ? "hidden" : "removed",
 	        r->rule, r->list, r->line, (unsigned long long)r->start, (unsigned long long)r->end,
 	        r->text[0] ? r->text : "(no text)");
 }
@@ -217,8 +217,8 @@ int cmd_filter(int argc, char **argv)
 	if (a.explain) {
 		struct rewriter_stats st;
 		rewriter_get_stats(rw, &st);
-		fprintf(stderr, "quell filter: %llu removed, %llu hidden, %llu look-ahead overflows, %llu -> %llu bytes\n",
-		        (unsigned long long)st.removed, (unsigned long long)st.hidden,
+		fprintf(stderr, "quell filter: %llu removed, %llu hidden, %llu kept (too much text), %llu look-ahead overflows, %llu -> %llu bytes\n",
+		        (unsigned long long)st.removed, (unsigned long long)st.hidden, (unsigned long long)st.guarded,
 		        (unsigned long long)st.lookahead_overflows, (unsigned long long)st.bytes_in,
 		        (unsigned long long)st.bytes_out);
 	}

@@ -31,6 +31,7 @@
 #define MAX_PENDS 4096         /* elements waiting for their contents */
 #define CSS_MAX (1u << 20)     /* largest injected style */
 #define EXPLAIN_TEXT 96
+#define GUARD_TEXT 3000        /* see text_guard() */
 #define HIDE_ATTR " data-quell-hide"
 
 /* ---- tag classes --------------------------------------------------------- */
@@ -558,7 +559,9 @@ static void first_words(const char *s, size_t n, char *out, size_t cap)
 static void explain(struct rewriter *rw, const struct cosmetic_entry *e, uint64_t start,
                     uint64_t end, const char *text, size_t tl, int hidden)
 {
-	if (hidden)
+	if (hidden < 0)
+		rw->st.guarded++;
+	else if (hidden)
 		rw->st.hidden++;
 	else
 		rw->st.removed++;
@@ -571,7 +574,7 @@ static void explain(struct rewriter *rw, const struct cosmetic_entry *e, uint64_
 	free(dec);
 	struct rewriter_removal r = {
 		cosmetic_entry_text(e), cosmetic_entry_list(e), cosmetic_entry_line(e),
-		start, end, words, hidden,
+		start, end, words, hidden > 0, hidden < 0,
 	};
 	rw->o.explain(rw->o.explain_arg, &r);
 }
@@ -621,6 +624,19 @@ static int hold_insert_hide(struct rewriter *rw, uint64_t at, const struct frame
 	return 0;
 }
 
+/* A rule that looked at an element's contents never removes a block
+ * holding more than GUARD_TEXT non-blank bytes of text: ad boxes, labels
+ * and prompts are short, and a :has() written against one version of a
+ * site's markup can match the article container of the next.  Returns 1
+ * when the element must be kept. */
+static int text_guard(const struct rewriter *rw, const struct pend *p)
+{
+	size_t off = (size_t)(p->text_start - rw->text_base), n = 0;
+	for (size_t i = off; i < rw->text_len; i++)
+		n += !isspace((unsigned char)rw->text[i]);
+	return n > GUARD_TEXT;
+}
+
 /* Evaluates the pends of the element at frame lvl, which ends now
  * (inner_end: where its contents ended).  Returns 0 or -1. */
 static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
@@ -638,6 +654,9 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 			for (size_t k = 0; k < rw->n_pends; k++)
 				if (rw->pends[k].e && rw->pends[k].serial == p->target)
 					rw->pends[k].flags |= 1u << rw->pends[k].target_cond;
+		} else if (ok && !removed && text_guard(rw, p)) {
+			size_t toff = (size_t)(p->text_start - rw->text_base);
+			explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, -1);
 		} else if (ok && !removed) {
 			size_t toff = (size_t)(p->text_start - rw->text_base);
 			int hide = rw->o.hide && !cosmetic_entry_html(p->e);

@@ -10,7 +10,8 @@
  * few candidates.  A matched element is removed with all it contains
  * (or, in hide mode, kept and marked for the injected style).  A rule
  * that needs the element's contents (:has-text, :has, :upward, AdGuard
- * tag-content...) holds the output from that element's start tag until it
+ * tag-content...) never removes a block holding more than a few KB of
+ * text (it is kept, counted), and holds the output from that element's start tag until it
  * closes, at most `lookahead` bytes: past the bound the oldest held element
  * is passed on unchanged, counted, and logged once per page.  Bytes no
  * pending rule can change go out at once; with no rule that matches the
@@ -44,6 +45,8 @@ struct rewriter_removal {
 	uint64_t start, end;  /* input byte offsets [start, end) */
 	const char *text;     /* the first words of the removed text */
 	int hidden;           /* 1: hide mode, the element was kept and hidden */
+	int kept;             /* 1: a content rule matched a block with too much
+	                         text to be an ad or a prompt: left in place */
 };
 typedef void (*rewriter_explain_fn)(void *arg, const struct rewriter_removal *r);
 
@@ -63,6 +66,7 @@ struct rewriter_opts {
 struct rewriter_stats {
 	uint64_t bytes_in, bytes_out;
 	uint64_t removed, hidden;
+	uint64_t guarded;              /* content-rule matches kept: too much text */
 	uint64_t lookahead_overflows;  /* held elements passed on unchanged */
 	uint64_t styles;               /* <style> elements injected */
 	int passthrough;               /* gave up rewriting (over-long tag, too deep) */
