@@ -20,7 +20,7 @@
 /* ---- the blob --------------------------------------------------------------------- */
 
 #define NF_MAGIC 0x4e46494cu        /* "NFIL" */
-#define NF_VERSION 4u
+#define NF_VERSION 5u
 
 /* Internal rec flags above the LISTS_F_* bits (which use bits 0..16). */
 #define NF_PURE_HOST (1u << 20)     /* pattern is a host name: "||host^" */
@@ -30,16 +30,15 @@ enum { T_IMPORTANT, T_BLOCK, T_EXCEPT, T_REDIR, T_REDIR_EXC, T_RP, T_RP_EXC, T_C
        T_PAGE, NT };
 enum { M_HOST, M_TOKEN, M_PAGEDOM, NM };
 
-struct nf_rec {                     /* one rule, 28 bytes */
+struct nf_rec {                     /* one rule, 24 bytes */
 	uint32_t text_off;              /* rule text in the pool, NUL-terminated */
-	uint32_t pat_off;               /* pattern in the pool (original case) */
-	uint16_t pat_len;
-	uint16_t types;                 /* LISTS_T_* */
 	uint32_t flags;                 /* LISTS_F_* | NF_* | action << NF_ACTION_SHIFT */
 	uint32_t line;
-	uint16_t list_id;
-	uint16_t pad;
 	uint32_t extra;                 /* index into extras or UINT32_MAX */
+	uint16_t pat_delta;             /* pattern at text_off + pat_delta (original case) */
+	uint16_t pat_len;
+	uint16_t types;                 /* LISTS_T_* */
+	uint16_t list_id;
 };
 
 enum { X_DOM_ENTITY = 1, X_TO_ENTITY = 2, X_DENY_ENTITY = 4 };
@@ -57,10 +56,21 @@ struct nf_extra {                   /* rare parts of a rule */
 	uint32_t xflags;                /* X_* */
 };
 
-struct nf_slot {                    /* hash-table slot: key 0 = empty */
-	uint64_t key;
-	uint32_t start, count;          /* range of the u32 rule-index array */
+struct nf_slot {                    /* hash-table slot, 8 bytes: key 0 = empty */
+	uint32_t key;                   /* key32() of the token / host / domain hash */
+	uint32_t ref;                   /* NF_REF_ONE | rule id, or the index in the u32
+	                                   array of a count followed by that many rule ids */
 };
+#define NF_REF_ONE 0x80000000u
+
+/* Slots keep 32 of the 64 hash bits: two keys sharing them share a bucket,
+ * which costs a wasted rule check, never a wrong verdict (every rule's own
+ * pattern, host or domain list is verified). */
+static inline uint32_t key32(uint64_t h)
+{
+	uint32_t k = (uint32_t)(h >> 32) ^ (uint32_t)h;
+	return k ? k : 1;
+}
 
 struct nf_table {
 	uint32_t map_off[NM], map_cap[NM];  /* slots; cap is 0 or a power of 2 */
@@ -551,7 +561,7 @@ static size_t badfilter_key(const char *s, size_t n, char *out, size_t cap)
 	return o;
 }
 
-struct pair { uint64_t key; uint32_t rule; uint8_t table, map; };
+struct pair { uint32_t key; uint32_t rule; uint8_t table, map; };
 
 static int pair_cmp(const void *a, const void *b)
 {
@@ -639,13 +649,18 @@ static int rule_tables(const struct brule *r, int out[2])
 	return n;
 }
 
-static inline uint64_t bloom_bits(uint64_t key)
+static inline uint64_t bloom_mix(uint32_t key)
 {
-	return (1ULL << (key & 63)) | (1ULL << ((key >> 6) & 63));
+	return (uint64_t)key * 0x9e3779b97f4a7c15ULL;
 }
-static void bloom_set(uint64_t *w, uint32_t n, uint64_t key)
+static inline uint64_t bloom_bits(uint64_t m)
 {
-	w[(key >> 32) & (n - 1)] |= bloom_bits(key);
+	return (1ULL << (m & 63)) | (1ULL << ((m >> 6) & 63));
+}
+static void bloom_set(uint64_t *w, uint32_t n, uint32_t key)
+{
+	uint64_t m = bloom_mix(key);
+	w[(m >> 32) & (n - 1)] |= bloom_bits(m);
 }
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
@@ -735,7 +750,7 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 			goto out;
 		memset(rec, 0, sizeof(*rec));
 		rec->text_off = r->text_off;
-		rec->pat_off = r->pat_off;
+		rec->pat_delta = (uint16_t)(r->pat_len ? r->pat_off - r->text_off : 0);
 		rec->pat_len = (uint16_t)(pure && !(r->flags & LISTS_F_HOSTS) ? r->pat_len - 1 : r->pat_len);
 		uint32_t types = r->types;
 		/* uBO's strict blocking: host-name rules without types also match documents */
@@ -820,14 +835,14 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 					struct pair *p = vec_push(&pairs);
 					if (!p)
 						goto out;
-					*p = (struct pair){((uint64_t *)u64.p)[x.dom_off + k], id, (uint8_t)tabs[t], M_PAGEDOM};
+					*p = (struct pair){key32(((uint64_t *)u64.p)[x.dom_off + k]), id, (uint8_t)tabs[t], M_PAGEDOM};
 				}
 				continue;
 			}
 			struct pair *p = vec_push(&pairs);
 			if (!p)
 				goto out;
-			*p = (struct pair){key, id, (uint8_t)tabs[t], (uint8_t)map};
+			*p = (struct pair){map == NM ? 0 : key32(key), id, (uint8_t)tabs[t], (uint8_t)map};
 			if (map == NM && tabs[t] != T_PAGE)
 				n_untok++;
 		}
@@ -839,12 +854,13 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 	struct nf_hdr h;
 	memset(&h, 0, sizeof(h));
 	size_t n_slot = 0, n_bloom = 0;
-	u32 = malloc((pairs.n ? pairs.n : 1) * sizeof(uint32_t));
+	/* bucket sizes: at most one count word per pair on top of the ids */
+	u32 = malloc((pairs.n ? 2 * pairs.n : 1) * sizeof(uint32_t));
 	if (!u32)
 		goto out;
-	for (size_t i = 0; i < pairs.n; i++)
-		u32[i] = pp[i].rule;
-	/* slot counts first */
+	size_t n_u32 = 0;
+	/* slot counts first: the bloom filter answers most misses, so the
+	 * tables can be kept nearly full */
 	for (size_t i = 0; i < pairs.n;) {
 		size_t j = i, distinct = 0;
 		while (j < pairs.n && pp[j].table == pp[i].table && pp[j].map == pp[i].map) {
@@ -853,12 +869,9 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 			j++;
 		}
 		struct nf_table *t = &h.t[pp[i].table];
-		if (pp[i].map == NM) {
-			t->any_start = (uint32_t)i;
-			t->any_count = (uint32_t)(j - i);
-		} else {
+		if (pp[i].map != NM) {
 			uint32_t cap = 4;
-			while (cap < distinct + distinct / 3 + 1)
+			while (cap < distinct + distinct / 8 + 1)
 				cap *= 2;
 			t->map_off[pp[i].map] = (uint32_t)n_slot;
 			t->map_cap[pp[i].map] = cap;
@@ -880,14 +893,28 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 		size_t j = i;
 		while (j < pairs.n && pp[j].table == pp[i].table && pp[j].map == pp[i].map && pp[j].key == pp[i].key)
 			j++;
-		if (pp[i].map != NM) {
-			const struct nf_table *t = &h.t[pp[i].table];
+		struct nf_table *t = &h.t[pp[i].table];
+		if (pp[i].map == NM) {
+			t->any_start = (uint32_t)n_u32;
+			t->any_count = (uint32_t)(j - i);
+			for (size_t k = i; k < j; k++)
+				u32[n_u32++] = pp[k].rule;
+		} else {
+			uint32_t ref;
+			if (j - i == 1) {
+				ref = NF_REF_ONE | pp[i].rule;
+			} else {
+				ref = (uint32_t)n_u32;
+				u32[n_u32++] = (uint32_t)(j - i);
+				for (size_t k = i; k < j; k++)
+					u32[n_u32++] = pp[k].rule;
+			}
 			struct nf_slot *s = slots + t->map_off[pp[i].map];
 			uint32_t mask = t->map_cap[pp[i].map] - 1;
 			size_t k = pp[i].key & mask;
 			while (s[k].key)
 				k = (k + 1) & mask;
-			s[k] = (struct nf_slot){pp[i].key, (uint32_t)i, (uint32_t)(j - i)};
+			s[k] = (struct nf_slot){pp[i].key, ref};
 			bloom_set(bloom + t->bloom_off[pp[i].map], t->bloom_n[pp[i].map], pp[i].key);
 		}
 		i = j;
@@ -899,7 +926,7 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 	h.n_rec = (uint32_t)recs.n;
 	h.n_extra = (uint32_t)extras.n;
 	h.n_slot = (uint32_t)n_slot;
-	h.n_u32 = (uint32_t)pairs.n;
+	h.n_u32 = (uint32_t)n_u32;
 	h.n_u64 = (uint32_t)u64.n;
 	h.pool_len = (uint32_t)b->pool_len;
 	h.n_regex = n_regex;
@@ -909,7 +936,7 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 	h.off_rec = (uint32_t)off;   off = align8(off + recs.n * sizeof(struct nf_rec));
 	h.off_extra = (uint32_t)off; off = align8(off + extras.n * sizeof(struct nf_extra));
 	h.off_slot = (uint32_t)off;  off = align8(off + n_slot * sizeof(struct nf_slot));
-	h.off_u32 = (uint32_t)off;   off = align8(off + pairs.n * sizeof(uint32_t));
+	h.off_u32 = (uint32_t)off;   off = align8(off + n_u32 * sizeof(uint32_t));
 	h.off_u64 = (uint32_t)off;   off = align8(off + u64.n * sizeof(uint64_t));
 	h.off_bloom = (uint32_t)off; off = align8(off + n_bloom * sizeof(uint64_t));
 	h.n_bloom = (uint32_t)n_bloom;
@@ -924,7 +951,7 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 	if (recs.n) memcpy(out + h.off_rec, recs.p, recs.n * sizeof(struct nf_rec));
 	if (extras.n) memcpy(out + h.off_extra, extras.p, extras.n * sizeof(struct nf_extra));
 	if (n_slot) memcpy(out + h.off_slot, slots, n_slot * sizeof(struct nf_slot));
-	if (pairs.n) memcpy(out + h.off_u32, u32, pairs.n * sizeof(uint32_t));
+	if (n_u32) memcpy(out + h.off_u32, u32, n_u32 * sizeof(uint32_t));
 	if (u64.n) memcpy(out + h.off_u64, u64.p, u64.n * sizeof(uint64_t));
 	if (n_bloom) memcpy(out + h.off_bloom, bloom, n_bloom * sizeof(uint64_t));
 	memcpy(out + h.off_pool, b->pool, b->pool_len);
@@ -980,17 +1007,30 @@ struct netfilter *netfilter_open(const void *blob, size_t len)
 				return NULL;
 	}
 	const struct nf_slot *sl = (const void *)(base + h->off_slot);
-	for (uint32_t i = 0; i < h->n_slot; i++)
-		if (sl[i].key && (uint64_t)sl[i].start + sl[i].count > h->n_u32)
-			return NULL;
 	const uint32_t *u32 = (const void *)(base + h->off_u32);
-	for (uint32_t i = 0; i < h->n_u32; i++)
-		if (u32[i] >= h->n_rec)
+	for (uint32_t i = 0; i < h->n_slot; i++) {
+		if (!sl[i].key)
+			continue;
+		if (sl[i].ref & NF_REF_ONE) {
+			if ((sl[i].ref & ~NF_REF_ONE) >= h->n_rec)
+				return NULL;
+		} else if (sl[i].ref >= h->n_u32 || (uint64_t)sl[i].ref + 1 + u32[sl[i].ref] > h->n_u32) {
 			return NULL;
+		} else {
+			for (uint32_t k = 0; k < u32[sl[i].ref]; k++)
+				if (u32[sl[i].ref + 1 + k] >= h->n_rec)
+					return NULL;
+		}
+	}
+	for (int t = 0; t < NT; t++)
+		for (uint32_t k = 0; k < h->t[t].any_count; k++)
+			if (u32[h->t[t].any_start + k] >= h->n_rec)
+				return NULL;
 	const struct nf_rec *rec = (const void *)(base + h->off_rec);
 	const struct nf_extra *ex = (const void *)(base + h->off_extra);
 	for (uint32_t i = 0; i < h->n_rec; i++) {
-		if (rec[i].text_off >= h->pool_len || (uint64_t)rec[i].pat_off + rec[i].pat_len > h->pool_len ||
+		if (rec[i].text_off >= h->pool_len ||
+		    (uint64_t)rec[i].text_off + rec[i].pat_delta + rec[i].pat_len > h->pool_len ||
 		    (rec[i].extra != UINT32_MAX && rec[i].extra >= h->n_extra))
 			return NULL;
 	}
@@ -1293,7 +1333,7 @@ static int glob(const char *u, size_t ulen, size_t start, int anchored, int righ
 
 static int pat_match(const struct mctx *m, const struct nf_rec *r)
 {
-	const char *p = m->nf->pool + r->pat_off;
+	const char *p = m->nf->pool + r->text_off + r->pat_delta;
 	size_t pl = r->pat_len;
 	int fold = !(r->flags & LISTS_F_MATCH_CASE);
 	const char *u = fold ? m->lurl : m->url;
@@ -1327,7 +1367,7 @@ static int re_match(const struct mctx *m, const struct nf_rec *r, const struct n
 	if (!c) {
 		int err;
 		PCRE2_SIZE eoff;
-		pcre2_code *nc = pcre2_compile((PCRE2_SPTR)(m->nf->pool + r->pat_off), r->pat_len,
+		pcre2_code *nc = pcre2_compile((PCRE2_SPTR)(m->nf->pool + r->text_off + r->pat_delta), r->pat_len,
 		                               regex_flags(r->flags), &err, &eoff, NULL);
 		if (!nc)
 			return 0;
@@ -1354,6 +1394,18 @@ static int re_match(const struct mctx *m, const struct nf_rec *r, const struct n
 	return rc >= 0;
 }
 
+/* The request host is host name p[0..n) (any case) or under it. */
+static int host_under(const struct mctx *m, const char *p, size_t n)
+{
+	if (n == 0 || n > m->rhlen)
+		return 0;
+	const char *h = m->rhost + m->rhlen - n;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)h[i] != lower_tab[(unsigned char)p[i]])
+			return 0;
+	return n == m->rhlen || h[-1] == '.';
+}
+
 /* page_url's domain against a rule's domain= list. */
 static int dom_check(struct mctx *m, const struct nf_extra *x)
 {
@@ -1375,7 +1427,10 @@ static int rec_match(struct mctx *m, uint32_t id)
 	const struct nf_extra *x = r->extra != UINT32_MAX ? &nf->extra[r->extra] : NULL;
 	if (x && (x->dom_inc || x->dom_exc) && !dom_check(m, x))
 		return 0;
-	if (!(r->flags & NF_PURE_HOST)) {
+	if (r->flags & NF_PURE_HOST) {
+		if (!host_under(m, nf->pool + r->text_off + r->pat_delta, r->pat_len))
+			return 0;
+	} else {
 		if (r->flags & LISTS_F_REGEX) {
 			if (!x || !re_match(m, r, x))
 				return 0;
@@ -1419,34 +1474,44 @@ static int rec_match(struct mctx *m, uint32_t id)
 	return 1;
 }
 
-static const struct nf_slot *slot_find(const struct netfilter *nf, const struct nf_table *t, int map, uint64_t key)
+/* The bucket for key in a table's map: sets ids and n.  Returns 0 when none. */
+static int slot_find(const struct netfilter *nf, const struct nf_table *t, int map, uint64_t hash,
+                     const uint32_t **ids, uint32_t *n, uint32_t *one)
 {
 	uint32_t cap = t->map_cap[map];
 	if (!cap)
-		return NULL;
-	uint64_t bits = bloom_bits(key);
-	if ((nf->bloom[t->bloom_off[map] + ((key >> 32) & (t->bloom_n[map] - 1))] & bits) != bits)
-		return NULL;
+		return 0;
+	uint32_t key = key32(hash);
+	uint64_t mix = bloom_mix(key), bits = bloom_bits(mix);
+	if ((nf->bloom[t->bloom_off[map] + ((mix >> 32) & (t->bloom_n[map] - 1))] & bits) != bits)
+		return 0;
 	const struct nf_slot *s = nf->slot + t->map_off[map];
 	uint32_t mask = cap - 1;
-	for (uint32_t k = (uint32_t)key & mask;; k = (k + 1) & mask) {
-		if (s[k].key == key)
-			return &s[k];
+	for (uint32_t k = key & mask;; k = (k + 1) & mask) {
+		if (s[k].key == key) {
+			if (s[k].ref & NF_REF_ONE) {
+				*one = s[k].ref & ~NF_REF_ONE;
+				*ids = one;
+				*n = 1;
+			} else {
+				*n = nf->u32[s[k].ref];
+				*ids = nf->u32 + s[k].ref + 1;
+			}
+			return 1;
+		}
 		if (!s[k].key)
-			return NULL;
+			return 0;
 	}
 }
 
 /* Called for each matching rule; returns nonzero to stop the walk. */
 typedef int (*visit_fn)(void *arg, uint32_t rule);
 
-static int bucket_visit(struct mctx *m, uint32_t start, uint32_t count, visit_fn fn, void *arg)
+static int bucket_visit(struct mctx *m, const uint32_t *ids, uint32_t count, visit_fn fn, void *arg)
 {
-	for (uint32_t i = 0; i < count; i++) {
-		uint32_t id = m->nf->u32[start + i];
-		if (rec_match(m, id) && fn(arg, id))
+	for (uint32_t i = 0; i < count; i++)
+		if (rec_match(m, ids[i]) && fn(arg, ids[i]))
 			return 1;
-	}
 	return 0;
 }
 
@@ -1454,8 +1519,9 @@ static int keys_visit(struct mctx *m, const struct nf_table *t, int map, const u
                       visit_fn fn, void *arg)
 {
 	for (int i = 0; i < n; i++) {
-		const struct nf_slot *s = slot_find(m->nf, t, map, keys[i]);
-		if (s && bucket_visit(m, s->start, s->count, fn, arg))
+		const uint32_t *ids;
+		uint32_t cnt, one;
+		if (slot_find(m->nf, t, map, keys[i], &ids, &cnt, &one) && bucket_visit(m, ids, cnt, fn, arg))
 			return 1;
 	}
 	return 0;
@@ -1477,7 +1543,7 @@ static int table_visit(struct mctx *m, int ti, visit_fn fn, void *arg)
 		    keys_visit(m, t, M_PAGEDOM, m->phe, m->nphe, fn, arg))
 			return 1;
 	}
-	return bucket_visit(m, t->any_start, t->any_count, fn, arg);
+	return bucket_visit(m, m->nf->u32 + t->any_start, t->any_count, fn, arg);
 }
 
 static int first_fn(void *arg, uint32_t rule)
