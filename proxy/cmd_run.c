@@ -4,7 +4,10 @@
  * signals into actions on the main thread: SIGTERM/SIGINT a graceful stop,
  * SIGHUP reopened logs and a reloaded configuration.
  */
+#include "certs/pages.h"
+#include "certs/tls.h"
 #include "proxy/admin.h"
+#include "proxy/conn.h"
 #include "proxy/cli.h"
 #include "proxy/config.h"
 #include "proxy/log.h"
@@ -95,6 +98,7 @@ struct run_state {
 	struct run_args args;
 	struct worker_group *group;
 	struct event_base *base;
+	struct tls *tls;
 	long grace_ms;
 };
 
@@ -151,6 +155,24 @@ static int serve(struct run_state *s)
 	return rc;
 }
 
+/* Loads (or creates) the CA and the TLS contexts, registers the CA and PAC
+ * pages, and turns interception on.  0, or -1 after printing why. */
+static int start_tls(struct run_state *s, const struct config *cfg)
+{
+	char err[600];
+	s->tls = tls_new(cfg, err, sizeof err);
+	if (!s->tls) {
+		fprintf(stderr, "quell run: %s\n", err);
+		return -1;
+	}
+	if (pages_register(s->tls) != 0) {
+		fprintf(stderr, "quell run: too many admin pages\n");
+		return -1;
+	}
+	conn_set_tls(s->tls);
+	return 0;
+}
+
 /* Starts everything on a loaded configuration (consumed).  Exit status. */
 static int run(struct run_state *s, struct config *cfg)
 {
@@ -167,8 +189,10 @@ static int run(struct run_state *s, struct config *cfg)
 		return 1;
 	}
 	s->grace_ms = cfg->shutdown_grace_ms;
-	if (!(wc = worker_config_new(cfg))) {
+	if (start_tls(s, cfg) != 0 || !(wc = worker_config_new(cfg))) {
 		config_free(cfg);
+		policy_shutdown();
+		tls_free(s->tls);
 		return 1;
 	}
 	admin_started();
@@ -178,6 +202,7 @@ static int run(struct run_state *s, struct config *cfg)
 		fprintf(stderr, "quell run: %s\n", err);
 		worker_config_put(wc);
 		policy_shutdown();
+		tls_free(s->tls);
 		return 1;
 	}
 	log_msg(LOG_INFO, "quell %s listening on %s%s (config %s)", admin_version(),
@@ -186,6 +211,7 @@ static int run(struct run_state *s, struct config *cfg)
 	int rc = serve(s);
 	worker_group_stop(s->group, s->grace_ms);
 	policy_shutdown();
+	tls_free(s->tls);
 	log_msg(LOG_INFO, "stopped");
 	return rc ? 1 : 0;
 }

@@ -8,6 +8,10 @@
  *                  -> CONN_LOCAL    malformed (400/431, then close), quell's
  *                                   own page, policy answer, CONNECT refused
  *                  -> CONN_UPSTREAM a request to forward, or a CONNECT
+ *   CONN_PEEK      CONNECT to be intercepted: 200 sent, looking at the
+ *                  client's first bytes.  -> CONN_HEAD over TLS (a
+ *                  ClientHello: TLS terminated with a leaf for the host),
+ *                  -> CONN_UPSTREAM for a blind tunnel (anything else)
  *   CONN_UPSTREAM  upstream_open() running (pool, DNS, connect).
  *                  -> CONN_LOCAL    failure (502/504/403 page)
  *                  -> CONN_EXCHANGE request head written upstream
@@ -30,6 +34,7 @@
  * exchange_free().
  */
 #include "proxy/conn.h"
+#include "certs/tls.h"
 #include "proxy/acl.h"
 #include "proxy/admin.h"
 #include "proxy/chain.h"
@@ -49,6 +54,7 @@
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -66,7 +72,7 @@
 #define LINGER_BYTES (1 << 20)
 
 enum conn_state { CONN_HEAD, CONN_UPSTREAM, CONN_EXCHANGE, CONN_LOCAL, CONN_TUNNEL, CONN_CLOSING,
-                  CONN_LINGER };
+                  CONN_LINGER, CONN_PEEK };
 enum resp_state { RESP_HEAD, RESP_BODY, RESP_DONE };
 
 struct exchange {
@@ -77,6 +83,7 @@ struct exchange {
 	char host[256];
 	int port;
 	int is_connect, is_head, upgrade;
+	int answered_connect;           /* the 200 to CONNECT went out */
 	int client_minor;
 	int client_close;               /* the client asked to close after this */
 	struct headers *req_raw;        /* as received */
@@ -112,7 +119,8 @@ struct conn {
 	struct worker_config *wc;
 	const struct config *cfg;
 	struct stats *stats;
-	struct bufferevent *client;
+	struct bufferevent *client;     /* socket, or a TLS filter over it */
+	evutil_socket_t fd;
 	struct tunnel *tunnel;
 	struct event *timer;            /* head deadline */
 	struct sockaddr_storage peer;
@@ -126,6 +134,9 @@ struct conn {
 	int head_started;               /* a byte of the current head arrived */
 	int stopping;
 	int tls;                        /* client side is intercepted TLS */
+	int tls_ready;                  /* its handshake completed */
+	char tls_host[256];             /* the CONNECT target inside TLS */
+	int tls_port;
 	int paused_up;                  /* upstream reading paused (client output full) */
 	int paused_client;              /* client reading paused (upstream output full) */
 	int abort_rst;                  /* close with RST (close-delimited abort) */
@@ -140,6 +151,14 @@ static void up_write(struct bufferevent *bev, void *arg);
 static void up_event(struct bufferevent *bev, short what, void *arg);
 static void enter_head(struct conn *c);
 static void respond_error(struct conn *c, int status, const char *detail, int close);
+
+/* HTTPS interception: set once before the workers start, then read-only. */
+static struct tls *conn_tls;
+
+void conn_set_tls(struct tls *t)
+{
+	conn_tls = t;
+}
 
 static struct timeval ms_tv(long ms)
 {
@@ -196,7 +215,7 @@ static void conn_destroy(struct conn *c)
 	else if (c->client) {
 		if (c->abort_rst) {
 			struct linger l = { 1, 0 };
-			setsockopt(bufferevent_getfd(c->client), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 		}
 		bufferevent_free(c->client);
 	}
@@ -218,7 +237,7 @@ static void conn_destroy(struct conn *c)
 static void linger(struct conn *c)
 {
 	struct timeval tv = ms_tv(LINGER_MS);
-	if (c->abort_rst || shutdown(bufferevent_getfd(c->client), SHUT_WR) != 0) {
+	if (c->abort_rst || shutdown(c->fd, SHUT_WR) != 0) {
 		conn_destroy(c);
 		return;
 	}
@@ -473,7 +492,7 @@ static void serve_admin(struct conn *c, const char *path, const char *host)
 	struct exchange *x = c->x;
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof local;
-	getsockname(bufferevent_getfd(c->client), (struct sockaddr *)&local, &llen);
+	getsockname(c->fd, (struct sockaddr *)&local, &llen);
 	struct admin_request req = { x->method, path, host, x->req_raw,
 	                             (struct sockaddr *)&local, c->cfg };
 	struct admin_reply rep = { 200, headers_new(), evbuffer_new() };
@@ -538,7 +557,8 @@ static void go_upstream(struct conn *c)
 	struct exchange *x = c->x;
 	c->state = CONN_UPSTREAM;
 	bufferevent_disable(c->client, EV_READ);
-	x->ureq = upstream_open(worker_pool(c->w), c->cfg, x->host, x->port, on_upstream, c);
+	x->ureq = upstream_open(worker_pool(c->w), c->cfg, x->host, x->port,
+	                        c->tls && !x->is_connect ? conn_tls : NULL, on_upstream, c);
 	if (!x->ureq)
 		respond_error(c, 500, "quell is out of memory.", 1);
 }
@@ -569,7 +589,64 @@ static void handle_connect(struct conn *c, const struct http1_head *h)
 		return;
 	}
 	x->req_body = 0;               /* what follows is the tunnel's */
-	if (!apply_policy(c))
+	x->req_done = 1;
+	if (apply_policy(c))
+		return;
+	if (!conn_tls || c->tls || tls_bypassed(conn_tls, c->cfg, x->host)) {
+		go_upstream(c);
+		return;
+	}
+	/* Intercept: answer now, then see whether the client speaks TLS. */
+	struct timeval tv = ms_tv(c->cfg->header_timeout_ms);
+	evbuffer_add_printf(bufferevent_get_output(c->client),
+	                    "HTTP/1.%d 200 Connection established\r\n\r\n", x->client_minor);
+	x->answered_connect = 1;
+	x->status = 200;
+	c->state = CONN_PEEK;
+	evtimer_add(c->timer, &tv);
+	bufferevent_enable(c->client, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->client)))
+		bufferevent_trigger(c->client, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* Terminates the client's TLS with a leaf for the CONNECT host; the same
+ * pipeline then runs inside (scheme https). */
+static void start_tls(struct conn *c)
+{
+	struct exchange *x = c->x;
+	SSL *ssl = tls_client_side(conn_tls, x->host);
+	struct bufferevent *b = ssl ? bufferevent_openssl_filter_new(worker_base(c->w), c->client, ssl,
+	                        BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS) : NULL;
+	if (!b) {
+		if (ssl)
+			SSL_free(ssl);
+		snprintf(x->verdict, sizeof x->verdict, "tls-error");
+		close_after_flush(c);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(b, 1);
+	snprintf(c->tls_host, sizeof c->tls_host, "%s", x->host);
+	c->tls_port = x->port;
+	c->tls = 1;
+	c->client = b;
+	snprintf(x->verdict, sizeof x->verdict, "intercept");
+	bufferevent_setcb(b, client_read, client_write, client_event, c);
+	exchange_free(c);
+	enter_head(c);
+}
+
+/* CONN_PEEK: a ClientHello is intercepted, anything else tunnelled. */
+static void peek(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	size_t n = evbuffer_get_length(in) < 16 ? evbuffer_get_length(in) : 16;
+	int r = tls_peek_client_hello(evbuffer_pullup(in, (ev_ssize_t)n), n);
+	if (r < 0)
+		return;
+	event_del(c->timer);
+	if (r == 1)
+		start_tls(c);
+	else
 		go_upstream(c);
 }
 
@@ -597,6 +674,30 @@ static int take_request(struct conn *c, const struct http1_head *h)
 	return 0;
 }
 
+/* A request inside an intercepted TLS connection: origin-form, for the
+ * host and port of the CONNECT. */
+static void handle_inner(struct conn *c, const struct http1_head *h)
+{
+	struct exchange *x = c->x;
+	char auth[300];
+	if (!h->target_len || h->target[0] != '/') {
+		x->url = strndup(h->target, h->target_len);
+		respond_error(c, 400, "Inside HTTPS, requests name a path.", 1);
+		return;
+	}
+	snprintf(x->host, sizeof x->host, "%s", c->tls_host);
+	x->port = c->tls_port;
+	authority_text(auth, sizeof auth, x->host, x->port, 443);
+	x->path = strndup(h->target, h->target_len);
+	if (!x->path || asprintf(&x->url, "https://%s%s", auth, x->path) < 0) {
+		x->url = NULL;
+		respond_error(c, 500, "quell is out of memory.", 1);
+		return;
+	}
+	if (!apply_policy(c))
+		go_upstream(c);
+}
+
 /* A complete request head: decide what to do with it. */
 static void handle_request(struct conn *c, const struct http1_head *h)
 {
@@ -607,8 +708,12 @@ static void handle_request(struct conn *c, const struct http1_head *h)
 		respond_error(c, 500, "quell is out of memory.", 1);
 		return;
 	}
-	if (!strcmp(x->method, "CONNECT")) {
+	if (!strcmp(x->method, "CONNECT") && !c->tls) {
 		handle_connect(c, h);
+		return;
+	}
+	if (c->tls) {
+		handle_inner(c, h);
 		return;
 	}
 	if (h->target_len && h->target[0] == '/') {
@@ -757,7 +862,12 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 		if (status == 403)
 			snprintf(x->verdict, sizeof x->verdict, "loop");
 		log_msg(LOG_INFO, "%s %s %s: %s", c->peer_text, x->method, x->url, why);
-		respond_error(c, status, why, 0);
+		if (x->answered_connect) {       /* the tunnel was promised: close it */
+			x->status = status;
+			close_after_flush(c);
+		} else {
+			respond_error(c, status, why, 0);
+		}
 		return;
 	}
 	x->up = u;
@@ -766,7 +876,9 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 		        upstream_peer(u), upstream_reused(u) ? "reused" : "new");
 	if (x->is_connect) {
 		struct evbuffer *out = bufferevent_get_output(c->client);
-		evbuffer_add_printf(out, "HTTP/1.%d 200 Connection established\r\n\r\n", x->client_minor);
+		if (!x->answered_connect)
+			evbuffer_add_printf(out, "HTTP/1.%d 200 Connection established\r\n\r\n",
+			                    x->client_minor);
 		x->status = 200;
 		start_tunnel(c);
 		return;
@@ -1107,6 +1219,8 @@ static void client_read(struct bufferevent *bev, void *arg)
 			conn_destroy(c);
 	} else if (c->state == CONN_HEAD)
 		read_head(c);
+	else if (c->state == CONN_PEEK)
+		peek(c);
 	else if (c->state == CONN_EXCHANGE && !c->x->req_done)
 		relay_request(c);
 }
@@ -1133,6 +1247,17 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct exchange *x = c->x;
+	if (what & BEV_EVENT_CONNECTED) {   /* the client's TLS handshake completed */
+		c->tls_ready = 1;
+		return;
+	}
+	if (c->tls && !c->tls_ready) {
+		log_msg(LOG_INFO, "%s: TLS handshake for %s failed (client rejected quell's certificate?)",
+		        c->peer_text, c->tls_host);
+		tls_client_handshake_failed(conn_tls, c->tls_host);
+		conn_destroy(c);
+		return;
+	}
 	if (c->state == CONN_LINGER) {
 		conn_destroy(c);
 		return;
@@ -1158,6 +1283,10 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 static void head_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	if (c->state == CONN_PEEK) {        /* nothing after CONNECT: give up */
+		close_after_flush(c);
+		return;
+	}
 	if (c->state != CONN_HEAD)
 		return;
 	if (!c->head_started) {
@@ -1270,6 +1399,7 @@ struct conn *conn_accept(struct worker *w, struct conn_list *list, evutil_socket
 	memcpy(&c->peer, client, client_len < sizeof c->peer ? client_len : sizeof c->peer);
 	c->peer_len = client_len;
 	peer_text(c);
+	c->fd = fd;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	size_t high = c->cfg->conn_buffer;

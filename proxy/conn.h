@@ -15,6 +15,7 @@
 
 struct worker;
 struct conn;
+struct tls;
 
 /* A worker's connections (the worker owns the struct, conn.c the links). */
 struct conn_list {
@@ -27,6 +28,11 @@ struct conn_list {
  * (fd closed) on ENOMEM. */
 struct conn *conn_accept(struct worker *w, struct conn_list *list, evutil_socket_t fd,
                          const struct sockaddr *client, socklen_t client_len);
+
+/* Turns HTTPS interception on (certs/tls.h): CONNECTs not bypassed are
+ * answered, and a ClientHello is terminated with a leaf for the host.  Call
+ * once before the workers start; NULL leaves every CONNECT a blind tunnel. */
+void conn_set_tls(struct tls *t);
 
 /* Graceful stop of every connection in list: the idle ones close now, the
  * others after their current response. */

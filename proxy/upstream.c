@@ -9,6 +9,7 @@
  * close from the origin, or the idle timeout, frees it.
  */
 #include "proxy/upstream.h"
+#include "certs/tls.h"
 #include "proxy/acl.h"
 #include "proxy/config.h"
 #include "proxy/dns.h"
@@ -19,8 +20,10 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +32,7 @@
 #define POOL_MAGIC 0x55504f4cu      /* "UPOL" */
 #define UPSTREAM_MAX_ADDRS 16
 #define POOL_MAX_IDLE 1024          /* over all host:port keys of a worker */
-#define KEY_MAX 280
+#define KEY_MAX 290
 
 struct upstream {
 	struct upstream_pool *pool;
@@ -56,6 +59,7 @@ struct upstream_req {
 	upstream_cb cb;
 	void *arg;
 	const struct config *cfg;
+	struct tls *tls;
 	char host[256];
 	int port;
 	char key[KEY_MAX];
@@ -260,12 +264,37 @@ static socklen_t sa_len(const struct sockaddr_storage *ss)
 
 static void try_next(struct upstream_req *r);
 
+/* After a failed attempt over TLS: when TLS itself failed (the certificate,
+ * or the handshake), reports it and returns 1; trying the other addresses
+ * would meet the same certificate.  0 for network errors. */
+static int tls_failed(struct upstream_req *r, struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	unsigned long e = bufferevent_get_openssl_error(bev);
+	if (!ssl || (SSL_get_verify_result(ssl) == X509_V_OK && e == 0))
+		return 0;
+	r->status = 502;
+	if (SSL_get_verify_result(ssl) != X509_V_OK)
+		snprintf(r->why, sizeof r->why, "The certificate of %s is not valid: %s.", r->host,
+		         tls_verify_reason(ssl));
+	else
+		snprintf(r->why, sizeof r->why, "The TLS handshake with %s:%d failed: %s.", r->host,
+		         r->port, ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "error");
+	bufferevent_free(r->bev);
+	r->bev = NULL;
+	r->next = r->naddr;
+	finish(r, NULL);
+	return 1;
+}
+
 static void connect_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct upstream_req *r = arg;
 	char peer[64];
 	addr_text((struct sockaddr *)&r->addr[r->next - 1], peer, sizeof peer);
 	if (!(what & BEV_EVENT_CONNECTED)) {
+		if (r->tls && tls_failed(r, bev))
+			return;
 		if (what & BEV_EVENT_TIMEOUT)
 			fail_with(r, 504, "connecting to %s:%d timed out (%s)", peer);
 		else
@@ -297,6 +326,26 @@ static void connect_event(struct bufferevent *bev, short what, void *arg)
 	finish(r, u);
 }
 
+/* A bufferevent for one attempt: plain, or TLS to r->host.  NULL on error. */
+static struct bufferevent *new_bev(struct upstream_req *r)
+{
+	int opt = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	if (!r->tls)
+		return bufferevent_socket_new(r->pool->base, -1, opt);
+	SSL *ssl = tls_origin_side(r->tls, r->host);
+	if (!ssl)
+		return NULL;
+	struct bufferevent *bev = bufferevent_openssl_socket_new(r->pool->base, -1, ssl,
+	                                                         BUFFEREVENT_SSL_CONNECTING, opt);
+	if (!bev) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* Origins often close without close_notify: an EOF is still an EOF. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 /* Starts a connection to the next usable address, or reports failure. */
 static void try_next(struct upstream_req *r)
 {
@@ -308,10 +357,9 @@ static void try_next(struct upstream_req *r)
 			r->n_self++;
 			continue;
 		}
-		r->bev = bufferevent_socket_new(r->pool->base, -1,
-		                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		r->bev = new_bev(r);
 		if (!r->bev) {
-			fail_with(r, 502, "%s:%d: %s", "out of memory");
+			fail_with(r, 502, "%s:%d: %s", r->tls ? "cannot set up TLS" : "out of memory");
 			break;
 		}
 		bufferevent_setcb(r->bev, NULL, NULL, connect_event, r);
@@ -393,7 +441,8 @@ static int resolve(struct upstream_req *r)
 }
 
 struct upstream_req *upstream_open(struct upstream_pool *p, const struct config *cfg,
-                                   const char *host, int port, upstream_cb cb, void *arg)
+                                   const char *host, int port, struct tls *tls,
+                                   upstream_cb cb, void *arg)
 {
 	struct upstream_req *r = calloc(1, sizeof *r);
 	if (!r)
@@ -404,7 +453,8 @@ struct upstream_req *upstream_open(struct upstream_pool *p, const struct config 
 	r->cfg = cfg;
 	r->port = port;
 	snprintf(r->host, sizeof r->host, "%s", host);
-	snprintf(r->key, sizeof r->key, "%s:%d", host, port);
+	r->tls = tls;
+	snprintf(r->key, sizeof r->key, "%s%s:%d", tls ? "https://" : "", host, port);
 	r->ev = event_new(p->base, -1, 0, step, r);
 	if (!r->ev) {
 		free(r);

@@ -8,6 +8,9 @@
  * worker (one thread, no lock) and bounded per host:port
  * (upstream_pool_size); an idle connection is dropped after
  * upstream_idle_timeout or when the origin closes it or sends anything.
+ * With a struct tls (certs/tls.h), the connection is TLS: SNI set, the
+ * origin's certificate verified (a failure is a 502 saying why, never a
+ * silent pass); pooled apart from plain connections.
  * A connection whose address is one of quell's own listening addresses is
  * refused (loop).  The callback is always called later from the event loop,
  * never from inside upstream_open().
@@ -23,6 +26,7 @@ struct bufferevent;
 struct config;
 struct dns;
 struct stats;
+struct tls;
 struct upstream;
 struct upstream_pool;
 struct upstream_req;
@@ -43,9 +47,11 @@ void upstream_pool_flush(struct upstream_pool *p);
 typedef void (*upstream_cb)(struct upstream *u, int status, const char *why, void *arg);
 
 /* Starts opening host:port (host: a name, or an IP literal without
- * brackets).  Returns a handle to cancel, or NULL on ENOMEM (no callback). */
+ * brackets), over TLS when tls is not NULL.  Returns a handle to cancel, or
+ * NULL on ENOMEM (no callback). */
 struct upstream_req *upstream_open(struct upstream_pool *p, const struct config *cfg,
-                                   const char *host, int port, upstream_cb cb, void *arg);
+                                   const char *host, int port, struct tls *tls,
+                                   upstream_cb cb, void *arg);
 /* Stops a pending open; its callback is never called.  NULL is a no-op. */
 void upstream_cancel(struct upstream_req *r);
 

@@ -35,7 +35,7 @@ def test_02_connect_port_not_allowed(quell, origin):
 def test_03_connect_refused_port(quell):
     from conftest import free_port
     port = free_port()
-    q = quell(["connect_ports %d" % port])
+    q = quell(["connect_ports %d" % port, "intercept off"])   # intercepted CONNECTs are answered first
     with socket.create_connection(("127.0.0.1", q.port), timeout=5) as s:
         s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % port)
         st, _, _ = read_head(Reader(s, 5))
