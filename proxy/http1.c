@@ -690,14 +690,10 @@ int http1_is_hop_header(const struct http1_head *h, const char *name, size_t len
 			return 1;
 	if (!h)
 		return 0;
-	char tok[128];
-	if (len >= sizeof(tok))
-		return 0;                /* longer than any name worth listing */
-	memcpy(tok, name, len);
-	tok[len] = 0;
+	struct token_find t = { name, len };     /* token_match needs no NUL */
 	for (int i = http1_find_header(h, "connection", 0); i >= 0;
 	     i = http1_find_header(h, "connection", i + 1))
-		if (http1_value_has_token(h->headers[i].value, h->headers[i].value_len, tok))
+		if (list_each(h->headers[i].value, h->headers[i].value_len, token_match, &t))
 			return 1;
 	return 0;
 }

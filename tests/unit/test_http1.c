@@ -507,6 +507,15 @@ static void test_24_tokens_and_hop_headers(void **state)
 	assert_true(http1_is_hop_header(NULL, "TE", 2));
 	assert_false(http1_is_hop_header(h, "Host", 4));
 	assert_false(http1_is_hop_header(NULL, "x-secret", 8));
+	assert_false(http1_is_hop_header(h, "x-secre", 7));
+	http1_parser_free(p);
+	/* a long name listed in Connection is hop-by-hop too */
+	char req[600], name[201];
+	memset(name, 'n', 200);
+	name[200] = 0;
+	snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: a\r\nConnection: %s\r\n\r\n", name);
+	p = parse_ok(req);
+	assert_true(http1_is_hop_header(http1_parser_head(p), name, 200));
 	http1_parser_free(p);
 }
 
