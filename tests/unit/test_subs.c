@@ -1,6 +1,8 @@
 /*
  * test_subs: subscriptions and their state, without the network: downloads
- * are handed to subs_apply() as ready-made fetch results.
+ * are handed to subs_apply() as ready-made fetch results.  The updater's
+ * snapshot handling (cache, reload, stored copies) is tested here too; its
+ * downloads only against a closed port (real ones: tests/e2e).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,11 +10,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "filters/engine.h"
 #include "filters/fetch.h"
 #include "filters/subs.h"
+#include "filters/updater.h"
 #include "proxy/config.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +411,136 @@ static void test_local_list(void **state)
 	config_free(&cfg);
 }
 
+/* ---- the updater (filters/updater.h) over local lists and stored copies ---- */
+
+static int blocks(struct engine *e, const char *url)
+{
+	struct netfilter_verdict v;
+	memset(&v, 0, sizeof v);
+	int a = engine_match(e, url, LISTS_T_SCRIPT, "http://page.example/", &v);
+	free(v.new_url);
+	return a == NETFILTER_BLOCK;
+}
+
+static int current_blocks(const char *url)
+{
+	struct engine *e = engine_current_acquire();
+	assert_non_null(e);
+	int b = blocks(e, url);
+	engine_release(e);
+	return b;
+}
+
+static void write_list(const char *path, const char *text, time_t mtime)
+{
+	assert_int_equal(subs_write_atomic(path, text, strlen(text)), 0);
+	struct timespec ts[2] = { { mtime, 0 }, { mtime, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static void test_updater_cache_and_reload(void **state)
+{
+	(void)state;
+	char path[400], line[420], summary[256];
+	snprintf(path, sizeof path, "%s/upd-local.txt", dir);
+	write_list(path, "! Title: Local\n||one.example^\n", 1700000000);
+	snprintf(line, sizeof line, "%s", path);
+	const char *lines[] = { line };
+	struct config cfg;
+	make_config(&cfg, "upd", lines, 1);
+	char err[512];
+	struct updater *u = updater_new(&cfg, err, sizeof err);
+	if (!u)
+		fail_msg("updater_new: %s", err);
+	assert_ptr_equal(updater_current(), u);
+	assert_true(current_blocks("http://one.example/ad.js"));
+	assert_false(current_blocks("http://two.example/ad.js"));
+	struct updater_list_status *st;
+	assert_int_equal(updater_status(u, &st, summary, sizeof summary), 1);
+	assert_string_equal(st[0].name, "Local");
+	assert_int_equal(st[0].rules, 1);
+	assert_string_equal(st[0].status, "local");
+	free(st);
+	assert_non_null(strstr(summary, "compiled in"));
+	updater_free(u);
+	assert_null(updater_current());
+
+	/* unchanged inputs: the cached snapshot, no compiling */
+	u = updater_new(&cfg, err, sizeof err);
+	assert_non_null(u);
+	updater_status(u, &st, summary, sizeof summary);
+	free(st);
+	assert_non_null(strstr(summary, "loaded from the cache"));
+	assert_true(current_blocks("http://one.example/ad.js"));
+
+	/* a request in flight keeps its snapshot across a reload */
+	struct engine *old = engine_current_acquire();
+	write_list(path, "! Title: Local\n||two.example^\n", 1700000100);
+	assert_int_equal(updater_reload(u, &cfg, err, sizeof err), 0);
+	assert_true(blocks(old, "http://one.example/ad.js"));
+	engine_release(old);
+	assert_false(current_blocks("http://one.example/ad.js"));
+	assert_true(current_blocks("http://two.example/ad.js"));
+	updater_status(u, &st, summary, sizeof summary);
+	free(st);
+	assert_non_null(strstr(summary, "compiled in"));
+	updater_free(u);
+	config_free(&cfg);
+}
+
+static void test_updater_background_failure_is_reported(void **state)
+{
+	(void)state;
+	/* a URL list nobody serves: built-in rules only, then the error */
+	const char *lines[] = { "http://127.0.0.1:1/list.txt name=dead" };
+	struct config cfg;
+	make_config(&cfg, "upd-bg", lines, 1);
+	char err[512], summary[256];
+	struct updater *u = updater_new(&cfg, err, sizeof err);
+	if (!u)
+		fail_msg("updater_new: %s", err);
+	struct updater_list_status *st;
+	updater_status(u, &st, summary, sizeof summary);
+	free(st);
+	assert_non_null(strstr(summary, "built-in rules only"));
+	assert_int_equal(updater_start(u, err, sizeof err), 0);
+	int seen = 0;
+	for (int i = 0; i < 100 && !seen; i++) {   /* at most 10 s */
+		usleep(100000);
+		assert_int_equal(updater_status(u, &st, summary, sizeof summary), 1);
+		seen = strstr(st[0].last_error, "cannot connect") != NULL;
+		if (seen)
+			assert_string_equal(st[0].status, "failing");
+		free(st);
+	}
+	assert_true(seen);
+	assert_non_null(strstr(summary, "built-in rules only"));
+	updater_update_now(u, 0);
+	updater_free(u);   /* joins the thread promptly */
+	config_free(&cfg);
+}
+
+static void test_updater_uses_stored_copies(void **state)
+{
+	(void)state;
+	const char *lines[] = { "https://lists.example/stored.txt name=stored" };
+	struct config cfg;
+	make_config(&cfg, "upd-stored", lines, 1);
+	char err[512], msg[256];
+	/* a download recorded earlier (by quell lists update) */
+	struct subs *s = open_ok(&cfg);
+	struct fetch_result *r = result(FETCH_OK, "! Title: Stored\n||three.example^\n", "\"s1\"");
+	assert_int_equal(subs_apply(s, subs_at(s, 0), r, 0, time(NULL), msg, sizeof msg), SUBS_CHANGED);
+	fetch_result_free(r);
+	subs_free(s);
+	struct updater *u = updater_new(&cfg, err, sizeof err);
+	if (!u)
+		fail_msg("updater_new: %s", err);
+	assert_true(current_blocks("http://three.example/x.js"));
+	updater_free(u);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +553,9 @@ int main(void)
 		cmocka_unit_test(test_update_lifecycle),
 		cmocka_unit_test(test_304_without_copy_fails),
 		cmocka_unit_test(test_local_list),
+		cmocka_unit_test(test_updater_cache_and_reload),
+		cmocka_unit_test(test_updater_background_failure_is_reported),
+		cmocka_unit_test(test_updater_uses_stored_copies),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
