@@ -5,7 +5,6 @@ updated list without a restart while requests keep flowing.
 """
 import os
 import signal
-import socket
 import threading
 import time
 
@@ -248,20 +247,16 @@ def test_13_title_and_expires(lists_origin, conf):
 
 # ---------------------------------------------------------------- the running proxy
 
-def proxied_status(q, url):
-    r = curl("-o", "/dev/null", "-w", "%{http_code}", "-x", q.proxy, url, timeout=10)
-    return r.stdout.decode().strip()
-
-
 def blocked(q, url, origin_body):
     """True when quell answered for the origin (the body is not the origin's)."""
     r = curl("-x", q.proxy, url, timeout=10)
-    return origin_body not in r.stdout
+    return origin_body.encode() not in r.stdout
 
 
 def test_20_update_swaps_verdict_without_restart(lists_origin, quell):
     # ads pages on the origin: *.test resolves to 127.0.0.1 via the test DNS
     lists_origin.write("ad.js", "var origin_marker_ad = 1;\n")
+    lists_origin.write("index.html", "<!DOCTYPE html><html><body>page</body></html>\n")
     port = lists_origin.http_port
     url_a = "http://adsa.test:%d/ad.js" % port
     url_b = "http://adsb.test:%d/ad.js" % port
@@ -322,3 +317,19 @@ def test_21_status_page_says_builtin_only(quell):
     assert "Filter lists" in page
     assert "built-in rules only" in page
     assert "dead" in page and "cannot connect to 127.0.0.1 port %d" % port in page
+
+
+def test_22_restart_with_unchanged_lists_skips_compiling(quell, tmp_path):
+    lst = tmp_path / "local.txt"
+    lst.write_text("! Title: Local\n||adsc.test^\n")
+    lines = ["list %s" % lst, "state_dir %s" % (tmp_path / "kept-state")]
+    q1 = quell(lines)
+    assert "snapshot compiled in" in q1.log()
+    q1.stop()
+    q2 = quell(lines)
+    assert "snapshot loaded from the cache" in q2.log()
+    # a changed list is compiled again
+    q2.stop()
+    lst.write_text("! Title: Local\n||adsc.test^\n||adsd.test^\n")
+    q3 = quell(lines)
+    assert "snapshot compiled in" in q3.log()
