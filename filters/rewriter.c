@@ -153,6 +153,8 @@ struct frame {
 	uint8_t hidden;            /* hide mode: already marked */
 	uint64_t in_start;         /* input offset of the start tag */
 	uint64_t hold_start;       /* held-stream offset of the start tag */
+	uint64_t inner_end;        /* held-stream offset of its end tag, if any */
+	uint8_t has_inner_end;
 };
 
 struct pend {
@@ -685,7 +687,7 @@ static int pop_frame(struct rewriter *rw)
 	unsigned lvl = rw->depth - 1;
 	struct frame *f = &rw->frames[lvl];
 	assert(lvl > 0);
-	if (rw->n_pends && resolve_level(rw, lvl, hold_pos(rw)) < 0)
+	if (rw->n_pends && resolve_level(rw, lvl, f->has_inner_end ? f->inner_end : hold_pos(rw)) < 0)
 		return -1;
 	if (rw->skip_level == lvl) {
 		explain(rw, rw->skip_entry, f->in_start, rw->in_off, rw->skip_text, rw->skip_text_len, 0);
@@ -1134,7 +1136,6 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 			q->target = target;
 			q->target_cond = (uint8_t)c;
 			q->hold_start = rw->frames[lvl].hold_start;
-			q->inner_start = hold_pos(rw);
 			q->text_start = text_pos(rw);
 			q->in_start = rw->in_off;
 		}
@@ -1361,6 +1362,9 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 	} else {
 		rc = emit(rw, t->raw, t->raw_len);
 	}
+	/* contents of elements waiting for them start after the start tag */
+	for (size_t i = rw->n_pends; i-- > 0 && rw->pends[i].level == lvl;)
+		rw->pends[i].inner_start = hold_pos(rw);
 	if (is_void)
 		add_void(rw, e);
 	return rc;
@@ -1423,6 +1427,8 @@ static int on_end(struct rewriter *rw, const struct html_token *t)
 		return emit(rw, t->raw, t->raw_len); /* ignored by the parser */
 	if (pop_to(rw, target + 1) < 0)
 		return -1;
+	rw->frames[target].inner_end = hold_pos(rw);
+	rw->frames[target].has_inner_end = 1;
 	if (emit(rw, t->raw, t->raw_len) < 0)
 		return -1;
 	rw->in_off += t->raw_len; /* the element ends after its end tag */

@@ -1,0 +1,473 @@
+/* Unit tests for filters/rewriter: every document is rewritten whole, in
+ * 1-byte chunks and in random splits (seed printed) and the outputs must
+ * be identical; then the output is checked.  One test per selector
+ * feature and procedural operator, implied end tags, void elements, the
+ * look-ahead bound, style injection, hide mode, CSP nonces, exceptions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "filters/cosmetic.h"
+#include "filters/rewriter.h"
+
+#define NONCE "TESTNONCE"
+#define STYLE_OPEN "<style nonce=\"" NONCE "\">\n"
+
+struct out { char *p; size_t n, cap; };
+
+static int sink(void *arg, const char *p, size_t n)
+{
+	struct out *o = arg;
+	if (o->n + n + 1 > o->cap) {
+		o->cap = (o->n + n + 1) * 2;
+		o->p = realloc(o->p, o->cap);
+		assert_non_null(o->p);
+	}
+	memcpy(o->p + o->n, p, n);
+	o->n += n;
+	o->p[o->n] = 0;
+	return 0;
+}
+
+static unsigned seed;
+
+struct opts {
+	int hide;
+	size_t lookahead;
+	unsigned flags;
+	const char *host;
+	struct rewriter_stats st;
+};
+
+/* Rewrites doc with rules split in the given way: mode 0 whole, 1 one byte
+ * at a time, 2 random splits. */
+static char *run_split(const struct cosmetic *c, const char *doc, size_t len, int mode,
+                       struct opts *op)
+{
+	struct cosmetic_page *pg = cosmetic_page_new(c, op->host ? op->host : "www.example.com", op->flags);
+	assert_non_null(pg);
+	struct rewriter_opts ro = { 0 };
+	ro.hide = op->hide;
+	ro.lookahead = op->lookahead;
+	ro.nonce = NONCE;
+	struct rewriter *rw = rewriter_new(pg, &ro);
+	assert_non_null(rw);
+	struct out o = { calloc(1, 1), 0, 1 };
+	size_t i = 0;
+	while (i < len) {
+		size_t n = mode == 0 ? len : mode == 1 ? 1 : 1 + (size_t)(rand() % 97);
+		if (n > len - i)
+			n = len - i;
+		assert_int_equal(rewriter_feed(rw, doc + i, n, 0, sink, &o), 0);
+		i += n;
+	}
+	assert_int_equal(rewriter_feed(rw, NULL, 0, 1, sink, &o), 0);
+	rewriter_get_stats(rw, &op->st);
+	rewriter_free(rw);
+	cosmetic_page_free(pg);
+	return o.p;
+}
+
+/* Rewrites and checks that the three ways of splitting agree. */
+static char *rewrite_c(const struct cosmetic *c, const char *doc, size_t len, struct opts *op)
+{
+	char *whole = run_split(c, doc, len, 0, op);
+	struct rewriter_stats st = op->st;
+	char *one = run_split(c, doc, len, 1, op);
+	assert_string_equal(whole, one);
+	for (int r = 0; r < 3; r++) {
+		char *rnd = run_split(c, doc, len, 2, op);
+		if (strcmp(whole, rnd) != 0)
+			fprintf(stderr, "split mismatch, seed %u\n", seed);
+		assert_string_equal(whole, rnd);
+		free(rnd);
+	}
+	free(one);
+	op->st = st;
+	return whole;
+}
+
+/* Rules as "domains|kind|body" or plain "##body"-style strings. */
+static struct cosmetic *build(const char *const *rules)
+{
+	struct cosmetic_rule v[64];
+	size_t n = 0;
+	static char store[64][512];
+	for (; rules && rules[n]; n++) {
+		const char *r = rules[n];
+		struct cosmetic_rule *x = &v[n];
+		memset(x, 0, sizeof *x);
+		const char *sep = NULL;
+		const char *seps[] = { "#@#", "##^", "#?#", "##", "$$" };
+		int kinds[] = { COSM_CSS, COSM_HTML, COSM_PROCEDURAL, COSM_CSS, COSM_ADG_HTML };
+		size_t sl = 0;
+		for (int k = 0; k < 5 && !sep; k++)
+			if ((sep = strstr(r, seps[k]))) {
+				sl = strlen(seps[k]);
+				x->kind = (uint8_t)kinds[k];
+				x->exception = k == 0;
+			}
+		assert_non_null(sep);
+		snprintf(store[n], sizeof store[n], "%.*s", (int)(sep - r), r);
+		x->domains = store[n];
+		x->body = sep + sl;
+		if (x->kind == COSM_CSS && strstr(x->body, ":has"))
+			x->kind = COSM_PROCEDURAL;
+		if (strstr(x->body, ":style("))
+			x->kind = COSM_STYLE;
+		x->line = (uint32_t)n + 1;
+	}
+	const char *names[] = { "test" };
+	struct cosmetic *c = cosmetic_build(v, n, names, 1, NULL, NULL);
+	assert_non_null(c);
+	return c;
+}
+
+static char *rewrite(const char *const *rules, const char *doc, struct opts *op)
+{
+	struct cosmetic *c = build(rules);
+	struct opts def = { 0 };
+	char *out = rewrite_c(c, doc, strlen(doc), op ? op : &def);
+	cosmetic_free(c);
+	return out;
+}
+
+/* Checks rewrite(rules, doc) == want, ignoring injected styles. */
+static void expect(const char *const *rules, const char *doc, const char *want)
+{
+	char *out = rewrite(rules, doc, NULL);
+	/* strip <style nonce=...>...</style> */
+	char *s;
+	while ((s = strstr(out, STYLE_OPEN))) {
+		char *e = strstr(s, "</style>");
+		assert_non_null(e);
+		memmove(s, e + 8, strlen(e + 8) + 1);
+	}
+	if (strcmp(out, want))
+		fprintf(stderr, "rules %s\n  doc  %s\n  got  %s\n  want %s\n", rules[0], doc, out, want);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+#define R(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *b = malloc((size_t)n + 1);
+	assert_non_null(b);
+	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+	b[n] = 0;
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+/* ---- byte preservation ------------------------------------------------------- */
+
+static void test_01_no_rules_real_pages(void **state)
+{
+	const char *pages[] = { "tests/data/html/bbc-1.html", "tests/data/html/wapo-1.html",
+		"tests/data/html/cnet-svg-classes.html", "tests/data/html/wordpress.html",
+		"tests/data/html/seed.html" };
+	/* a rule that matches nothing puts every page through the tokenizer,
+	 * the tree follower and the matcher */
+	struct cosmetic *c = build(R("##.quell-test-never-present", "##div > span#nope",
+	                              "##a[href^=\"https://nowhere.invalid/\"]"));
+	for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
+		size_t n;
+		char *doc = slurp(pages[i], &n);
+		struct opts op = { 0 };
+		char *out = rewrite_c(c, doc, n, &op);
+		assert_int_equal(strlen(out), n);
+		assert_memory_equal(out, doc, n);
+		free(out);
+		free(doc);
+	}
+	cosmetic_free(c);
+}
+
+static void test_02_no_rules_at_all(void **state)
+{
+	size_t n;
+	char *doc = slurp("tests/data/html/bbc-1.html", &n);
+	struct opts op = { 0 };
+	char *out = rewrite_c(NULL, doc, n, &op);
+	assert_memory_equal(out, doc, n);
+	free(out);
+	free(doc);
+}
+
+/* ---- selectors ------------------------------------------------------------------ */
+
+static void test_10_type_universal_id_class(void **state)
+{
+	expect(R("##aside"), "<p>a<aside>x<b>y</b></aside>b", "<p>ab");
+	expect(R("##div > *"), "<div><b>1</b><i>2</i></div>", "<div></div>");
+	expect(R("###ad"), "<div id=ad>x</div><div id=ad2>y</div>", "<div id=ad2>y</div>");
+	expect(R("##.ad"), "<div class=\"x ad\">x</div><div class=adx>y</div>", "<div class=adx>y</div>");
+	expect(R("##div.a.b"), "<div class='a'>1</div><div class='b a'>2</div>", "<div class='a'>1</div>");
+}
+
+static void test_11_attributes(void **state)
+{
+	expect(R("##[data-ad]"), "<i data-ad>1</i><i data-x>2</i>", "<i data-x>2</i>");
+	expect(R("##[data-k=\"v\"]"), "<i data-k=v>1</i><i data-k=vv>2</i>", "<i data-k=vv>2</i>");
+	expect(R("##[class~=\"ad\"]"), "<i class='a ad'>1</i><i class='a-ad'>2</i>", "<i class='a-ad'>2</i>");
+	expect(R("##[lang|=\"en\"]"), "<i lang=en-US>1</i><i lang=eng>2</i>", "<i lang=eng>2</i>");
+	expect(R("##a[href^=\"https://ads.\"]"), "<a href=\"https://ads.x/\">1</a><a href=\"https://x/\">2</a>",
+	       "<a href=\"https://x/\">2</a>");
+	expect(R("##img[src$=\".gif\"]"), "<img src=a.gif><img src=a.png>", "<img src=a.png>");
+	expect(R("##[id*=\"sponsor\"]"), "<i id=top-sponsor-1>1</i><i id=spon>2</i>", "<i id=spon>2</i>");
+	expect(R("##[title=\"AD\" i]"), "<i title=ad>1</i><i title=adx>2</i>", "<i title=adx>2</i>");
+	expect(R("##[title=\"AD\"]"), "<i title=ad>1</i>", "<i title=ad>1</i>");
+}
+
+static void test_12_not_and_combinators(void **state)
+{
+	expect(R("##div:not(.keep)"), "<div class=keep>1</div><div>2</div>", "<div class=keep>1</div>");
+	expect(R("##.box span"), "<div class=box><p><span>1</span></p></div><span>2</span>",
+	       "<div class=box><p></p></div><span>2</span>");
+	expect(R("##.box > span"), "<div class=box><span>1</span><p><span>2</span></p></div>",
+	       "<div class=box><p><span>2</span></p></div>");
+	expect(R("##h2 + p"), "<h2>t</h2><p>1</p><p>2</p>", "<h2>t</h2><p>2</p>");
+	expect(R("##h2 ~ p"), "<p>0</p><h2>t</h2><p>1</p><div></div><p>2</p>", "<p>0</p><h2>t</h2><div></div>");
+	expect(R("##li:first-child"), "<ul><li>1<li>2</ul>", "<ul><li>2</ul>");
+	expect(R("##li:nth-child(2n)"), "<ul><li>1<li>2<li>3<li>4</ul>", "<ul><li>1<li>3</ul>");
+}
+
+/* ---- procedural operators ----------------------------------------------------------- */
+
+static void test_20_has_text(void **state)
+{
+	expect(R("##div:has-text(Sponsored)"), "<div>Sponsored <b>post</b></div><div>news</div>",
+	       "<div>news</div>");
+	expect(R("##div:has-text(/^\\s*advert\\w*\\s*$/i)"), "<div> ADVERTISEMENT </div><div>Advertisement for x</div>",
+	       "<div>Advertisement for x</div>");
+	expect(R("##p:-abp-contains(buy)"), "<p>buy now<p>read", "<p>read");
+	expect(R("##span:has-text(a&b)"), "<span>a&amp;b</span><span>ab</span>", "<span>ab</span>");
+	expect(R("##div:not(:has-text(keep))"), "<div>keep me</div><div>drop</div>", "<div>keep me</div>");
+}
+
+static void test_21_has(void **state)
+{
+	expect(R("##div:has(img.ad)"), "<div><p><img class=ad></p></div><div><img></div>", "<div><img></div>");
+	expect(R("##div:has(> .ad)"), "<div><p class=ad>1</p></div><div><p><b class=ad>2</b></p></div>",
+	       "<div><p><b class=ad>2</b></p></div>");
+	expect(R("##section:-abp-has(span:has-text(Ad))"), "<section><span>Ad</span></section><section><span>x</span></section>",
+	       "<section><span>x</span></section>");
+	expect(R("##div:not(:has(p))"), "<div><p>1</p></div><div>2</div>", "<div><p>1</p></div>");
+}
+
+static void test_22_upward_remove_matches_attr(void **state)
+{
+	expect(R("##.label:has-text(Advertisement):upward(2)"),
+	       "<section><div><span class=label>Advertisement</span></div></section><p>t",
+	       "<p>t");
+	expect(R("##.label:upward(.slot)"),
+	       "<div class=slot><div class=slot><i class=label></i></div></div>",
+	       "<div class=slot></div>");
+	expect(R("##.ad:remove()"), "<b class=ad>1</b><b>2</b>", "<b>2</b>");
+	expect(R("##div:matches-attr(/^data-ad/)"), "<div data-ad-slot=1>1</div><div data-x>2</div>", "<div data-x>2</div>");
+	expect(R("##div:matches-attr(class=\"/^promo-\\d+$/\")"), "<div class=promo-12>1</div><div class=promo-x>2</div>",
+	       "<div class=promo-x>2</div>");
+}
+
+static void test_23_adguard_and_ubo_html(void **state)
+{
+	expect(R("$$script[tag-content=\"adsbygoogle\"]"), "<script>(adsbygoogle=[]).push()</script><script>x()</script>",
+	       "<script>x()</script>");
+	expect(R("$$div[wildcard=\"*promo*code*\"]"), "<div>promo and code</div><div>code promo</div>",
+	       "<div>code promo</div>");
+	expect(R("$$div[id=\"ad\"][min-length=\"5\"]"), "<div id=top-ad>12345</div><div id=ad>1</div>",
+	       "<div id=ad>1</div>");
+	expect(R("$$div[max-length=\"3\"][id=\"x\"]"), "<div id=x>12345</div><div id=x>1</div>",
+	       "<div id=x>12345</div>");
+	expect(R("##^script:has-text(tracker)"), "<script>tracker()</script><p>x", "<p>x");
+	/* a ##^ rule removes even in hide mode */
+	struct opts op = { .hide = 1 };
+	char *out = rewrite(R("##^.ad"), "<p class=ad>1</p>", &op);
+	assert_null(strstr(out, "<p"));
+	free(out);
+}
+
+/* ---- the document's structure ----------------------------------------------------------- */
+
+static void test_30_implied_end_tags(void **state)
+{
+	expect(R("##.ad"), "<p class=ad>a<div>kept</div>", "<div>kept</div>");
+	expect(R("##.ad"), "<ul><li class=ad>a<li>b</ul>", "<ul><li>b</ul>");
+	expect(R("##.ad"), "<dl><dt class=ad>a<dd>b</dl>", "<dl><dd>b</dl>");
+	expect(R("##.ad"), "<select><option class=ad>a<option>b</select>", "<select><option>b</select>");
+	expect(R("##.ad"), "<table><tr class=ad><td>a<tr><td>b</table>", "<table><tr><td>b</table>");
+	expect(R("##.ad"), "<table><tr><td class=ad>a<td>b</table>", "<table><tr><td>b</table>");
+	expect(R("##.ad"), "<div class=ad><span>x</div>y", "y");
+	expect(R("##.ad"), "<div class=ad>a</span></p>b</div>c", "c");
+	expect(R("##head .ad"), "<html><head><meta class=ad></head><body><p class=ad>x", "<html><head></head><body><p class=ad>x");
+	expect(R("##body > .ad"), "<p class=ad>x</p><p>y", "<p>y");
+}
+
+static void test_31_void_and_foreign(void **state)
+{
+	expect(R("##.ad"), "<div><img class=ad><br class=ad>x</div>", "<div>x</div>");
+	expect(R("##.ad"), "<svg><path class=\"ad\"/><g class=ad><path/></g><rect/></svg>", "<svg><rect/></svg>");
+	expect(R("##.ad"), "<p><input class=ad>x</p>", "<p>x</p>");
+	/* an unquoted value takes the slash: class is "ad/" */
+	expect(R("##.ad"), "<svg><path class=ad/></svg>", "<svg><path class=ad/></svg>");
+}
+
+static void test_32_rawtext(void **state)
+{
+	expect(R("##.ad"), "<script>if (a<b) x='<div class=ad>';</script><p class=ad>x</p>",
+	       "<script>if (a<b) x='<div class=ad>';</script>");
+	expect(R("##.ad"), "<textarea><b class=ad></textarea>", "<textarea><b class=ad></textarea>");
+	expect(R("##.ad"), "<!-- <b class=ad> --><b class=ad>x</b>", "<!-- <b class=ad> -->");
+}
+
+/* ---- look-ahead, style, hide, CSP, exceptions ------------------------------------------------ */
+
+static void test_40_lookahead_bound(void **state)
+{
+	char doc[1024];
+	snprintf(doc, sizeof doc, "<div>%0200d zzz</div><div>zzz</div>", 0);
+	struct opts op = { .lookahead = 64 };
+	char *out = rewrite(R("##div:has-text(zzz)"), doc, &op);
+	char want[1024];
+	snprintf(want, sizeof want, "<div>%0200d zzz</div>", 0);
+	assert_string_equal(out, want);
+	assert_int_equal(op.st.lookahead_overflows, 1);
+	assert_int_equal(op.st.removed, 1);
+	free(out);
+}
+
+static void test_41_style_injection(void **state)
+{
+	const char *doc = "<html><head><title>t</title></head><body><p class=late>x</p></body></html>";
+	char *out = rewrite(R("www.example.com##.site", "##.late"), doc, NULL);
+	assert_string_equal(out,
+		"<html><head><title>t</title>" STYLE_OPEN ".site{display:none!important}\n</style></head>"
+		"<body>" STYLE_OPEN ".late{display:none!important}\n</style></body></html>");
+	free(out);
+	/* no head: before the first body element */
+	out = rewrite(R("www.example.com##.site"), "<p>x", NULL);
+	assert_string_equal(out, STYLE_OPEN ".site{display:none!important}\n</style><p>x");
+	free(out);
+	/* :style() */
+	out = rewrite(R("www.example.com##.s:style(color: red)"), "<p>x", NULL);
+	assert_string_equal(out, STYLE_OPEN ".s{color: red}\n</style><p>x");
+	free(out);
+	/* other hosts see nothing */
+	struct opts op = { .host = "other.org" };
+	out = rewrite(R("www.example.com##.site"), "<p>x", &op);
+	assert_string_equal(out, "<p>x");
+	free(out);
+}
+
+static void test_42_hide_mode(void **state)
+{
+	struct opts op = { .hide = 1 };
+	char *out = rewrite(R("##.ad", "##div:has-text(promo)"), "<p class=ad>x</p><div>promo</div>", &op);
+	assert_non_null(strstr(out, "<p data-quell-hide class=ad>x</p>"));
+	assert_non_null(strstr(out, "<div data-quell-hide>promo</div>"));
+	assert_non_null(strstr(out, "[data-quell-hide]{display:none!important}"));
+	assert_int_equal(op.st.hidden, 2);
+	free(out);
+}
+
+static void test_43_csp(void **state)
+{
+	int oom;
+	char *v = rewriter_csp_add_nonce("default-src 'self'", "N", &oom);
+	assert_string_equal(v, "default-src 'self'; style-src 'self' 'nonce-N'");
+	free(v);
+	assert_null(rewriter_csp_add_nonce("default-src 'self'; style-src 'self' 'unsafe-inline'", "N", &oom));
+	assert_null(rewriter_csp_add_nonce("script-src 'self'", "N", &oom));
+	v = rewriter_csp_add_nonce("style-src 'self' 'nonce-abc'; img-src *", "N", &oom);
+	assert_string_equal(v, "style-src 'self' 'nonce-abc' 'nonce-N'; img-src *");
+	free(v);
+	v = rewriter_csp_add_nonce("style-src 'none'", "N", &oom);
+	assert_string_equal(v, "style-src 'nonce-N'");
+	free(v);
+	v = rewriter_csp_add_nonce("style-src 'unsafe-inline', default-src https:", "N", &oom);
+	assert_string_equal(v, "style-src 'unsafe-inline', default-src https:; style-src https: 'nonce-N'");
+	free(v);
+	/* a meta CSP in the stream gets the nonce */
+	char *out = rewrite(R("www.example.com##.s"),
+		"<head><meta http-equiv=Content-Security-Policy content=\"style-src 'self'\"></head>", NULL);
+	assert_string_equal(out, "<head><meta http-equiv=Content-Security-Policy content=\"style-src 'self' 'nonce-"
+		NONCE "'\">" STYLE_OPEN ".s{display:none!important}\n</style></head>");
+	free(out);
+}
+
+static void test_44_exceptions(void **state)
+{
+	expect(R("##.ad", "#@#.ad"), "<p class=ad>x</p>", "<p class=ad>x</p>");
+	expect(R("##.ad", "www.example.com#@#.ad"), "<p class=ad>x</p>", "<p class=ad>x</p>");
+	expect(R("##.ad", "other.com#@#.ad"), "<p class=ad>x</p>", "");
+	expect(R("example.com,~www.example.com##.ad"), "<p class=ad>x</p>", "<p class=ad>x</p>");
+	expect(R("example.*##.ad"), "<p class=ad>x</p>", "");
+	struct opts op = { .flags = COSMETIC_P_GENERICHIDE };
+	char *out = rewrite(R("##.ad", "www.example.com##.b"), "<p class=ad>x</p><p class=b>y</p>", &op);
+	assert_non_null(strstr(out, "<p class=ad>x</p>"));
+	assert_null(strstr(out, "<p class=b>"));
+	free(out);
+	op.flags = COSMETIC_P_ELEMHIDE;
+	out = rewrite(R("##.ad"), "<p class=ad>x</p>", &op);
+	assert_string_equal(out, "<p class=ad>x</p>");
+	free(out);
+}
+
+static void test_45_text_guard(void **state)
+{
+	char *doc = malloc(8000);
+	assert_non_null(doc);
+	strcpy(doc, "<div class=c><span class=ad></span>");
+	for (int i = 0; i < 1000; i++)
+		strcat(doc, "word ");
+	strcat(doc, "</div>");
+	struct opts op = { 0 };
+	char *out = rewrite(R("##div:has(> .ad)"), doc, &op);
+	assert_string_equal(out, doc);
+	assert_int_equal(op.st.guarded, 1);
+	free(out);
+	free(doc);
+}
+
+int main(void)
+{
+	seed = (unsigned)time(NULL);
+	fprintf(stderr, "test_rewriter: random split seed %u\n", seed);
+	srand(seed);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_01_no_rules_real_pages),
+		cmocka_unit_test(test_02_no_rules_at_all),
+		cmocka_unit_test(test_10_type_universal_id_class),
+		cmocka_unit_test(test_11_attributes),
+		cmocka_unit_test(test_12_not_and_combinators),
+		cmocka_unit_test(test_20_has_text),
+		cmocka_unit_test(test_21_has),
+		cmocka_unit_test(test_22_upward_remove_matches_attr),
+		cmocka_unit_test(test_23_adguard_and_ubo_html),
+		cmocka_unit_test(test_30_implied_end_tags),
+		cmocka_unit_test(test_31_void_and_foreign),
+		cmocka_unit_test(test_32_rawtext),
+		cmocka_unit_test(test_40_lookahead_bound),
+		cmocka_unit_test(test_41_style_injection),
+		cmocka_unit_test(test_42_hide_mode),
+		cmocka_unit_test(test_43_csp),
+		cmocka_unit_test(test_44_exceptions),
+		cmocka_unit_test(test_45_text_guard),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
