@@ -81,6 +81,20 @@ struct cosmetic_page {
 	int dom_css_done;
 };
 
+/* qsort/bsearch on empty arrays: the C library may be handed NULL then,
+ * which it declares invalid. */
+static void sort(void *base, size_t n, size_t sz, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, sz, cmp);
+}
+
+static void *find(const void *key, const void *base, size_t n, size_t sz,
+                  int (*cmp)(const void *, const void *))
+{
+	return n ? bsearch(key, base, n, sz, cmp) : NULL;
+}
+
 /* ---- hashing ------------------------------------------------------------ */
 
 uint64_t cosmetic_key_start(char kind)
@@ -154,7 +168,7 @@ static int pair_cmp(const void *a, const void *b)
 static int table_build(struct table *t, struct pair *p, size_t n)
 {
 	memset(t, 0, sizeof *t);
-	qsort(p, n, sizeof *p, pair_cmp);
+	sort(p, n, sizeof *p, pair_cmp);
 	size_t distinct = 0;
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || p[i].key != p[i - 1].key)
@@ -522,8 +536,8 @@ struct cosmetic *cosmetic_build(const struct cosmetic_rule *rules, size_t n,
 		strv_free(pos, np);
 		strv_free(neg, nn);
 	}
-	qsort(gexc, n_gexc, sizeof *gexc, u64_cmp);
-	qsort(c->exc, c->n_exc, sizeof *c->exc, exc_cmp);
+	sort(gexc, n_gexc, sizeof *gexc, u64_cmp);
+	sort(c->exc, c->n_exc, sizeof *c->exc, exc_cmp);
 	for (size_t i = 0; i < n; i++) {
 		const struct cosmetic_rule *r = &rules[i];
 		if (r->exception)
@@ -537,7 +551,7 @@ struct cosmetic *cosmetic_build(const struct cosmetic_rule *rules, size_t n,
 			continue;
 		}
 		c->n_e++;
-		if (bsearch(&e->body_hash, gexc, n_gexc, sizeof *gexc, u64_cmp))
+		if (find(&e->body_hash, gexc, n_gexc, sizeof *gexc, u64_cmp))
 			e->disabled = 1; /* "#@#sel" with no domain: off everywhere */
 		char **pos;
 		unsigned np;
@@ -692,18 +706,18 @@ struct cosmetic_page *cosmetic_page_new(const struct cosmetic *c, const char *ho
 		if (k.oom)
 			goto oom;
 	}
-	qsort(k.exc, k.n_exc, sizeof *k.exc, u64_cmp);
+	sort(k.exc, k.n_exc, sizeof *k.exc, u64_cmp);
 	p->exc = k.exc;
 	p->n_exc = k.n_exc;
 	k.exc = NULL;
-	qsort(k.v, k.n, sizeof *k.v, ptr_cmp);
+	sort(k.v, k.n, sizeof *k.v, ptr_cmp);
 	size_t w = 0;
 	for (size_t i = 0; i < k.n; i++) {
 		const struct cosmetic_entry *e = k.v[i];
 		if (i && e == k.v[i - 1])
 			continue;
 		if (e->disabled || negated(e, p->host) || (flags & COSMETIC_P_SPECIFICHIDE) ||
-		    bsearch(&e->body_hash, p->exc, p->n_exc, sizeof *p->exc, u64_cmp))
+		    find(&e->body_hash, p->exc, p->n_exc, sizeof *p->exc, u64_cmp))
 			continue;
 		k.v[w++] = e;
 	}
@@ -770,7 +784,7 @@ static int generic_ok(const struct cosmetic_page *p, const struct cosmetic_entry
 {
 	if (e->n_neg && negated(e, p->host))
 		return 0;
-	return !p->n_exc || !bsearch(&e->body_hash, p->exc, p->n_exc, sizeof *p->exc, u64_cmp);
+	return !p->n_exc || !find(&e->body_hash, p->exc, p->n_exc, sizeof *p->exc, u64_cmp);
 }
 
 size_t cosmetic_page_lookup(const struct cosmetic_page *p, uint64_t key,

@@ -302,7 +302,8 @@ static int hold_release(struct rewriter *rw, uint64_t upto)
 		if (rw->sink(rw->sink_arg, rw->hold, n) < 0)
 			return -1;
 	}
-	memmove(rw->hold, rw->hold + n, rw->hold_len - n);
+	if (n < rw->hold_len)
+		memmove(rw->hold, rw->hold + n, rw->hold_len - n);
 	rw->hold_len -= n;
 	rw->hold_base += n;
 	return 0;
