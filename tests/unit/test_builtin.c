@@ -87,9 +87,31 @@ static size_t close_paren(const char *s, size_t len, size_t i)
 	return 0;
 }
 
+/* 1 when a[0..n) has a byte >= 0x80 inside a [...] character class: in
+ * byte mode (no "u" flag) PCRE2 would take a UTF-8 sequence there as
+ * separate bytes, and the class would match parts of other characters. */
+static int non_ascii_in_class(const char *a, size_t n)
+{
+	int in = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (a[i] == '\\') {
+			i++;
+			continue;
+		}
+		if (!in && a[i] == '[')
+			in = 1;
+		else if (in && a[i] == ']')
+			in = 0;
+		else if (in && (unsigned char)a[i] >= 0x80)
+			return 1;
+	}
+	return 0;
+}
+
 /* Checks every :has-text(/re/flags) argument of one rule: balanced, and
- * accepted by PCRE2 both as UTF-8 and as bytes.  Returns the number of
- * regexes checked, or -1 (after printing the line) on a bad one. */
+ * accepted by PCRE2 with the rule's own flags (i, m, s, u as the selector
+ * module maps them).  Returns the number of regexes checked, or -1 (after
+ * printing the line) on a bad one. */
 static int check_has_text(const char *list, int lineno, const char *s, size_t len)
 {
 	static const char op[] = ":has-text(";
@@ -114,19 +136,31 @@ static int check_has_text(const char *list, int lineno, const char *s, size_t le
 			print_error("%s:%d: regex without closing '/'\n", list, lineno);
 			return -1;
 		}
-		for (int utf = 0; utf < 2; utf++) {
-			int code;
-			PCRE2_SIZE off;
-			uint32_t opts = PCRE2_CASELESS | (utf ? PCRE2_UTF : 0);
-			pcre2_code *re = pcre2_compile((PCRE2_SPTR)a + 1, slash - 1, opts, &code, &off, NULL);
-			if (!re) {
-				PCRE2_UCHAR msg[160];
-				pcre2_get_error_message(code, msg, sizeof msg);
-				print_error("%s:%d: regex at %zu: %s\n", list, lineno, (size_t)off, (char *)msg);
+		uint32_t opts = 0;
+		for (size_t f = slash + 1; f < alen; f++) {
+			if (a[f] == 'i') opts |= PCRE2_CASELESS;
+			else if (a[f] == 'm') opts |= PCRE2_MULTILINE;
+			else if (a[f] == 's') opts |= PCRE2_DOTALL;
+			else if (a[f] == 'u') opts |= PCRE2_UTF;
+			else {
+				print_error("%s:%d: regex flag '%c'\n", list, lineno, a[f]);
 				return -1;
 			}
-			pcre2_code_free(re);
 		}
+		if (!(opts & PCRE2_UTF) && non_ascii_in_class(a + 1, slash - 1)) {
+			print_error("%s:%d: non-ASCII in a class without the u flag\n", list, lineno);
+			return -1;
+		}
+		int code;
+		PCRE2_SIZE off;
+		pcre2_code *re = pcre2_compile((PCRE2_SPTR)a + 1, slash - 1, opts, &code, &off, NULL);
+		if (!re) {
+			PCRE2_UCHAR msg[160];
+			pcre2_get_error_message(code, msg, sizeof msg);
+			print_error("%s:%d: regex at %zu: %s\n", list, lineno, (size_t)off, (char *)msg);
+			return -1;
+		}
+		pcre2_code_free(re);
 		n++;
 		i = end - 1;
 	}
