@@ -15,7 +15,6 @@
 #include "proxy/worker.h"
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,7 +230,7 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (evthread_use_pthreads() != 0 || !(s.base = event_base_new())) {
+	if (!(s.base = event_base_new())) {
 		fprintf(stderr, "quell run: cannot set up libevent\n");
 		config_free(&cfg);
 		return 1;

@@ -1,10 +1,11 @@
 /*
  * worker: worker threads, listeners, signals' effects (see worker.h).
  *
- * Cross-thread messages (stop, a new configuration) go through one
- * event per worker made active from the main thread: libevent's pthreads
- * support makes event_active() safe across threads, and the worker reads
- * the message's atomics in its own loop.  Nothing else is shared.
+ * Cross-thread messages (stop, a new configuration) are atomics plus one
+ * byte written to the worker's wake-up pipe, read by its own loop.  So the
+ * event_bases are built without locks (EVENT_BASE_FLAG_NOLOCK, and no
+ * evthread_use_pthreads()): libevent takes no mutex on the request path.
+ * Nothing else is shared.
  */
 #include "proxy/worker.h"
 #include "proxy/config.h"
@@ -15,6 +16,7 @@
 #include "proxy/upstream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
@@ -50,6 +52,7 @@ struct worker {
 	_Atomic int stop_req;
 	_Atomic long grace_ms;
 	struct event *wake;
+	int wake_fd[2];                           /* pipe: main thread -> worker */
 	struct event *grace;
 	int stopping;
 	int max_conns;
@@ -187,6 +190,9 @@ static void begin_stop(struct worker *w)
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
+	char buf[64];
+	while (read(fd, buf, sizeof buf) > 0)
+		;
 	struct worker_config *wc = atomic_exchange(&w->pending, NULL);
 	if (wc) {
 		worker_config_put(w->wc);
@@ -221,11 +227,17 @@ static int worker_init(struct worker *w, int id, struct worker_config *wc, int n
 	                 LEV_OPT_CLOSE_ON_EXEC;
 	w->magic = WORKER_MAGIC;
 	w->id = id;
+	w->wake_fd[0] = w->wake_fd[1] = -1;
 	w->wc = worker_config_get(wc);
 	w->max_conns = (cfg->max_connections + n - 1) / n;
 	if (w->max_conns < 1)
 		w->max_conns = 1;
-	w->base = event_base_new();
+	struct event_config *ec = event_config_new();
+	if (ec)
+		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+	w->base = ec ? event_base_new_with_config(ec) : NULL;
+	if (ec)
+		event_config_free(ec);
 	w->stats = stats_new();
 	if (!w->base) {
 		snprintf(err, errlen, "worker %d: out of memory", id);
@@ -238,7 +250,11 @@ static int worker_init(struct worker *w, int id, struct worker_config *wc, int n
 		return -1;
 	}
 	w->pool = upstream_pool_new(w->base, w->dns, w->stats);
-	w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w);
+	if (pipe2(w->wake_fd, O_NONBLOCK | O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "worker %d: pipe: %s", id, strerror(errno));
+		return -1;
+	}
+	w->wake = event_new(w->base, w->wake_fd[0], EV_READ | EV_PERSIST, on_wake, w);
 	if (!w->pool || !w->wake) {
 		snprintf(err, errlen, "worker %d: out of memory", id);
 		return -1;
@@ -269,11 +285,21 @@ static void worker_fini(struct worker *w)
 		event_free(w->wake);
 	if (w->grace)
 		event_free(w->grace);
+	for (int i = 0; i < 2; i++)
+		if (w->wake_fd[i] >= 0)
+			close(w->wake_fd[i]);
 	if (w->base)
 		event_base_free(w->base);
 	worker_config_put(atomic_exchange(&w->pending, NULL));
 	worker_config_put(w->wc);
 	w->magic = 0;
+}
+
+/* Wakes worker w up to read its messages. */
+static void wake(struct worker *w)
+{
+	ssize_t n = write(w->wake_fd[1], "", 1);
+	(void)n;                  /* a full pipe already holds a wake-up */
 }
 
 static void group_free(struct worker_group *g)
@@ -316,7 +342,7 @@ void worker_group_reload(struct worker_group *g, struct worker_config *wc)
 {
 	for (int i = 0; i < g->n; i++) {
 		worker_config_put(atomic_exchange(&g->w[i].pending, worker_config_get(wc)));
-		event_active(g->w[i].wake, EV_READ, 0);
+		wake(&g->w[i]);
 	}
 }
 
@@ -325,7 +351,7 @@ void worker_group_stop(struct worker_group *g, long grace_ms)
 	for (int i = 0; i < g->n; i++) {
 		atomic_store(&g->w[i].grace_ms, grace_ms);
 		atomic_store(&g->w[i].stop_req, 1);
-		event_active(g->w[i].wake, EV_READ, 0);
+		wake(&g->w[i]);
 	}
 	for (int i = 0; i < g->n; i++)
 		if (g->w[i].started)
