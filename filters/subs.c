@@ -24,16 +24,19 @@
 #define SUBS_RETRY_MAX (6L * 3600)
 #define SUBS_STATE_MAX (64 * 1024)       /* a state file is a few hundred bytes */
 
+/* uBlock Origin's own lists come from the CDN copies uBO itself fetches
+ * first: there the "!#include" lines of the raw files are already inlined
+ * (an include in a downloaded list is not fetched; the parser reports it). */
 static const struct subs_catalog_entry catalog[] = {
 	{ "easylist", "https://easylist.to/easylist/easylist.txt", "EasyList", 1 },
 	{ "easyprivacy", "https://easylist.to/easylist/easyprivacy.txt", "EasyPrivacy", 1 },
-	{ "ublock-filters", "https://ublockorigin.github.io/uAssets/filters/filters.txt",
+	{ "ublock-filters", "https://ublockorigin.github.io/uAssetsCDN/filters/filters.min.txt",
 	  "uBlock filters", 1 },
-	{ "ublock-privacy", "https://ublockorigin.github.io/uAssets/filters/privacy.txt",
+	{ "ublock-privacy", "https://ublockorigin.github.io/uAssetsCDN/filters/privacy.min.txt",
 	  "uBlock filters - Privacy", 0 },
-	{ "ublock-badware", "https://ublockorigin.github.io/uAssets/filters/badware.txt",
+	{ "ublock-badware", "https://ublockorigin.github.io/uAssetsCDN/filters/badware.min.txt",
 	  "uBlock filters - Badware risks", 0 },
-	{ "ublock-unbreak", "https://ublockorigin.github.io/uAssets/filters/unbreak.txt",
+	{ "ublock-unbreak", "https://ublockorigin.github.io/uAssetsCDN/filters/unbreak.min.txt",
 	  "uBlock filters - Unbreak", 0 },
 	{ "peter-lowe",
 	  "https://pgl.yoyo.org/adservers/serverlist.php?hostformat=hosts&showintro=1&mimetype=plaintext",
