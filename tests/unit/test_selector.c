@@ -1,0 +1,217 @@
+/* Unit tests for filters/selector: what parses, what is rejected and why,
+ * what is css-only, the index key of each selector, static matching on a
+ * hand-built element path (every combinator), relative matching for
+ * :has(), and the content tests (text, regex, wildcard, lengths). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "filters/selector.h"
+
+static struct sel *parse_ok(const char *text, int syntax)
+{
+	char why[160];
+	struct sel *s = sel_parse(text, syntax, why, sizeof why);
+	if (!s)
+		fprintf(stderr, "%s: %s\n", text, why);
+	assert_non_null(s);
+	return s;
+}
+
+static void expect_reject(const char *text, const char *why_part)
+{
+	char why[160];
+	struct sel *s = sel_parse(text, SEL_SYNTAX_CSS, why, sizeof why);
+	if (s || !strstr(why, why_part))
+		fprintf(stderr, "%s: got \"%s\", want \"%s\"\n", text, s ? "(parsed)" : why, why_part);
+	assert_null(s);
+	assert_non_null(strstr(why, why_part));
+}
+
+static void test_01_rejected_with_reason(void **state)
+{
+	expect_reject(":xpath(//div)", "unsupported: :xpath()");
+	expect_reject("div:matches-css(display: block)", "unsupported: :matches-css()");
+	expect_reject("div:has-text(x) > span", "non-final compound");
+	expect_reject("div:has(+ p)", "following siblings");
+	expect_reject("div:foo", "unknown pseudo-class");
+	expect_reject("div[", "");
+	expect_reject("", "empty");
+	expect_reject(".a, .b:has-text(x)", "selector list");
+	expect_reject("div:has-text(/a[/)", "regular expression");
+}
+
+static void test_02_properties(void **state)
+{
+	struct sel *s = parse_ok("div.ad > span", SEL_SYNTAX_CSS);
+	assert_true(sel_css_ok(s));
+	assert_true(sel_stream_ok(s));
+	assert_false(sel_has_conds(s));
+	sel_free(s);
+	s = parse_ok("li:last-child", SEL_SYNTAX_CSS);
+	assert_true(sel_css_ok(s));
+	assert_false(sel_stream_ok(s));
+	sel_free(s);
+	s = parse_ok(".ad::before", SEL_SYNTAX_CSS);
+	assert_true(sel_css_ok(s));
+	assert_false(sel_stream_ok(s));
+	sel_free(s);
+	s = parse_ok("div:has-text(Ad)", SEL_SYNTAX_CSS);
+	assert_false(sel_css_ok(s));
+	assert_true(sel_has_conds(s));
+	assert_int_equal(sel_cond_kind(s, 0), SEL_COND_TEXT);
+	sel_free(s);
+	s = parse_ok("div:has(> a)", SEL_SYNTAX_CSS);
+	assert_false(sel_css_ok(s)); /* procedural: never put in a style sheet */
+	assert_int_equal(sel_cond_kind(s, 0), SEL_COND_HAS);
+	sel_free(s);
+	s = parse_ok(".x:upward(3)", SEL_SYNTAX_CSS);
+	assert_int_equal(sel_cond_kind(s, 0), SEL_COND_DEPTH);
+	assert_int_equal(sel_cond_depth(s, 0), 3);
+	sel_free(s);
+	s = parse_ok(".x:upward(div.box)", SEL_SYNTAX_CSS);
+	assert_int_equal(sel_cond_kind(s, 0), SEL_COND_UPWARD);
+	sel_free(s);
+	s = parse_ok("script[tag-content=\"ads\"]", SEL_SYNTAX_ADG_HTML);
+	assert_int_equal(sel_n_conds(s), 2); /* plus AdGuard's default max-length */
+	assert_int_equal(sel_cond_kind(s, 0), SEL_COND_INNER);
+	sel_free(s);
+}
+
+static void expect_key(const char *text, const char *want)
+{
+	char key[128];
+	struct sel *s = parse_ok(text, SEL_SYNTAX_CSS);
+	assert_true(sel_index_key(s, key, sizeof key) >= 0);
+	if (strcmp(key, want))
+		fprintf(stderr, "%s: key \"%s\", want \"%s\"\n", text, key, want);
+	assert_string_equal(key, want);
+	sel_free(s);
+}
+
+static void test_03_index_keys(void **state)
+{
+	expect_key("#top-ad", "#top-ad");
+	expect_key("div.a.bbb", ".bbb");
+	expect_key("#x.y", "#x");
+	expect_key("aside > div", "<div");
+	expect_key("a[href^=\"https://ads.example.com/\"]", "[href=example");
+	expect_key("[id^=\"div-gpt-ad\"]", "[id=div");
+	expect_key("[data-ad-slot]", "");
+	expect_key("a[href*=\"ad\"]", "<a");       /* "ad" may be part of a longer run */
+	expect_key("a[href*=\"/ad/\"]", "[href=ad");
+	expect_key("*", "");
+}
+
+/* A tiny document: html > body > div.box#main > (h2, p[data-x=1], span.ad) */
+static struct html_attr a_div[] = { { "class", "box wide", 5, 8 }, { "id", "main", 2, 4 } };
+static struct html_attr a_p[] = { { "data-x", "1", 6, 1 }, { "lang", "en-GB", 4, 5 } };
+static struct html_attr a_span[] = { { "class", "ad", 5, 2 }, { "title", "Sponsored Link", 5, 14 } };
+static struct sel_node n_html = { "html", 4, NULL, 0, NULL, 0 };
+static struct sel_node n_body = { "body", 4, NULL, 0, NULL, 0 };
+static struct sel_node n_div = { "div", 3, a_div, 2, NULL, 0 };
+static struct sel_node n_h2 = { "h2", 2, NULL, 0, NULL, 0 };
+static struct sel_node n_p = { "p", 1, a_p, 2, &n_h2, 1 };
+static struct sel_node n_span = { "span", 4, a_span, 2, &n_p, 2 };
+
+static int m(const char *text)
+{
+	const struct sel_node *path[] = { &n_html, &n_body, &n_div, &n_span };
+	struct sel *s = parse_ok(text, SEL_SYNTAX_CSS);
+	int r = sel_match(s, path, 4);
+	sel_free(s);
+	return r;
+}
+
+static void test_04_static_match(void **state)
+{
+	assert_true(m("span"));
+	assert_true(m("*"));
+	assert_true(m(".ad"));
+	assert_false(m(".ad.x"));
+	assert_true(m("#main span"));
+	assert_true(m("div#main.box.wide > span.ad"));
+	assert_false(m("body > span"));
+	assert_true(m("body span"));
+	assert_true(m("p + span"));
+	assert_false(m("h2 + span"));
+	assert_true(m("h2 ~ span"));
+	assert_true(m("h2 ~ .ad"));
+	assert_true(m("[title^=\"Spons\"]"));
+	assert_true(m("[title$=\"Link\"]"));
+	assert_true(m("[title*=\"red L\"]"));
+	assert_true(m("[title~=\"Link\"]"));
+	assert_false(m("[title~=\"Lin\"]"));
+	assert_true(m("[title=\"sponsored link\" i]"));
+	assert_false(m("[title=\"sponsored link\"]"));
+	assert_true(m("p[lang|=\"en\"] + span"));
+	assert_true(m("span:not(.x)"));
+	assert_false(m("span:not(.ad)"));
+	assert_true(m("span:not(div > p)"));
+	assert_true(m("span:nth-child(3)"));
+	assert_true(m("span:nth-child(odd)"));
+	assert_false(m("span:first-child"));
+	assert_true(m("html:root span"));
+	assert_true(m("span:is(.x, .ad)"));
+	assert_true(m("span:matches-attr(title=\"/^Spon/\")"));
+	assert_false(m("span:matches-attr(\"/^data-/\")"));
+	assert_true(m(".nope, .ad"));
+}
+
+static void test_05_relative(void **state)
+{
+	const struct sel_node *path[] = { &n_html, &n_body, &n_div, &n_span };
+	struct sel *s = parse_ok("div:has(> span.ad)", SEL_SYNTAX_CSS);
+	const struct sel *sub = sel_cond_sel(s, 0);
+	assert_true(sel_match_rel(sub, path, 4, 2));  /* span is a child of div */
+	assert_false(sel_match_rel(sub, path, 4, 1)); /* but not of body */
+	sel_free(s);
+	s = parse_ok("body:has(div span)", SEL_SYNTAX_CSS);
+	sub = sel_cond_sel(s, 0);
+	assert_true(sel_match_rel(sub, path, 4, 1));
+	assert_false(sel_match_rel(sub, path, 4, 2)); /* the div must be below the scope */
+	sel_free(s);
+}
+
+static void test_06_content_tests(void **state)
+{
+	struct sel *s = parse_ok("div:has-text(Sponsored)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_test(s, 0, "a Sponsored post", 16));
+	assert_false(sel_cond_test(s, 0, "sponsored", 9));
+	sel_free(s);
+	s = parse_ok("div:has-text(/^\\s*ad(vertisement)?\\s*$/i)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_test(s, 0, " Advertisement ", 15));
+	assert_false(sel_cond_test(s, 0, "Ads here", 8));
+	sel_free(s);
+	s = parse_ok("div:min-text-length(5)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_test(s, 0, "12345", 5));
+	assert_false(sel_cond_test(s, 0, "1234", 4));
+	sel_free(s);
+	s = parse_ok("div[wildcard=\"*promo*c?de*\"][max-length=\"20\"]", SEL_SYNTAX_ADG_HTML);
+	assert_true(sel_cond_test(s, 0, "a promo code", 12));
+	assert_false(sel_cond_test(s, 0, "code promo", 10));
+	assert_true(sel_cond_test(s, 1, "12345678901234567890", 20));
+	assert_false(sel_cond_test(s, 1, "123456789012345678901", 21));
+	sel_free(s);
+	s = parse_ok("div:not(:has-text(keep))", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_negated(s, 0));
+	sel_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_01_rejected_with_reason),
+		cmocka_unit_test(test_02_properties),
+		cmocka_unit_test(test_03_index_keys),
+		cmocka_unit_test(test_04_static_match),
+		cmocka_unit_test(test_05_relative),
+		cmocka_unit_test(test_06_content_tests),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
