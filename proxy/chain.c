@@ -8,6 +8,7 @@
  * client's, never copied.
  */
 #include "proxy/chain.h"
+#include "filters/html_filter.h"
 #include "proxy/codec.h"
 #include "proxy/config.h"
 #include "proxy/headers.h"
@@ -42,10 +43,10 @@ static void codec_close(void *state)
 static const struct chain_filter decode_filter = { "decode", 0, NULL, codec_process, codec_close };
 static const struct chain_filter encode_filter = { "encode", 0, NULL, codec_process, codec_close };
 
-/* The table of content filters, in order, between decode and encode.  The
- * lead adds &chain_html_filter (filters/html_filter.h) here. */
+/* The table of content filters, in order, between decode and encode (see
+ * chain.h): the HTML rewriter (filters/html_filter.h, issue 5). */
 static const struct chain_filter *const chain_table[] = {
-	NULL,
+	&chain_html_filter,
 };
 
 struct stage {
