@@ -212,7 +212,7 @@ static void print_verdict(struct engine *e, const char *url, const struct netfil
 		printf("rule: (none)\n");
 	if (v->action == NETFILTER_REDIRECT) {
 		const struct resources_item *r = resources_find(v->resource, strlen(v->resource));
-		printf("resource: %s%s\n", v->resource, r ? "" : " (not built in: neutral response)");
+		printf("resource: %s%s\n", r ? r->name : v->resource, r ? "" : " (not built in: neutral response)");
 	}
 	if (v->action == NETFILTER_REMOVEPARAM)
 		printf("url: %s\n", v->new_url);
