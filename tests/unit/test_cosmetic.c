@@ -1,0 +1,196 @@
+/* Unit tests for filters/cosmetic: rules filed under their keys, domain
+ * rules by host, parent domain and entity, negated domains, #@#
+ * exceptions (generic and per domain), elemhide / generichide /
+ * specifichide, the style text, rejected rules reported. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "filters/cosmetic.h"
+#include "filters/selector.h"
+
+static int n_reported;
+static char last_why[160];
+
+static void report(void *arg, const struct cosmetic_rule *r, const char *why)
+{
+	n_reported++;
+	snprintf(last_why, sizeof last_why, "%s", why);
+}
+
+static struct cosmetic *build(const struct cosmetic_rule *v, size_t n)
+{
+	const char *names[] = { "easylist", "mine" };
+	n_reported = 0;
+	struct cosmetic *c = cosmetic_build(v, n, names, 2, report, NULL);
+	assert_non_null(c);
+	return c;
+}
+
+static uint64_t key(char kind, const char *s)
+{
+	return cosmetic_key_add(cosmetic_key_start(kind), s, strlen(s));
+}
+
+/* Texts of the rules filed under a key on a page, joined with "|". */
+static const char *lookup(const struct cosmetic_page *p, uint64_t k)
+{
+	static char buf[512];
+	const struct cosmetic_entry *v[32];
+	size_t n = cosmetic_page_lookup(p, k, v, 32);
+	buf[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strcat(buf, "|");
+		strcat(buf, cosmetic_entry_text(v[i]));
+	}
+	return buf;
+}
+
+static const struct cosmetic_rule rules[] = {
+	{ ".ad", "", COSM_CSS, 0, 0, 10 },
+	{ "#banner", "", COSM_CSS, 0, 0, 11 },
+	{ "a[href^=\"https://ads.example.net/\"]", "", COSM_CSS, 0, 0, 12 },
+	{ ".site-only", "news.com", COSM_CSS, 0, 1, 1 },
+	{ ".entity", "google.*", COSM_CSS, 0, 1, 2 },
+	{ ".not-m", "news.com,~m.news.com", COSM_CSS, 0, 1, 3 },
+	{ ".excepted", "", COSM_CSS, 0, 0, 13 },
+	{ ".excepted", "news.com", COSM_CSS, 1, 1, 4 },
+	{ ".gone", "", COSM_CSS, 0, 0, 14 },
+	{ ".gone", "", COSM_CSS, 1, 0, 15 },
+	{ ":xpath(//div)", "", COSM_PROCEDURAL, 0, 0, 16 },
+	{ ".x:style(color: red)", "news.com", COSM_STYLE, 0, 1, 5 },
+	{ "[data-ad]", "", COSM_CSS, 0, 0, 17 },
+	{ "div:has-text(Ad)", "", COSM_PROCEDURAL, 0, 0, 18 },
+};
+#define N_RULES (sizeof rules / sizeof *rules)
+
+static void test_01_build_and_report(void **state)
+{
+	struct cosmetic *c = build(rules, N_RULES);
+	assert_int_equal(n_reported, 1);
+	assert_non_null(strstr(last_why, "xpath"));
+	assert_int_equal(cosmetic_n_rejected(c), 1);
+	assert_int_equal(cosmetic_n_rules(c), N_RULES - 3); /* 2 exceptions, 1 rejected */
+	cosmetic_free(c);
+	cosmetic_free(NULL);
+}
+
+static void test_02_generic_keys(void **state)
+{
+	struct cosmetic *c = build(rules, N_RULES);
+	struct cosmetic_page *p = cosmetic_page_new(c, "www.other.org", 0);
+	assert_non_null(p);
+	assert_string_equal(lookup(p, key('.', "ad")), "##.ad");
+	assert_string_equal(lookup(p, key('#', "banner")), "###banner");
+	assert_string_equal(lookup(p, key('.', "gone")), ""); /* #@#.gone everywhere */
+	assert_true(cosmetic_page_attr_indexed(p, "href", 4));
+	assert_false(cosmetic_page_attr_indexed(p, "src", 3));
+	uint64_t h = cosmetic_key_add(cosmetic_key_start('['), "href=", 5);
+	h = cosmetic_key_add_lower(h, "EXAMPLE", 7);
+	assert_string_equal(lookup(p, h), "##a[href^=\"https://ads.example.net/\"]");
+	const struct cosmetic_entry *const *u;
+	size_t nu = cosmetic_page_universal(p, &u);
+	assert_int_equal(nu, 1);
+	assert_string_equal(cosmetic_entry_text(u[0]), "##[data-ad]");
+	assert_string_equal(cosmetic_entry_list(u[0]), "easylist");
+	assert_int_equal(cosmetic_entry_line(u[0]), 17);
+	cosmetic_page_free(p);
+	cosmetic_free(c);
+}
+
+static void test_03_domains(void **state)
+{
+	struct cosmetic *c = build(rules, N_RULES);
+	struct cosmetic_page *p = cosmetic_page_new(c, "www.news.com", 0);
+	assert_string_equal(lookup(p, key('.', "site-only")), "news.com##.site-only");
+	assert_string_equal(lookup(p, key('.', "not-m")), "news.com,~m.news.com##.not-m");
+	assert_string_equal(lookup(p, key('.', "excepted")), ""); /* news.com#@#.excepted */
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "m.news.com", 0);
+	assert_string_equal(lookup(p, key('.', "not-m")), "");
+	assert_string_equal(lookup(p, key('.', "site-only")), "news.com##.site-only");
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "badnews.com", 0);
+	assert_string_equal(lookup(p, key('.', "site-only")), "");
+	assert_string_equal(lookup(p, key('.', "excepted")), "##.excepted");
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "www.google.co.uk", 0);
+	assert_string_equal(lookup(p, key('.', "entity")), "google.*##.entity");
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "google.com", 0);
+	assert_string_equal(lookup(p, key('.', "entity")), "google.*##.entity");
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "notgoogle.com", 0);
+	assert_string_equal(lookup(p, key('.', "entity")), "");
+	cosmetic_page_free(p);
+	cosmetic_free(c);
+}
+
+static void test_04_page_flags(void **state)
+{
+	struct cosmetic *c = build(rules, N_RULES);
+	struct cosmetic_page *p = cosmetic_page_new(c, "www.news.com", COSMETIC_P_GENERICHIDE);
+	assert_string_equal(lookup(p, key('.', "ad")), "");
+	assert_string_equal(lookup(p, key('.', "site-only")), "news.com##.site-only");
+	assert_false(cosmetic_page_empty(p));
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "www.news.com", COSMETIC_P_SPECIFICHIDE);
+	assert_string_equal(lookup(p, key('.', "ad")), "##.ad");
+	assert_string_equal(lookup(p, key('.', "site-only")), "");
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "www.news.com", COSMETIC_P_ELEMHIDE);
+	assert_true(cosmetic_page_empty(p));
+	assert_string_equal(lookup(p, key('.', "ad")), "");
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(NULL, "www.news.com", 0);
+	assert_true(cosmetic_page_empty(p));
+	cosmetic_page_free(p);
+	cosmetic_free(c);
+}
+
+static void test_05_css(void **state)
+{
+	struct cosmetic *c = build(rules, N_RULES);
+	struct cosmetic_page *p = cosmetic_page_new(c, "www.news.com", 0);
+	char buf[1024];
+	long n = cosmetic_page_css(p, buf, sizeof buf);
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, ".site-only{display:none!important}\n"));
+	assert_non_null(strstr(buf, ".x{color: red}\n"));
+	assert_null(strstr(buf, ".ad{"));
+	/* generic rules join when their class shows up; procedural ones never */
+	const struct cosmetic_entry *v[4];
+	assert_int_equal(cosmetic_page_lookup(p, key('.', "ad"), v, 4), 1);
+	assert_int_equal(cosmetic_page_mark_seen(p, v[0]), 1);
+	assert_int_equal(cosmetic_page_mark_seen(p, v[0]), 0);
+	n = cosmetic_page_css(p, buf, sizeof buf);
+	assert_string_equal(buf, ".ad{display:none!important}\n");
+	assert_int_equal(cosmetic_page_css(p, buf, sizeof buf), 0);
+	const struct cosmetic_entry *const *u;
+	cosmetic_page_universal(p, &u);
+	assert_int_equal(cosmetic_page_mark_seen(p, u[0]), 1);
+	/* too small a buffer */
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "www.news.com", 0);
+	assert_int_equal(cosmetic_page_css(p, buf, 10), -1);
+	cosmetic_page_free(p);
+	cosmetic_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_01_build_and_report),
+		cmocka_unit_test(test_02_generic_keys),
+		cmocka_unit_test(test_03_domains),
+		cmocka_unit_test(test_04_page_flags),
+		cmocka_unit_test(test_05_css),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
