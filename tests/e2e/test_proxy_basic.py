@@ -185,3 +185,26 @@ def test_16_access_log_line(quell, origin):
     assert f[0].endswith("Z") and f[1].startswith("127.0.0.1:") and f[2] == "GET"
     assert f[3] == url and f[4] == "200" and int(f[5]) > 1024 and f[6].endswith("ms")
     assert f[7] == "allow"
+
+
+def test_17_decoded_for_clients_without_the_encoding(quell, origin, echo_origin):
+    import gzip
+    page = b"<!DOCTYPE html><html><body>" + b"<p>compressible text</p>" * 2000 + b"</body></html>"
+    origin.write("gz/page.html", page)
+    origin.write("gz/page.html.gz", gzip.compress(page))
+    q = quell()
+    url = origin.url("/gz/page.html", host="127.0.0.1")
+    # a client that accepts gzip gets the origin's gzip bytes
+    st, h, body, _ = proxy_get(q.port, url, headers=["Accept-Encoding: gzip"])
+    assert st == 200 and h.get("content-encoding") == "gzip"
+    assert gzip.decompress(body) == page
+    # one that accepts only identity gets plain bytes, whatever quell asked the origin
+    st, h, body, _ = proxy_get(q.port, url, headers=["Accept-Encoding: identity"])
+    assert st == 200 and "content-encoding" not in h and body == page
+    # quell asked the origin for every encoding it decodes (the rewriter needs them)
+    st, h, body, _ = proxy_get(q.port, echo_origin.url("/ae", host="127.0.0.1"),
+                               headers=["Accept-Encoding: identity"])
+    assert ("accept-encoding", "gzip, deflate, br, zstd") in echo_fields(body)[1]
+    # and an HTTP/1.0 one, close-delimited
+    st, h, body, _ = proxy_get(q.port, url, headers=["Accept-Encoding: identity"], version="1.0")
+    assert st == 200 and body == page
