@@ -575,7 +575,9 @@ struct subs *subs_open(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (mkdirs(dir) != 0) {
+	/* Readers (quell check, lists ls) work without write access to the
+	 * state directory; a download then fails with "cannot write ...". */
+	if (mkdirs(dir) != 0 && errno != EACCES && errno != EROFS && errno != EPERM) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		goto fail;
 	}

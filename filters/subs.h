@@ -78,7 +78,8 @@ struct subs_list {                        /* read-only outside subs.c */
 struct subs;
 
 /* Resolves cfg's subscriptions and reads their state from cfg->state_dir
- * (created if missing).  Returns NULL with a message in err. */
+ * (created if missing and allowed; a read-only one is fine for readers).
+ * Returns NULL with a message in err. */
 struct subs *subs_open(const struct config *cfg, char *err, size_t errlen);
 void subs_free(struct subs *s);                       /* NULL: no-op */
 
