@@ -20,7 +20,7 @@
 /* ---- the blob --------------------------------------------------------------------- */
 
 #define NF_MAGIC 0x4e46494cu        /* "NFIL" */
-#define NF_VERSION 5u
+#define NF_VERSION 6u
 
 /* Internal rec flags above the LISTS_F_* bits (which use bits 0..16). */
 #define NF_PURE_HOST (1u << 20)     /* pattern is a host name: "||host^" */
@@ -62,6 +62,19 @@ struct nf_slot {                    /* hash-table slot, 8 bytes: key 0 = empty *
 	                                   array of a count followed by that many rule ids */
 };
 #define NF_REF_ONE 0x80000000u
+
+/* A bucket entry: a rule id and where the token the rule is filed under
+ * sits in its pattern.  A URL token at position p then means the pattern
+ * can only match starting at p - off: one anchored comparison instead of a
+ * scan of the URL (uBO does the same).  NF_OFF_NONE: the pattern has a '*'
+ * before the token, or the bucket is not a token bucket. */
+#define NF_ID_BITS 22
+#define NF_ID_MASK ((1u << NF_ID_BITS) - 1)
+#define NF_OFF_NONE 0x1ffu
+#define NF_MAX_RULES NF_ID_MASK
+static inline uint32_t ent_make(uint32_t id, uint32_t off) { return id | (off << NF_ID_BITS); }
+static inline uint32_t ent_id(uint32_t e) { return e & NF_ID_MASK; }
+static inline uint32_t ent_off(uint32_t e) { return (e >> NF_ID_BITS) & NF_OFF_NONE; }
 
 /* Slots keep 32 of the 64 hash bits: two keys sharing them share a bucket,
  * which costs a wasted rule check, never a wrong verdict (every rule's own
@@ -391,7 +404,7 @@ static void cmap_free(struct cmap *m)
 }
 
 #define MAX_CAND 32
-struct cand { uint64_t h[MAX_CAND]; int n; };
+struct cand { uint64_t h[MAX_CAND]; uint16_t off[MAX_CAND]; int n; };
 
 /* Tokens a plain pattern guarantees as whole URL tokens: runs of token
  * characters bounded on both sides by something that cannot be a token
@@ -415,8 +428,10 @@ static void cand_plain(const char *p, size_t n, uint32_t flags, struct cand *c)
 		}
 		int left = b == 0 ? (flags & (LISTS_F_ANCHOR_HOST | LISTS_F_ANCHOR_LEFT)) != 0 : p[b - 1] != '*';
 		int right = i == n ? (flags & LISTS_F_ANCHOR_RIGHT) != 0 : p[i] != '*';
-		if (left && right)
+		if (left && right) {
+			c->off[c->n] = b < NF_OFF_NONE && !memchr(p, '*', b) ? (uint16_t)b : NF_OFF_NONE;
 			c->h[c->n++] = h_fix(h);
+		}
 	}
 }
 
@@ -505,8 +520,10 @@ static void cand_regex(const char *p, size_t n, struct cand *c)
 			h = (h ^ chr[i++]) * H_PRIME;
 		int left = b > 0 && (kind[b - 1] == 's' || (kind[b - 1] == 'a' && b == 1));
 		int right = i < na && (kind[i] == 's' || (kind[i] == 'a' && i == na - 1));
-		if (left && right)
+		if (left && right) {
+			c->off[c->n] = NF_OFF_NONE;
 			c->h[c->n++] = h_fix(h);
+		}
 	}
 }
 
@@ -561,7 +578,7 @@ static size_t badfilter_key(const char *s, size_t n, char *out, size_t cap)
 	return o;
 }
 
-struct pair { uint32_t key; uint32_t rule; uint8_t table, map; };
+struct pair { uint32_t key; uint32_t rule; uint8_t table, map; uint16_t off; };
 
 static int pair_cmp(const void *a, const void *b)
 {
@@ -738,6 +755,9 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 		*v = 100000;
 	}
 
+	if (nr > NF_MAX_RULES)
+		goto out;
+
 	/* 3. records, extras and index pairs */
 	for (size_t i = 0; i < nr; i++) {
 		if (!keep[i])
@@ -803,6 +823,7 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 		}
 		/* where it is indexed */
 		uint64_t key = 0;
+		uint16_t key_off = NF_OFF_NONE;
 		int map = NM;
 		if (pure) {
 			char low[256];
@@ -823,6 +844,7 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 				if (cost < best) {
 					best = cost;
 					key = c.h[k];
+					key_off = c.off[k];
 				}
 			}
 			if (c.n)
@@ -835,14 +857,16 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 					struct pair *p = vec_push(&pairs);
 					if (!p)
 						goto out;
-					*p = (struct pair){key32(((uint64_t *)u64.p)[x.dom_off + k]), id, (uint8_t)tabs[t], M_PAGEDOM};
+					*p = (struct pair){key32(((uint64_t *)u64.p)[x.dom_off + k]), id, (uint8_t)tabs[t], M_PAGEDOM,
+					                   NF_OFF_NONE};
 				}
 				continue;
 			}
 			struct pair *p = vec_push(&pairs);
 			if (!p)
 				goto out;
-			*p = (struct pair){map == NM ? 0 : key32(key), id, (uint8_t)tabs[t], (uint8_t)map};
+			*p = (struct pair){map == NM ? 0 : key32(key), id, (uint8_t)tabs[t], (uint8_t)map,
+			                   map == M_TOKEN ? key_off : NF_OFF_NONE};
 			if (map == NM && tabs[t] != T_PAGE)
 				n_untok++;
 		}
@@ -898,16 +922,16 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 			t->any_start = (uint32_t)n_u32;
 			t->any_count = (uint32_t)(j - i);
 			for (size_t k = i; k < j; k++)
-				u32[n_u32++] = pp[k].rule;
+				u32[n_u32++] = ent_make(pp[k].rule, NF_OFF_NONE);
 		} else {
 			uint32_t ref;
 			if (j - i == 1) {
-				ref = NF_REF_ONE | pp[i].rule;
+				ref = NF_REF_ONE | ent_make(pp[i].rule, pp[i].off);
 			} else {
 				ref = (uint32_t)n_u32;
 				u32[n_u32++] = (uint32_t)(j - i);
 				for (size_t k = i; k < j; k++)
-					u32[n_u32++] = pp[k].rule;
+					u32[n_u32++] = ent_make(pp[k].rule, pp[k].off);
 			}
 			struct nf_slot *s = slots + t->map_off[pp[i].map];
 			uint32_t mask = t->map_cap[pp[i].map] - 1;
@@ -1012,19 +1036,19 @@ struct netfilter *netfilter_open(const void *blob, size_t len)
 		if (!sl[i].key)
 			continue;
 		if (sl[i].ref & NF_REF_ONE) {
-			if ((sl[i].ref & ~NF_REF_ONE) >= h->n_rec)
+			if (ent_id(sl[i].ref & ~NF_REF_ONE) >= h->n_rec)
 				return NULL;
 		} else if (sl[i].ref >= h->n_u32 || (uint64_t)sl[i].ref + 1 + u32[sl[i].ref] > h->n_u32) {
 			return NULL;
 		} else {
 			for (uint32_t k = 0; k < u32[sl[i].ref]; k++)
-				if (u32[sl[i].ref + 1 + k] >= h->n_rec)
+				if (ent_id(u32[sl[i].ref + 1 + k]) >= h->n_rec)
 					return NULL;
 		}
 	}
 	for (int t = 0; t < NT; t++)
 		for (uint32_t k = 0; k < h->t[t].any_count; k++)
-			if (u32[h->t[t].any_start + k] >= h->n_rec)
+			if (ent_id(u32[h->t[t].any_start + k]) >= h->n_rec)
 				return NULL;
 	const struct nf_rec *rec = (const void *)(base + h->off_rec);
 	const struct nf_extra *ex = (const void *)(base + h->off_extra);
@@ -1116,6 +1140,7 @@ struct mctx {
 	int nphe, nrhe;            /* entity hashes ("example.*"), -1 not computed */
 	uint64_t phe[MAX_SUFFIX], rhe[MAX_SUFFIX];
 	uint64_t tok[MAX_TOKENS];
+	uint32_t tpos[MAX_TOKENS]; /* where each token starts in the URL */
 };
 
 static int suffix_hashes(const char *h, size_t n, uint64_t *out, int tail_entity)
@@ -1331,13 +1356,27 @@ static int glob(const char *u, size_t ulen, size_t start, int anchored, int righ
 	}
 }
 
-static int pat_match(const struct mctx *m, const struct nf_rec *r)
+/* Matches the pattern; start is where it must begin (known from the
+ * token's position) or SIZE_MAX when it may begin anywhere its anchors
+ * allow. */
+static int pat_match(const struct mctx *m, const struct nf_rec *r, size_t start)
 {
 	const char *p = m->nf->pool + r->text_off + r->pat_delta;
 	size_t pl = r->pat_len;
 	int fold = !(r->flags & LISTS_F_MATCH_CASE);
 	const char *u = fold ? m->lurl : m->url;
 	int right = (r->flags & LISTS_F_ANCHOR_RIGHT) != 0;
+	if (start != SIZE_MAX) {
+		if (r->flags & LISTS_F_ANCHOR_LEFT) {
+			if (start != 0)
+				return 0;
+		} else if (r->flags & LISTS_F_ANCHOR_HOST) {
+			if (start < m->hoff || start >= m->hoff + m->hlen ||
+			    (start != m->hoff && m->lurl[start - 1] != '.'))
+				return 0;
+		}
+		return glob(u, m->ulen, start, 1, right, p, pl, fold);
+	}
 	if (r->flags & LISTS_F_ANCHOR_HOST) {
 		if (m->hlen == 0)
 			return 0;
@@ -1418,7 +1457,7 @@ static int dom_check(struct mctx *m, const struct nf_extra *x)
 
 /* Every condition of rule id against the request, cheapest first (libpsl
  * lookups for the party last). */
-static int rec_match(struct mctx *m, uint32_t id)
+static int rec_match(struct mctx *m, uint32_t id, size_t start)
 {
 	const struct netfilter *nf = m->nf;
 	const struct nf_rec *r = &nf->rec[id];
@@ -1434,7 +1473,7 @@ static int rec_match(struct mctx *m, uint32_t id)
 		if (r->flags & LISTS_F_REGEX) {
 			if (!x || !re_match(m, r, x))
 				return 0;
-		} else if (!pat_match(m, r))
+		} else if (!pat_match(m, r, start))
 			return 0;
 	}
 	if (r->flags & (LISTS_F_1P | LISTS_F_3P)) {
@@ -1507,21 +1546,33 @@ static int slot_find(const struct netfilter *nf, const struct nf_table *t, int m
 /* Called for each matching rule; returns nonzero to stop the walk. */
 typedef int (*visit_fn)(void *arg, uint32_t rule);
 
-static int bucket_visit(struct mctx *m, const uint32_t *ids, uint32_t count, visit_fn fn, void *arg)
+/* Visits the matching rules of a bucket; pos is where the bucket's token
+ * starts in the URL, or SIZE_MAX for host, domain and catch-all buckets. */
+static int bucket_visit(struct mctx *m, const uint32_t *ents, uint32_t count, size_t pos, visit_fn fn,
+                        void *arg)
 {
-	for (uint32_t i = 0; i < count; i++)
-		if (rec_match(m, ids[i]) && fn(arg, ids[i]))
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t id = ent_id(ents[i]), off = ent_off(ents[i]);
+		size_t start = SIZE_MAX;
+		if (pos != SIZE_MAX && off != NF_OFF_NONE) {
+			if (off > pos)
+				continue;   /* the pattern would begin before the URL */
+			start = pos - off;
+		}
+		if (rec_match(m, id, start) && fn(arg, id))
 			return 1;
+	}
 	return 0;
 }
 
-static int keys_visit(struct mctx *m, const struct nf_table *t, int map, const uint64_t *keys, int n,
-                      visit_fn fn, void *arg)
+static int keys_visit(struct mctx *m, const struct nf_table *t, int map, const uint64_t *keys,
+                      const uint32_t *pos, int n, visit_fn fn, void *arg)
 {
 	for (int i = 0; i < n; i++) {
 		const uint32_t *ids;
 		uint32_t cnt, one;
-		if (slot_find(m->nf, t, map, keys[i], &ids, &cnt, &one) && bucket_visit(m, ids, cnt, fn, arg))
+		if (slot_find(m->nf, t, map, keys[i], &ids, &cnt, &one) &&
+		    bucket_visit(m, ids, cnt, pos ? pos[i] : SIZE_MAX, fn, arg))
 			return 1;
 	}
 	return 0;
@@ -1532,18 +1583,18 @@ static int keys_visit(struct mctx *m, const struct nf_table *t, int map, const u
 static int table_visit(struct mctx *m, int ti, visit_fn fn, void *arg)
 {
 	const struct nf_table *t = &m->nf->h->t[ti];
-	if (keys_visit(m, t, M_HOST, m->rh, m->nrh, fn, arg))
+	if (keys_visit(m, t, M_HOST, m->rh, NULL, m->nrh, fn, arg))
 		return 1;
-	if (keys_visit(m, t, M_TOKEN, m->tok, m->ntok, fn, arg))
+	if (keys_visit(m, t, M_TOKEN, m->tok, m->tpos, m->ntok, fn, arg))
 		return 1;
 	if (t->map_cap[M_PAGEDOM]) {
 		need_page(m);
 		need_page_entity(m);
-		if (keys_visit(m, t, M_PAGEDOM, m->ph, m->nph, fn, arg) ||
-		    keys_visit(m, t, M_PAGEDOM, m->phe, m->nphe, fn, arg))
+		if (keys_visit(m, t, M_PAGEDOM, m->ph, NULL, m->nph, fn, arg) ||
+		    keys_visit(m, t, M_PAGEDOM, m->phe, NULL, m->nphe, fn, arg))
 			return 1;
 	}
-	return bucket_visit(m, m->nf->u32 + t->any_start, t->any_count, fn, arg);
+	return bucket_visit(m, m->nf->u32 + t->any_start, t->any_count, SIZE_MAX, fn, arg);
 }
 
 static int first_fn(void *arg, uint32_t rule)
@@ -1590,22 +1641,29 @@ static void ctx_init(struct mctx *m, const struct netfilter *nf, const char *url
 	 * hashed rule tokens */
 	int nt = 0;
 	uint64_t h = H_INIT;
+	size_t ts = 0;
 	int in_tok = 0;
 	for (size_t i = 0; i < ulen; i++) {
 		unsigned char c = lower_tab[(unsigned char)url[i]];
 		l[i] = (char)c;
 		if (tok_tab[c]) {
+			if (!in_tok)
+				ts = i;
 			h = (h ^ c) * H_PRIME;
 			in_tok = 1;
 		} else if (in_tok) {
-			if (nt < MAX_TOKENS)
+			if (nt < MAX_TOKENS) {
+				m->tpos[nt] = (uint32_t)ts;
 				m->tok[nt++] = h_fix(h);
+			}
 			h = H_INIT;
 			in_tok = 0;
 		}
 	}
-	if (in_tok && nt < MAX_TOKENS)
+	if (in_tok && nt < MAX_TOKENS) {
+		m->tpos[nt] = (uint32_t)ts;
 		m->tok[nt++] = h_fix(h);
+	}
 	m->ntok = nt;
 	l[ulen] = '\0';
 	m->nf = nf;
