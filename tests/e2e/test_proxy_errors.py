@@ -234,3 +234,41 @@ def test_17_max_connections_pauses_accepting(quell, echo_origin):
     assert c.recv(100).startswith(b"HTTP/1.1 200")
     b.close()
     c.close()
+
+
+def test_18_connect_timeout_is_504(quell):
+    # a listener whose accept queue is full drops SYNs: the connect hangs
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    time.sleep(0.2)
+    q = quell(["connect_timeout 1s"])
+    t0 = time.time()
+    st, _, body, _ = proxy_get(q.port, "http://127.0.0.1:%d/" % port)
+    assert st == 504 and b"timed out" in body
+    assert time.time() - t0 < 3
+    for c in fillers:
+        c.close()
+    srv.close()
+
+
+def test_19_io_timeout_aborts_stalled_body(quell, raw_origin):
+    def stall(conn, server):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"a" * 10)
+        time.sleep(4)
+    srv = raw_origin(stall)
+    q = quell(["io_timeout 1s"])
+    t0 = time.time()
+    r = curl("-x", q.proxy, "-o", "/dev/null", "http://127.0.0.1:%d/" % srv.port)
+    assert r.returncode == 18 and time.time() - t0 < 3.5
