@@ -208,3 +208,38 @@ def test_17_decoded_for_clients_without_the_encoding(quell, origin, echo_origin)
     # and an HTTP/1.0 one, close-delimited
     st, h, body, _ = proxy_get(q.port, url, headers=["Accept-Encoding: identity"], version="1.0")
     assert st == 200 and body == page
+
+
+def test_18_ipv6_and_next_address_fallback(quell, dns):
+    # an origin on [::1] only; the name also has an A record where nothing listens
+    srv = socket.socket(socket.AF_INET6)
+    srv.bind(("::1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    dns.add("dual.lan", "127.0.0.1")
+    dns.add("dual.lan", "::1")
+
+    def serve():
+        c, _ = srv.accept()
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nv6")
+        c.close()
+    import threading
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    q = quell()
+    st, _, body, _ = proxy_get(q.port, "http://dual.lan:%d/" % port)
+    assert st == 200 and body == b"v6"
+    t.join(5)
+    srv.close()
+    # an IPv6 literal in the URL
+    srv = socket.socket(socket.AF_INET6)
+    srv.bind(("::1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    st, _, body, _ = proxy_get(q.port, "http://[::1]:%d/" % port)
+    assert st == 200 and body == b"v6"
+    t.join(5)
+    srv.close()
