@@ -20,7 +20,7 @@
 /* ---- the blob --------------------------------------------------------------------- */
 
 #define NF_MAGIC 0x4e46494cu        /* "NFIL" */
-#define NF_VERSION 6u
+#define NF_VERSION 7u
 
 /* Internal rec flags above the LISTS_F_* bits (which use bits 0..16). */
 #define NF_PURE_HOST (1u << 20)     /* pattern is a host name: "||host^" */
@@ -637,7 +637,7 @@ static int domains_hash(struct vec *u64, const char *s, size_t n, uint32_t *off,
 	return 0;
 }
 
-static int rule_tables(const struct brule *r, int out[2])
+static int rule_tables(const struct brule *r, int out[3])
 {
 	int exc = (r->flags & LISTS_F_EXCEPTION) != 0, imp = (r->flags & LISTS_F_IMPORTANT) != 0, n = 0;
 	switch (r->action) {
@@ -647,15 +647,22 @@ static int rule_tables(const struct brule *r, int out[2])
 			if ((r->types & LISTS_T_DOCUMENT) ||
 			    (r->flags & (LISTS_F_ELEMHIDE | LISTS_F_GENERICHIDE | LISTS_F_SPECIFICHIDE)))
 				out[n++] = T_PAGE;
-		} else
-			out[n++] = imp ? T_IMPORTANT : T_BLOCK;
+		} else {
+			/* important rules are block rules too: T_IMPORTANT is only
+			 * consulted once an exception has matched */
+			out[n++] = T_BLOCK;
+			if (imp)
+				out[n++] = T_IMPORTANT;
+		}
 		break;
 	case LISTS_A_REDIRECT:
 		if (exc) {
 			out[n++] = T_REDIR_EXC;
 		} else {
-			out[n++] = imp ? T_IMPORTANT : T_BLOCK;
+			out[n++] = T_BLOCK;
 			out[n++] = T_REDIR;
+			if (imp)
+				out[n++] = T_IMPORTANT;
 		}
 		break;
 	case LISTS_A_REDIRECT_RULE: out[n++] = exc ? T_REDIR_EXC : T_REDIR; break;
@@ -850,7 +857,7 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 			if (c.n)
 				map = M_TOKEN;
 		}
-		int tabs[2], nt = rule_tables(r, tabs);
+		int tabs[3], nt = rule_tables(r, tabs);
 		for (int t = 0; t < nt; t++) {
 			if (map == NM && x.dom_inc && !x.dom_exc) {
 				for (uint16_t k = 0; k < x.dom_inc; k++) {
@@ -1929,15 +1936,16 @@ int netfilter_match(const struct netfilter *nf, const char *url, size_t url_len,
 	char buf[STACK_URL], *heap;
 	struct mctx m;
 	ctx_init(&m, nf, url, url_len, type, page_url, page_len, buf, &heap);
-	uint32_t id = table_first(&m, T_IMPORTANT);
-	if (id == NETFILTER_NO_RULE) {
-		id = table_first(&m, T_BLOCK);
-		if (id != NETFILTER_NO_RULE) {
-			uint32_t e = table_first(&m, T_EXCEPT);
-			if (e != NETFILTER_NO_RULE) {
+	/* blocks, then exceptions, then (only to overrule an exception)
+	 * important blocks */
+	uint32_t id = table_first(&m, T_BLOCK);
+	if (id != NETFILTER_NO_RULE && !(nf->rec[id].flags & LISTS_F_IMPORTANT)) {
+		uint32_t e = table_first(&m, T_EXCEPT);
+		if (e != NETFILTER_NO_RULE) {
+			id = table_first(&m, T_IMPORTANT);
+			if (id == NETFILTER_NO_RULE) {
 				v->matched = 2;
 				v->rule = e;
-				id = NETFILTER_NO_RULE;
 			}
 		}
 	}
