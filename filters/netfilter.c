@@ -20,7 +20,7 @@
 /* ---- the blob --------------------------------------------------------------------- */
 
 #define NF_MAGIC 0x4e46494cu        /* "NFIL" */
-#define NF_VERSION 7u
+#define NF_VERSION 8u
 
 /* Internal rec flags above the LISTS_F_* bits (which use bits 0..16). */
 #define NF_PURE_HOST (1u << 20)     /* pattern is a host name: "||host^" */
@@ -92,6 +92,8 @@ struct nf_table {
 	                                       no table, and the filter answers that from
 	                                       cache where the slots would miss it */
 	uint32_t any_start, any_count;      /* rules checked for every request */
+	uint32_t entity_keys;               /* M_PAGEDOM holds "name.*" keys: look up the
+	                                       page's entity forms (a libpsl call) */
 };
 
 struct nf_hdr {
@@ -701,6 +703,8 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 	uint64_t *bloom = NULL;
 	char *keep = calloc(nr ? nr : 1, 1);
 	int rc = -1;
+	struct nf_hdr h;
+	memset(&h, 0, sizeof(h));
 	uint32_t n_bad = 0, n_regex = 0, n_untok = 0;
 	if (!keep)
 		goto out;
@@ -860,6 +864,8 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 		int tabs[3], nt = rule_tables(r, tabs);
 		for (int t = 0; t < nt; t++) {
 			if (map == NM && x.dom_inc && !x.dom_exc) {
+				if (x.xflags & X_DOM_ENTITY)
+					h.t[tabs[t]].entity_keys = 1;
 				for (uint16_t k = 0; k < x.dom_inc; k++) {
 					struct pair *p = vec_push(&pairs);
 					if (!p)
@@ -882,8 +888,6 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 	/* 4. hash tables */
 	qsort(pairs.p, pairs.n, sizeof(struct pair), pair_cmp);
 	struct pair *pp = pairs.p;
-	struct nf_hdr h;
-	memset(&h, 0, sizeof(h));
 	size_t n_slot = 0, n_bloom = 0;
 	/* bucket sizes: at most one count word per pair on top of the ids */
 	u32 = malloc((pairs.n ? 2 * pairs.n : 1) * sizeof(uint32_t));
@@ -1596,10 +1600,13 @@ static int table_visit(struct mctx *m, int ti, visit_fn fn, void *arg)
 		return 1;
 	if (t->map_cap[M_PAGEDOM]) {
 		need_page(m);
-		need_page_entity(m);
-		if (keys_visit(m, t, M_PAGEDOM, m->ph, NULL, m->nph, fn, arg) ||
-		    keys_visit(m, t, M_PAGEDOM, m->phe, NULL, m->nphe, fn, arg))
+		if (keys_visit(m, t, M_PAGEDOM, m->ph, NULL, m->nph, fn, arg))
 			return 1;
+		if (t->entity_keys) {
+			need_page_entity(m);
+			if (keys_visit(m, t, M_PAGEDOM, m->phe, NULL, m->nphe, fn, arg))
+				return 1;
+		}
 	}
 	return bucket_visit(m, m->nf->u32 + t->any_start, t->any_count, SIZE_MAX, fn, arg);
 }

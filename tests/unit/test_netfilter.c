@@ -154,7 +154,8 @@ static void test_types(void **state)
 static void test_domain_options(void **state)
 {
 	struct nf n = make("/ads/$domain=a.com|~b.a.com\n/ent/$domain=example.*\n/neg/$domain=~c.com\n"
-	                   "*$script,domain=onlyhere.com\n/to/$to=t.com|~x.t.com\n||cdn.net^$denyallow=ok.cdn.net|fine.*\n");
+	                   "*$script,domain=onlyhere.com\n/to/$to=t.com|~x.t.com\n||cdn.net^$denyallow=ok.cdn.net|fine.*\n"
+	                   "*$image,domain=shop.*\n");
 	BLOCKED(&n, "https://x.net/ads/1", S, "https://a.com/");
 	BLOCKED(&n, "https://x.net/ads/1", S, "https://www.a.com/");
 	ALLOWED(&n, "https://x.net/ads/1", S, "https://b.a.com/");
@@ -171,6 +172,8 @@ static void test_domain_options(void **state)
 	BLOCKED(&n, "https://a.t.com/to/1", S, P);
 	ALLOWED(&n, "https://x.t.com/to/1", S, P);
 	ALLOWED(&n, "https://u.com/to/1", S, P);
+	BLOCKED(&n, "https://any.net/p.png", I, "https://www.shop.co.uk/");   /* token-less, by entity */
+	ALLOWED(&n, "https://any.net/p.png", I, "https://shopping.com/");
 	BLOCKED(&n, "https://cdn.net/x", S, P);
 	ALLOWED(&n, "https://ok.cdn.net/x", S, P);
 	drop(&n);
