@@ -16,6 +16,7 @@
 #include "proxy/config.h"
 
 #include <ctype.h>
+#include <event2/event.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -177,6 +178,33 @@ int cmd_lists_ls(int argc, char **argv)
 
 /* ---- update --------------------------------------------------------------- */
 
+struct dl {
+	struct event_base *base;
+	struct fetch_client *client;
+	struct fetch_result *res;
+};
+
+static void dl_done(struct fetch_result *r, void *arg)
+{
+	struct dl *d = arg;
+	d->res = r;
+	event_base_loopexit(d->base, NULL);
+}
+
+/* Downloads l (with its includes) on d's loop.  NULL: out of memory. */
+static struct fetch_result *download(struct dl *d, struct subs *s, struct subs_list *l)
+{
+	char err[256];
+	d->res = NULL;
+	if (subs_download_start(d->client, s, l, dl_done, d, err, sizeof err))
+		event_base_dispatch(d->base);
+	else if ((d->res = calloc(1, sizeof *d->res)) != NULL) {
+		d->res->outcome = FETCH_ERROR;
+		snprintf(d->res->error, sizeof d->res->error, "%s", err);
+	}
+	return d->res;
+}
+
 int cmd_lists_update(int argc, char **argv)
 {
 	struct opts o;
@@ -199,6 +227,19 @@ int cmd_lists_update(int argc, char **argv)
 			config_free(&cfg);
 			return 2;
 		}
+	struct dl dl = { 0 };
+	char err[512];
+	dl.base = event_base_new();
+	dl.client = dl.base ? fetch_client_new(dl.base, cfg.upstream_ca_file, cfg.resolver,
+	                                       err, sizeof err) : NULL;
+	if (!dl.client) {
+		fprintf(stderr, "quell lists update: %s\n", dl.base ? err : "cannot create an event loop");
+		if (dl.base)
+			event_base_free(dl.base);
+		subs_free(s);
+		config_free(&cfg);
+		return 1;
+	}
 	int failed = 0, done = 0;
 	for (int i = 0; i < subs_count(s); i++) {
 		struct subs_list *l = subs_at(s, i);
@@ -219,10 +260,7 @@ int cmd_lists_update(int argc, char **argv)
 			fflush(stdout);
 			continue;
 		}
-		struct fetch_opts fo;
-		subs_fetch_opts(s, l, &fo);
-		struct fetch_result *r = fetch_blocking(l->source, &fo, cfg.upstream_ca_file,
-		                                        cfg.resolver);
+		struct fetch_result *r = download(&dl, s, l);
 		if (!r) {
 			printf("%s: FAILED: out of memory\n", l->name);
 			failed++;
@@ -247,6 +285,9 @@ int cmd_lists_update(int argc, char **argv)
 		fflush(stdout);
 		fetch_result_free(r);
 	}
+	fetch_client_free(dl.client);
+	event_base_loop(dl.base, EVLOOP_NONBLOCK);   /* deferred frees of cancelled lookups */
+	event_base_free(dl.base);
 	if (done == 0)
 		printf("no lists subscribed (list none in %s)\n", o.config);
 	else if (failed)

@@ -1084,6 +1084,17 @@ void fetch_cancel(struct fetch *f)
 	fetch_destroy(f);
 }
 
+char *fetch_url_join(const char *base, const char *ref)
+{
+	struct url u;
+	char err[256];
+	if (url_parse(base, &u, err, sizeof err) < 0)
+		return NULL;
+	char *joined = url_join(&u, ref);
+	free(u.path);
+	return joined;
+}
+
 void fetch_result_free(struct fetch_result *res)
 {
 	if (!res)

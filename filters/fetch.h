@@ -86,4 +86,8 @@ struct fetch_result *fetch_blocking(const char *url, const struct fetch_opts *op
 
 void fetch_result_free(struct fetch_result *res);   /* NULL: no-op */
 
+/* ref (absolute, "//host/..", "/path" or relative) resolved against the
+ * absolute http(s) URL base.  malloc'd, or NULL (bad base, no memory). */
+char *fetch_url_join(const char *base, const char *ref);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <event2/buffer.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -841,4 +842,283 @@ int subs_apply(struct subs *s, struct subs_list *l, const struct fetch_result *r
 		l->st.last_change = now;
 	snprintf(msg, msglen, "%s%zu bytes, %ld rules", same ? "unchanged, " : "", r->body_len, rules);
 	return record_success(s, l, now, same ? SUBS_UNCHANGED : SUBS_CHANGED, msg, msglen);
+}
+
+/* ---- downloading, with "!#include" files inlined ------------------------------- */
+
+#define SUBS_DOWNLOAD_MAGIC 0x53444c44u
+
+struct subs_download {
+	unsigned magic;
+	struct fetch_client *c;
+	struct fetch *cur;
+	subs_download_fn done;
+	void *arg;
+	size_t max_size;
+	long timeout_ms;
+	struct timespec t0;
+	char *base_url;                   /* where relative includes resolve */
+	struct fetch_result *main;
+	char *names[SUBS_MAX_INCLUDES];
+	struct fetch_result *inc[SUBS_MAX_INCLUDES];
+	int n, idx;
+};
+
+/* 1 when name is one the list parser would accept: relative, inside the
+ * list's directory, no scheme. */
+static int include_name_ok(const char *name, size_t n)
+{
+	if (n == 0 || n > 255 || name[0] == '/')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c <= 0x20 || c >= 0x7f || c == '\\')
+			return 0;
+		if (c == '.' && i + 1 < n && name[i + 1] == '.')
+			return 0;
+		if (c == ':')
+			return 0;
+	}
+	return 1;
+}
+
+/* Finds the "!#include NAME" line at p..e: the name's slice, or NULL. */
+static const char *include_line(const char *p, const char *e, size_t *nl)
+{
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	if ((size_t)(e - p) < 10 || strncmp(p, "!#include", 9) != 0 || (p[9] != ' ' && p[9] != '\t'))
+		return NULL;
+	p += 9;
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*nl = (size_t)(e - p);
+	return p;
+}
+
+int subs_include_names(const char *buf, size_t len, char **out, int max)
+{
+	int n = 0;
+	const char *p = buf, *end = buf + len;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol ? eol : end;
+		size_t nl;
+		const char *name = include_line(p, le, &nl);
+		if (name && include_name_ok(name, nl)) {
+			int dup = 0;
+			for (int i = 0; i < n; i++)
+				dup |= strlen(out[i]) == nl && !memcmp(out[i], name, nl);
+			if (!dup && n < max) {
+				out[n] = malloc(nl + 1);
+				if (!out[n])
+					break;
+				memcpy(out[n], name, nl);
+				out[n][nl] = 0;
+				n++;
+			}
+		}
+		p = le + 1;
+	}
+	return n;
+}
+
+/* Appends the lines of text to out, each "!#include" line replaced: by the
+ * fetched file when depth is 0 and it was fetched, else by a comment, so
+ * the stored copy never makes the parser read a local file. */
+static void inline_text(struct evbuffer *out, const char *buf, size_t len, int depth,
+                        char *const *names, struct fetch_result *const *inc, int n)
+{
+	const char *p = buf, *end = buf + len;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol ? eol : end;
+		size_t nl;
+		const char *name = include_line(p, le, &nl);
+		int done = 0;
+		for (int i = 0; name && depth == 0 && i < n && !done; i++) {
+			if (strlen(names[i]) != nl || memcmp(names[i], name, nl))
+				continue;
+			evbuffer_add_printf(out, "! >>> %s (inlined by quell)\n", names[i]);
+			inline_text(out, inc[i]->body, inc[i]->body_len, depth + 1, names, inc, n);
+			evbuffer_add_printf(out, "! <<< %s\n", names[i]);
+			done = 1;
+		}
+		if (name && !done) {
+			evbuffer_add_printf(out, "! quell: not fetched: ");
+			evbuffer_add(out, p, (size_t)(le - p));
+			evbuffer_add(out, "\n", 1);
+		} else if (!name) {
+			evbuffer_add(out, p, (size_t)(le - p));
+			evbuffer_add(out, "\n", 1);
+		}
+		p = le + 1;
+	}
+}
+
+static void download_free(struct subs_download *d)
+{
+	fetch_cancel(d->cur);
+	fetch_result_free(d->main);
+	for (int i = 0; i < d->n; i++) {
+		free(d->names[i]);
+		fetch_result_free(d->inc[i]);
+	}
+	free(d->base_url);
+	d->magic = 0;
+	free(d);
+}
+
+static void download_deliver(struct subs_download *d)
+{
+	struct fetch_result *r = d->main;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	r->elapsed_ms = (t.tv_sec - d->t0.tv_sec) * 1000 + (t.tv_nsec - d->t0.tv_nsec) / 1000000;
+	d->main = NULL;
+	d->cur = NULL;
+	subs_download_fn done = d->done;
+	void *arg = d->arg;
+	download_free(d);
+	done(r, arg);
+}
+
+/* All includes are in: builds the inlined body into d->main. */
+static void download_inline(struct subs_download *d)
+{
+	struct fetch_result *m = d->main;
+	struct evbuffer *out = evbuffer_new();
+	if (out)
+		inline_text(out, m->body, m->body_len, 0, d->names, d->inc, d->n);
+	size_t n = out ? evbuffer_get_length(out) : 0;
+	char *body = out && n <= d->max_size ? malloc(n + 1) : NULL;
+	if (!body) {
+		m->outcome = FETCH_ERROR;
+		if (out && n > d->max_size)
+			snprintf(m->error, sizeof m->error,
+			         "larger than the %zu-byte limit (list_max_size) with its includes",
+			         d->max_size);
+		else
+			snprintf(m->error, sizeof m->error, "out of memory");
+	} else {
+		evbuffer_remove(out, body, n);
+		body[n] = 0;
+		free(m->body);
+		m->body = body;
+		m->body_len = n;
+	}
+	if (out)
+		evbuffer_free(out);
+	download_deliver(d);
+}
+
+static void download_next(struct subs_download *d);
+
+static void on_include(struct fetch_result *r, void *arg)
+{
+	struct subs_download *d = arg;
+	d->cur = NULL;
+	d->main->wire_bytes += r->wire_bytes;
+	if (r->outcome != FETCH_OK) {
+		d->main->outcome = FETCH_ERROR;
+		snprintf(d->main->error, sizeof d->main->error, "!#include %.60s: %.180s",
+		         d->names[d->idx], r->outcome == FETCH_NOT_MODIFIED ? "unexpected 304" : r->error);
+		fetch_result_free(r);
+		download_deliver(d);
+		return;
+	}
+	d->inc[d->idx++] = r;
+	download_next(d);
+}
+
+/* Starts the next include, or finishes. */
+static void download_next(struct subs_download *d)
+{
+	if (d->idx >= d->n) {
+		download_inline(d);
+		return;
+	}
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	long spent = (t.tv_sec - d->t0.tv_sec) * 1000 + (t.tv_nsec - d->t0.tv_nsec) / 1000000;
+	struct fetch_opts o = { .max_size = d->max_size, .max_redirects = FETCH_DEFAULT_REDIRECTS };
+	/* one deadline for the list and its includes */
+	o.timeout_ms = d->timeout_ms - spent;
+	if (o.timeout_ms < 1)
+		o.timeout_ms = 1;
+	char *url = fetch_url_join(d->base_url, d->names[d->idx]);
+	char err[256] = "out of memory";
+	d->cur = url ? fetch_start(d->c, url, &o, on_include, d, err, sizeof err) : NULL;
+	free(url);
+	if (!d->cur) {
+		d->main->outcome = FETCH_ERROR;
+		snprintf(d->main->error, sizeof d->main->error, "!#include %.60s: %.180s",
+		         d->names[d->idx], err);
+		download_deliver(d);
+	}
+}
+
+static void on_main(struct fetch_result *r, void *arg)
+{
+	struct subs_download *d = arg;
+	d->cur = NULL;
+	d->main = r;
+	if (r->outcome != FETCH_OK) {
+		download_deliver(d);
+		return;
+	}
+	d->n = subs_include_names(r->body, r->body_len, d->names, SUBS_MAX_INCLUDES);
+	if (d->n == 0) {
+		/* still neutralize includes we would not fetch (absolute, "..") */
+		if (strstr(r->body, "!#include"))
+			download_inline(d);
+		else
+			download_deliver(d);
+		return;
+	}
+	d->base_url = strdup(r->url ? r->url : "");
+	if (!d->base_url) {
+		r->outcome = FETCH_ERROR;
+		snprintf(r->error, sizeof r->error, "out of memory");
+		download_deliver(d);
+		return;
+	}
+	download_next(d);
+}
+
+struct subs_download *subs_download_start(struct fetch_client *c, const struct subs *s,
+                                          const struct subs_list *l, subs_download_fn done,
+                                          void *arg, char *err, size_t errlen)
+{
+	struct subs_download *d = calloc(1, sizeof *d);
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->magic = SUBS_DOWNLOAD_MAGIC;
+	d->c = c;
+	d->done = done;
+	d->arg = arg;
+	struct fetch_opts o;
+	subs_fetch_opts(s, l, &o);
+	d->max_size = o.max_size;
+	d->timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 60000;
+	clock_gettime(CLOCK_MONOTONIC, &d->t0);
+	d->cur = fetch_start(c, l->source, &o, on_main, d, err, errlen);
+	if (!d->cur) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void subs_download_cancel(struct subs_download *d)
+{
+	if (!d)
+		return;
+	if (d->magic != SUBS_DOWNLOAD_MAGIC)
+		abort();
+	download_free(d);
 }

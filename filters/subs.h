@@ -134,6 +134,33 @@ void subs_parse_header(const char *buf, size_t len, char *title, size_t tlen,
 /* 1 when buf looks like an HTML document rather than a filter list. */
 int subs_looks_like_html(const char *buf, size_t len);
 
+/* ---- downloading ------------------------------------------------------- */
+
+struct fetch_client;
+struct subs_download;
+
+#define SUBS_MAX_INCLUDES 16
+
+/* Called once per subs_download_start(); the callee owns r (fetch_result_free)
+ * and passes it to subs_apply(). */
+typedef void (*subs_download_fn)(struct fetch_result *r, void *arg);
+
+/* Downloads l on c's event_base: its URL with the validators of the stored
+ * copy (subs_fetch_opts), then, for a 200, each "!#include NAME" file beside
+ * it (at most SUBS_MAX_INCLUDES, one deadline for all), inlined where the
+ * line was; other include lines become comments, so a stored copy never
+ * makes the parser read local files.  A failed include fails the download.
+ * Returns the download, or NULL with err set (done is not called then). */
+struct subs_download *subs_download_start(struct fetch_client *c, const struct subs *s,
+                                          const struct subs_list *l, subs_download_fn done,
+                                          void *arg, char *err, size_t errlen);
+/* Stops a download without calling done.  NULL: no-op. */
+void subs_download_cancel(struct subs_download *d);
+
+/* The fetchable "!#include" names of a list text (relative, no "..", no
+ * scheme), deduplicated, at most max, malloc'd into out.  Returns the count. */
+int subs_include_names(const char *buf, size_t len, char **out, int max);
+
 /* Writes len bytes to path atomically: temp file in the same directory,
  * fsync, rename, fsync of the directory.  0, or -1 with errno set. */
 int subs_write_atomic(const char *path, const void *data, size_t len);

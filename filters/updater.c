@@ -51,7 +51,7 @@ struct updater {
 	struct event *wake;
 	int pipe_fd[2];
 	struct fetch_client *client;
-	struct fetch *inflight;
+	struct subs_download *inflight;
 	int round;                        /* a round of downloads is running */
 	int round_pos;                    /* next list index to look at */
 	int round_all;                    /* every URL list, due or not */
@@ -485,10 +485,8 @@ static void round_next(struct updater *u)
 		struct subs_list *l = subs_at(u->subs, u->round_pos++);
 		if (!l->is_url || !(u->round_all || subs_due(l, now)))
 			continue;
-		struct fetch_opts o;
 		char err[256];
-		subs_fetch_opts(u->subs, l, &o);
-		u->inflight = fetch_start(u->client, l->source, &o, on_fetched, u, err, sizeof err);
+		u->inflight = subs_download_start(u->client, u->subs, l, on_fetched, u, err, sizeof err);
 		if (u->inflight)
 			return;
 		/* could not even start (bad URL): record it like any failure */
@@ -551,7 +549,7 @@ static void schedule(struct updater *u)
 static void adopt(struct updater *u, struct config *cfg, struct subs *s)
 {
 	if (u->inflight) {
-		fetch_cancel(u->inflight);
+		subs_download_cancel(u->inflight);
 		u->inflight = NULL;
 	}
 	u->round = 0;
@@ -617,7 +615,7 @@ static void *thread_main(void *arg)
 	schedule(u);
 	event_base_dispatch(u->base);
 	if (u->inflight) {
-		fetch_cancel(u->inflight);
+		subs_download_cancel(u->inflight);
 		u->inflight = NULL;
 	}
 	return NULL;

@@ -245,6 +245,26 @@ def test_13_title_and_expires(lists_origin, conf):
     assert r.returncode == 0 and "not modified" in r.stdout
 
 
+def test_14_includes_are_fetched_and_inlined(lists_origin, conf):
+    lists_origin.put_list("lists/inc/part.txt", make_list(7, host="part"))
+    main = ("! Title: With includes\n||main.test^\n!#include part.txt\n"
+            "!#include ../../etc/passwd\n")
+    url = lists_origin.put_list("lists/inc/main.txt", main)
+    cfg = conf([url + " name=inc"])
+    r = run_lists(cfg, "update")
+    assert r.returncode == 0, r.stdout
+    assert "8 rules" in r.stdout
+    text = stored(cfg, "inc")
+    assert "||part6.test^" in text and "||main.test^" in text
+    # the include that was not fetched can no longer make the parser read a file
+    assert "\n!#include" not in text and "not fetched: !#include ../../etc/passwd" in text
+    # a missing include fails the update and keeps the last good copy
+    lists_origin.put_list("lists/inc/main.txt", main + "!#include missing.txt\n")
+    r = run_lists(cfg, "update")
+    assert r.returncode == 1 and "!#include missing.txt: HTTP 404" in r.stdout
+    assert stored(cfg, "inc") == text
+
+
 # ---------------------------------------------------------------- the running proxy
 
 def blocked(q, url, origin_body):

@@ -231,6 +231,24 @@ static void test_html_and_counting(void **state)
 	assert_int_equal(subs_count_rules(empty, strlen(empty), "t"), 0);
 }
 
+static void test_include_names(void **state)
+{
+	(void)state;
+	const char *t = "! Title: x\n!#include part-1.txt\n||a^\n!#if env_mobile\n"
+	                "!#include sub/part-2.txt \r\n!#endif\n!#include ../escape.txt\n"
+	                "!#include /etc/passwd\n!#include http://evil.example/x.txt\n"
+	                "!#include part-1.txt\n!#includefoo\n";
+	char *names[8];
+	int n = subs_include_names(t, strlen(t), names, 8);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "part-1.txt");
+	assert_string_equal(names[1], "sub/part-2.txt");
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	assert_int_equal(subs_include_names(t, strlen(t), names, 1), 1);
+	free(names[0]);
+}
+
 static void test_write_atomic(void **state)
 {
 	(void)state;
@@ -549,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_resolving_lines),
 		cmocka_unit_test(test_header_and_interval),
 		cmocka_unit_test(test_html_and_counting),
+		cmocka_unit_test(test_include_names),
 		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_update_lifecycle),
 		cmocka_unit_test(test_304_without_copy_fails),
