@@ -126,7 +126,8 @@ static int hold_add(struct html_tok *t, const char *p, size_t n)
 		t->hold = h;
 		t->cap = cap;
 	}
-	memcpy(t->hold + t->nhold, p, n);
+	if (n)
+		memcpy(t->hold + t->nhold, p, n);
 	t->nhold += n;
 	return 0;
 }
@@ -563,7 +564,7 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 		}
 	}
 	/* the chunk is used up: keep what is still undecided */
-	switch (t->state) {
+	switch (len ? t->state : S_DATA) {
 	case S_LT: case S_LT_SLASH: case S_LT_BANG: case S_RAW_LT:
 		if (hold_add(t, data + from, len - from) < 0)
 			return -1;

@@ -1525,7 +1525,11 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 	rw->active = page && !cosmetic_page_empty(page);
 	rw->tok = html_tok_new(rw->o.lookahead);
 	rw->host = strdup(rw->o.log_host ? rw->o.log_host : "-");
-	if (!rw->tok || !rw->host) {
+	/* never NULL, so offsets into them are always valid pointers */
+	rw->hold_cap = rw->text_cap = 1024;
+	rw->hold = malloc(rw->hold_cap);
+	rw->text = malloc(rw->text_cap);
+	if (!rw->tok || !rw->host || !rw->hold || !rw->text) {
 		rewriter_free(rw);
 		return NULL;
 	}
