@@ -1264,7 +1264,8 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
 		/* A half-close after a complete request still wants its answer. */
-		if (c->state == CONN_HEAD || c->state == CONN_CLOSING || c->state == CONN_LOCAL) {
+		if (c->state == CONN_HEAD || c->state == CONN_CLOSING || c->state == CONN_LOCAL ||
+		    c->state == CONN_PEEK) {
 			close_after_flush(c);
 			return;
 		}
