@@ -355,7 +355,10 @@ int codec_run(struct codec *c, struct evbuffer *in, struct evbuffer *out, int la
 	size_t produced = 0;
 	for (;;) {
 		struct evbuffer_iovec vin, vout;
-		const unsigned char *ip = NULL;
+		/* Never NULL: the steps advance ip by what was read, and NULL + 0
+		 * is undefined behaviour (found by tests/fuzz/fuzz_codec.c). */
+		static const unsigned char no_input[1];
+		const unsigned char *ip = no_input;
 		size_t il = 0, total = evbuffer_get_length(in);
 		if (total && evbuffer_peek(in, -1, NULL, &vin, 1) >= 1) {
 			ip = vin.iov_base;
