@@ -16,6 +16,7 @@
 #include "filters/fetch.h"
 #include "filters/lists.h"
 #include "filters/subs.h"
+#include "proxy/admin.h"
 #include "proxy/config.h"
 #include "proxy/log.h"
 
@@ -661,6 +662,11 @@ struct updater *updater_new(const struct config *cfg, char *err, size_t errlen)
 	log_msg(LOG_INFO, "lists: %s", summary);
 	pthread_mutex_lock(&current_lock);
 	current = u;
+	/* updater_new runs before the workers start (admin's rule), once per
+	 * process in quell run; the section follows whichever updater is current */
+	static int registered;
+	if (!registered && admin_register_section(updater_status_section) == 0)
+		registered = 1;
 	pthread_mutex_unlock(&current_lock);
 	return u;
 fail:

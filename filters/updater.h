@@ -80,7 +80,8 @@ int updater_status(struct updater *u, struct updater_list_status **out,
 struct updater *updater_current(void);
 
 /* An admin status-page section (admin_section_fn): an HTML table of the
- * lists of updater_current().  0, or -1 (no memory). */
+ * lists of updater_current().  The first updater_new() registers it with
+ * admin_register_section(); nobody else needs to.  0, or -1 (no memory). */
 int updater_status_section(struct evbuffer *out, const struct config *cfg);
 
 #endif
