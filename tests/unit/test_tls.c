@@ -21,9 +21,15 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <netinet/in.h>
+
 #include "certs/pages.h"
 #include "certs/tls.h"
+#include "proxy/admin.h"
 #include "proxy/config.h"
+#include "proxy/headers.h"
 
 static char tmpdir[64];
 
@@ -628,6 +634,58 @@ static void test_pages(void **state)
 	free(d.body);
 }
 
+/* One request to the admin module; returns the body (malloc'd) and sets
+ * *status and the Content-Type into type. */
+static char *admin_get(struct fx *f, const char *path, int *status, char *type, size_t tlen)
+{
+	struct sockaddr_in local = { .sin_family = AF_INET, .sin_port = htons(8228) };
+	local.sin_addr.s_addr = htonl(0x7f000001);
+	struct headers *req_h = headers_new();
+	struct admin_request req = { "GET", path, "quell.home", req_h, (struct sockaddr *)&local, &f->cfg };
+	struct admin_reply rep = { 200, headers_new(), evbuffer_new() };
+	assert_int_equal(admin_handle(&req, &rep), 0);
+	*status = rep.status;
+	const char *ct = headers_get(rep.headers, "Content-Type");
+	snprintf(type, tlen, "%s", ct ? ct : "");
+	size_t n = evbuffer_get_length(rep.body);
+	char *body = malloc(n + 1);
+	evbuffer_remove(rep.body, body, n);
+	body[n] = '\0';
+	evbuffer_free(rep.body);
+	headers_free(rep.headers);
+	headers_free(req_h);
+	return body;
+}
+
+static void test_pages_registered_with_admin(void **state)
+{
+	struct fx *f = *state;
+	char type[128];
+	int status;
+	size_t n;
+	assert_int_equal(pages_register(f->t), 0);
+	char *b = admin_get(f, "/ca.pem", &status, type, sizeof type);
+	assert_int_equal(status, 200);
+	assert_string_equal(type, "application/x-x509-ca-cert");
+	assert_string_equal(b, tls_ca_pem(f->t, &n));
+	free(b);
+	b = admin_get(f, "/proxy.pac", &status, type, sizeof type);
+	assert_non_null(strstr(b, "\"PROXY 127.0.0.1:8228; DIRECT\""));
+	free(b);
+	b = admin_get(f, "/ca", &status, type, sizeof type);
+	assert_non_null(strstr(b, tls_ca_fingerprint(f->t)));
+	free(b);
+	b = admin_get(f, "/", &status, type, sizeof type);
+	assert_non_null(strstr(b, "<td>tls_leaves_minted</td><td>0</td>"));
+	assert_non_null(strstr(b, "<td>tls_leaf_cache_hits</td><td>0</td>"));
+	assert_non_null(strstr(b, "href=\"/ca\""));
+	free(b);
+	b = admin_get(f, "/ca.key", &status, type, sizeof type);
+	assert_int_equal(status, 404);
+	assert_null(strstr(b, "PRIVATE"));
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,6 +699,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bypass, setup, teardown),
 		cmocka_unit_test(test_auto_bypass_off),
 		cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pages_registered_with_admin, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
