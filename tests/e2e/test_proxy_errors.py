@@ -111,7 +111,7 @@ def test_07_unknown_host_is_502_naming_it(quell):
     q = quell()
     st, h, body, _ = proxy_get(q.port, "http://nxdomain-host.test/")
     assert st == 502
-    assert b"nxdomain-host.test" in body
+    assert b"nxdomain-host.test" in body and b"no such host" in body
     # HTML for browsers
     st, h, body, _ = proxy_get(q.port, "http://nxdomain-host.test/",
                                headers=["Accept: text/html,application/xhtml+xml,*/*;q=0.8"])
