@@ -278,9 +278,11 @@ int cmd_lists_update(int argc, char **argv)
 				       name, msg, l->st.rules, secs);
 			else
 				printf("%s: FAILED: %s; no copy yet [%.1f s]\n", name, msg, secs);
+		} else if (a == SUBS_CHANGED) {
+			printf("%s: updated, %ld rules, %zu bytes (%zu bytes received) [%.1f s]\n",
+			       l->name, l->st.rules, l->st.bytes, r->wire_bytes, secs);
 		} else {
-			printf("%s: %s%s, %zu bytes received [%.1f s]\n", name,
-			       a == SUBS_CHANGED ? "updated, " : "", msg, r->wire_bytes, secs);
+			printf("%s: %s [%.1f s]\n", l->name, msg, secs);
 		}
 		fflush(stdout);
 		fetch_result_free(r);
