@@ -40,12 +40,14 @@ def connect_tunnel(proxy_port, host, port, timeout=10.0):
     return s, int(head.split(b" ", 2)[1])
 
 
-def tls_client(sock, server_hostname, cafile=None, alpn=("h2", "http/1.1")):
+def tls_client(sock, server_hostname, cafile=None, alpn=("h2", "http/1.1"), check_hostname=True):
     """Wraps a connected socket in TLS verifying against cafile (or not at
-    all when cafile is None).  Returns the SSLSocket."""
+    all when cafile is None), and the name unless check_hostname is false.
+    Returns the SSLSocket."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if cafile:
         ctx.load_verify_locations(cafile)
+        ctx.check_hostname = check_hostname
     else:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
