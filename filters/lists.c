@@ -417,6 +417,17 @@ static int parse_redirect(struct lists_rule *r, int action, const char *v, size_
 	return 0;
 }
 
+/* 1 when s[0..n) is all '_' (uBO's "_" no-op option may be repeated).  The
+ * option is a slice, not a C string: strspn would read past its end (found
+ * by tests/fuzz/fuzz_lists.c). */
+static int all_underscores(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != '_')
+			return 0;
+	return 1;
+}
+
 /* Parses one option.  Returns 0, or the class (unsupported/invalid) set. */
 static int parse_option(struct lists_rule *r, struct opt_state *st, const char *o, size_t ol)
 {
@@ -535,7 +546,7 @@ static int parse_option(struct lists_rule *r, struct opt_state *st, const char *
 			return r->cls;
 		return 0;
 	}
-	if (slice_eq(name, nl, "_") || (nl > 1 && strspn(name, "_") >= nl) ||
+	if (slice_eq(name, nl, "_") || (nl > 1 && all_underscores(name, nl)) ||
 	    slice_eq(name, nl, "reason") || slice_eq(name, nl, "cname") || slice_eq(name, nl, "stealth-ignore"))
 		return 0;   /* no-ops in uBO */
 	static const char *const unsup[] = {

@@ -886,7 +886,8 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 	}
 
 	/* 4. hash tables */
-	qsort(pairs.p, pairs.n, sizeof(struct pair), pair_cmp);
+	if (pairs.n)   /* qsort(NULL, 0) is undefined (found by tests/fuzz/fuzz_lists.c) */
+		qsort(pairs.p, pairs.n, sizeof(struct pair), pair_cmp);
 	struct pair *pp = pairs.p;
 	size_t n_slot = 0, n_bloom = 0;
 	/* bucket sizes: at most one count word per pair on top of the ids */
