@@ -553,7 +553,8 @@ int cmd_lists_add(int argc, char **argv)
 	if (dup)
 		printf("%s is a default subscription; wrote the defaults to %s\n", source, o.config);
 	else
-		printf("added %s to %s; quell lists update downloads it now\n", source, o.config);
+		printf("added %s to %s; quell lists update downloads it now, and a running "
+		       "quell takes it on SIGHUP\n", source, o.config);
 	rc = 0;
 out_text:
 	text_free(&t);

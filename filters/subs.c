@@ -543,9 +543,8 @@ static int add_list(struct subs *s, const char *source, const char *name, long e
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (subs_refresh(s, l) < 0 && !l->is_url) {
-		/* an unreadable local list is shown as missing, not fatal */
-	}
+	/* an unreadable local list shows as "missing" with its error, not fatal */
+	(void)subs_refresh(s, l);
 	if (list_rename(l, name) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

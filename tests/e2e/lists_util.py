@@ -71,12 +71,12 @@ def base_config(tmp, dns_port, ca_file, extra=()):
             "upstream_ca_file %s" % ca_file] + list(extra)
 
 
-def run_lists(config, *args, timeout=60, env=None):
+def run_lists(config, *args, timeout=60, env=None, cwd=None):
     """Runs `quell lists ARGS --config CONFIG`; returns CompletedProcess (text)."""
     argv = [QUELL_BIN, "lists"] + [str(a) for a in args] + ["--config", str(config)]
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e, cwd=cwd)
 
 
 def ls_rows(out):

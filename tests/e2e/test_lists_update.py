@@ -76,8 +76,15 @@ def test_02_add_and_rm_edit_the_config(tmp_path):
     assert r.returncode == 2 and "known lists" in r.stderr
     r = run_lists(cfg, "add", "https://origin.test/x.txt", "every=5s", env=env)
     assert r.returncode == 2 and "every=" in r.stderr
+    local = tmp_path / "my-rules.txt"
+    local.write_text("! Title: Mine Locally\n||local1.test^\n||local2.test^\n")
+    r = run_lists(cfg, "add", "my-rules.txt", env=env, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "list %s\n" % local in cfg.read_text()   # stored as an absolute path
     rows = ls_rows(run_lists(cfg, "ls", env=env).stdout)
-    assert "mine" in rows and "peter-lowe" in rows and len(rows) == 7
+    assert "mine" in rows and "peter-lowe" in rows and len(rows) == 8
+    assert rows["Mine Locally"]["STATUS"] == "local" and rows["Mine Locally"]["RULES"] == "2"
+    assert run_lists(cfg, "rm", "Mine Locally", env=env).returncode == 0
 
     r = run_lists(cfg, "rm", "easylist", env=env)
     assert r.returncode == 0, r.stderr
