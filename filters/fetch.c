@@ -120,7 +120,10 @@ static char *dup_range(const char *s, size_t n)
 	return d;
 }
 
-/* Parses an absolute http(s) URL.  Returns 0, or -1 with err set. */
+/* Parses an absolute http(s) URL.  Returns 0, or -1 with err set.
+ * evhttp_uri_parse() would split it too, but resolving a relative Location
+ * (url_join) and a canonical form for loop detection (url_text) are needed
+ * anyway, and this is the few lines between them. */
 static int url_parse(const char *s, struct url *u, char *err, size_t errlen)
 {
 	memset(u, 0, sizeof *u);
