@@ -26,6 +26,10 @@ static const char usage[] =
 "\n"
 "'quell COMMAND --help' describes a command.  See README.md for the config file.\n";
 
+/* The version, for --version and (through a weak reference in admin.c, so
+ * unit tests link without main.o) the status page and logs. */
+const char quell_version[] = QUELL_VERSION;
+
 struct sub {
 	const char *name;
 	int (*fn)(int, char **);
@@ -68,7 +72,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("quell %s\n", QUELL_VERSION);
+		printf("quell %s\n", quell_version);
 		return 0;
 	}
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
