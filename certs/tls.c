@@ -14,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "certs/ca.h"
@@ -27,6 +30,7 @@
 #define TLS_HOST_MAX 253
 #define TLS_TRACK_MAX 256       /* hosts with failures or auto-bypassed */
 #define TLS_RESUME_SLOTS 512    /* origin sessions kept, direct-mapped by host */
+#define TLS_TICKET_ROTATE_S 7200 /* = the session lifetime (SSL_CTX default) */
 
 struct track {
 	char host[TLS_HOST_MAX + 1];
@@ -37,6 +41,12 @@ struct track {
 struct resume {                 /* the last session with one origin host */
 	char host[TLS_HOST_MAX + 1];
 	SSL_SESSION *sess;
+};
+
+struct ticket_key {             /* session ticket protection keys */
+	unsigned char name[16], aes[32], hmac[32];
+	time_t born;
+	int set;
 };
 
 struct tls {
@@ -51,6 +61,9 @@ struct tls {
 	struct track track[TLS_TRACK_MAX];
 	pthread_mutex_t resume_lock;
 	struct resume resume[TLS_RESUME_SLOTS];
+	pthread_mutex_t ticket_lock;
+	struct ticket_key tk_cur, tk_prev;
+	EVP_CIPHER *ticket_cipher;  /* AES-256-CBC, fetched once */
 };
 
 static int host_idx = -1;       /* SSL ex_data: malloc'd CONNECT or origin host */
@@ -173,6 +186,82 @@ static void on_info(const SSL *ssl, int where, int ret)
 	pthread_mutex_unlock(&t->track_lock);
 }
 
+/* Session tickets.  OpenSSL's built-in ticket keys live as long as the
+ * SSL_CTX, i.e. the process: a key stolen after months would decrypt every
+ * resumed session of those months.  quell rotates them every
+ * TLS_TICKET_ROTATE_S and accepts the previous key for one more period
+ * (tickets issued under it are renewed), so a ticket key never protects
+ * more than two periods of traffic. */
+static int ticket_key_make(struct ticket_key *k)
+{
+	k->born = time(NULL);
+	k->set = RAND_bytes(k->name, sizeof k->name) > 0 &&
+	         RAND_priv_bytes(k->aes, sizeof k->aes) > 0 &&
+	         RAND_priv_bytes(k->hmac, sizeof k->hmac) > 0;
+	return k->set ? 0 : -1;
+}
+
+/* Caller holds ticket_lock.  On failure the current key stays. */
+static void ticket_rotate_locked(struct tls *t)
+{
+	struct ticket_key next;
+	if (ticket_key_make(&next) != 0) {
+		log_ssl("session ticket key rotation");
+		return;
+	}
+	OPENSSL_cleanse(&t->tk_prev, sizeof t->tk_prev);
+	t->tk_prev = t->tk_cur;
+	t->tk_cur = next;
+	OPENSSL_cleanse(&next, sizeof next);
+}
+
+void tls_rotate_ticket_keys(struct tls *t)
+{
+	assert(t && t->magic == TLS_MAGIC);
+	pthread_mutex_lock(&t->ticket_lock);
+	ticket_rotate_locked(t);
+	pthread_mutex_unlock(&t->ticket_lock);
+}
+
+/* OpenSSL's ticket key callback: enc = 1 to issue a ticket, 0 to open one.
+ * Returns 1 (key found), 2 (found, old: issue a new ticket), 0 (unknown
+ * key: full handshake), -1 (error). */
+static int on_ticket_key(SSL *ssl, unsigned char *name, unsigned char *iv,
+                         EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct ticket_key k;
+	int r = 0;
+	pthread_mutex_lock(&t->ticket_lock);
+	if (enc && time(NULL) - t->tk_cur.born >= TLS_TICKET_ROTATE_S)
+		ticket_rotate_locked(t);
+	if (enc || !memcmp(name, t->tk_cur.name, sizeof k.name)) {
+		k = t->tk_cur;
+		r = 1;
+	} else if (t->tk_prev.set && !memcmp(name, t->tk_prev.name, sizeof k.name)) {
+		k = t->tk_prev;
+		r = 2;
+	}
+	pthread_mutex_unlock(&t->ticket_lock);
+	if (r == 0)
+		return 0;
+	if (enc) {
+		memcpy(name, k.name, sizeof k.name);
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(t->ticket_cipher)) <= 0)
+			r = -1;
+	}
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof k.hmac),
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	if (r > 0 && (!EVP_MAC_CTX_set_params(hctx, params) ||
+	              !EVP_CipherInit_ex(cctx, t->ticket_cipher, NULL, k.aes, iv, enc)))
+		r = -1;
+	OPENSSL_cleanse(&k, sizeof k);
+	return r;
+}
+
 static SSL_CTX *server_ctx_new(struct tls *t)
 {
 	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
@@ -189,6 +278,7 @@ static SSL_CTX *server_ctx_new(struct tls *t)
 	/* Stateless tickets only: no server-side session cache to lock. */
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(c, 1);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(c, on_ticket_key);
 	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_tlsext_servername_callback(c, on_servername);
 	SSL_CTX_set_tlsext_servername_arg(c, t);
@@ -488,6 +578,7 @@ struct tls *tls_new(const struct config *cfg, char *err, size_t errlen)
 	t->auto_bypass_failures = cfg->auto_bypass_failures;
 	pthread_mutex_init(&t->track_lock, NULL);
 	pthread_mutex_init(&t->resume_lock, NULL);
+	pthread_mutex_init(&t->ticket_lock, NULL);
 	if (host_idx < 0) {
 		snprintf(err, errlen, "OpenSSL ex_data index unavailable");
 		goto fail;
@@ -501,6 +592,11 @@ struct tls *tls_new(const struct config *cfg, char *err, size_t errlen)
 	t->leaves = leaf_cache_new(ca_cert(t->ca), ca_key(t->ca), cfg->cert_cache_size, err, errlen);
 	if (!t->leaves)
 		goto fail;
+	if (!(t->ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) ||
+	    ticket_key_make(&t->tk_cur) != 0) {
+		snprintf(err, errlen, "cannot make session ticket keys");
+		goto fail;
+	}
 	if (!(t->server_ctx = server_ctx_new(t))) {
 		snprintf(err, errlen, "cannot set up the browser-side TLS context");
 		goto fail;
@@ -528,6 +624,10 @@ void tls_free(struct tls *t)
 	for (int i = 0; i < TLS_RESUME_SLOTS; i++)
 		SSL_SESSION_free(t->resume[i].sess);
 	pthread_mutex_destroy(&t->resume_lock);
+	EVP_CIPHER_free(t->ticket_cipher);
+	OPENSSL_cleanse(&t->tk_cur, sizeof t->tk_cur);
+	OPENSSL_cleanse(&t->tk_prev, sizeof t->tk_prev);
+	pthread_mutex_destroy(&t->ticket_lock);
 	t->magic = 0;
 	free(t);
 }

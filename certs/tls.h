@@ -40,13 +40,15 @@ struct tls;
  * directory holds none, and logs at info level where it is and how to
  * install it.  Refuses a CA key readable by group or others.  Builds the
  * browser-side SSL_CTX (TLS 1.2 and 1.3, ALPN http/1.1 only, stateless
- * session tickets) and the origin-side SSL_CTX (system trust store plus
- * cfg->upstream_ca_file, TLS >= 1.2, peer verification required).  Keeps
- * cfg->cert_cache_size and cfg->auto_bypass_failures; cfg is not referenced
- * afterwards.  Returns the object, or NULL with a one-line reason in err. */
+ * session tickets under keys rotated every two hours) and the origin-side
+ * SSL_CTX (system trust store plus cfg->upstream_ca_file, TLS >= 1.2, peer
+ * verification required).  Keeps cfg->cert_cache_size and
+ * cfg->auto_bypass_failures; cfg is not referenced afterwards.  Returns the
+ * object, or NULL with a one-line reason in err. */
 struct tls *tls_new(const struct config *cfg, char *err, size_t errlen);
 
-/* Frees everything; SSL objects already handed out stay valid.  NULL: no-op. */
+/* Frees everything.  Every SSL handed out must be freed first (their
+ * callbacks use t).  NULL is a no-op. */
 void tls_free(struct tls *t);
 
 /* 1 when CONNECT to host must be tunnelled blindly: cfg->intercept off, host
@@ -83,6 +85,11 @@ SSL *tls_origin_side(struct tls *t, const char *host);
  * "unknown issuer", "self-signed certificate"; "TLS handshake failed" when
  * the certificate was not at fault.  Returns a static string, never NULL. */
 const char *tls_verify_reason(const SSL *ssl);
+
+/* Replaces the session ticket key now; tickets under the previous key are
+ * still accepted (and renewed) until the next rotation.  This happens by
+ * itself every two hours; a reload or an operator may force it.  Any thread. */
+void tls_rotate_ticket_keys(struct tls *t);
 
 /* Copies up to max auto-bypassed host names into out (each malloc'd, the
  * caller frees them).  Returns how many were copied. */

@@ -373,6 +373,56 @@ static void test_resumption(void **state)
 	}
 }
 
+/* A session from a fresh handshake with resume.example (ticket taken in). */
+static SSL_SESSION *fresh_session(struct tls *t, SSL_CTX *ctx)
+{
+	unsigned char b;
+	SSL *c = browser(ctx, "resume.example", "resume.example", NULL);
+	SSL *s = tls_client_side(t, "resume.example");
+	assert_int_equal(handshake(c, s), 1);
+	assert_true(SSL_read(c, &b, 1) <= 0);
+	SSL_SESSION *sess = SSL_get1_session(c);
+	SSL_shutdown(c);
+	SSL_free(c);
+	SSL_free(s);
+	return sess;
+}
+
+/* 1 when a handshake offering sess resumed it. */
+static int resumes(struct tls *t, SSL_CTX *ctx, SSL_SESSION *sess)
+{
+	SSL *c = browser(ctx, "resume.example", "resume.example", NULL);
+	SSL_set_session(c, sess);
+	SSL *s = tls_client_side(t, "resume.example");
+	assert_int_equal(handshake(c, s), 1);
+	int r = SSL_session_reused(c);
+	SSL_shutdown(c);
+	SSL_free(c);
+	SSL_free(s);
+	return r;
+}
+
+static void test_ticket_key_rotation(void **state)
+{
+	struct fx *f = *state;
+	for (int v = 0; v < 2; v++) {
+		SSL_CTX *ctx = browser_ctx(f->t, v ? TLS1_2_VERSION : 0);
+		SSL_SESSION *sess = fresh_session(f->t, ctx);
+		tls_rotate_ticket_keys(f->t);
+		/* a ticket under the previous key still resumes */
+		assert_int_equal(resumes(f->t, ctx, sess), 1);
+		tls_rotate_ticket_keys(f->t);
+		/* two rotations later it is refused: a full handshake */
+		assert_int_equal(resumes(f->t, ctx, sess), 0);
+		SSL_SESSION_free(sess);
+		/* and new tickets work under the new key */
+		sess = fresh_session(f->t, ctx);
+		assert_int_equal(resumes(f->t, ctx, sess), 1);
+		SSL_SESSION_free(sess);
+		SSL_CTX_free(ctx);
+	}
+}
+
 /* Not a timed assertion: what a full intercepted handshake costs (both
  * sides, as they run here in one thread), after the leaf is cached. */
 static void test_handshake_cost(void **state)
@@ -694,6 +744,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_intercept_sni, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intercept_no_sni_and_ip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resumption, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ticket_key_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_cost, setup, teardown),
 		cmocka_unit_test(test_origin_verification),
 		cmocka_unit_test_setup_teardown(test_bypass, setup, teardown),
