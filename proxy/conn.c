@@ -556,7 +556,8 @@ static void go_upstream(struct conn *c)
 {
 	struct exchange *x = c->x;
 	c->state = CONN_UPSTREAM;
-	bufferevent_disable(c->client, EV_READ);
+	/* The client stays readable (EOF seen early); its input is bounded by
+	 * the read watermark, and nothing is parsed before the next head. */
 	x->ureq = upstream_open(worker_pool(c->w), c->cfg, x->host, x->port,
 	                        c->tls && !x->is_connect ? conn_tls : NULL, on_upstream, c);
 	if (!x->ureq)
@@ -814,8 +815,8 @@ static int relay_request(struct conn *c)
 		}
 	}
 	if (x->req_done) {
-		bufferevent_disable(c->client, EV_READ);
-		bufferevent_set_timeouts(c->client, NULL, NULL);
+		struct timeval io = ms_tv(c->cfg->io_timeout_ms);
+		bufferevent_set_timeouts(c->client, NULL, &io);
 	} else if (evbuffer_get_length(out) >= c->cfg->conn_buffer) {
 		c->paused_client = 1;
 		bufferevent_disable(c->client, EV_READ);
@@ -1319,7 +1320,9 @@ static void enter_head(struct conn *c)
 	evtimer_add(c->timer, &tv);
 	bufferevent_set_timeouts(c->client, NULL, &io);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
-	bufferevent_enable(c->client, EV_READ | EV_WRITE);
+	/* EV_WRITE stays enabled from the start: enabling it again would arm a
+	 * write event (a syscall and a wake-up) with nothing to write. */
+	bufferevent_enable(c->client, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_input(c->client)))
 		bufferevent_trigger(c->client, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }

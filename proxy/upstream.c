@@ -194,7 +194,8 @@ static struct upstream *pool_take(struct upstream_pool *p, const char *key)
 		if (strcmp(u->key, key) != 0)
 			continue;
 		idle_unlink(u);
-		bufferevent_disable(u->bev, EV_READ);
+		/* reading stays enabled (no epoll change): the new owner sets its
+		 * callbacks in the same loop iteration */
 		bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
 		bufferevent_set_timeouts(u->bev, NULL, NULL);
 		u->reused = 1;

@@ -234,7 +234,7 @@ static int worker_init(struct worker *w, int id, struct worker_config *wc, int n
 		w->max_conns = 1;
 	struct event_config *ec = event_config_new();
 	if (ec)
-		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	w->base = ec ? event_base_new_with_config(ec) : NULL;
 	if (ec)
 		event_config_free(ec);
