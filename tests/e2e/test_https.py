@@ -206,6 +206,22 @@ def test_24_second_connection_mints_nothing(iq, origin):
     assert status_counter(iq, "tls_leaf_cache_hits") >= 3
 
 
+def test_25_returning_client_resumes_session(iq, origin):
+    ca = quell_ca(iq)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(ca)
+    session = None
+    for i in range(2):
+        s, status = connect_tunnel(iq.port, "origin.test", origin.https_port)
+        assert status == 200
+        t = ctx.wrap_socket(s, server_hostname="origin.test", session=session)
+        st, _, body = get(t, "origin.test", "/small.txt")   # the TLS 1.3 ticket comes first
+        assert st == 200 and len(body) == 1024
+        assert t.session_reused == (i == 1)
+        session = t.session
+        t.close()
+
+
 # ------------------------------------------------------------ 30 bad origins
 
 @pytest.fixture(scope="module")
