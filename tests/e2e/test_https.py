@@ -106,6 +106,10 @@ def test_03_run_refuses_readable_key(tmp_path):
 
 def test_10_ca_pages(iq):
     ca = quell_ca(iq)
+    # first start: the CA was made, and the log says where and how to install it
+    log = iq.log()
+    assert "created a new CA in %s" % os.path.dirname(ca) in log, log[-2000:]
+    assert "http://quell.home/ca" in log
     pem = open(ca, "rb").read()
     r = curl("-x", iq.proxy, "http://quell.home/ca.pem")
     assert r.stdout == pem
