@@ -9,18 +9,23 @@
  * files); with --lists exactly those files plus the built-in lists unless
  * --no-builtin.  The page is rewritten as the proxy would for URL: same
  * index, same page exceptions, same remove/hide mode, same look-ahead.
- * --explain writes one line per removal to stderr.
+ * --explain writes one line per removal to stderr.  --bench N reads the
+ * whole page, then times N runs of the tokenizer alone and of the rewriter
+ * with the loaded rules (16 KiB chunks, as the lol-html harness feeds) and
+ * prints the medians to stderr instead of writing the page (bench/rewrite.sh).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filters/builtin.h"
 #include "filters/cosmetic.h"
 #include "filters/engine.h"
 #include "filters/html_filter.h"
+#include "filters/html_tok.h"
 #include "filters/rewriter.h"
 #include "filters/subs.h"
 #include "filters/url.h"
@@ -31,11 +36,12 @@
 
 static const char usage[] =
 	"usage: quell filter --url URL [--lists FILE,...|none] [--no-builtin] [--explain]\n"
-	"                    [--config FILE] [FILE]\n";
+	"                    [--config FILE] [--bench N] [FILE]\n";
 
 struct filter_args {
 	const char *url, *lists, *config, *file;
 	int no_builtin, explain;
+	long bench;
 };
 
 static int parse_args(int argc, char **argv, struct filter_args *a)
@@ -51,11 +57,12 @@ static int parse_args(int argc, char **argv, struct filter_args *a)
 		else if (!strncmp(s, "--config=", 9)) a->config = s + 9;
 		else if (!strcmp(s, "--no-builtin")) a->no_builtin = 1;
 		else if (!strcmp(s, "--explain")) a->explain = 1;
+		else if (!strcmp(s, "--bench") && i + 1 < argc) a->bench = strtol(argv[++i], NULL, 10);
 		else if (s[0] == '-' && s[1]) return -1;
 		else if (!a->file) a->file = s;
 		else return -1;
 	}
-	return a->url ? 0 : -1;
+	return a->url && a->bench >= 0 && a->bench <= 100000 ? 0 : -1;
 }
 
 static const char *base_name(const char *p)
@@ -149,6 +156,118 @@ static int run(struct rewriter *rw, FILE *in, const char *name)
 	return 0;
 }
 
+
+/* ---- --bench ------------------------------------------------------------ */
+
+#define BENCH_CHUNK 16384
+#define BENCH_MAX (256u << 20)
+
+static int count_sink(void *arg, const char *p, size_t n)
+{
+	(void)p;
+	*(size_t *)arg += n;
+	return 0;
+}
+
+static int count_tok(void *arg, const struct html_token *t)
+{
+	*(size_t *)arg += t->raw_len;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Reads all of in (at most BENCH_MAX bytes).  NULL on error. */
+static char *slurp(FILE *in, size_t *len)
+{
+	size_t cap = 1 << 20, n = 0;
+	char *b = malloc(cap);
+	while (b) {
+		if (n == cap) {
+			char *x = cap < BENCH_MAX ? realloc(b, cap * 2) : NULL;
+			if (!x) {
+				free(b);
+				return NULL;
+			}
+			b = x;
+			cap *= 2;
+		}
+		size_t k = fread(b + n, 1, cap - n, in);
+		n += k;
+		if (k == 0)
+			break;
+	}
+	if (b && ferror(in)) {
+		free(b);
+		return NULL;
+	}
+	*len = n;
+	return b;
+}
+
+/* Times runs of the tokenizer alone and of the whole rewriter on page.
+ * Returns 0 or -1 (out of memory). */
+static int bench(const struct cosmetic *idx, const char *host, unsigned flags,
+                 const struct rewriter_opts *o, const char *page, size_t len, long runs)
+{
+	double *tt = calloc((size_t)runs, sizeof *tt), *tr = calloc((size_t)runs, sizeof *tr);
+	struct rewriter_stats st = { 0 };
+	int rc = -1;
+	if (!tt || !tr)
+		goto out;
+	for (long r = 0; r < runs; r++) {
+		size_t got = 0;
+		double t0 = now_s();
+		struct html_tok *tok = html_tok_new(o->lookahead);
+		if (!tok)
+			goto out;
+		for (size_t i = 0; i < len; i += BENCH_CHUNK)
+			html_tok_feed(tok, page + i, len - i < BENCH_CHUNK ? len - i : BENCH_CHUNK, 0, count_tok, &got);
+		html_tok_feed(tok, NULL, 0, 1, count_tok, &got);
+		html_tok_free(tok);
+		tt[r] = now_s() - t0;
+		got = 0;
+		t0 = now_s();
+		struct cosmetic_page *pg = cosmetic_page_new(idx, host, flags);
+		struct rewriter *rw = pg ? rewriter_new(pg, o) : NULL;
+		if (!rw) {
+			cosmetic_page_free(pg);
+			goto out;
+		}
+		for (size_t i = 0; i < len; i += BENCH_CHUNK)
+			if (rewriter_feed(rw, page + i, len - i < BENCH_CHUNK ? len - i : BENCH_CHUNK, 0, count_sink, &got) < 0)
+				break;
+		rewriter_feed(rw, NULL, 0, 1, count_sink, &got);
+		rewriter_get_stats(rw, &st);
+		rewriter_free(rw);
+		cosmetic_page_free(pg);
+		tr[r] = now_s() - t0;
+	}
+	qsort(tt, (size_t)runs, sizeof *tt, dbl_cmp);
+	qsort(tr, (size_t)runs, sizeof *tr, dbl_cmp);
+	double mt = tt[runs / 2], mr = tr[runs / 2];
+	fprintf(stderr, "bench: %zu bytes, %ld runs (median): tokenizer %.1f MB/s (%.2f ms), "
+	        "rewrite %.1f MB/s (%.2f ms), %llu removed, %zu rules\n", len, runs,
+	        (double)len / 1e6 / mt, mt * 1e3, (double)len / 1e6 / mr, mr * 1e3,
+	        (unsigned long long)st.removed, cosmetic_n_rules(idx));
+	rc = 0;
+out:
+	free(tt);
+	free(tr);
+	return rc;
+}
+
 int cmd_filter(int argc, char **argv)
 {
 	struct filter_args a;
@@ -212,8 +331,17 @@ int cmd_filter(int argc, char **argv)
 		fprintf(stderr, "quell filter: out of memory\n");
 		goto out;
 	}
-	if (run(rw, in, a.file ? a.file : "stdin") == 0)
+	if (a.bench) {
+		size_t len;
+		char *pagebuf = slurp(in, &len);
+		if (pagebuf && bench(idx, host, flags, &o, pagebuf, len, a.bench) == 0)
+			rc = 0;
+		else
+			fprintf(stderr, "quell filter: cannot read the page or out of memory\n");
+		free(pagebuf);
+	} else if (run(rw, in, a.file ? a.file : "stdin") == 0) {
 		rc = 0;
+	}
 	if (a.explain) {
 		struct rewriter_stats st;
 		rewriter_get_stats(rw, &st);

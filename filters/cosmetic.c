@@ -57,6 +57,7 @@ struct cosmetic {
 	struct exc *exc;             /* (hash(domain), body) sorted */
 	size_t n_exc;
 	uint64_t attr_slot[ATTR_SLOTS]; /* hashes of indexed attribute names, 0 = free */
+	uint64_t sub_slot[ATTR_SLOTS];  /* same for "~name=abc" keys */
 	size_t n_generic, n_rejected;
 };
 
@@ -75,6 +76,7 @@ struct cosmetic_page {
 	uint64_t *exc;               /* excepted body hashes, sorted */
 	size_t n_exc;
 	uint64_t attr_slot[ATTR_SLOTS];
+	uint64_t sub_slot[ATTR_SLOTS];
 	uint8_t *seen;               /* bitmap over generic entries */
 	const struct cosmetic_entry **seen_list;
 	size_t n_seen, cap_seen, css_done;
@@ -463,13 +465,15 @@ static int pairs_add(struct pairs *v, uint64_t key, const struct cosmetic_entry 
 /* Files a rule under its selector key into keyed/universal; attribute
  * names go to slots.  Returns 0 or -1. */
 static int file_entry(const struct cosmetic_entry *e, struct pairs *keyed,
-                      const struct cosmetic_entry ***uni, size_t *n_uni, uint64_t *slots)
+                      const struct cosmetic_entry ***uni, size_t *n_uni, uint64_t *slots,
+                      uint64_t *sub_slots)
 {
 	char key[512];
 	int kl = sel_index_key(e->sel, key, sizeof key);
-	if (kl > 0 && key[0] == '[') {
+	if (kl > 0 && (key[0] == '[' || key[0] == '~')) {
 		const char *eq = strchr(key, '=');
-		if (!eq || attr_slot_add(slots, str_hash('a', key + 1, (size_t)(eq - key - 1))) < 0)
+		if (!eq || attr_slot_add(key[0] == '[' ? slots : sub_slots,
+		                         str_hash('a', key + 1, (size_t)(eq - key - 1))) < 0)
 			kl = 0;
 	}
 	if (kl > 0)
@@ -560,7 +564,7 @@ struct cosmetic *cosmetic_build(const struct cosmetic_rule *rules, size_t n,
 		if (np == 0) {
 			e->generic = 1;
 			e->gidx = (uint32_t)c->n_generic++;
-			if (!e->disabled && file_entry(e, &gen, &c->universal, &c->n_universal, c->attr_slot) < 0) {
+			if (!e->disabled && file_entry(e, &gen, &c->universal, &c->n_universal, c->attr_slot, c->sub_slot) < 0) {
 				strv_free(pos, np);
 				goto oom;
 			}
@@ -696,6 +700,7 @@ struct cosmetic_page *cosmetic_page_new(const struct cosmetic *c, const char *ho
 	if (!c || (flags & COSMETIC_P_ELEMHIDE))
 		return p;
 	memcpy(p->attr_slot, c->attr_slot, sizeof p->attr_slot);
+	memcpy(p->sub_slot, c->sub_slot, sizeof p->sub_slot);
 	p->seen = calloc(c->n_generic / 8 + 1, 1);
 	if (!p->seen)
 		goto oom;
@@ -725,7 +730,8 @@ struct cosmetic_page *cosmetic_page_new(const struct cosmetic *c, const char *ho
 	p->n_dom_all = w;
 	k.v = NULL;
 	for (size_t i = 0; i < p->n_dom_all; i++)
-		if (file_entry(p->dom_all[i], &keyed, &p->dom_universal, &p->n_dom_universal, p->attr_slot) < 0)
+		if (file_entry(p->dom_all[i], &keyed, &p->dom_universal, &p->n_dom_universal, p->attr_slot,
+		               p->sub_slot) < 0)
 			goto oom;
 	if (table_build(&p->dom, keyed.p, keyed.n) < 0)
 		goto oom;
@@ -777,6 +783,11 @@ int cosmetic_page_empty(const struct cosmetic_page *p)
 int cosmetic_page_attr_indexed(const struct cosmetic_page *p, const char *name, size_t n)
 {
 	return attr_slot_has(p->attr_slot, str_hash('a', name, n));
+}
+
+int cosmetic_page_attr_sub_indexed(const struct cosmetic_page *p, const char *name, size_t n)
+{
+	return attr_slot_has(p->sub_slot, str_hash('a', name, n));
 }
 
 /* Generic entries the page lets through. */

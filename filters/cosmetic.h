@@ -66,15 +66,21 @@ void cosmetic_page_free(struct cosmetic_page *p);
 int cosmetic_page_empty(const struct cosmetic_page *p);
 
 /* Hashes of index keys.  An element's keys: '#'+id, '.'+class, '<'+tag,
- * and for each attribute named by cosmetic_page_attr_indexed(),
- * '['+name+'='+token for each alphanumeric run of its value, lower-cased.
+ * for each attribute named by cosmetic_page_attr_indexed(),
+ * '['+name+'='+token for each alphanumeric run of its value, lower-cased,
+ * and for each named by cosmetic_page_attr_sub_indexed(), '~'+name+'='+
+ * each 3-byte window of its value, lower-cased.
  * key_start/key_add build one incrementally; key_add_lower lower-cases. */
 uint64_t cosmetic_key_start(char kind);
 uint64_t cosmetic_key_add(uint64_t h, const char *s, size_t n);
 uint64_t cosmetic_key_add_lower(uint64_t h, const char *s, size_t n);
 
-/* 1 when some rule on the page is filed under an attribute called name. */
+/* 1 when some rule on the page is filed under an attribute called name:
+ * by whole token ("[name=token" keys), or by three bytes its value
+ * contains ("~name=abc" keys: probe every 3-byte window of the value,
+ * lower-cased). */
 int cosmetic_page_attr_indexed(const struct cosmetic_page *p, const char *name, size_t n);
+int cosmetic_page_attr_sub_indexed(const struct cosmetic_page *p, const char *name, size_t n);
 
 /* The rules filed under key on the page: generic ones first, then domain
  * ones.  Writes up to max entries into out; returns the count found.

@@ -165,6 +165,7 @@ struct pend {
 	uint32_t flags;            /* descendant conditions met, a bit each */
 	uint8_t target_cond;
 	uint64_t hold_start, inner_start, text_start, in_start;
+	uint64_t vis_start;        /* visible-text counter at the start */
 };
 
 struct rewriter {
@@ -201,6 +202,7 @@ struct rewriter {
 	char *text;                /* text of pending elements (raw) */
 	size_t text_len, text_cap;
 	uint64_t text_base;
+	uint64_t visible;          /* non-blank bytes of visible text so far */
 
 	/* output run over the caller's chunk */
 	const char *chunk;
@@ -592,6 +594,10 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 	case SEL_COND_TEXT: {
 		size_t off = (size_t)(p->text_start - rw->text_base);
 		size_t n = rw->text_len - off;
+		if (!memchr(rw->text + off, '&', n)) {
+			ok = sel_cond_test(s, i, rw->text + off, n);
+			break;
+		}
 		char *dec = malloc(n + 1);
 		if (!dec)
 			return 0;
@@ -632,12 +638,26 @@ static int hold_insert_hide(struct rewriter *rw, uint64_t at, const struct frame
  * and prompts are short, and a :has() written against one version of a
  * site's markup can match the article container of the next.  Returns 1
  * when the element must be kept. */
-static int text_guard(const struct rewriter *rw, const struct pend *p)
+static int text_guard(const struct rewriter *rw, const struct pend *p, const struct frame *f)
 {
-	size_t off = (size_t)(p->text_start - rw->text_base), n = 0;
-	for (size_t i = off; i < rw->text_len; i++)
-		n += !isspace((unsigned char)rw->text[i]);
-	return n > GUARD_TEXT;
+	const struct el *e = f->el;
+	if (name_is(e->n.name, e->n.name_len, "script") || name_is(e->n.name, e->n.name_len, "style"))
+		return 0; /* code, not text a reader sees */
+	return rw->visible - p->vis_start > GUARD_TEXT;
+}
+
+/* 1 when every condition of p is a descendant flag (cheap) and set. */
+static int flags_only_pass(const struct pend *p)
+{
+	for (unsigned c = 0; c < sel_n_conds(p->s); c++) {
+		int k = sel_cond_kind(p->s, c);
+		if (k == SEL_COND_TEXT || k == SEL_COND_INNER)
+			return 0;
+		int ok = (p->flags >> c) & 1;
+		if (sel_cond_negated(p->s, c) ? ok : !ok)
+			return 0;
+	}
+	return 1;
 }
 
 /* Evaluates the pends of the element at frame lvl, which ends now
@@ -650,6 +670,16 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 		struct pend *p = &rw->pends[i];
 		if (!p->e || p->level != lvl)
 			continue;
+		if (!removed && text_guard(rw, p, f)) {
+			/* too much text to be removed by a content rule: not even
+			 * tested (text and regex tests on big blocks cost most) */
+			if (!p->target && flags_only_pass(p)) {
+				size_t toff = (size_t)(p->text_start - rw->text_base);
+				explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, -1);
+			}
+			p->e = NULL;
+			continue;
+		}
 		int ok = 1;
 		for (unsigned c = 0; ok && c < sel_n_conds(p->s); c++)
 			ok = cond_passes(rw, p, c, inner_end);
@@ -657,9 +687,6 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 			for (size_t k = 0; k < rw->n_pends; k++)
 				if (rw->pends[k].e && rw->pends[k].serial == p->target)
 					rw->pends[k].flags |= 1u << rw->pends[k].target_cond;
-		} else if (ok && !removed && text_guard(rw, p)) {
-			size_t toff = (size_t)(p->text_start - rw->text_base);
-			explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, -1);
 		} else if (ok && !removed) {
 			size_t toff = (size_t)(p->text_start - rw->text_base);
 			int hide = rw->o.hide && !cosmetic_entry_html(p->e);
@@ -673,6 +700,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 				explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, 0);
 				rw->hold_len = (size_t)(p->hold_start - rw->hold_base);
 				rw->text_len = toff;
+				rw->visible = p->vis_start;
 				removed = 1;
 			}
 		}
@@ -1138,6 +1166,7 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 			q->target_cond = (uint8_t)c;
 			q->hold_start = rw->frames[lvl].hold_start;
 			q->text_start = text_pos(rw);
+			q->vis_start = rw->visible;
 			q->in_start = rw->in_off;
 		}
 	}
@@ -1174,6 +1203,25 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 					for (size_t k = 0; k < got; k++)
 						cosmetic_page_mark_seen(rw->page, cand[nc + k]);
 					nc += got;
+				}
+			}
+		}
+		if (a->value_len >= 3 && cosmetic_page_attr_sub_indexed(rw->page, a->name, a->name_len)) {
+			uint64_t h0 = cosmetic_key_add(cosmetic_key_start('~'), a->name, a->name_len);
+			h0 = cosmetic_key_add(h0, "=", 1);
+			for (size_t k = 0; k + 3 <= a->value_len; k++) {
+				size_t got = cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, a->value + k, 3),
+				                                  cand + nc, MAX_CAND - nc);
+				/* a value may hold the same three bytes twice: keep
+				 * each rule once (writes never pass the reads) */
+				size_t base = nc;
+				for (size_t g = 0; g < got; g++) {
+					const struct cosmetic_entry *e = cand[base + g];
+					int dup = 0;
+					for (size_t j = 0; j < nc && !dup; j++)
+						dup = cand[j] == e;
+					if (!dup)
+						cand[nc++] = e;
 				}
 			}
 		}
@@ -1219,6 +1267,7 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 			p->level = lvl;
 			p->hold_start = hold_pos(rw);
 			p->text_start = text_pos(rw);
+			p->vis_start = rw->visible;
 			p->in_start = rw->in_off;
 			rw->n_holding++;
 			continue;
@@ -1440,7 +1489,37 @@ static int on_end(struct rewriter *rw, const struct html_token *t)
 
 /* ---- token dispatch --------------------------------------------------------------------- */
 
-static int text_add(struct rewriter *rw, const char *p, size_t n)
+/* Once an element holds more visible text than a content rule may
+ * remove (text_guard), its rules can only keep it: they are dropped at
+ * once and the bytes held for it go out (time to first byte, memory).
+ * Returns 0 or -1. */
+static int release_guarded(struct rewriter *rw)
+{
+	int changed = 0;
+	for (size_t i = 0; i < rw->n_pends; i++) {
+		struct pend *p = &rw->pends[i];
+		if (!p->e || !text_guard(rw, p, &rw->frames[p->level]))
+			continue;
+		if (!p->target && flags_only_pass(p)) {
+			size_t toff = (size_t)(p->text_start - rw->text_base);
+			explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, -1);
+		}
+		p->e = NULL;
+		changed = 1;
+	}
+	if (!changed)
+		return 0;
+	pends_compact(rw);
+	uint64_t first = hold_pos(rw);
+	for (size_t i = 0; i < rw->n_pends; i++)
+		if (!rw->pends[i].target && rw->pends[i].hold_start < first)
+			first = rw->pends[i].hold_start;
+	if (hold_release(rw, first) < 0)
+		return -1;
+	return check_bound(rw);
+}
+
+static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 {
 	if (rw->skip_level) {
 		size_t room = sizeof rw->skip_text - 1 - rw->skip_text_len;
@@ -1453,7 +1532,16 @@ static int text_add(struct rewriter *rw, const char *p, size_t n)
 	}
 	if (!rw->n_pends)
 		return 0;
-	return buf_add(&rw->text, &rw->text_len, &rw->text_cap, p, n);
+	if (buf_add(&rw->text, &rw->text_len, &rw->text_cap, p, n) < 0)
+		return -1;
+	if (rawtext)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		rw->visible += !isspace((unsigned char)p[i]);
+	/* pends are in order of creation, so the first has seen the most */
+	if (rw->visible - rw->pends[0].vis_start > GUARD_TEXT)
+		return release_guarded(rw);
+	return 0;
 }
 
 static int on_token(void *arg, const struct html_token *t)
@@ -1472,7 +1560,7 @@ static int on_token(void *arg, const struct html_token *t)
 		rc = on_end(rw, t);
 		break;
 	case HTML_TOK_TEXT:
-		rc = (rw->active ? text_add(rw, t->raw, t->raw_len) : 0) < 0 ? -1 : emit(rw, t->raw, t->raw_len);
+		rc = (rw->active ? text_add(rw, t->raw, t->raw_len, (t->flags & HTML_TOK_F_RAWTEXT) != 0) : 0) < 0 ? -1 : emit(rw, t->raw, t->raw_len);
 		break;
 	default:
 		rc = emit(rw, t->raw, t->raw_len);

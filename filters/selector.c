@@ -251,6 +251,8 @@ static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n)
 	                               opts, &err, &off, NULL);
 	if (!re)
 		fail(c, "bad regular expression (PCRE2 error %d at %zu)", err, (size_t)off);
+	else
+		(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* no JIT: the interpreter runs */
 	return re;
 }
 
@@ -1126,7 +1128,22 @@ int sel_index_key(const struct sel *s, char *buf, size_t len)
 				bat = &k->at[i];
 			}
 		}
-		if (bat) {
+		if (!bat) {
+			/* no whole token: the first three bytes of a value the
+			 * attribute must contain (a "~name=abc" key: the element's
+			 * attribute is probed at every position) */
+			for (unsigned i = 0; i < k->n_at && !bat; i++) {
+				const struct attr_test *at = &k->at[i];
+				if ((at->op == OP_SUB || at->op == OP_PRE || at->op == OP_EQ || at->op == OP_SUF) &&
+				    at->vlen >= 3)
+					bat = at;
+			}
+			if (bat) {
+				n = snprintf(buf, len, "~%s=%c%c%c", bat->name, tolower((unsigned char)bat->val[0]),
+				             tolower((unsigned char)bat->val[1]), tolower((unsigned char)bat->val[2]));
+				return (n < 0 || (size_t)n >= len) ? -1 : n;
+			}
+		} else {
 			n = snprintf(buf, len, "[%s=", bat->name);
 			if (n < 0 || (size_t)n + tl + 1 > len)
 				return -1;
@@ -1135,7 +1152,8 @@ int sel_index_key(const struct sel *s, char *buf, size_t len)
 			n += (int)tl;
 			buf[n] = 0;
 			return n;
-		} else if (k->tag) {
+		}
+		if (k->tag) {
 			n = snprintf(buf, len, "<%s", k->tag);
 		} else {
 			n = snprintf(buf, len, "%s", "");
@@ -1165,9 +1183,24 @@ static const char *find_sub(const char *h, size_t hl, const char *nd, size_t nl,
 		return h;
 	if (!icase)
 		return memmem(h, hl, nd, nl);
-	for (size_t i = 0; i + nl <= hl; i++)
-		if (strncasecmp(h + i, nd, nl) == 0)
-			return h + i;
+	/* ASCII case folding; the first byte is searched with memchr in both
+	 * cases, the rest compared inline (strncasecmp per position costs a
+	 * call and a locale lookup) */
+	unsigned char f0 = (unsigned char)tolower((unsigned char)nd[0]);
+	unsigned char f1 = (unsigned char)toupper((unsigned char)nd[0]);
+	for (size_t i = 0; i + nl <= hl;) {
+		const char *a = memchr(h + i, f0, hl - nl + 1 - i);
+		const char *b = f1 != f0 ? memchr(h + i, f1, hl - nl + 1 - i) : NULL;
+		const char *c = a && b ? (a < b ? a : b) : a ? a : b;
+		if (!c)
+			return NULL;
+		size_t k = 1;
+		while (k < nl && tolower((unsigned char)c[k]) == tolower((unsigned char)nd[k]))
+			k++;
+		if (k == nl)
+			return c;
+		i = (size_t)(c - h) + 1;
+	}
 	return NULL;
 }
 
