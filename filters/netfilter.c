@@ -1407,9 +1407,50 @@ static int pat_match(const struct mctx *m, const struct nf_rec *r, size_t start)
 }
 
 /* Per-thread PCRE2 state: a match context with bounded limits, so no regex
- * from a list can backtrack without end, and one match-data block. */
-static _Thread_local pcre2_match_context *t_mctx;
-static _Thread_local pcre2_match_data *t_mdata;
+ * from a list can backtrack without end, and one match-data block.  Held in
+ * a pthread key so a worker thread's exit frees them. */
+struct re_tls {
+	pcre2_match_context *mctx;
+	pcre2_match_data *mdata;
+};
+static pthread_key_t re_key;
+static pthread_once_t re_key_once = PTHREAD_ONCE_INIT;
+
+static void re_tls_free(void *p)
+{
+	struct re_tls *t = p;
+	pcre2_match_context_free(t->mctx);
+	pcre2_match_data_free(t->mdata);
+	free(t);
+}
+
+static void re_key_init(void)
+{
+	if (pthread_key_create(&re_key, re_tls_free) != 0)
+		abort();   /* out of keys at start-up: nothing sensible to do */
+}
+
+/* This thread's state, or NULL when out of memory. */
+static struct re_tls *re_tls(void)
+{
+	pthread_once(&re_key_once, re_key_init);
+	struct re_tls *t = pthread_getspecific(re_key);
+	if (t)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->mctx = pcre2_match_context_create(NULL);
+	t->mdata = pcre2_match_data_create(1, NULL);
+	if (!t->mctx || !t->mdata || pthread_setspecific(re_key, t) != 0) {
+		re_tls_free(t);
+		return NULL;
+	}
+	pcre2_set_match_limit(t->mctx, 20000);
+	pcre2_set_depth_limit(t->mctx, 500);
+	pcre2_set_heap_limit(t->mctx, 1024);   /* KiB */
+	return t;
+}
 
 static int re_match(const struct mctx *m, const struct nf_rec *r, const struct nf_extra *x)
 {
@@ -1431,17 +1472,10 @@ static int re_match(const struct mctx *m, const struct nf_rec *r, const struct n
 			c = expect;
 		}
 	}
-	if (!t_mctx) {
-		t_mctx = pcre2_match_context_create(NULL);
-		if (!t_mctx)
-			return 0;
-		pcre2_set_match_limit(t_mctx, 20000);
-		pcre2_set_depth_limit(t_mctx, 500);
-		pcre2_set_heap_limit(t_mctx, 1024);   /* KiB */
-	}
-	if (!t_mdata && !(t_mdata = pcre2_match_data_create(1, NULL)))
+	struct re_tls *t = re_tls();
+	if (!t)
 		return 0;
-	int rc = pcre2_match(c, (PCRE2_SPTR)m->url, m->ulen, 0, 0, t_mdata, t_mctx);
+	int rc = pcre2_match(c, (PCRE2_SPTR)m->url, m->ulen, 0, 0, t->mdata, t->mctx);
 	return rc >= 0;
 }
 
@@ -1800,16 +1834,8 @@ static int rp_selects(const char *v, size_t vl, const char *p, size_t pl, size_t
 		pcre2_code *c = pcre2_compile((PCRE2_SPTR)(v + 1), (size_t)(end - 1 - (v + 1)), opts, &err, &eoff, NULL);
 		if (!c)
 			return 0;
-		if (!t_mctx) {
-			t_mctx = pcre2_match_context_create(NULL);
-			if (t_mctx) {
-				pcre2_set_match_limit(t_mctx, 20000);
-				pcre2_set_depth_limit(t_mctx, 500);
-			}
-		}
-		pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-		int rc = md && t_mctx ? pcre2_match(c, (PCRE2_SPTR)p, pl, 0, 0, md, t_mctx) : -1;
-		pcre2_match_data_free(md);
+		struct re_tls *t = re_tls();
+		int rc = t ? pcre2_match(c, (PCRE2_SPTR)p, pl, 0, 0, t->mdata, t->mctx) : -1;
 		pcre2_code_free(c);
 		return rc >= 0;
 	}

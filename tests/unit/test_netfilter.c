@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "filters/lists.h"
@@ -295,6 +296,31 @@ static void test_hosts_and_plain_domains(void **state)
 	drop(&n);
 }
 
+static void *thread_match(void *arg)
+{
+	struct nf *n = arg;
+	const char *u = "https://x.com/ad42.js?utm_source=a";
+	struct netfilter_verdict v;
+	int a = netfilter_match(n->nf, u, strlen(u), S, P, strlen(P), &v);
+	free(v.new_url);
+	return (void *)(intptr_t)a;
+}
+
+/* Regex state is per thread and goes away with the thread (the sanitizer
+ * build reports a leak otherwise). */
+static void test_regex_in_threads(void **state)
+{
+	struct nf n = make("/\\/ad[0-9]+\\.js/\n$removeparam=/^utm_/\n");
+	for (int i = 0; i < 4; i++) {
+		pthread_t t;
+		void *rv;
+		assert_int_equal(pthread_create(&t, NULL, thread_match, &n), 0);
+		assert_int_equal(pthread_join(t, &rv), 0);
+		assert_int_equal((intptr_t)rv, NETFILTER_BLOCK);
+	}
+	drop(&n);
+}
+
 static void test_bad_blob(void **state)
 {
 	struct nf n = make("||a.example^\n");
@@ -320,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_csp),
 		cmocka_unit_test(test_page_flags),
 		cmocka_unit_test(test_hosts_and_plain_domains),
+		cmocka_unit_test(test_regex_in_threads),
 		cmocka_unit_test(test_bad_blob),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
