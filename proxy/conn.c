@@ -767,7 +767,10 @@ static int write_request_head(struct conn *c, struct evbuffer *out)
 			continue;
 		if (ae && !strcasecmp(n, "Accept-Encoding"))
 			v = ae;
-		evbuffer_add_printf(out, "%s: %s\r\n", n, v);
+		evbuffer_add(out, n, strlen(n));
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, v, strlen(v));
+		evbuffer_add(out, "\r\n", 2);
 	}
 	if (c->cfg->via)
 		evbuffer_add_printf(out, "Via: 1.%d quell\r\n", x->client_minor);
