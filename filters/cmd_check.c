@@ -344,9 +344,21 @@ struct lint {
 	long warnings;
 };
 
-static int lint_cb(void *arg, const struct lists_rule *r)
+static int lint_cb(void *arg, const struct lists_rule *in)
 {
 	struct lint *l = arg;
+	struct lists_rule fixed;
+	const struct lists_rule *r = in;
+	const char *why;
+	if (in->cls == LISTS_NETWORK && !netfilter_rule_ok(in, &why)) {
+		/* what the engine would drop is a warning too */
+		fixed = *in;
+		fixed.cls = LISTS_INVALID;
+		fixed.reason = why;
+		fixed.detail = NULL;
+		fixed.detail_len = 0;
+		r = &fixed;
+	}
 	if (r->cls < 0 || r->cls >= LISTS_N_CLASSES)
 		return 0;
 	l->cls[r->cls]++;

@@ -283,14 +283,13 @@ static uint32_t regex_flags(uint32_t flags)
 	return o;
 }
 
-int netfilter_builder_add(struct netfilter_builder *b, const struct lists_rule *r,
-                          uint16_t list_id, const char **why)
+int netfilter_rule_ok(const struct lists_rule *r, const char **why)
 {
 	const struct lists_net *n = &r->net;
 	*why = NULL;
 	if (r->len > 60000 || n->pattern_len > 60000) {
 		*why = "rule too long";
-		return 1;
+		return 0;
 	}
 	if (n->flags & LISTS_F_REGEX) {
 		int err;
@@ -299,10 +298,19 @@ int netfilter_builder_add(struct netfilter_builder *b, const struct lists_rule *
 		                              &err, &eoff, NULL);
 		if (!c) {
 			*why = "regex rejected by PCRE2";
-			return 1;
+			return 0;
 		}
 		pcre2_code_free(c);
 	}
+	return 1;
+}
+
+int netfilter_builder_add(struct netfilter_builder *b, const struct lists_rule *r,
+                          uint16_t list_id, const char **why)
+{
+	const struct lists_net *n = &r->net;
+	if (!netfilter_rule_ok(r, why))
+		return 1;
 	uint32_t t = pool_add(b, r->text, r->len);
 	if (t == UINT32_MAX)
 		return -1;

@@ -64,6 +64,11 @@ void netfilter_builder_free(struct netfilter_builder *b);
 int netfilter_builder_add(struct netfilter_builder *b, const struct lists_rule *r,
                           uint16_t list_id, const char **why);
 
+/* Checks what the builder would reject in a LISTS_NETWORK rule (a regex
+ * PCRE2 refuses, an over-long rule) without building anything, for `quell
+ * lists lint`.  Returns 1 when usable, 0 with *why set otherwise. */
+int netfilter_rule_ok(const struct lists_rule *r, const char **why);
+
 /* Builds the blob: malloc'd bytes in *blob, length in *len, 8-aligned.
  * The builder may be freed afterwards.  Returns 0 or -1 (OOM). */
 int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len);
