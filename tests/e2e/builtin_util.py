@@ -74,3 +74,70 @@ def junk_present(path, line):
     if len(line.split()) <= 3:
         return check_page.norm_label(line) in {check_page.norm_label(b) for b in bl}
     return line.lower() in check_page.fold(" ".join(bl)).lower()
+
+
+# ---------------------------------------------------------------- browser
+
+def nss_home(base, ca_pem):
+    """A HOME whose ~/.pki/nssdb (what Chromium on Linux reads) trusts
+    ca_pem for web sites."""
+    home = os.path.join(base, "home")
+    db = os.path.join(home, ".pki", "nssdb")
+    os.makedirs(db)
+    subprocess.run(["certutil", "-d", "sql:" + db, "-N", "--empty-password"], check=True,
+                   capture_output=True)
+    subprocess.run(["certutil", "-d", "sql:" + db, "-A", "-t", "C,,", "-n", "quell", "-i", ca_pem],
+                   check=True, capture_output=True)
+    return home
+
+
+def chromium(home, profile, proxy_port, url, extra, timeout=90):
+    """Headless Chromium through quell; returns (rc, stdout, stderr).  It runs
+    in its own session, killed as a group (only ours) on timeout."""
+    import signal
+    argv = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
+            "--proxy-server=http://127.0.0.1:%d" % proxy_port, "--user-data-dir=" + profile]
+    argv += list(extra) + [url]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, HOME=home), start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate(timeout=10)
+    return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+class Trap:
+    """Listeners on ADDR:ports that only count who connects: the stand-in
+    for ad, tracking and consent hosts, which no request may reach."""
+
+    def __init__(self, addr, ports):
+        import socket
+        import threading
+        self.socks, self.hits = [], []
+        self.stopping = False
+        for port in ports:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((addr, port))
+            s.listen(64)
+            s.settimeout(0.5)
+            self.socks.append(s)
+            threading.Thread(target=self._accept, args=(s, port), daemon=True).start()
+
+    def _accept(self, s, port):
+        while not self.stopping:
+            try:
+                c, peer = s.accept()
+            except OSError:
+                continue
+            self.hits.append((port, peer))
+            c.close()
+
+    def close(self):
+        self.stopping = True
+        for s in self.socks:
+            s.close()
