@@ -20,7 +20,7 @@
 /* ---- the blob --------------------------------------------------------------------- */
 
 #define NF_MAGIC 0x4e46494cu        /* "NFIL" */
-#define NF_VERSION 8u
+#define NF_VERSION 9u
 
 /* Internal rec flags above the LISTS_F_* bits (which use bits 0..16). */
 #define NF_PURE_HOST (1u << 20)     /* pattern is a host name: "||host^" */
@@ -28,7 +28,10 @@
 
 enum { T_IMPORTANT, T_BLOCK, T_EXCEPT, T_REDIR, T_REDIR_EXC, T_RP, T_RP_EXC, T_CSP, T_CSP_EXC,
        T_PAGE, NT };
-enum { M_HOST, M_TOKEN, M_PAGEDOM, NM };
+/* The maps of a table: by host name (pure host rules), by URL token, by
+ * page domain (token-less rules with domain=), by query parameter name
+ * (token-less removeparam=NAME rules). */
+enum { M_HOST, M_TOKEN, M_PAGEDOM, M_PARAM, NM };
 
 struct nf_rec {                     /* one rule, 24 bytes */
 	uint32_t text_off;              /* rule text in the pool, NUL-terminated */
@@ -771,7 +774,8 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 		uint32_t *v = cmap_at(&common, h_str(common_tokens[i], strlen(common_tokens[i])));
 		if (!v)
 			goto out;
-		*v = 100000;
+		/* the scheme is in every URL, www and com in most */
+		*v = i < 2 ? 1000000 : i < 4 ? 500000 : 100000;
 	}
 
 	if (nr > NF_MAX_RULES)
@@ -868,10 +872,17 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 			}
 			if (c.n)
 				map = M_TOKEN;
+			else if (r->action == LISTS_A_REMOVEPARAM && r->val_len && b->pool[r->val_off] != '/') {
+				/* generic removeparam=NAME: only requests with that parameter */
+				key = h_str(b->pool + r->val_off, r->val_len);
+				map = M_PARAM;
+			}
 		}
 		int tabs[3], nt = rule_tables(r, tabs);
 		for (int t = 0; t < nt; t++) {
-			if (map == NM && x.dom_inc && !x.dom_exc) {
+			/* a rule with included domains can only match on those pages;
+			 * its excluded ones are checked by rec_match */
+			if (map == NM && x.dom_inc) {
 				if (x.xflags & X_DOM_ENTITY)
 					h.t[tabs[t]].entity_keys = 1;
 				for (uint16_t k = 0; k < x.dom_inc; k++) {
@@ -1158,6 +1169,8 @@ struct mctx {
 	int nph;                   /* page host suffix hashes, -1 not computed */
 	uint64_t ph[MAX_SUFFIX];
 	int nphe, nrhe;            /* entity hashes ("example.*"), -1 not computed */
+	int nparam;                /* query parameter name hashes, -1 not computed */
+	uint64_t param[64];
 	uint64_t phe[MAX_SUFFIX], rhe[MAX_SUFFIX];
 	uint64_t tok[MAX_TOKENS];
 	uint32_t tpos[MAX_TOKENS]; /* where each token starts in the URL */
@@ -1243,6 +1256,30 @@ static int dom_pass(const uint64_t *list, uint16_t inc, uint16_t exc, const uint
 		if (in_sorted(list, inc, c2[i]))
 			return 1;
 	return 0;
+}
+
+/* Hashes of the query's parameter names (as written), for M_PARAM. */
+static void need_params(struct mctx *m)
+{
+	if (m->nparam >= 0)
+		return;
+	m->nparam = 0;
+	const char *q = memchr(m->url, '?', m->ulen);
+	if (!q)
+		return;
+	const char *end = m->url + m->ulen, *hash = memchr(q, '#', (size_t)(end - q));
+	if (hash)
+		end = hash;
+	for (const char *p = q + 1; p < end && m->nparam < 64;) {
+		const char *e = p;
+		while (e < end && *e != '&' && *e != '=')
+			e++;
+		if (e > p)
+			m->param[m->nparam++] = h_str(p, (size_t)(e - p));
+		while (e < end && *e != '&')
+			e++;
+		p = e + 1;
+	}
 }
 
 static void need_page(struct mctx *m)
@@ -1520,6 +1557,23 @@ static int rec_match(struct mctx *m, uint32_t id, size_t start)
 	const struct nf_extra *x = r->extra != UINT32_MAX ? &nf->extra[r->extra] : NULL;
 	if (x && (x->dom_inc || x->dom_exc) && !dom_check(m, x))
 		return 0;
+	if (x) {
+		if (x->to_inc || x->to_exc) {
+			if (x->xflags & X_TO_ENTITY)
+				need_req_entity(m);
+			if (!dom_pass(nf->u64 + x->to_off, x->to_inc, x->to_exc, m->rh, m->nrh,
+			              m->rhe, (x->xflags & X_TO_ENTITY) ? m->nrhe : 0))
+				return 0;
+		}
+		if (x->deny_n) {
+			if (x->xflags & X_DENY_ENTITY)
+				need_req_entity(m);
+			/* denyallow: the rule does not apply to requests to these hosts */
+			if (!dom_pass(nf->u64 + x->deny_off, 0, x->deny_n, m->rh, m->nrh,
+			              m->rhe, (x->xflags & X_DENY_ENTITY) ? m->nrhe : 0))
+				return 0;
+		}
+	}
 	if (r->flags & NF_PURE_HOST) {
 		if (!host_under(m, nf->pool + r->text_off + r->pat_delta, r->pat_len))
 			return 0;
@@ -1545,23 +1599,6 @@ static int rec_match(struct mctx *m, uint32_t id, size_t start)
 		if ((r->flags & LISTS_F_STRICT_1P) && !same)
 			return 0;
 		if ((r->flags & LISTS_F_STRICT_3P) && same)
-			return 0;
-	}
-	if (!x)
-		return 1;
-	if (x->to_inc || x->to_exc) {
-		if (x->xflags & X_TO_ENTITY)
-			need_req_entity(m);
-		if (!dom_pass(nf->u64 + x->to_off, x->to_inc, x->to_exc, m->rh, m->nrh,
-		              m->rhe, (x->xflags & X_TO_ENTITY) ? m->nrhe : 0))
-			return 0;
-	}
-	if (x->deny_n) {
-		if (x->xflags & X_DENY_ENTITY)
-			need_req_entity(m);
-		/* denyallow: the rule does not apply to requests to these hosts */
-		if (!dom_pass(nf->u64 + x->deny_off, 0, x->deny_n, m->rh, m->nrh,
-		              m->rhe, (x->xflags & X_DENY_ENTITY) ? m->nrhe : 0))
 			return 0;
 	}
 	return 1;
@@ -1651,6 +1688,11 @@ static int table_visit(struct mctx *m, int ti, visit_fn fn, void *arg)
 				return 1;
 		}
 	}
+	if (t->map_cap[M_PARAM]) {
+		need_params(m);
+		if (keys_visit(m, t, M_PARAM, m->param, NULL, m->nparam, fn, arg))
+			return 1;
+	}
 	return bucket_visit(m, m->nf->u32 + t->any_start, t->any_count, SIZE_MAX, fn, arg);
 }
 
@@ -1660,20 +1702,21 @@ static int first_fn(void *arg, uint32_t rule)
 	return 1;
 }
 
-static uint32_t table_first(struct mctx *m, int ti)
-{
-	uint32_t id = NETFILTER_NO_RULE;
-	const struct nf_table *t = &m->nf->h->t[ti];
-	if (!t->any_count && !t->map_cap[M_HOST] && !t->map_cap[M_TOKEN] && !t->map_cap[M_PAGEDOM])
-		return id;
-	table_visit(m, ti, first_fn, &id);
-	return id;
-}
-
 static int table_empty(const struct netfilter *nf, int ti)
 {
 	const struct nf_table *t = &nf->h->t[ti];
-	return !t->any_count && !t->map_cap[M_HOST] && !t->map_cap[M_TOKEN] && !t->map_cap[M_PAGEDOM];
+	for (int k = 0; k < NM; k++)
+		if (t->map_cap[k])
+			return 0;
+	return !t->any_count;
+}
+
+static uint32_t table_first(struct mctx *m, int ti)
+{
+	uint32_t id = NETFILTER_NO_RULE;
+	if (!table_empty(m->nf, ti))
+		table_visit(m, ti, first_fn, &id);
+	return id;
 }
 
 /* ---- the passes ------------------------------------------------------------------------------ */
@@ -1729,7 +1772,7 @@ static void ctx_init(struct mctx *m, const struct netfilter *nf, const char *url
 	m->ulen = ulen;
 	m->type = type;
 	m->party = -1;
-	m->nph = m->nphe = m->nrhe = -1;
+	m->nph = m->nphe = m->nrhe = m->nparam = -1;
 	struct url_parts up;
 	url_split(l, ulen, &up);
 	m->hoff = up.host_off;
