@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,9 +58,13 @@ struct complex {
 struct cond {
 	int kind, neg;
 	int inner_op;               /* SEL_COND_INNER/TEXT: what to test */
+	int utf;                    /* IN_REGEX: num counts characters */
 	char *str;
 	size_t slen;
 	pcre2_code *re;
+	pcre2_code **more;          /* IN_REGEX: further patterns that must all
+	                               find a match (see length_idiom) */
+	unsigned n_more;
 	size_t num;
 	struct sel *sub;
 };
@@ -83,6 +88,7 @@ struct cur {
 	size_t whylen;
 	int syntax, nest;
 	int css_only;               /* saw something only a browser can decide */
+	uint32_t last_opts;         /* options of the last regex compiled */
 	int procedural;
 };
 
@@ -223,7 +229,106 @@ static int paren_arg(struct cur *c, const char **a, size_t *alen)
 
 /* "/re/flags" into a PCRE2 pattern; NULL with a reason when it is not
  * one. */
-static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n)
+/* uBO's idiom for "short text containing X (and Y...)":
+ *   ^(?=[\s\S]{0,N}$)(?=[\s\S]*?X)(?=[\s\S]*?Y)REST   or   ^(?=[\s\S]{0,N}$)[\s\S]*?X
+ * As written, PCRE2 walks each lazy prefix over the text trying the
+ * alternation at every position.  Split into a length test, one
+ * unanchored search per X (PCRE2 then skips to X's possible first
+ * characters) and ^REST, it does the same work in a fraction of the time.
+ * Patterns with a top-level '|' or back-references are left whole.
+ * Fills pats[0..*np) with malloc'd patterns (pats[0] is the one matched
+ * last, ^REST, or "" when none) and *max_len.  Returns 0, or -1 when the
+ * idiom is not there (or out of memory): compile the original. */
+#define IDIOM_MAX 8
+static const char *close_paren(const char *p, const char *end)
+{
+	size_t depth = 0;
+	for (; p < end; p++) {
+		if (*p == '\\') {
+			p++;
+		} else if (*p == '[') {
+			const char *q = p + 1;
+			if (q < end && *q == '^')
+				q++;
+			if (q < end && *q == ']')
+				q++;
+			while (q < end && *q != ']')
+				q += *q == '\\' ? 2 : 1;
+			p = q;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')') {
+			if (!depth)
+				return p;
+			depth--;
+		} else if (*p == '|' && !depth) {
+			return NULL; /* top-level alternation */
+		}
+	}
+	return end;
+}
+
+static int length_idiom(const char *p, size_t n, uint32_t opts, size_t *max_len,
+                        char **pats, size_t *lens, unsigned *np)
+{
+	static const char pre[] = "^(?=[\\s\\S]{0,";
+	static const char lazy[] = "[\\s\\S]*?";
+	static const char look[] = "(?=[\\s\\S]*?";
+	size_t pl = sizeof pre - 1, ll = sizeof lazy - 1, kl = sizeof look - 1;
+	const char *end = p + n;
+	if ((opts & PCRE2_MULTILINE) || n <= pl || memcmp(p, pre, pl))
+		return -1;
+	for (size_t i = 0; i + 1 < n; i++)
+		if (p[i] == '\\' && (isdigit((unsigned char)p[i + 1]) || p[i + 1] == 'g' || p[i + 1] == 'k'))
+			return -1;
+	if (memmem(p, n, "(?P=", 4))
+		return -1;
+	char *e;
+	unsigned long m = strtoul(p + pl, &e, 10);
+	if (e == p + pl || e + 3 > end || memcmp(e, "}$)", 3))
+		return -1;
+	const char *rest = e + 3;
+	if (close_paren(rest, end) != end)
+		return -1; /* top-level '|' or stray ')' */
+	*np = 1;
+	while (rest + kl <= end && !memcmp(rest, look, kl) && *np < IDIOM_MAX) {
+		const char *cp = close_paren(rest + kl, end);
+		if (!cp || cp == end)
+			break;
+		lens[*np] = (size_t)(cp - (rest + kl));
+		pats[*np] = strndup(rest + kl, lens[*np]);
+		if (!pats[*np])
+			goto oom;
+		(*np)++;
+		rest = cp + 1;
+	}
+	size_t rl = (size_t)(end - rest);
+	if (rl >= ll && !memcmp(rest, lazy, ll) && *np < IDIOM_MAX) {
+		/* [\s\S]*?X from the start == X anywhere */
+		lens[*np] = rl - ll;
+		pats[*np] = strndup(rest + ll, rl - ll);
+		if (!pats[*np])
+			goto oom;
+		(*np)++;
+		rl = 0;
+	}
+	pats[0] = malloc(rl + 2);
+	if (!pats[0])
+		goto oom;
+	pats[0][0] = '^';
+	memcpy(pats[0] + 1, rest, rl);
+	lens[0] = rl ? rl + 1 : 0;
+	*max_len = m;
+	return 0;
+oom:
+	for (unsigned k = 1; k < *np; k++)
+		free(pats[k]);
+	return -1;
+}
+
+/* Compiles "/re/flags".  With x (a text condition) the length idiom is
+ * split (x->num, x->more set).  NULL with a reason when it is not one. */
+static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n, struct cond *x)
 {
 	if (n < 2 || a[0] != '/')
 		return NULL;
@@ -245,10 +350,36 @@ static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n)
 			return NULL;
 		}
 	}
+	c->last_opts = opts;
 	int err;
 	PCRE2_SIZE off;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)(a + 1), (PCRE2_SIZE)(e - 1 - (a + 1)),
-	                               opts, &err, &off, NULL);
+	const char *pat = a + 1;
+	size_t patl = (size_t)(e - 1 - (a + 1));
+	char *pats[IDIOM_MAX];
+	size_t lens[IDIOM_MAX];
+	unsigned np = 0;
+	if (x && length_idiom(pat, patl, opts, &x->num, pats, lens, &np) == 0) {
+		/* pats[0] (possibly empty: then "^", always true) plus the searches */
+		pat = pats[0];
+		patl = lens[0] ? lens[0] : 1;
+		x->more = np > 1 ? calloc(np - 1, sizeof *x->more) : NULL;
+		for (unsigned k = 1; k < np; k++) {
+			pcre2_code *r = x->more ? pcre2_compile((PCRE2_SPTR)pats[k], lens[k], opts, &err, &off, NULL) : NULL;
+			if (r) {
+				(void)pcre2_jit_compile(r, PCRE2_JIT_COMPLETE);
+				x->more[x->n_more++] = r;
+			}
+			free(pats[k]);
+		}
+		if (x->n_more != np - 1) {
+			free(pats[0]);
+			fail(c, "bad regular expression");
+			return NULL;
+		}
+	}
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, (PCRE2_SIZE)patl, opts, &err, &off, NULL);
+	if (np)
+		free(pats[0]);
 	if (!re)
 		fail(c, "bad regular expression (PCRE2 error %d at %zu)", err, (size_t)off);
 	else
@@ -317,6 +448,9 @@ static void conds_free(struct cond *cs, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		free(cs[i].str);
 		pcre2_code_free(cs[i].re);
+		for (unsigned k = 0; k < cs[i].n_more; k++)
+			pcre2_code_free(cs[i].more[k]);
+		free(cs[i].more);
 		sel_free(cs[i].sub);
 	}
 	free(cs);
@@ -408,7 +542,9 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 {
 	x->inner_op = IN_SUBSTR;
 	if (is_regex(a, n)) {
-		x->re = regex_arg(c, a, n);
+		x->num = (size_t)-1;
+		x->re = regex_arg(c, a, n, x);
+		x->utf = x->re && (c->last_opts & PCRE2_UTF);
 		if (!x->re)
 			return -1;
 		x->inner_op = IN_REGEX;
@@ -453,7 +589,7 @@ static int matches_attr(struct cur *c, struct compound *k, const char *a, size_t
 		while (l && isspace((unsigned char)p[l - 1])) l--;
 		if (l >= 2 && (p[0] == '"' || p[0] == '\'') && p[l - 1] == p[0]) { p++; l -= 2; }
 		if (is_regex(p, l)) {
-			pcre2_code *re = regex_arg(c, p, l);
+			pcre2_code *re = regex_arg(c, p, l, NULL);
 			if (!re)
 				return -1;
 			if (s == 0) at->nre = re; else at->vre = re;
@@ -1014,7 +1150,7 @@ static int parse_upward(struct cur *c, struct sel *s, struct complex *x, struct 
 
 struct sel *sel_parse(const char *text, int syntax, char *why, size_t whylen)
 {
-	struct cur c = { text, text + strlen(text), why, whylen, syntax, 0, 0, 0 };
+	struct cur c = { text, text + strlen(text), why, whylen, syntax, 0, 0, 0, 0 };
 	if (why && whylen)
 		why[0] = 0;
 	const char *e = c.end;
@@ -1204,12 +1340,26 @@ static const char *find_sub(const char *h, size_t hl, const char *nd, size_t nl,
 	return NULL;
 }
 
+/* One match context for every thread (read-only once made): bounds the
+ * work a pathological pattern may do on page text. */
+static pcre2_match_context *match_ctx;
+static pthread_once_t match_once = PTHREAD_ONCE_INIT;
+static void match_ctx_init(void)
+{
+	match_ctx = pcre2_match_context_create(NULL);
+	if (match_ctx) {
+		pcre2_set_match_limit(match_ctx, 1000000);
+		pcre2_set_depth_limit(match_ctx, 10000);
+	}
+}
+
 static int re_match(const pcre2_code *re, const char *s, size_t n)
 {
+	pthread_once(&match_once, match_ctx_init);
 	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
 	if (!md)
 		return 0;
-	int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
+	int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, match_ctx);
 	pcre2_match_data_free(md);
 	return rc >= 0;
 }
@@ -1403,7 +1553,22 @@ int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
 	const struct cond *x = &s->conds[i];
 	switch (x->inner_op) {
 	case IN_SUBSTR: return find_sub(text, len, x->str, x->slen, 0) != NULL;
-	case IN_REGEX: return re_match(x->re, text, len);
+	case IN_REGEX:
+		if (x->num != (size_t)-1 && len > x->num) {
+			/* the length idiom: characters, not bytes, under /u */
+			size_t chars = len;
+			if (x->utf) {
+				chars = 0;
+				for (size_t i = 0; i < len; i++)
+					chars += ((unsigned char)text[i] & 0xc0) != 0x80;
+			}
+			if (chars > x->num)
+				return 0;
+		}
+		for (unsigned k = 0; k < x->n_more; k++)
+			if (!re_match(x->more[k], text, len))
+				return 0;
+		return re_match(x->re, text, len);
 	case IN_WILDCARD: return wildcard(x->str, x->slen, text, len);
 	case IN_MINLEN: return len >= x->num;
 	case IN_MAXLEN: return len <= x->num;

@@ -198,6 +198,22 @@ static void test_06_content_tests(void **state)
 	assert_true(sel_cond_test(s, 1, "12345678901234567890", 20));
 	assert_false(sel_cond_test(s, 1, "123456789012345678901", 21));
 	sel_free(s);
+	/* uBO's length idiom, split into a length test and searches */
+	s = parse_ok("div:has-text(/^(?=[\\s\\S]{0,20}$)(?=[\\s\\S]*?foo)[\\s\\S]*?ba[rz]/)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_test(s, 0, "xx foo yy bar", 13));
+	assert_true(sel_cond_test(s, 0, "baz then foo", 12));
+	assert_false(sel_cond_test(s, 0, "foo only", 8));
+	assert_false(sel_cond_test(s, 0, "foo bar and then some more", 26));
+	sel_free(s);
+	s = parse_ok("div:has-text(/^(?=[\\s\\S]{0,3}$)\\s*ad$/u)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_test(s, 0, "\xc3\xa0" "ad", 4) == 0); /* not \s */
+	assert_true(sel_cond_test(s, 0, " ad", 3));
+	assert_false(sel_cond_test(s, 0, "  ad", 4));
+	sel_free(s);
+	/* a top-level alternation keeps the pattern whole */
+	s = parse_ok("div:has-text(/^(?=[\\s\\S]{0,3}$)a|b/)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_test(s, 0, "zzzzzzb", 7));
+	sel_free(s);
 	s = parse_ok("div:not(:has-text(keep))", SEL_SYNTAX_CSS);
 	assert_true(sel_cond_negated(s, 0));
 	sel_free(s);
