@@ -20,11 +20,13 @@
 /* ---- the blob --------------------------------------------------------------------- */
 
 #define NF_MAGIC 0x4e46494cu        /* "NFIL" */
-#define NF_VERSION 9u
+#define NF_VERSION 10u
 
 /* Internal rec flags above the LISTS_F_* bits (which use bits 0..16). */
 #define NF_PURE_HOST (1u << 20)     /* pattern is a host name: "||host^" */
 #define NF_ACTION_SHIFT 24          /* enum lists_action in bits 24..26 */
+
+#define NF_NTYPES 13                /* LISTS_T_* bits */
 
 enum { T_IMPORTANT, T_BLOCK, T_EXCEPT, T_REDIR, T_REDIR_EXC, T_RP, T_RP_EXC, T_CSP, T_CSP_EXC,
        T_PAGE, NT };
@@ -94,7 +96,9 @@ struct nf_table {
 	                                       keys (n a power of 2): most URL tokens are in
 	                                       no table, and the filter answers that from
 	                                       cache where the slots would miss it */
-	uint32_t any_start, any_count;      /* rules checked for every request */
+	uint32_t any_start[NF_NTYPES];      /* rules checked for every request of type */
+	uint32_t any_count[NF_NTYPES];      /* bit i (a rule is in the list of each of its
+	                                       types, so most requests skip most of them) */
 	uint32_t entity_keys;               /* M_PAGEDOM holds "name.*" keys: look up the
 	                                       page's entity forms (a libpsl call) */
 };
@@ -870,7 +874,9 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 					key_off = c.off[k];
 				}
 			}
-			if (c.n)
+			/* a rule whose only tokens are in most URLs but which names its
+			 * pages is better filed under those pages */
+			if (c.n && !(best >= 100000 && x.dom_inc))
 				map = M_TOKEN;
 			else if (r->action == LISTS_A_REMOVEPARAM && r->val_len && b->pool[r->val_off] != '/') {
 				/* generic removeparam=NAME: only requests with that parameter */
@@ -894,13 +900,24 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 				}
 				continue;
 			}
+			if (map == NM) {
+				for (uint32_t bit = 0; bit < NF_NTYPES; bit++) {
+					if (!(rec->types & (1u << bit)))
+						continue;
+					struct pair *p = vec_push(&pairs);
+					if (!p)
+						goto out;
+					*p = (struct pair){bit, id, (uint8_t)tabs[t], NM, NF_OFF_NONE};
+				}
+				if (tabs[t] != T_PAGE)
+					n_untok++;
+				continue;
+			}
 			struct pair *p = vec_push(&pairs);
 			if (!p)
 				goto out;
-			*p = (struct pair){map == NM ? 0 : key32(key), id, (uint8_t)tabs[t], (uint8_t)map,
+			*p = (struct pair){key32(key), id, (uint8_t)tabs[t], (uint8_t)map,
 			                   map == M_TOKEN ? key_off : NF_OFF_NONE};
-			if (map == NM && tabs[t] != T_PAGE)
-				n_untok++;
 		}
 	}
 
@@ -950,8 +967,8 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 			j++;
 		struct nf_table *t = &h.t[pp[i].table];
 		if (pp[i].map == NM) {
-			t->any_start = (uint32_t)n_u32;
-			t->any_count = (uint32_t)(j - i);
+			t->any_start[pp[i].key] = (uint32_t)n_u32;
+			t->any_count[pp[i].key] = (uint32_t)(j - i);
 			for (size_t k = i; k < j; k++)
 				u32[n_u32++] = ent_make(pp[k].rule, NF_OFF_NONE);
 		} else {
@@ -1052,8 +1069,9 @@ struct netfilter *netfilter_open(const void *blob, size_t len)
 		return NULL;
 	for (int t = 0; t < NT; t++) {
 		const struct nf_table *tb = &h->t[t];
-		if ((uint64_t)tb->any_start + tb->any_count > h->n_u32)
-			return NULL;
+		for (int k = 0; k < NF_NTYPES; k++)
+			if ((uint64_t)tb->any_start[k] + tb->any_count[k] > h->n_u32)
+				return NULL;
 		for (int m = 0; m < NM; m++)
 			if ((tb->map_cap[m] & (tb->map_cap[m] - 1)) ||
 			    (uint64_t)tb->map_off[m] + tb->map_cap[m] > h->n_slot ||
@@ -1078,9 +1096,10 @@ struct netfilter *netfilter_open(const void *blob, size_t len)
 		}
 	}
 	for (int t = 0; t < NT; t++)
-		for (uint32_t k = 0; k < h->t[t].any_count; k++)
-			if (ent_id(u32[h->t[t].any_start + k]) >= h->n_rec)
-				return NULL;
+		for (int b = 0; b < NF_NTYPES; b++)
+			for (uint32_t k = 0; k < h->t[t].any_count[b]; k++)
+				if (ent_id(u32[h->t[t].any_start[b] + k]) >= h->n_rec)
+					return NULL;
 	const struct nf_rec *rec = (const void *)(base + h->off_rec);
 	const struct nf_extra *ex = (const void *)(base + h->off_extra);
 	for (uint32_t i = 0; i < h->n_rec; i++) {
@@ -1693,7 +1712,11 @@ static int table_visit(struct mctx *m, int ti, visit_fn fn, void *arg)
 		if (keys_visit(m, t, M_PARAM, m->param, NULL, m->nparam, fn, arg))
 			return 1;
 	}
-	return bucket_visit(m, m->nf->u32 + t->any_start, t->any_count, SIZE_MAX, fn, arg);
+	/* m->type is one LISTS_T_* bit */
+	unsigned bit = m->type ? (unsigned)__builtin_ctz(m->type) : 0;
+	if (bit >= NF_NTYPES)
+		return 0;
+	return bucket_visit(m, m->nf->u32 + t->any_start[bit], t->any_count[bit], SIZE_MAX, fn, arg);
 }
 
 static int first_fn(void *arg, uint32_t rule)
@@ -1708,7 +1731,10 @@ static int table_empty(const struct netfilter *nf, int ti)
 	for (int k = 0; k < NM; k++)
 		if (t->map_cap[k])
 			return 0;
-	return !t->any_count;
+	for (int b = 0; b < NF_NTYPES; b++)
+		if (t->any_count[b])
+			return 0;
+	return 1;
 }
 
 static uint32_t table_first(struct mctx *m, int ti)
