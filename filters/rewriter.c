@@ -166,6 +166,7 @@ struct pend {
 	uint8_t target_cond;
 	uint64_t hold_start, inner_start, text_start, in_start;
 	uint64_t vis_start;        /* visible-text counter at the start */
+	uint32_t desc;             /* conditions met by descendants, a bit each */
 };
 
 struct rewriter {
@@ -203,6 +204,10 @@ struct rewriter {
 	size_t text_len, text_cap;
 	uint64_t text_base;
 	uint64_t visible;          /* non-blank bytes of visible text so far */
+	char *dec;                 /* decoded text of the element being resolved */
+	size_t dec_len, dec_cap;
+	uint64_t dec_start;
+	int dec_valid;
 
 	/* output run over the caller's chunk */
 	const char *chunk;
@@ -447,6 +452,18 @@ static int check_bound(struct rewriter *rw)
 	return 0;
 }
 
+/* The conditions of s that descendants decide, a bit each. */
+static uint32_t desc_mask(const struct sel *s)
+{
+	uint32_t m = 0;
+	for (unsigned c = 0; c < sel_n_conds(s) && c < 32; c++) {
+		int k = sel_cond_kind(s, c);
+		if (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH)
+			m |= 1u << c;
+	}
+	return m;
+}
+
 static struct pend *pend_add(struct rewriter *rw)
 {
 	if (rw->n_pends >= MAX_PENDS)
@@ -594,16 +611,25 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 	case SEL_COND_TEXT: {
 		size_t off = (size_t)(p->text_start - rw->text_base);
 		size_t n = rw->text_len - off;
-		if (!memchr(rw->text + off, '&', n)) {
-			ok = sel_cond_test(s, i, rw->text + off, n);
-			break;
+		if (!rw->dec_valid || rw->dec_start != p->text_start) {
+			/* decoded once per element, whatever the number of rules */
+			rw->dec_valid = 0;
+			if (!memchr(rw->text + off, '&', n)) {
+				ok = sel_cond_test(s, i, rw->text + off, n);
+				break;
+			}
+			if (n + 1 > rw->dec_cap) {
+				char *d = realloc(rw->dec, n + 1);
+				if (!d)
+					return 0;
+				rw->dec = d;
+				rw->dec_cap = n + 1;
+			}
+			rw->dec_len = decode_refs(rw->text + off, n, rw->dec);
+			rw->dec_start = p->text_start;
+			rw->dec_valid = 1;
 		}
-		char *dec = malloc(n + 1);
-		if (!dec)
-			return 0;
-		size_t dl = decode_refs(rw->text + off, n, dec);
-		ok = sel_cond_test(s, i, dec, dl);
-		free(dec);
+		ok = sel_cond_test(s, i, rw->dec, rw->dec_len);
 		break;
 	}
 	case SEL_COND_INNER: {
@@ -666,6 +692,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 {
 	struct frame *f = &rw->frames[lvl];
 	int removed = 0;
+	rw->dec_valid = 0;
 	for (size_t i = 0; i < rw->n_pends; i++) {
 		struct pend *p = &rw->pends[i];
 		if (!p->e || p->level != lvl)
@@ -701,6 +728,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 				rw->hold_len = (size_t)(p->hold_start - rw->hold_base);
 				rw->text_len = toff;
 				rw->visible = p->vis_start;
+				rw->dec_valid = 0;
 				removed = 1;
 			}
 		}
@@ -1125,14 +1153,12 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 	unsigned n_up = 0;
 	for (size_t i = n; i-- > 0;) {
 		struct pend *p = &rw->pends[i];
-		if (!p->e || p->level >= lvl)
+		if (!p->e || p->level >= lvl || !(p->desc & ~p->flags))
 			continue;
-		for (unsigned c = 0; c < sel_n_conds(p->s) && c < 32; c++) {
+		for (unsigned c = 0; c < 32; c++) {
+			if (!((p->desc & ~p->flags) >> c & 1))
+				continue;
 			int kind = sel_cond_kind(p->s, c);
-			if (kind != SEL_COND_HAS && kind != SEL_COND_UPWARD && kind != SEL_COND_DEPTH)
-				continue;
-			if ((p->flags >> c) & 1)
-				continue;
 			const struct sel *sub = sel_cond_sel(p->s, c);
 			if (kind == SEL_COND_DEPTH && lvl != p->level + sel_cond_depth(p->s, c))
 				continue;
@@ -1161,6 +1187,7 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 			p = &rw->pends[i]; /* pend_add may move the array */
 			q->e = e;
 			q->s = sub;
+			q->desc = desc_mask(sub);
 			q->level = lvl;
 			q->target = target;
 			q->target_cond = (uint8_t)c;
@@ -1264,6 +1291,7 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 				continue;
 			p->e = e;
 			p->s = s;
+			p->desc = desc_mask(s);
 			p->level = lvl;
 			p->hold_start = hold_pos(rw);
 			p->text_start = text_pos(rw);
@@ -1645,6 +1673,7 @@ void rewriter_free(struct rewriter *rw)
 	free(rw->pends);
 	free(rw->hold);
 	free(rw->text);
+	free(rw->dec);
 	free(rw->css);
 	free(rw->host);
 	rw->magic = 0;

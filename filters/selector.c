@@ -1555,13 +1555,13 @@ int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
 	case IN_SUBSTR: return find_sub(text, len, x->str, x->slen, 0) != NULL;
 	case IN_REGEX:
 		if (x->num != (size_t)-1 && len > x->num) {
-			/* the length idiom: characters, not bytes, under /u */
-			size_t chars = len;
-			if (x->utf) {
-				chars = 0;
-				for (size_t i = 0; i < len; i++)
-					chars += ((unsigned char)text[i] & 0xc0) != 0x80;
-			}
+			/* the length idiom: characters, not bytes, under /u (a
+			 * character is at most 4 bytes) */
+			if (!x->utf || len / 4 > x->num)
+				return 0;
+			size_t chars = 0;
+			for (size_t i = 0; i < len && chars <= x->num; i++)
+				chars += ((unsigned char)text[i] & 0xc0) != 0x80;
 			if (chars > x->num)
 				return 0;
 		}
