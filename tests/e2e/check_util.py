@@ -11,6 +11,8 @@ UBO_ASSETS = ("/usr/share/mozilla/extensions/{ec8030f7-c20a-464f-9b0e-13a3a9e973
               "uBlock0@raymondhill.net/assets/")
 EASYLIST = UBO_ASSETS + "thirdparties/easylist/easylist.txt"
 EASYPRIVACY = UBO_ASSETS + "thirdparties/easylist/easyprivacy.txt"
+ALL5 = [EASYLIST, EASYPRIVACY] + [UBO_ASSETS + "ublock/" + f
+                                  for f in ("filters.min.txt", "privacy.min.txt", "badware.min.txt")]
 
 
 def quell(*args, input=None, timeout=120):
@@ -35,8 +37,11 @@ def requests_dev():
         return f.read()
 
 
-def ubo_verdicts():
-    """uBO's matchRequest() results for requests_dev() with EasyList+EasyPrivacy,
-    made by bench/ubo-verdicts.mjs: 0 none, 1 block, 2 exception."""
-    with open(os.path.join(DATA, "ubo-el-ep.verdicts")) as f:
+def ubo_verdicts(name="ubo-el-ep.verdicts"):
+    """uBO's matchRequest() results for requests_dev(), made by
+    bench/ubo-verdicts.mjs: 0 none, 1 block, 2 exception.  ubo-el-ep:
+    EasyList+EasyPrivacy; ubo-all5: the five lists, "!#if" resolved by uBO's
+    preparser in quell's environment (UBO_PREPARSE="ublock html_filtering
+    user_stylesheet ipaddress")."""
+    with open(os.path.join(DATA, name)) as f:
         return [int(x) for x in f.read().split()]
