@@ -68,7 +68,7 @@ struct cond {
 	size_t num;
 	struct sel *sub;
 };
-enum { IN_SUBSTR, IN_WILDCARD, IN_MINLEN, IN_MAXLEN, IN_REGEX };
+enum { IN_SUBSTR, IN_WILDCARD, IN_MINLEN, IN_MAXLEN, IN_REGEX, IN_MAXCHARS };
 
 struct sel {
 	unsigned magic;
@@ -541,6 +541,16 @@ static int parse_nth(struct cur *c, const char *a, size_t n, long *pa, long *pb)
 static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 {
 	x->inner_op = IN_SUBSTR;
+	unsigned long lo, hi;
+	int used = 0;
+	if (sscanf(a, "/^[\\s\\S]{%lu,%lu}$/%n", &lo, &hi, &used) == 2 && used > 0 &&
+	    ((size_t)used == n || ((size_t)used + 1 == n && a[used] == 'u')) && lo == 0) {
+		/* a bare length test: counted, not matched */
+		x->inner_op = IN_MAXCHARS;
+		x->num = hi;
+		x->utf = (size_t)used + 1 == n;
+		return 0;
+	}
 	if (is_regex(a, n)) {
 		x->num = (size_t)-1;
 		x->re = regex_arg(c, a, n, x);
@@ -1572,6 +1582,16 @@ int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
 	case IN_WILDCARD: return wildcard(x->str, x->slen, text, len);
 	case IN_MINLEN: return len >= x->num;
 	case IN_MAXLEN: return len <= x->num;
+	case IN_MAXCHARS: {
+		if (len <= x->num)
+			return 1;
+		if (!x->utf || len / 4 > x->num)
+			return 0;
+		size_t chars = 0;
+		for (size_t i = 0; i < len && chars <= x->num; i++)
+			chars += ((unsigned char)text[i] & 0xc0) != 0x80;
+		return chars <= x->num;
+	}
 	}
 	return 0;
 }

@@ -210,6 +210,11 @@ static void test_06_content_tests(void **state)
 	assert_true(sel_cond_test(s, 0, " ad", 3));
 	assert_false(sel_cond_test(s, 0, "  ad", 4));
 	sel_free(s);
+	/* a bare length test is counted, in characters under /u */
+	s = parse_ok("div:has-text(/^[\\s\\S]{0,3}$/u)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_test(s, 0, "\xc3\xa0" "ab", 4));
+	assert_false(sel_cond_test(s, 0, "abcd", 4));
+	sel_free(s);
 	/* a top-level alternation keeps the pattern whole */
 	s = parse_ok("div:has-text(/^(?=[\\s\\S]{0,3}$)a|b/)", SEL_SYNTAX_CSS);
 	assert_true(sel_cond_test(s, 0, "zzzzzzb", 7));
