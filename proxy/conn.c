@@ -166,6 +166,29 @@ static struct timeval ms_tv(long ms)
 	return tv;
 }
 
+/* Sends what bev's output holds now instead of waiting for a write event
+ * (direct: a plain socket).  Most messages fit the socket buffer at once,
+ * which saves arming and disarming EV_WRITE per message (with the epoll
+ * changelist, the add queued by the buffer and the disable here cancel
+ * out).  What the kernel does not take is left to libevent: EV_WRITE on,
+ * its write callback and timeout as usual; errors surface there too. */
+static void push(struct bufferevent *bev, int direct)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	if (!evbuffer_get_length(out))
+		return;
+	if (direct) {
+		bufferevent_disable(bev, EV_WRITE);
+		/* a bufferevent keeps its output's front frozen; its own write
+		 * path unfreezes it the same way around the write */
+		evbuffer_unfreeze(out, 1);
+		evbuffer_write(out, bufferevent_getfd(bev));
+		evbuffer_freeze(out, 1);
+	}
+	if (evbuffer_get_length(out))
+		bufferevent_enable(bev, EV_WRITE);
+}
+
 /* ---- lifetimes ---------------------------------------------------------------- */
 
 /* Frees everything the current request holds.  The upstream connection is
@@ -346,6 +369,7 @@ static void respond(struct conn *c, int status, struct headers *h, struct evbuff
 	}
 	if (status >= 400 && x && !x->verdict[0])
 		snprintf(x->verdict, sizeof x->verdict, "error");
+	push(c->client, !c->tls);
 	c->state = CONN_LOCAL;
 	if (!keep) {
 		close_after_flush(c);
@@ -603,6 +627,7 @@ static void handle_connect(struct conn *c, const struct http1_head *h)
 	                    "HTTP/1.%d 200 Connection established\r\n\r\n", x->client_minor);
 	x->answered_connect = 1;
 	x->status = 200;
+	push(c->client, 1);
 	c->state = CONN_PEEK;
 	evtimer_add(c->timer, &tv);
 	bufferevent_enable(c->client, EV_READ);
@@ -817,6 +842,7 @@ static int relay_request(struct conn *c)
 			x->req_done = 1;
 		}
 	}
+	push(upstream_bev(x->up), !c->tls);
 	if (x->req_done) {
 		struct timeval io = ms_tv(c->cfg->io_timeout_ms);
 		bufferevent_set_timeouts(c->client, NULL, &io);
@@ -898,6 +924,8 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 	bufferevent_enable(ub, EV_READ | EV_WRITE);
 	write_request_head(c, bufferevent_get_output(ub));
 	x->sent_any = 1;
+	if (x->req_done)
+		push(ub, !c->tls);
 	if (!x->req_done) {
 		bufferevent_set_timeouts(c->client, &io, &io);
 		bufferevent_enable(c->client, EV_READ);
@@ -923,8 +951,9 @@ static void response_done(struct conn *c)
 	enter_head(c);
 }
 
-/* Runs the body chain on what the origin sent.  eof: the origin closed. */
-static void relay_response(struct conn *c, int eof)
+/* One pass of the chain: origin bytes in, client bytes out and sent.
+ * Returns chain_run's result. */
+static int relay_once(struct conn *c, int eof)
 {
 	struct exchange *x = c->x;
 	struct evbuffer *in = bufferevent_get_input(upstream_bev(x->up));
@@ -934,6 +963,23 @@ static void relay_response(struct conn *c, int eof)
 	x->bytes_out += evbuffer_get_length(out) - before;
 	stats_add(c->stats, STATS_BYTES_OUT, (int64_t)(evbuffer_get_length(out) - before));
 	stats_add(c->stats, STATS_BYTES_IN, (int64_t)(in_before - evbuffer_get_length(in)));
+	push(c->client, !c->tls);
+	return r;
+}
+
+/* Runs the body chain on what the origin sent.  eof: the origin closed. */
+static void relay_response(struct conn *c, int eof)
+{
+	struct exchange *x = c->x;
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	int r = 0;
+	/* a stage with more output (a decompressor) runs again while the
+	 * socket takes everything at once */
+	for (int round = 0; round < 16; round++) {
+		r = relay_once(c, eof);
+		if (r != 0 || !chain_pending(x->chain) || evbuffer_get_length(out))
+			break;
+	}
 	if (r < 0) {
 		abort_response(c, chain_error(x->chain));
 		return;
@@ -949,6 +995,9 @@ static void relay_response(struct conn *c, int eof)
 		c->paused_up = 1;
 		bufferevent_disable(upstream_bev(x->up), EV_READ);
 		bufferevent_setwatermark(c->client, EV_WRITE, c->cfg->conn_buffer / 2, 0);
+		if (!evbuffer_get_length(out))   /* nothing to drain: resume from the loop */
+			bufferevent_trigger(c->client, EV_WRITE,
+			                    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 	}
 }
 
@@ -1021,6 +1070,7 @@ static void interim(struct conn *c, const struct http1_head *h)
 			                    h->headers[i].name, (int)h->headers[i].value_len,
 			                    h->headers[i].value);
 	evbuffer_add(out, "\r\n", 2);
+	push(c->client, !c->tls);
 }
 
 /* The origin switched protocols: forward the 101 and become a tunnel. */

@@ -127,3 +127,14 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def wait_log(q, text, timeout=3.0):
+    """quell's log once it holds text (lines are written right after the
+    response went out, so a fast client can look too early)."""
+    deadline = time.time() + timeout
+    while True:
+        log = q.log()
+        if text in log or time.time() > deadline:
+            return log
+        time.sleep(0.05)

@@ -5,7 +5,7 @@ import os
 import socket
 
 from conftest import curl, sha256_file
-from proxy_util import echo_fields, proxy_get, read_response, request_bytes, Reader
+from proxy_util import echo_fields, proxy_get, read_response, request_bytes, Reader, wait_log
 
 
 def test_01_get_through_proxy(quell, origin):
@@ -178,7 +178,7 @@ def test_16_access_log_line(quell, origin):
     q = quell()
     url = origin.url("/small.txt", host="127.0.0.1")
     curl("-x", q.proxy, url)
-    lines = [ln for ln in q.log().splitlines() if url in ln]
+    lines = [ln for ln in wait_log(q, url).splitlines() if url in ln]
     assert lines, q.log()
     f = lines[-1].split()
     # time client method URL status bytes duration verdict

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import curl, free_port, raw_request
-from proxy_util import Reader, proxy_get, read_head, read_response
+from proxy_util import Reader, proxy_get, read_head, read_response, wait_log
 
 
 def _raw(q, data, timeout=5):
@@ -203,7 +203,7 @@ def test_14_acl_denies_other_clients(quell):
     q = quell(["allow 10.0.0.0/8"])
     raw = _raw(q, b"GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: a\r\n\r\n")
     assert _status(raw) == 403
-    assert "denied" in q.log()
+    assert "denied" in wait_log(q, "denied")
 
 
 def test_15_request_loop_refused(quell):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import QUELL_BIN, curl, free_port, wait_port
-from proxy_util import echo_fields, proxy_get, rss_kb
+from proxy_util import echo_fields, proxy_get, rss_kb, wait_log
 
 
 def _run(args, cfg_text=None, tmp=None, timeout=10):
@@ -100,7 +100,7 @@ def test_08_sighup_with_broken_config_keeps_running(quell, echo_origin):
     time.sleep(0.3)
     st, _, _, _ = proxy_get(q.port, echo_origin.url("/c", host="127.0.0.1"))
     assert st == 200
-    assert "not reloaded" in q.log()
+    assert "not reloaded" in wait_log(q, "not reloaded")
 
 
 def test_09_sigterm_lets_requests_finish(quell, echo_origin):

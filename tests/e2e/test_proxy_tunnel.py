@@ -6,7 +6,7 @@ import socket
 import struct
 
 from conftest import curl
-from proxy_util import Reader, read_head, request_bytes
+from proxy_util import Reader, read_head, request_bytes, wait_log
 
 
 def test_01_connect_to_https_origin(quell, origin, test_ca):
@@ -29,7 +29,7 @@ def test_02_connect_port_not_allowed(quell, origin):
                   % (origin.https_port, origin.https_port))
         st, h, _ = read_head(Reader(s, 5))
     assert st == 403
-    assert "denied-port" in q.log()
+    assert "denied-port" in wait_log(q, "denied-port")
 
 
 def test_03_connect_refused_port(quell):
