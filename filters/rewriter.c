@@ -1151,6 +1151,10 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 	size_t n = rw->n_pends;
 	const void *upward_done[16];
 	unsigned n_up = 0;
+	/* scope-free :has() selectors are matched once per element, however
+	 * many pending ancestors ask */
+	struct { const struct sel *s; int r; } memo[32];
+	unsigned n_memo = 0;
 	for (size_t i = n; i-- > 0;) {
 		struct pend *p = &rw->pends[i];
 		if (!p->e || p->level >= lvl || !(p->desc & ~p->flags))
@@ -1169,7 +1173,19 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 				if (done)
 					continue;
 			}
-			if (!sel_match_rel(sub, rw->path, lvl, p->level - 1))
+			int hit = -1;
+			if (sel_rel_simple(sub))
+				for (unsigned k = 0; k < n_memo && hit < 0; k++)
+					if (memo[k].s == sub)
+						hit = memo[k].r;
+			if (hit < 0) {
+				hit = sel_match_rel(sub, rw->path, lvl, p->level - 1);
+				if (sel_rel_simple(sub) && n_memo < 32) {
+					memo[n_memo].s = sub;
+					memo[n_memo++].r = hit;
+				}
+			}
+			if (!hit)
 				continue;
 			if (kind == SEL_COND_UPWARD && n_up < 16)
 				upward_done[n_up++] = p->e;

@@ -78,6 +78,8 @@ struct sel {
 	struct cond *conds;
 	unsigned n_conds;
 	int css_ok, stream_ok;
+	int rel_simple;             /* relative: every alternative is one compound
+	                               under a descendant combinator */
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -1083,6 +1085,10 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	}
 	s->conds = cs;
 	s->n_conds = nc;
+	s->rel_simple = relative;
+	for (unsigned i = 0; i < s->n_alts; i++)
+		if (s->alts[i].n != 1 || s->alts[i].c[0].comb != ' ')
+			s->rel_simple = 0;
 	(void)start;
 	return s;
 bad:
@@ -1209,6 +1215,7 @@ int sel_stream_ok(const struct sel *s) { return s->stream_ok; }
 int sel_has_conds(const struct sel *s) { return s->n_conds > 0; }
 const char *sel_text(const struct sel *s) { return s->text; }
 unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
+int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
 int sel_cond_kind(const struct sel *s, unsigned i) { return s->conds[i].kind; }
 int sel_cond_negated(const struct sel *s, unsigned i) { return s->conds[i].neg; }
 const struct sel *sel_cond_sel(const struct sel *s, unsigned i) { return s->conds[i].sub; }

@@ -99,5 +99,9 @@ const struct sel *sel_cond_sel(const struct sel *s, unsigned i);
 int sel_match_rel(const struct sel *s, const struct sel_node *const *path,
                   unsigned n, unsigned scope);
 unsigned sel_cond_depth(const struct sel *s, unsigned i);
+/* 1 when a relative selector's match does not depend on the scope (each
+ * alternative is a single compound, descendant of the scope): the result
+ * for one ancestor holds for all of them. */
+int sel_rel_simple(const struct sel *s);
 
 #endif
