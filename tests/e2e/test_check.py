@@ -186,3 +186,17 @@ def test_11_proxy_removeparam(quell, origin, tmp_path):
     head = r.stdout.decode("latin-1")
     assert head.startswith("HTTP/1.1 302")
     assert "Location: %s\r\n" % origin.url("/index.html") in head
+
+
+def test_12_proxy_blocks_inside_intercepted_https(quell, origin, tmp_path):
+    q = quell(["rules %s" % write_rules(tmp_path), "connect_ports %d" % origin.https_port])
+    ca = os.path.join(q.dir, "ca", "ca.pem")
+    # the request inside the TLS tunnel is judged with its full https URL
+    r = curl("-x", q.proxy, "--cacert", ca, "-H", "Sec-Fetch-Dest: image", "-D", "-",
+             origin.url("/ads/banner.png", https=True))
+    assert r.returncode == 0, r.stderr
+    assert b"image/gif" in r.stdout.lower() and r.stdout.endswith(b"\x3b")
+    assert "/ads/banner.png" not in origin.access_log()
+    r = curl("-x", q.proxy, "--cacert", ca, origin.url("/index.html", https=True))
+    assert b"Hello from the origin" in r.stdout
+    assert "block" in q.log() and "/ads/banner.png" in q.log()
