@@ -20,7 +20,7 @@
 /* ---- the blob --------------------------------------------------------------------- */
 
 #define NF_MAGIC 0x4e46494cu        /* "NFIL" */
-#define NF_VERSION 10u
+#define NF_VERSION 11u
 
 /* Internal rec flags above the LISTS_F_* bits (which use bits 0..16). */
 #define NF_PURE_HOST (1u << 20)     /* pattern is a host name: "||host^" */
@@ -134,6 +134,17 @@ static uint64_t h_str(const char *s, size_t n)
 	uint64_t h = H_INIT;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)s[i]) * H_PRIME;
+	return h_fix(h);
+}
+
+/* Host names and domains hash from their last character back, so that a
+ * request host's suffixes ("a.b.com", "b.com", "com") all come out of one
+ * pass (suffix_hashes). */
+static uint64_t h_host(const char *s, size_t n)
+{
+	uint64_t h = H_INIT;
+	for (size_t i = n; i > 0; i--)
+		h = (h ^ (unsigned char)s[i - 1]) * H_PRIME;
 	return h_fix(h);
 }
 
@@ -636,7 +647,7 @@ static int domains_hash(struct vec *u64, const char *s, size_t n, uint32_t *off,
 			low[k] = (char)lower_tab[(unsigned char)d[k]];
 		if (dl >= 2 && low[dl - 1] == '*' && low[dl - 2] == '.')
 			*xent = 1;
-		uint64_t h = h_str(low, dl);
+		uint64_t h = h_host(low, dl);
 		if (neg && ne < 256) ex[ne++] = h;
 		else if (!neg && ni < 256) in[ni++] = h;
 	}
@@ -857,7 +868,7 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 			size_t hl = rec->pat_len < sizeof(low) ? rec->pat_len : sizeof(low) - 1;
 			for (size_t k = 0; k < hl; k++)
 				low[k] = (char)lower_tab[(unsigned char)b->pool[r->pat_off + k]];
-			key = h_str(low, hl);
+			key = h_host(low, hl);
 			map = M_HOST;
 		} else {
 			struct cand c;
@@ -1197,24 +1208,20 @@ struct mctx {
 
 static int suffix_hashes(const char *h, size_t n, uint64_t *out, int tail_entity)
 {
+	/* h_host() hashes from the right, so every suffix's hash is a step of
+	 * one backward pass; the shortest MAX_SUFFIX are kept */
 	int k = 0;
-	size_t starts[64];
-	int ns = 0;
+	uint64_t x = H_INIT;
 	if (n == 0)
 		return 0;
-	starts[ns++] = 0;
-	for (size_t i = 0; i < n && ns < 64; i++)
-		if (h[i] == '.' && i + 1 < n)
-			starts[ns++] = i + 1;
-	for (int s = ns > MAX_SUFFIX ? ns - MAX_SUFFIX : 0; s < ns; s++) {
-		uint64_t x = H_INIT;
-		for (size_t i = starts[s]; i < n; i++)
-			x = (x ^ (unsigned char)h[i]) * H_PRIME;
-		if (tail_entity) {
-			x = (x ^ '.') * H_PRIME;
-			x = (x ^ '*') * H_PRIME;
-		}
-		out[k++] = h_fix(x);
+	if (tail_entity) {
+		x = (x ^ '*') * H_PRIME;
+		x = (x ^ '.') * H_PRIME;
+	}
+	for (size_t i = n; i > 0 && k < MAX_SUFFIX; i--) {
+		x = (x ^ (unsigned char)h[i - 1]) * H_PRIME;
+		if (i == 1 || h[i - 2] == '.')
+			out[k++] = h_fix(x);
 	}
 	return k;
 }
