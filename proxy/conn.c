@@ -920,6 +920,10 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 	http1_parser_reset(c->resp_parser);
 	bufferevent_setcb(ub, up_read, up_write, up_event, c);
 	bufferevent_setwatermark(ub, EV_READ, 0, c->cfg->conn_buffer);
+	/* libevent reads 16 KiB per call by default: a page would take a
+	 * dozen passes through the loop and the chain */
+	bufferevent_set_max_single_read(ub, c->cfg->conn_buffer);
+	bufferevent_set_max_single_write(ub, c->cfg->conn_buffer);
 	bufferevent_set_timeouts(ub, &fb, &io);
 	bufferevent_enable(ub, EV_READ | EV_WRITE);
 	write_request_head(c, bufferevent_get_output(ub));
@@ -1464,6 +1468,8 @@ struct conn *conn_accept(struct worker *w, struct conn_list *list, evutil_socket
 		high = c->cfg->max_request_head + 1;
 	bufferevent_setcb(c->client, client_read, client_write, client_event, c);
 	bufferevent_setwatermark(c->client, EV_READ, 0, high);
+	bufferevent_set_max_single_read(c->client, c->cfg->conn_buffer);
+	bufferevent_set_max_single_write(c->client, c->cfg->conn_buffer);
 	if (!acl_allowed(c->cfg, client)) {
 		deny(c);
 		return c;
