@@ -844,6 +844,18 @@ int cosmetic_page_mark_seen(struct cosmetic_page *p, const struct cosmetic_entry
 	return 1;
 }
 
+int cosmetic_page_css_pending(const struct cosmetic_page *p)
+{
+	if (p->css_done < p->n_seen)
+		return 1;
+	if (p->dom_css_done)
+		return 0;
+	for (size_t i = 0; i < p->n_dom_all; i++)
+		if (p->dom_all[i]->css_ok)
+			return 1;
+	return 0;
+}
+
 /* Appends one rule's CSS.  Returns 0 or -1 (does not fit). */
 static int css_one(const struct cosmetic_entry *e, char *buf, size_t cap, size_t *len)
 {

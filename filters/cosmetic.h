@@ -104,6 +104,9 @@ int cosmetic_page_mark_seen(struct cosmetic_page *p, const struct cosmetic_entry
  * it does not fit (buf then holds what did, cut at a rule boundary). */
 long cosmetic_page_css(struct cosmetic_page *p, char *buf, size_t cap);
 
+/* 1 when cosmetic_page_css would write something now. */
+int cosmetic_page_css_pending(const struct cosmetic_page *p);
+
 /* An entry's properties. */
 const struct sel *cosmetic_entry_sel(const struct cosmetic_entry *e);
 int cosmetic_entry_kind(const struct cosmetic_entry *e);           /* enum cosm_kind */

@@ -1447,7 +1447,10 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 			rw->frames[lvl].hidden = 1;
 		explain(rw, hit, rw->in_off, rw->in_off + t->raw_len, "", 0, 1);
 		rc = emit_hidden(rw, t);
-	} else if (!rw->skip_level && name_is(nm, nl, "meta") && t->n_attrs) {
+	} else if (!rw->skip_level && name_is(nm, nl, "meta") && t->n_attrs &&
+	           (rw->o.hide || cosmetic_page_css_pending(rw->page))) {
+		/* only when a style will follow: a page nothing applies to
+		 * keeps its bytes */
 		rc = meta_csp(rw, t);
 		if (rc == 0)
 			rc = emit(rw, t->raw, t->raw_len);

@@ -23,9 +23,12 @@
  * appeared so far.  Generic selectors whose id/class only appears later
  * go into a second, small <style> before </body> (or at the end), only if
  * there are any.  Both carry the page's CSP nonce; a <meta> CSP that
- * forbids inline styles gets that nonce added, and the caller adds it to
- * the header with rewriter_csp_add_nonce().  Nothing is ever removed from
- * a policy.
+ * forbids inline styles gets that nonce added when a style is due (the
+ * page's domain rules, a generic rule seen so far, or hide mode; a late
+ * style after a meta that was left alone is then blocked by the page's
+ * own policy, while the elements are still removed in the stream), and
+ * the caller adds it to the header with rewriter_csp_add_nonce().
+ * Nothing is ever removed from a policy.
  */
 #ifndef QUELL_REWRITER_H
 #define QUELL_REWRITER_H

@@ -408,6 +408,11 @@ static void test_43_csp(void **state)
 	assert_string_equal(out, "<head><meta http-equiv=Content-Security-Policy content=\"style-src 'self' 'nonce-"
 		NONCE "'\">" STYLE_OPEN ".s{display:none!important}\n</style></head>");
 	free(out);
+	/* no style due: the meta keeps its bytes */
+	const char *doc = "<head><meta http-equiv=Content-Security-Policy content=\"style-src 'self'\"></head>";
+	out = rewrite(R("##.never-seen"), doc, NULL);
+	assert_string_equal(out, doc);
+	free(out);
 }
 
 static void test_44_exceptions(void **state)
