@@ -25,6 +25,7 @@
 #include "filters/reqctx.h"
 #include "filters/resources.h"
 #include "filters/updater.h"
+#include "filters/url.h"
 #include "proxy/admin.h"
 #include "proxy/config.h"
 #include "proxy/headers.h"
@@ -252,6 +253,21 @@ static const char *hdr(const struct policy_request *req, const char *name)
 	return req->headers ? headers_get(req->headers, name) : NULL;
 }
 
+/* 1 when a CONNECT to the host will be tunnelled without interception
+ * (interception off, or the host in intercept_bypass): its requests will
+ * never be seen, so the tunnel itself is judged by its host. */
+static int tunnel_is_blind(const struct policy_request *req)
+{
+	const struct config *cfg = req->cfg;
+	if (!cfg || !cfg->intercept)
+		return 1;
+	size_t hl = req->host ? strlen(req->host) : 0;
+	for (int i = 0; i < cfg->n_intercept_bypass; i++)
+		if (url_host_is_under(req->host, hl, cfg->intercept_bypass[i], strlen(cfg->intercept_bypass[i])))
+			return 1;
+	return 0;
+}
+
 static void respond_item(struct policy_result *res, const struct resources_item *it)
 {
 	res->action = POLICY_RESPOND;
@@ -287,7 +303,7 @@ int policy_decide(const struct policy_request *req, struct policy_result *res)
 	char connect_url[600];
 	if (req->is_connect) {
 		/* a tunnel quell will not look into can only be judged by its host */
-		if (req->cfg && req->cfg->intercept) {
+		if (!tunnel_is_blind(req)) {
 			engine_release(e);
 			return 0;
 		}

@@ -200,3 +200,13 @@ def test_12_proxy_blocks_inside_intercepted_https(quell, origin, tmp_path):
     r = curl("-x", q.proxy, "--cacert", ca, origin.url("/index.html", https=True))
     assert b"Hello from the origin" in r.stdout
     assert "block" in q.log() and "/ads/banner.png" in q.log()
+
+
+def test_13_proxy_blocks_blind_tunnel_by_host(quell, origin, tmp_path):
+    q = quell(["rules %s" % write_rules(tmp_path), "connect_ports 443 %d" % origin.https_port,
+               "intercept_bypass blocked.test"])
+    r = curl("-x", q.proxy, "-k", "https://blocked.test:%d/" % origin.https_port)
+    assert r.returncode != 0 and b"403" in r.stderr   # CONNECT refused: never tunnelled
+    r = curl("-x", q.proxy, "--cacert", os.path.join(q.dir, "ca", "ca.pem"),
+             origin.url("/index.html", https=True))
+    assert b"Hello from the origin" in r.stdout
