@@ -40,7 +40,14 @@ struct table {
 	size_t mask;
 	const struct cosmetic_entry **items;
 	size_t n_items;
+	uint64_t *bloom;             /* a bit per key hash: most probes (an
+	                                element's classes, attribute windows)
+	                                miss, and this stays in cache where the
+	                                buckets would not */
+	size_t bloom_mask;           /* in bits */
 };
+
+static size_t bloom_bit(uint64_t key, size_t mask) { return (size_t)(key >> 17) & mask; }
 
 struct exc { uint64_t dom; uint64_t body; };
 
@@ -178,14 +185,20 @@ static int table_build(struct table *t, struct pair *p, size_t n)
 	size_t size = 16;
 	while (size < distinct * 2)
 		size *= 2;
+	size_t bits = 512;
+	while (bits < distinct * 8 && bits < (1u << 20))
+		bits *= 2;
 	t->b = calloc(size, sizeof *t->b);
 	t->items = malloc((n ? n : 1) * sizeof *t->items);
-	if (!t->b || !t->items) {
+	t->bloom = calloc(bits / 64, sizeof *t->bloom);
+	if (!t->b || !t->items || !t->bloom) {
 		free(t->b);
 		free(t->items);
+		free(t->bloom);
 		memset(t, 0, sizeof *t);
 		return -1;
 	}
+	t->bloom_mask = bits - 1;
 	t->mask = size - 1;
 	size_t w = 0;
 	for (size_t i = 0; i < n;) {
@@ -197,6 +210,8 @@ static int table_build(struct table *t, struct pair *p, size_t n)
 			s = (s + 1) & t->mask;
 		t->b[s].key = p[i].key;
 		t->b[s].start = (uint32_t)w;
+		size_t bb = bloom_bit(p[i].key, t->bloom_mask);
+		t->bloom[bb / 64] |= 1ull << (bb % 64);
 		for (size_t k = i; k < j; k++)
 			if (k == i || p[k].e != p[k - 1].e)
 				t->items[w++] = p[k].e;
@@ -211,6 +226,9 @@ static const struct bucket *table_get(const struct table *t, uint64_t key)
 {
 	if (!t->b)
 		return NULL;
+	size_t bb = bloom_bit(key, t->bloom_mask);
+	if (!(t->bloom[bb / 64] >> (bb % 64) & 1))
+		return NULL;
 	size_t s = slot_of(key, t->mask);
 	while (t->b[s].n) {
 		if (t->b[s].key == key)
@@ -224,6 +242,7 @@ static void table_free(struct table *t)
 {
 	free(t->b);
 	free(t->items);
+	free(t->bloom);
 	memset(t, 0, sizeof *t);
 }
 

@@ -194,6 +194,7 @@ struct rewriter {
 	struct pend *pends;
 	size_t n_pends, cap_pends;
 	unsigned n_holding;
+	unsigned n_desc;           /* pends with descendant conditions */
 	uint32_t next_serial;
 	int overflow_logged;
 
@@ -406,19 +407,22 @@ static void log_overflow(struct rewriter *rw)
 static void pends_compact(struct rewriter *rw)
 {
 	size_t w = 0;
-	unsigned holding = 0;
+	unsigned holding = 0, desc = 0;
 	for (size_t i = 0; i < rw->n_pends; i++) {
 		if (!rw->pends[i].e)
 			continue;
 		rw->pends[w++] = rw->pends[i];
 		if (!rw->pends[w - 1].target)
 			holding++;
+		desc += rw->pends[w - 1].desc != 0;
 	}
 	rw->n_pends = w;
 	rw->n_holding = holding;
+	rw->n_desc = desc;
 	if (!holding) {
 		/* probes only make sense under a holding element */
 		rw->n_pends = 0;
+		rw->n_desc = 0;
 	}
 }
 
@@ -1204,6 +1208,7 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 			q->e = e;
 			q->s = sub;
 			q->desc = desc_mask(sub);
+			rw->n_desc += q->desc != 0;
 			q->level = lvl;
 			q->target = target;
 			q->target_cond = (uint8_t)c;
@@ -1308,6 +1313,7 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 			p->e = e;
 			p->s = s;
 			p->desc = desc_mask(s);
+			rw->n_desc += p->desc != 0;
 			p->level = lvl;
 			p->hold_start = hold_pos(rw);
 			p->text_start = text_pos(rw);
@@ -1425,7 +1431,7 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 	int action = 0;
 	const struct cosmetic_entry *hit = NULL;
 	if (matchable) {
-		if (rw->n_pends && feed_has(rw, lvl, is_void) < 0)
+		if (rw->n_desc && feed_has(rw, lvl, is_void) < 0)
 			return -1;
 		action = match_rules(rw, t, lvl, lvl, &hit);
 		if (action < 0)
