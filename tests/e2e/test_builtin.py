@@ -13,13 +13,15 @@ from builtin_util import (CATEGORIES, annoyance_pages, check_page, junk_present,
 # category off must leave them) - one or two per page are enough.
 CATEGORY_JUNK = {
     "ad-labels": [("seed", "ADVERTISEMENT"),
-                  ("advertising-article", "Story continues below advertisement")],
+                  ("advertising-article", "Story continues below advertisement"),
+                  ("labels-i18n", "ADVERTISEMENT - SCROLL TO CONTINUE")],
     "donation": [("seed", "Remind me next month"),
                  ("charity-drive", "Remind me in May")],
     "newsletter": [("seed", "By signing up you agree to our"),
                    ("newsletter", "Sign up for our newsletter")],
     "consent": [("seed", "Accept All Cookies"),
-                ("baked-cookies", "This website uses cookies")],
+                ("baked-cookies", "This website uses cookies"),
+                ("consent-managers", "Klaro: hi! Could we please enable")],
 }
 
 
