@@ -2,7 +2,7 @@
  * cmd_check: `quell check`, `quell lists lint` and `quell lists compile`,
  * the command-line faces of the filter engine.
  *
- *   quell check URL [--type T] [--source PAGE_URL] [--lists F,...] [--config FILE]
+ *   quell check URL [--type T] [--source PAGE_URL] [--method M] [--lists F,...] [--config FILE]
  *   quell check --batch [--lists F,...] [--config FILE] [--snapshot FILE]
  *   quell check --bench-protocol [--lists F,...] [--snapshot FILE] [LIST...]
  *   quell lists lint FILE...
@@ -233,7 +233,7 @@ static void print_verdict(struct engine *e, const char *url, const struct netfil
 static void usage_check(void)
 {
 	fprintf(stderr,
-	        "usage: quell check URL [--type T] [--source PAGE_URL] [--lists F,...] [--config FILE]\n"
+	        "usage: quell check URL [--type T] [--source PAGE_URL] [--method M] [--lists F,...] [--config FILE]\n"
 	        "       quell check --batch [--lists F,...] [--config FILE] [--snapshot FILE]\n"
 	        "       quell check --bench-protocol [--lists F,...] [--snapshot FILE] [LIST...]\n");
 }
@@ -264,7 +264,7 @@ int cmd_check(int argc, char **argv)
 {
 	struct srcset s;
 	memset(&s, 0, sizeof(s));
-	const char *url = NULL, *type = NULL, *page = NULL, *config = NULL, *snapshot = NULL;
+	const char *url = NULL, *type = NULL, *page = NULL, *config = NULL, *snapshot = NULL, *method = NULL;
 	int batch = 0, bench = 0, rc = 2;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -279,6 +279,8 @@ int cmd_check(int argc, char **argv)
 			page = argv[++i];
 		else if (strcmp(a, "--config") == 0 && val)
 			config = argv[++i];
+		else if (strcmp(a, "--method") == 0 && val)
+			method = argv[++i];
 		else if (strcmp(a, "--snapshot") == 0 && val)
 			snapshot = argv[++i];
 		else if (strcmp(a, "--lists") == 0 && val) {
@@ -321,7 +323,7 @@ int cmd_check(int argc, char **argv)
 		rc = run_batch(e);
 	else {
 		struct netfilter_verdict v;
-		engine_match(e, url, type ? parse_type(type, 0) : LISTS_T_DOCUMENT, page, &v);
+		engine_match_method(e, url, type ? parse_type(type, 0) : LISTS_T_DOCUMENT, method, page, &v);
 		print_verdict(e, url, &v, page);
 		free(v.new_url);
 		rc = 0;

@@ -459,6 +459,13 @@ int engine_match(const struct engine *e, const char *url, uint32_t type, const c
 	return netfilter_match(e->nf, url, strlen(url), type, page_url, page_url ? strlen(page_url) : 0, v);
 }
 
+int engine_match_method(const struct engine *e, const char *url, uint32_t type, const char *method,
+                        const char *page_url, struct netfilter_verdict *v)
+{
+	uint32_t m = method ? lists_method_parse(method, strlen(method)) : 0;
+	return netfilter_match_method(e->nf, url, strlen(url), type, m, page_url, page_url ? strlen(page_url) : 0, v);
+}
+
 unsigned engine_page_flags(const struct engine *e, const char *page_url)
 {
 	return netfilter_page_flags(e->nf, page_url, strlen(page_url), NULL);

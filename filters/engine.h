@@ -77,6 +77,10 @@ void engine_publish(struct engine *e);
  * NULL.  The caller frees v->new_url.  Returns v->action. */
 int engine_match(const struct engine *e, const char *url, uint32_t type, const char *page_url,
                  struct netfilter_verdict *v);
+/* The same for a request whose method is known ("GET", "POST"...; method=
+ * rules apply only then). */
+int engine_match_method(const struct engine *e, const char *url, uint32_t type, const char *method,
+                        const char *page_url, struct netfilter_verdict *v);
 /* NETFILTER_PAGE_* exceptions for a page (elemhide, generichide, ...). */
 unsigned engine_page_flags(const struct engine *e, const char *page_url);
 

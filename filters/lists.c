@@ -63,6 +63,15 @@ uint32_t lists_type_parse(const char *s, size_t n)
 	return 0;
 }
 
+uint32_t lists_method_parse(const char *s, size_t n)
+{
+	static const char *const m[] = {"connect", "delete", "get", "head", "options", "patch", "post", "put"};
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		if (slice_eq(s, n, m[i]))
+			return 1u << i;
+	return 0;
+}
+
 /* ---- preprocessor expressions ------------------------------------------------ */
 
 /* Tokens of uBO's preparser (static-filtering-parser.js, preparserTokens)
@@ -502,6 +511,23 @@ static int parse_option(struct lists_rule *r, struct opt_state *st, const char *
 		r->net.denyallow_len = vl;
 		return 0;
 	}
+	if (slice_eq(name, nl, "method") && val && vl) {
+		for (size_t i = 0; i <= vl;) {
+			size_t b = i;
+			while (i < vl && val[i] != '|')
+				i++;
+			int mneg = i > b && val[b] == '~';
+			uint32_t bit = lists_method_parse(val + b + mneg, i - b - (size_t)mneg);
+			if (!bit)
+				return set_reason(r, LISTS_INVALID, "bad method=", o, ol);
+			if (mneg)
+				r->net.methods_out |= (uint16_t)bit;
+			else
+				r->net.methods_in |= (uint16_t)bit;
+			i++;
+		}
+		return 0;
+	}
 	if ((slice_eq(name, nl, "elemhide") || slice_eq(name, nl, "ehide")) && !val) { *f |= LISTS_F_ELEMHIDE; return 0; }
 	if ((slice_eq(name, nl, "generichide") || slice_eq(name, nl, "ghide")) && !val) { *f |= LISTS_F_GENERICHIDE; return 0; }
 	if ((slice_eq(name, nl, "specifichide") || slice_eq(name, nl, "shide")) && !val) { *f |= LISTS_F_SPECIFICHIDE; return 0; }
@@ -550,7 +576,7 @@ static int parse_option(struct lists_rule *r, struct opt_state *st, const char *
 	    slice_eq(name, nl, "reason") || slice_eq(name, nl, "cname") || slice_eq(name, nl, "stealth-ignore"))
 		return 0;   /* no-ops in uBO */
 	static const char *const unsup[] = {
-		"method", "header", "permissions", "ipaddress", "urlskip", "uritransform", "urltransform",
+		"header", "permissions", "ipaddress", "urlskip", "uritransform", "urltransform",
 		"replace", "stealth", "cookie", "network", "app", "extension", "jsonprune", "jsinject",
 		"content", "inline-script", "inline-font", "genericblock", "webrtc", "hls", "jsonp",
 		"referrerpolicy", "xmlprune", "to-url", "first-party-only", "sitekey", "rewrite",

@@ -38,6 +38,12 @@ enum {
 	LISTS_T_ALL = (1 << 13) - 1,
 };
 
+/* HTTP methods, a bit each, for method= (uBO's list). */
+enum {
+	LISTS_M_CONNECT = 1 << 0, LISTS_M_DELETE = 1 << 1, LISTS_M_GET = 1 << 2, LISTS_M_HEAD = 1 << 3,
+	LISTS_M_OPTIONS = 1 << 4, LISTS_M_PATCH = 1 << 5, LISTS_M_POST = 1 << 6, LISTS_M_PUT = 1 << 7,
+};
+
 enum lists_class {
 	LISTS_COMMENT = 0,      /* comments, blank lines, headers, preprocessor lines */
 	LISTS_NETWORK,
@@ -97,6 +103,8 @@ struct lists_net {
 	size_t denyallow_len;
 	const char *value;       /* redirect resource, removeparam value, csp policy */
 	size_t value_len;
+	uint16_t methods_in;     /* method=: LISTS_M_* the request must use (0: any) */
+	uint16_t methods_out;    /* method=~x: LISTS_M_* it must not use */
 };
 
 /* One classified line handed to the callback. */
@@ -148,6 +156,9 @@ int lists_parse_line(const char *text, size_t len, const char *file, uint32_t li
 /* Evaluates a "!#if" expression as uBO on Firefox would, except that every
  * env_ token is false (quell is a proxy, not a browser).  Returns 1 or 0. */
 int lists_eval_if(const char *expr, size_t len);
+
+/* The LISTS_M_* bit of an HTTP method name ("GET", "post"), or 0. */
+uint32_t lists_method_parse(const char *name, size_t len);
 
 /* "network", "cosmetic", ... for an enum lists_class. */
 const char *lists_class_name(int cls);

@@ -20,7 +20,7 @@
 /* ---- the blob --------------------------------------------------------------------- */
 
 #define NF_MAGIC 0x4e46494cu        /* "NFIL" */
-#define NF_VERSION 11u
+#define NF_VERSION 12u
 
 /* Internal rec flags above the LISTS_F_* bits (which use bits 0..16). */
 #define NF_PURE_HOST (1u << 20)     /* pattern is a host name: "||host^" */
@@ -59,6 +59,7 @@ struct nf_extra {                   /* rare parts of a rule */
 	uint32_t val_off, val_len;      /* option value in the pool, NUL-terminated */
 	uint32_t regex;                 /* regex id or UINT32_MAX */
 	uint32_t xflags;                /* X_* */
+	uint16_t method_in, method_out; /* method=: LISTS_M_* required / refused */
 };
 
 struct nf_slot {                    /* hash-table slot, 8 bytes: key 0 = empty */
@@ -204,6 +205,7 @@ struct brule {
 	uint16_t list_id;
 	uint32_t line;
 	uint32_t dom_off, dom_len, to_off, to_len, deny_off, deny_len, val_off, val_len;
+	uint16_t method_in, method_out;
 };
 
 struct vec { void *p; size_t n, cap, sz; };
@@ -344,6 +346,8 @@ int netfilter_builder_add(struct netfilter_builder *b, const struct lists_rule *
 	br->priority = n->priority;
 	br->list_id = list_id;
 	br->line = r->line;
+	br->method_in = n->methods_in;
+	br->method_out = n->methods_out;
 	slice_off(r, t, n->pattern, n->pattern_len, &br->pat_off, &br->pat_len);
 	slice_off(r, t, n->domains, n->domains_len, &br->dom_off, &br->dom_len);
 	slice_off(r, t, n->to, n->to_len, &br->to_off, &br->to_len);
@@ -852,6 +856,11 @@ int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len)
 			x.regex = n_regex++;
 			need_x = 1;
 		}
+		if (r->method_in || r->method_out) {
+			x.method_in = r->method_in;
+			x.method_out = r->method_out;
+			need_x = 1;
+		}
 		if (need_x) {
 			rec->extra = (uint32_t)extras.n;
 			struct nf_extra *xp = vec_push(&extras);
@@ -1190,6 +1199,7 @@ struct mctx {
 	const char *lurl;          /* lowercased */
 	size_t ulen, hoff, hlen;
 	uint32_t type;
+	uint32_t method;           /* LISTS_M_* bit, 0 when unknown */
 	char rhost[256], phost[256];
 	size_t rhlen, phlen;
 	int ntok;
@@ -1584,6 +1594,9 @@ static int rec_match(struct mctx *m, uint32_t id, size_t start)
 	if (x && (x->dom_inc || x->dom_exc) && !dom_check(m, x))
 		return 0;
 	if (x) {
+		/* method=: an unknown method (0) satisfies no method rule */
+		if ((x->method_in && !(m->method & x->method_in)) || (x->method_out && (!m->method || (m->method & x->method_out))))
+			return 0;
 		if (x->to_inc || x->to_exc) {
 			if (x->xflags & X_TO_ENTITY)
 				need_req_entity(m);
@@ -2045,6 +2058,13 @@ int netfilter_match(const struct netfilter *nf, const char *url, size_t url_len,
                     uint32_t type, const char *page_url, size_t page_len,
                     struct netfilter_verdict *v)
 {
+	return netfilter_match_method(nf, url, url_len, type, 0, page_url, page_len, v);
+}
+
+int netfilter_match_method(const struct netfilter *nf, const char *url, size_t url_len, uint32_t type,
+                           uint32_t method, const char *page_url, size_t page_len,
+                           struct netfilter_verdict *v)
+{
 	v->action = NETFILTER_ALLOW;
 	v->matched = 0;
 	v->rule = NETFILTER_NO_RULE;
@@ -2054,6 +2074,7 @@ int netfilter_match(const struct netfilter *nf, const char *url, size_t url_len,
 	char buf[STACK_URL], *heap;
 	struct mctx m;
 	ctx_init(&m, nf, url, url_len, type, page_url, page_len, buf, &heap);
+	m.method = method;
 	/* blocks, then exceptions, then (only to overrule an exception)
 	 * important blocks */
 	uint32_t id = table_first(&m, T_BLOCK);

@@ -86,6 +86,12 @@ int netfilter_match(const struct netfilter *nf, const char *url, size_t url_len,
                     uint32_t type, const char *page_url, size_t page_len,
                     struct netfilter_verdict *v);
 
+/* The same with the request's method (one LISTS_M_* bit; 0 when unknown,
+ * which no method= rule accepts). */
+int netfilter_match_method(const struct netfilter *nf, const char *url, size_t url_len, uint32_t type,
+                           uint32_t method, const char *page_url, size_t page_len,
+                           struct netfilter_verdict *v);
+
 /* NETFILTER_PAGE_* bits of the exceptions that apply to page_url.  If rule
  * is not NULL it receives the first such rule (or NETFILTER_NO_RULE). */
 unsigned netfilter_page_flags(const struct netfilter *nf, const char *page_url, size_t len,

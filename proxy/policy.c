@@ -321,7 +321,7 @@ int policy_decide(const struct policy_request *req, struct policy_result *res)
 		reqctx_page(url, type, &f, page, sizeof(page));
 	}
 	struct netfilter_verdict v;
-	engine_match(e, url, type, page[0] ? page : NULL, &v);
+	engine_match_method(e, url, type, req->method, page[0] ? page : NULL, &v);
 	if (v.rule != NETFILTER_NO_RULE)
 		snprintf(res->rule, sizeof(res->rule), "%s:%u %s", engine_rule_list(e, v.rule),
 		         engine_rule_line(e, v.rule), engine_rule_text(e, v.rule));

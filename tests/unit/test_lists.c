@@ -70,7 +70,7 @@ static void test_unsupported_and_invalid(void **state)
 	assert_int_equal(cls("example.com#%#window.x=1", &r), LISTS_UNSUPPORTED);
 	assert_int_equal(cls("example.com#$#body { color: red }", &r), LISTS_UNSUPPORTED);
 	assert_int_equal(cls("example.com##^responseheader(location)", &r), LISTS_UNSUPPORTED);
-	assert_int_equal(cls("||example.com^$header=via:1.1", &r), LISTS_UNSUPPORTED);
+	assert_int_equal(cls("||example.com^$header=via:1.1", &r), LISTS_UNSUPPORTED);   /* header= */
 	assert_memory_equal(r.detail, "header=via:1.1", r.detail_len);
 	assert_int_equal(cls("||example.com^$frobnicate", &r), LISTS_UNSUPPORTED);
 	assert_string_equal(r.reason, "unknown option");
@@ -153,6 +153,11 @@ static void test_network_options(void **state)
 	assert_int_equal(cls("||x.com^$mp4", &r), LISTS_NETWORK);
 	assert_int_equal(r.net.types, LISTS_T_MEDIA);
 	assert_int_equal(r.net.action, LISTS_A_REDIRECT);
+	assert_int_equal(cls("||x.com^$xhr,method=post|PUT", &r), LISTS_NETWORK);
+	assert_int_equal(r.net.methods_in, LISTS_M_POST | LISTS_M_PUT);
+	assert_int_equal(cls("||x.com^$method=~get", &r), LISTS_NETWORK);
+	assert_int_equal(r.net.methods_out, LISTS_M_GET);
+	assert_int_equal(cls("||x.com^$method=fetch", &r), LISTS_INVALID);
 	assert_int_equal(cls("||x.com^$empty", &r), LISTS_NETWORK);
 	assert_memory_equal(r.net.value, "empty", r.net.value_len);
 }

@@ -286,6 +286,24 @@ static void test_page_flags(void **state)
 	drop(&n);
 }
 
+static void test_method(void **state)
+{
+	struct nf n = make("||api.example/log$xhr,method=post\n||api.example/get$method=~get\n");
+	struct netfilter_verdict v;
+	const char *u = "https://api.example/log";
+	assert_int_equal(netfilter_match_method(n.nf, u, strlen(u), LISTS_T_XHR, LISTS_M_POST, P, strlen(P), &v),
+	                 NETFILTER_BLOCK);
+	assert_int_equal(netfilter_match_method(n.nf, u, strlen(u), LISTS_T_XHR, LISTS_M_GET, P, strlen(P), &v),
+	                 NETFILTER_ALLOW);
+	ALLOWED(&n, u, LISTS_T_XHR, P);   /* method unknown: method= rules never apply */
+	u = "https://api.example/get";
+	assert_int_equal(netfilter_match_method(n.nf, u, strlen(u), LISTS_T_XHR, LISTS_M_PUT, P, strlen(P), &v),
+	                 NETFILTER_BLOCK);
+	assert_int_equal(netfilter_match_method(n.nf, u, strlen(u), LISTS_T_XHR, LISTS_M_GET, P, strlen(P), &v),
+	                 NETFILTER_ALLOW);
+	drop(&n);
+}
+
 static void test_hosts_and_plain_domains(void **state)
 {
 	struct nf n = make("0.0.0.0 tracker.example\n127.0.0.1 a.example b.example\nplain.example\n");
@@ -345,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_removeparam),
 		cmocka_unit_test(test_csp),
 		cmocka_unit_test(test_page_flags),
+		cmocka_unit_test(test_method),
 		cmocka_unit_test(test_hosts_and_plain_domains),
 		cmocka_unit_test(test_regex_in_threads),
 		cmocka_unit_test(test_bad_blob),
