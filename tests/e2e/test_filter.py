@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import QUELL_BIN, ROOT
+from conftest import QUELL_BIN, ROOT, SANITIZED
 
 DATA = os.path.join(ROOT, "tests", "data", "html")
 PAGES = sorted(f for f in os.listdir(DATA) if f.endswith(".html"))
@@ -133,4 +133,5 @@ def test_09_large_page_streams(rules):
     assert p.stdout.count(b"class=ad") == 0
     assert p.stdout.count(b"<div class=row>") == n
     max_kb = int(p.stderr.decode().strip().splitlines()[-1])
-    assert max_kb < 40_000, "max RSS %d KB" % max_kb
+    # ASan's shadow memory and quarantine raise the floor, not the slope
+    assert max_kb < (150_000 if SANITIZED else 40_000), "max RSS %d KB" % max_kb
