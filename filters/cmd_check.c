@@ -253,6 +253,8 @@ static struct engine *get_engine(struct srcset *s, const char *snapshot, const c
 			return NULL;
 		}
 		e = engine_build(s->v, (size_t)s->n, err, sizeof(err));
+		/* give the compiler's scratch memory back: what stays is the snapshot */
+		malloc_trim(0);
 	}
 	*ms = now_ms() - t0;
 	if (!e)

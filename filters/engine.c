@@ -210,7 +210,7 @@ struct engine *engine_build_ex(const struct lists_source *src, size_t n, engine_
 	struct snap_hdr h;
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, snap_magic, sizeof(h.magic));
-	h.version = SNAP_VERSION;
+	h.version = SNAP_VERSION << 16 | netfilter_format();
 	h.layout = SNAP_LAYOUT;
 	size_t off = al8(sizeof(h));
 	h.nf_off = off;    h.nf_len = nflen;   off = al8(off + nflen);
@@ -259,7 +259,7 @@ static struct engine *engine_from_blob(char *blob, size_t len, char *err, size_t
 	const char *why = NULL;
 	if (len < sizeof(*h) || memcmp(h->magic, snap_magic, sizeof(h->magic)) != 0)
 		why = "not a quell snapshot";
-	else if (h->version != SNAP_VERSION || h->layout != SNAP_LAYOUT)
+	else if (h->version != (SNAP_VERSION << 16 | netfilter_format()) || h->layout != SNAP_LAYOUT)
 		why = "snapshot from another quell version or machine";
 	else if (h->size != len || h->nf_off < sizeof(*h) || h->nf_off % 8 || h->nf_off + h->nf_len > h->cosm_off ||
 	         h->cosm_off + (uint64_t)h->n_cosm * sizeof(struct snap_cosm) > h->lists_off ||

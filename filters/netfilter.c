@@ -1067,6 +1067,11 @@ out:
 
 /* ---- opening a blob --------------------------------------------------------------------- */
 
+uint32_t netfilter_format(void)
+{
+	return NF_VERSION;
+}
+
 struct netfilter *netfilter_open(const void *blob, size_t len)
 {
 	const struct nf_hdr *h = blob;

@@ -73,6 +73,10 @@ int netfilter_rule_ok(const struct lists_rule *r, const char **why);
  * The builder may be freed afterwards.  Returns 0 or -1 (OOM). */
 int netfilter_build(struct netfilter_builder *b, void **blob, size_t *len);
 
+/* The blob format's version: a snapshot saved by another version is
+ * refused (its owner says so before trying to open it). */
+uint32_t netfilter_format(void);
+
 /* Opens a matcher over blob[0..len) (not copied: it must outlive the
  * matcher and stay 8-aligned).  Returns NULL when the blob is malformed. */
 struct netfilter *netfilter_open(const void *blob, size_t len);

@@ -32,6 +32,7 @@
 #include "proxy/log.h"
 
 #include <event2/buffer.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -222,6 +223,9 @@ int policy_init(const struct config *cfg, char *err, size_t errlen)
 	g_updater = updater_new(cfg, err, errlen);
 	if (!g_updater)
 		return -1;
+	/* compiling left scratch memory in malloc's free lists: return it, a
+	 * router has little to spare */
+	malloc_trim(0);
 	if (updater_start(g_updater, err, errlen) != 0) {
 		updater_free(g_updater);
 		g_updater = NULL;
