@@ -1692,7 +1692,7 @@ void rewriter_free(struct rewriter *rw)
 	assert(rw->magic == RW_MAGIC);
 	for (unsigned i = 0; i < rw->depth; i++) {
 		el_free_chain(rw->frames[i].last_child);
-		free(rw->frames[i].el);
+		el_free_chain(rw->frames[i].el); /* with the earlier siblings it owns */
 	}
 	html_tok_free(rw->tok);
 	free(rw->pends);
