@@ -335,6 +335,27 @@ static void test_32_rawtext(void **state)
 	expect(R("##.ad"), "<!-- <b class=ad> --><b class=ad>x</b>", "<!-- <b class=ad> -->");
 }
 
+static void test_33_passthrough_long_tag_and_depth(void **state)
+{
+	char doc[8192];
+	snprintf(doc, sizeof doc, "<p class=ad>x</p><div title=\"%0200d\">y</div><p class=ad>z</p>", 0);
+	struct opts op = { .lookahead = 64 };
+	char *out = rewrite(R("##.ad"), doc, &op);
+	/* rewriting stops at the over-long tag: what follows passes as it is */
+	assert_string_equal(out, doc + strlen("<p class=ad>x</p>"));
+	assert_int_equal(op.st.passthrough, 1);
+	free(out);
+	size_t n = 0;
+	for (int i = 0; i < 600; i++)
+		n += (size_t)snprintf(doc + n, sizeof doc - n, "<i>");
+	snprintf(doc + n, sizeof doc - n, "<b class=ad>z</b>");
+	struct opts op2 = { 0 };
+	out = rewrite(R("##.ad"), doc, &op2);
+	assert_string_equal(out, doc);
+	assert_int_equal(op2.st.passthrough, 1);
+	free(out);
+}
+
 /* ---- look-ahead, style, hide, CSP, exceptions ------------------------------------------------ */
 
 static void test_40_lookahead_bound(void **state)
@@ -467,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_30_implied_end_tags),
 		cmocka_unit_test(test_31_void_and_foreign),
 		cmocka_unit_test(test_32_rawtext),
+		cmocka_unit_test(test_33_passthrough_long_tag_and_depth),
 		cmocka_unit_test(test_40_lookahead_bound),
 		cmocka_unit_test(test_41_style_injection),
 		cmocka_unit_test(test_42_hide_mode),
