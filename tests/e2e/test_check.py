@@ -6,7 +6,7 @@ import os
 import pytest
 
 from conftest import curl
-from check_util import (ALL5, EASYLIST, EASYPRIVACY, MINI, fields, quell, requests_dev,
+from check_util import (ALL5, EASYLIST, EASYPRIVACY, MINI, fields, quell, quell as quell_cli, requests_dev,
                         ubo_verdicts)
 
 
@@ -210,3 +210,13 @@ def test_13_proxy_blocks_blind_tunnel_by_host(quell, origin, tmp_path):
     r = curl("-x", q.proxy, "--cacert", os.path.join(q.dir, "ca", "ca.pem"),
              origin.url("/index.html", https=True))
     assert b"Hello from the origin" in r.stdout
+
+
+def test_14_proxy_starts_from_compiled_snapshot(quell, origin, tmp_path):
+    snap = str(tmp_path / "rules.snap")
+    r = quell_cli("lists", "compile", "--lists", write_rules(tmp_path), "-o", snap)
+    assert r.returncode == 0, r.stderr
+    q = quell(["snapshot %s" % snap])
+    r = curl("-x", q.proxy, "-H", "Sec-Fetch-Dest: script", "-D", "-", "http://nxads.test/ad.js")
+    assert r.stdout.startswith(b"HTTP/1.1 200") and b"application/javascript" in r.stdout
+    assert "snapshot %s loaded" % snap in q.log()
