@@ -12,11 +12,12 @@
  * How the proxy uses it, per CONNECT HOST:PORT:
  *   1. tls_bypassed(t, cfg, HOST): 1 -> blind tunnel, as without interception.
  *   2. Answer "200 Connection established", then look at the client's first
- *      bytes without consuming them (recv(MSG_PEEK) on the socket, so they
- *      stay in the kernel for OpenSSL) with tls_peek_client_hello():
+ *      bytes without consuming them (left in the input evbuffer, or
+ *      recv(MSG_PEEK)) with tls_peek_client_hello():
  *      0 -> blind tunnel, -1 -> wait for more bytes (bounded by a timeout).
  *   3. 1 -> ssl = tls_client_side(t, HOST) and run the TLS server handshake
- *      (e.g. bufferevent_openssl_socket_new(..., BUFFEREVENT_SSL_ACCEPTING)).
+ *      over those bytes (bufferevent_openssl_filter_new(..., ACCEPTING) on
+ *      the client's bufferevent, as proxy/conn.c does).
  *      A leaf for the SNI name (or HOST without SNI) is picked or minted inside
  *      the handshake.  If the browser aborts the handshake (alert or EOF
  *      before it completes) call tls_client_handshake_failed(t, HOST).
