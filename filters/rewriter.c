@@ -697,7 +697,18 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 	struct frame *f = &rw->frames[lvl];
 	int removed = 0;
 	rw->dec_valid = 0;
-	for (size_t i = 0; i < rw->n_pends; i++) {
+	/* pends are in document order and deeper elements close first, so
+	 * this element's are the tail of the array: no scan of the rest */
+	size_t start = rw->n_pends;
+	unsigned tail_holding = 0, tail_desc = 0;
+	while (start > 0 && rw->pends[start - 1].level >= lvl)
+		start--;
+	for (size_t i = start; i < rw->n_pends; i++)
+		if (rw->pends[i].e) {
+			tail_holding += !rw->pends[i].target;
+			tail_desc += rw->pends[i].desc != 0;
+		}
+	for (size_t i = start; i < rw->n_pends; i++) {
 		struct pend *p = &rw->pends[i];
 		if (!p->e || p->level != lvl)
 			continue;
@@ -738,7 +749,14 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 		}
 		p->e = NULL;
 	}
-	pends_compact(rw);
+	rw->n_pends = start;
+	rw->n_holding -= tail_holding;
+	rw->n_desc -= tail_desc;
+	if (!rw->n_holding) {
+		/* probes only make sense under a holding element */
+		rw->n_pends = 0;
+		rw->n_desc = 0;
+	}
 	return check_bound(rw);
 }
 
@@ -1297,6 +1315,8 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 	for (size_t i = 0; i < nc + nu; i++) {
 		const struct cosmetic_entry *e = i < nc ? cand[i] : uni[i - nc];
 		const struct sel *s = cosmetic_entry_sel(e);
+		if (cosmetic_entry_kind(e) == COSM_STYLE)
+			continue; /* :style() only styles, through the injected sheet */
 		if (!sel_stream_ok(s) || !sel_match(s, rw->path, plen))
 			continue;
 		if (sel_has_conds(s)) {

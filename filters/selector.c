@@ -1365,7 +1365,7 @@ static void match_ctx_init(void)
 {
 	match_ctx = pcre2_match_context_create(NULL);
 	if (match_ctx) {
-		pcre2_set_match_limit(match_ctx, 1000000);
+		pcre2_set_match_limit(match_ctx, 100000);
 		pcre2_set_depth_limit(match_ctx, 10000);
 	}
 }

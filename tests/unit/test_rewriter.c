@@ -384,9 +384,9 @@ static void test_41_style_injection(void **state)
 	out = rewrite(R("www.example.com##.site"), "<p>x", NULL);
 	assert_string_equal(out, STYLE_OPEN ".site{display:none!important}\n</style><p>x");
 	free(out);
-	/* :style() */
-	out = rewrite(R("www.example.com##.s:style(color: red)"), "<p>x", NULL);
-	assert_string_equal(out, STYLE_OPEN ".s{color: red}\n</style><p>x");
+	/* :style() styles, it never removes */
+	out = rewrite(R("www.example.com##.s:style(color: red)"), "<p class=s>x", NULL);
+	assert_string_equal(out, STYLE_OPEN ".s{color: red}\n</style><p class=s>x");
 	free(out);
 	/* other hosts see nothing */
 	struct opts op = { .host = "other.org" };
