@@ -146,5 +146,12 @@ int reqctx_page(const char *url, uint32_t type, const struct reqctx_fields *f, c
 	if (ieq(f->sec_fetch_site, "same-origin") || ieq(f->sec_fetch_site, "same-site") ||
 	    ieq(f->sec_fetch_site, "none"))
 		return origin_of(url, page, len);
+	/* cross-site without a Referer (Referrer-Policy: no-referrer): the page
+	 * is unknown but is another site.  A reserved name (RFC 2606) that no
+	 * rule names makes $third-party rules apply and domain= rules not. */
+	if (ieq(f->sec_fetch_site, "cross-site")) {
+		snprintf(page, len, "%s", REQCTX_CROSS_SITE);
+		return 1;
+	}
 	return 0;
 }

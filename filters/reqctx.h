@@ -29,10 +29,14 @@ struct reqctx_fields {              /* header values; NULL when absent */
 /* The LISTS_T_* type of a request for url with these fields. */
 uint32_t reqctx_type(const char *url, const struct reqctx_fields *f);
 
+/* The page given for a cross-site request whose page is not named. */
+#define REQCTX_CROSS_SITE "https://cross-site.invalid/"
+
 /* Writes the page URL into page (size len, NUL-terminated): Referer,
  * Origin, or the request's own origin for same-site, same-origin and
- * user-initiated requests and for documents.  Returns 1 when a page was
- * found, 0 when unknown (page is then ""). */
+ * user-initiated requests and for documents, REQCTX_CROSS_SITE for other
+ * cross-site requests.  Returns 1 when a page was found, 0 when unknown
+ * (page is then ""). */
 int reqctx_page(const char *url, uint32_t type, const struct reqctx_fields *f, char *page, size_t len);
 
 /* The LISTS_T_* type a URL's extension suggests, or 0. */

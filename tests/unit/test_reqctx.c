@@ -66,6 +66,9 @@ static void test_page(void **state)
 	assert_int_equal(reqctx_page("https://a.com:8443/x?y", LISTS_T_XHR, &f, page, sizeof(page)), 1);
 	assert_string_equal(page, "https://a.com:8443");
 	f.sec_fetch_site = "cross-site";
+	assert_int_equal(reqctx_page("https://a.com/x", LISTS_T_XHR, &f, page, sizeof(page)), 1);
+	assert_string_equal(page, REQCTX_CROSS_SITE);
+	f.sec_fetch_site = NULL;
 	assert_int_equal(reqctx_page("https://a.com/x", LISTS_T_XHR, &f, page, sizeof(page)), 0);
 	assert_string_equal(page, "");
 	/* a long Referer keeps its origin, enough for party and domain= */
