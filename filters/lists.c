@@ -837,6 +837,8 @@ static long parse_buf(const char *buf, size_t len, const char *file, const char 
 	long count = 0;
 	uint32_t line = 0;
 	size_t i = 0;
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+		i = 3;   /* a UTF-8 byte order mark */
 	while (i < len && !*stop) {
 		size_t b = i;
 		const char *nlp = memchr(buf + i, '\n', len - i);

@@ -211,6 +211,14 @@ static void test_preprocessor(void **state)
 	assert_int_equal(lists_parse(&src, count_cb, &c), 13);
 	assert_int_equal(c.cls[LISTS_NETWORK], 2);
 	assert_string_equal(c.last_net, "ublock.com^");
+	/* a byte order mark is not part of the first line */
+	const char *bom = "\xef\xbb\xbf[Adblock Plus 2.0]\r\n||bom.example^\r\n";
+	struct lists_source s3 = {"bom", NULL, bom, strlen(bom)};
+	memset(&c, 0, sizeof(c));
+	lists_parse(&s3, count_cb, &c);
+	assert_int_equal(c.cls[LISTS_COMMENT], 1);
+	assert_int_equal(c.cls[LISTS_NETWORK], 1);
+	assert_int_equal(c.cls[LISTS_INVALID], 0);
 	/* in a buffer, !#include has no directory to resolve against */
 	const char *inc = "!#include other.txt\n";
 	struct lists_source s2 = {"buf", NULL, inc, strlen(inc)};
