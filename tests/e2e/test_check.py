@@ -135,6 +135,20 @@ def test_09b_agreement_with_ubo_all5():
     assert a >= 0.995, "agreement %.4f" % a
 
 
+@pytest.mark.skipif(not os.path.exists(ALL5[2]), reason="webext-ublock-origin-firefox not installed")
+def test_09c_snapshot_decides_like_the_lists(tmp_path):
+    """The five real lists compiled, saved and loaded back decide every
+    request of the set exactly as the freshly compiled lists do."""
+    snap = str(tmp_path / "all5.snap")
+    r = quell("lists", "compile", "--lists", ",".join(ALL5), "-o", snap)
+    assert r.returncode == 0, r.stderr
+    tsv = requests_dev()
+    a = quell("check", "--batch", "--lists", ",".join(ALL5), input=tsv)
+    b = quell("check", "--batch", "--snapshot", snap, input=tsv)
+    assert a.returncode == 0 and b.returncode == 0
+    assert a.stdout == b.stdout
+
+
 # ---- through the proxy ---------------------------------------------------------
 
 
