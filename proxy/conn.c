@@ -52,6 +52,8 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -123,6 +125,7 @@ struct conn {
 	evutil_socket_t fd;
 	struct tunnel *tunnel;
 	struct event *timer;            /* head deadline */
+	struct event *peek_ev;          /* CONN_PEEK on the socket */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	char peer_text[64];
@@ -244,6 +247,8 @@ static void conn_destroy(struct conn *c)
 	}
 	if (c->timer)
 		event_free(c->timer);
+	if (c->peek_ev)
+		event_free(c->peek_ev);
 	http1_parser_free(c->req_parser);
 	http1_parser_free(c->resp_parser);
 	stats_add(c->stats, STATS_ACTIVE, -1);
@@ -574,6 +579,7 @@ static int apply_policy(struct conn *c)
 }
 
 static void on_upstream(struct upstream *u, int status, const char *why, void *arg);
+static void peek_socket(evutil_socket_t fd, short what, void *arg);
 
 /* Starts the upstream connection for x (state CONN_UPSTREAM). */
 static void go_upstream(struct conn *c)
@@ -630,9 +636,37 @@ static void handle_connect(struct conn *c, const struct http1_head *h)
 	push(c->client, 1);
 	c->state = CONN_PEEK;
 	evtimer_add(c->timer, &tv);
+	if (!evbuffer_get_length(bufferevent_get_input(c->client)) &&
+	    !evbuffer_get_length(bufferevent_get_output(c->client)) &&
+	    (c->peek_ev = event_new(worker_base(c->w), c->fd, EV_READ, peek_socket, c))) {
+		bufferevent_disable(c->client, EV_READ);
+		event_add(c->peek_ev, NULL);
+		return;
+	}
+	/* bytes already read (or the 200 still queued): peek in the buffer */
 	bufferevent_enable(c->client, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_input(c->client)))
 		bufferevent_trigger(c->client, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* A TLS bufferevent for the client: over the socket itself when the
+ * ClientHello is still in the kernel (peeked), else as a filter over the
+ * socket bufferevent that already read it.  NULL on failure. */
+static struct bufferevent *tls_bev(struct conn *c, SSL *ssl)
+{
+	int opt = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	if (!c->peek_ev)
+		return bufferevent_openssl_filter_new(worker_base(c->w), c->client, ssl,
+		                                      BUFFEREVENT_SSL_ACCEPTING, opt);
+	struct bufferevent *b = bufferevent_openssl_socket_new(worker_base(c->w), c->fd, ssl,
+	                                                       BUFFEREVENT_SSL_ACCEPTING, opt);
+	if (b) {                        /* the old one lets go of the socket */
+		bufferevent_setfd(c->client, -1);
+		bufferevent_free(c->client);
+		bufferevent_set_max_single_read(b, c->cfg->conn_buffer);
+		bufferevent_set_max_single_write(b, c->cfg->conn_buffer);
+	}
+	return b;
 }
 
 /* Terminates the client's TLS with a leaf for the CONNECT host; the same
@@ -641,8 +675,7 @@ static void start_tls(struct conn *c)
 {
 	struct exchange *x = c->x;
 	SSL *ssl = tls_client_side(conn_tls, x->host);
-	struct bufferevent *b = ssl ? bufferevent_openssl_filter_new(worker_base(c->w), c->client, ssl,
-	                        BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS) : NULL;
+	struct bufferevent *b = ssl ? tls_bev(c, ssl) : NULL;
 	if (!b) {
 		if (ssl)
 			SSL_free(ssl);
@@ -655,10 +688,48 @@ static void start_tls(struct conn *c)
 	c->tls_port = x->port;
 	c->tls = 1;
 	c->client = b;
+	if (c->peek_ev) {
+		event_free(c->peek_ev);
+		c->peek_ev = NULL;
+	}
 	snprintf(x->verdict, sizeof x->verdict, "intercept");
 	bufferevent_setcb(b, client_read, client_write, client_event, c);
 	exchange_free(c);
 	enter_head(c);
+}
+
+/* CONN_PEEK with the bytes still in the kernel: recv(MSG_PEEK) looks at
+ * them without taking them, so OpenSSL reads the socket directly. */
+static void peek_socket(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	unsigned char buf[16];
+	ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK);
+	if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
+		conn_destroy(c);                 /* closed (or failed) before a byte */
+		return;
+	}
+	int r = n > 0 ? tls_peek_client_hello(buf, (size_t)n) : -1;
+	struct pollfd pfd = { fd, POLLRDHUP, 0 };
+	if (r < 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+		conn_destroy(c);                 /* a few bytes, then the client closed */
+		return;
+	}
+	if (r < 0) {                         /* too few bytes: look again shortly */
+		struct timeval tv = { 0, 20000 };  /* (a timer: the socket stays readable) */
+		event_assign(c->peek_ev, worker_base(c->w), fd, 0, peek_socket, c);
+		event_add(c->peek_ev, &tv);
+		return;
+	}
+	event_del(c->timer);
+	if (r == 1) {
+		start_tls(c);
+		return;
+	}
+	event_free(c->peek_ev);
+	c->peek_ev = NULL;
+	bufferevent_enable(c->client, EV_READ);
+	go_upstream(c);
 }
 
 /* CONN_PEEK: a ClientHello is intercepted, anything else tunnelled. */
@@ -1320,7 +1391,9 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 		conn_destroy(c);
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+	/* An EOF while reading is a half-close; while writing (TLS: the
+	 * client's socket is gone) it is the end, like an error. */
+	if ((what & BEV_EVENT_EOF) && !(what & (BEV_EVENT_ERROR | BEV_EVENT_WRITING))) {
 		/* A half-close after a complete request still wants its answer. */
 		if (c->state == CONN_HEAD || c->state == CONN_CLOSING || c->state == CONN_LOCAL ||
 		    c->state == CONN_PEEK) {
