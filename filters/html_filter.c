@@ -230,6 +230,7 @@ static int hf_open(const struct chain_msg *msg, void **state)
 	}
 	struct rewriter_opts o = { 0 };
 	o.hide = html_filter_mode(msg->cfg, s->host) == COSMETIC_HIDE;
+	o.xml = !strcmp(msg->content_type, "application/xhtml+xml");
 	o.lookahead = msg->cfg ? msg->cfg->html_lookahead : 0;
 	o.log_host = s->host;
 	s->rw = rewriter_new(s->page, &o);

@@ -1058,8 +1058,8 @@ static unsigned find_name(struct rewriter *rw, const char *name, unsigned stop)
 static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsigned fl)
 {
 	unsigned top = rw->depth - 1, k;
-	if (top && rw->frames[top].foreign)
-		return 0; /* foreign content: no HTML implied ends */
+	if ((top && rw->frames[top].foreign) || rw->o.xml)
+		return 0; /* foreign content, XML: no HTML implied ends */
 	if (rw->head_level && !(fl & T_HEADISH) && !name_is(name, n, "head"))
 		if (pop_to(rw, rw->head_level) < 0)
 			return -1;
@@ -1414,6 +1414,8 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 		}
 	}
 	int is_void = in_foreign ? (t->flags & HTML_TOK_F_SELF_CLOSING) != 0 : (fl & T_VOID) != 0;
+	if (rw->o.xml && (t->flags & HTML_TOK_F_SELF_CLOSING))
+		is_void = 1;
 	int foreign = in_foreign ? !(fl & T_INTEGRATION) : (fl & T_FOREIGN) != 0;
 	if (foreign && (fl & T_FOREIGN) && (t->flags & HTML_TOK_F_SELF_CLOSING))
 		is_void = 1;

@@ -58,6 +58,8 @@ typedef int (*rewriter_sink)(void *arg, const char *p, size_t n);
 
 struct rewriter_opts {
 	int hide;                      /* 1: hide matched elements, keep them */
+	int xml;                       /* application/xhtml+xml: "<div/>" is
+	                                  empty and no end tag is implied */
 	size_t lookahead;              /* held-bytes bound, 0: 256 KiB */
 	const char *nonce;             /* CSP nonce for injected styles, or NULL
 	                                  (one is made) */

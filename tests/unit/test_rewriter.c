@@ -39,7 +39,7 @@ static int sink(void *arg, const char *p, size_t n)
 static unsigned seed;
 
 struct opts {
-	int hide;
+	int hide, xml;
 	size_t lookahead;
 	unsigned flags;
 	const char *host;
@@ -55,6 +55,7 @@ static char *run_split(const struct cosmetic *c, const char *doc, size_t len, in
 	assert_non_null(pg);
 	struct rewriter_opts ro = { 0 };
 	ro.hide = op->hide;
+	ro.xml = op->xml;
 	ro.lookahead = op->lookahead;
 	ro.nonce = NONCE;
 	struct rewriter *rw = rewriter_new(pg, &ro);
@@ -327,6 +328,14 @@ static void test_31_void_and_foreign(void **state)
 	expect(R("##.ad"), "<svg><path class=ad/></svg>", "<svg><path class=ad/></svg>");
 }
 
+static void test_31b_xhtml(void **state)
+{
+	struct opts op = { .xml = 1 };
+	char *out = rewrite(R("##.ad"), "<div class=\"ad\"/><p>kept</p><p class=\"ad\">x<div>y</div></p>z", &op);
+	assert_memory_equal(out, "<p>kept</p>z" STYLE_OPEN, strlen("<p>kept</p>z" STYLE_OPEN));
+	free(out);
+}
+
 static void test_32_rawtext(void **state)
 {
 	expect(R("##.ad"), "<script>if (a<b) x='<div class=ad>';</script><p class=ad>x</p>",
@@ -487,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_23_adguard_and_ubo_html),
 		cmocka_unit_test(test_30_implied_end_tags),
 		cmocka_unit_test(test_31_void_and_foreign),
+		cmocka_unit_test(test_31b_xhtml),
 		cmocka_unit_test(test_32_rawtext),
 		cmocka_unit_test(test_33_passthrough_long_tag_and_depth),
 		cmocka_unit_test(test_40_lookahead_bound),
