@@ -1241,23 +1241,59 @@ static int suffix_hashes(const char *h, size_t n, uint64_t *out, int tail_entity
 	return k;
 }
 
-/* "www.example.co.uk" -> hashes of "www.example.*", "example.*". */
-static int entity_hashes(const struct netfilter *nf, const char *host, size_t n, uint64_t *out)
+/* libpsl answers cost thousands of instructions per call (a DAFSA walk
+ * per label), and a page's requests ask about the same few hosts over and
+ * over: each thread keeps the answers for its last hosts in a small
+ * direct-mapped table (no allocation, nothing to free). */
+#define PSL_MEMO 512
+struct psl_memo {
+	uint64_t key;              /* h_host() of the host; 0 = empty */
+	uint16_t len;              /* host length, checked too */
+	int16_t suffix;            /* offset of the public suffix, -1 when none */
+	int16_t reg;               /* offset of the registrable domain, -1: the host */
+};
+static _Thread_local struct psl_memo t_psl[PSL_MEMO];
+
+static const struct psl_memo *psl_memo(const struct netfilter *nf, const char *host, size_t n)
 {
-	if (n == 0 || url_host_is_ip(host, n))
-		return 0;
-	const char *ps = psl_unregistrable_domain(nf->psl, host);
-	if (!ps || ps <= host || ps[-1] != '.')
-		return 0;
-	return suffix_hashes(host, (size_t)(ps - host - 1), out, 1);
+	uint64_t key = h_host(host, n);
+	struct psl_memo *e = &t_psl[(key >> 7) & (PSL_MEMO - 1)];
+	if (e->key == key && e->len == n)
+		return e;
+	e->key = key;
+	e->len = (uint16_t)n;
+	e->suffix = e->reg = -1;
+	if (!url_host_is_ip(host, n)) {
+		const char *ps = psl_unregistrable_domain(nf->psl, host);
+		const char *r = psl_registrable_domain(nf->psl, host);
+		if (ps && ps >= host && ps <= host + n)
+			e->suffix = (int16_t)(ps - host);
+		if (r && r >= host && r <= host + n)
+			e->reg = (int16_t)(r - host);
+	}
+	return e;
 }
 
+/* "www.example.co.uk" -> hashes of "www.example.*", "example.*".  host is
+ * NUL-terminated, n < 256. */
+static int entity_hashes(const struct netfilter *nf, const char *host, size_t n, uint64_t *out)
+{
+	if (n == 0)
+		return 0;
+	const struct psl_memo *e = psl_memo(nf, host, n);
+	if (e->suffix <= 0 || host[e->suffix - 1] != '.')
+		return 0;
+	return suffix_hashes(host, (size_t)e->suffix - 1, out, 1);
+}
+
+/* The registrable domain of host (NUL-terminated, n < 256): a suffix of
+ * host, or host itself for IP addresses and public suffixes. */
 static const char *reg_domain(const struct netfilter *nf, const char *host, size_t n)
 {
-	if (n == 0 || url_host_is_ip(host, n))
+	if (n == 0)
 		return host;
-	const char *r = psl_registrable_domain(nf->psl, host);
-	return r ? r : host;
+	const struct psl_memo *e = psl_memo(nf, host, n);
+	return e->reg >= 0 ? host + e->reg : host;
 }
 
 static int in_sorted(const uint64_t *a, uint16_t n, uint64_t k)
