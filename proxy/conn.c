@@ -791,6 +791,10 @@ static void handle_inner(struct conn *c, const struct http1_head *h)
 		respond_error(c, 500, "quell is out of memory.", 1);
 		return;
 	}
+	if (admin_is_admin_host(x->host)) {     /* https://quell.home/ */
+		serve_admin(c, x->path, x->host);
+		return;
+	}
 	if (!apply_policy(c))
 		go_upstream(c);
 }

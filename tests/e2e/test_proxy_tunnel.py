@@ -89,3 +89,12 @@ def test_04_websocket_upgrade(quell, raw_origin):
         assert r.exact(len(big)) == big
     upstream_head = srv.requests[0].lower()
     assert b"upgrade: websocket" in upstream_head and b"connection: upgrade" in upstream_head
+
+
+def test_05_status_page_over_intercepted_https(quell):
+    q = quell()
+    from https_util import quell_ca
+    ca = quell_ca(q)
+    r = curl("--cacert", ca, "-x", q.proxy, "https://quell.home/")
+    assert r.returncode == 0, r.stderr
+    assert b"requests" in r.stdout and b"<html" in r.stdout.lower()
