@@ -174,9 +174,11 @@ static const char *const procedural_ops[] = {
 
 static int is_procedural(const char *s, size_t n)
 {
-	for (size_t i = 0; i < sizeof(procedural_ops) / sizeof(procedural_ops[0]); i++)
-		if (find(s, n, procedural_ops[i]))
-			return 1;
+	/* every operator starts with ':' and most selectors have none */
+	for (const char *c = memchr(s, ':', n); c; c = memchr(c + 1, ':', n - (size_t)(c + 1 - s)))
+		for (size_t i = 0; i < sizeof(procedural_ops) / sizeof(procedural_ops[0]); i++)
+			if (starts(c, n - (size_t)(c - s), procedural_ops[i]))
+				return 1;
 	return 0;
 }
 
@@ -688,6 +690,8 @@ static size_t hosts_prefix(const char *s, size_t n)
 {
 	static const char *const ips[] = {"0.0.0.0", "127.0.0.1", "::1", "::", "0", "255.255.255.255",
 	                                  "fe80::1%lo0", "ff02::1", "ff02::2", "ff00::0", "fe00::0"};
+	if (n == 0 || !(s[0] == '0' || s[0] == '1' || s[0] == '2' || s[0] == ':' || s[0] == 'f'))
+		return 0;
 	for (size_t i = 0; i < sizeof(ips) / sizeof(ips[0]); i++) {
 		size_t l = strlen(ips[i]);
 		if (n > l && memcmp(s, ips[i], l) == 0 && is_space(s[l])) {
