@@ -863,6 +863,20 @@ int cosmetic_page_mark_seen(struct cosmetic_page *p, const struct cosmetic_entry
 	return 1;
 }
 
+size_t cosmetic_page_css_size(const struct cosmetic_page *p)
+{
+	size_t n = 1;
+	if (!p->dom_css_done)
+		for (size_t i = 0; i < p->n_dom_all; i++)
+			if (p->dom_all[i]->css_ok)
+				n += strlen(sel_text(p->dom_all[i]->sel)) + 3 +
+				     (p->dom_all[i]->style ? strlen(p->dom_all[i]->style) : 22);
+	for (size_t i = p->css_done; i < p->n_seen; i++)
+		n += strlen(sel_text(p->seen_list[i]->sel)) + 3 +
+		     (p->seen_list[i]->style ? strlen(p->seen_list[i]->style) : 22);
+	return n;
+}
+
 int cosmetic_page_css_pending(const struct cosmetic_page *p)
 {
 	if (p->css_done < p->n_seen)

@@ -104,6 +104,8 @@ int cosmetic_page_mark_seen(struct cosmetic_page *p, const struct cosmetic_entry
  * it does not fit (buf then holds what did, cut at a rule boundary). */
 long cosmetic_page_css(struct cosmetic_page *p, char *buf, size_t cap);
 
+/* Bytes cosmetic_page_css needs now (NUL included). */
+size_t cosmetic_page_css_size(const struct cosmetic_page *p);
 /* 1 when cosmetic_page_css would write something now. */
 int cosmetic_page_css_pending(const struct cosmetic_page *p);
 

@@ -803,14 +803,18 @@ static int inject_style(struct rewriter *rw, int first)
 {
 	if (!rw->active || rw->passthrough)
 		return 0;
-	if (!rw->css) {
-		rw->css_cap = CSS_MAX;
-		rw->css = malloc(rw->css_cap);
-		if (!rw->css)
-			return -1;
-	}
 	static const char hide_rule[] = "[data-quell-hide]{display:none!important}\n";
 	size_t pre = (first && rw->o.hide) ? sizeof hide_rule - 1 : 0;
+	size_t need = pre + cosmetic_page_css_size(rw->page);
+	if (need > CSS_MAX)
+		need = CSS_MAX;
+	if (need > rw->css_cap) {
+		char *c = realloc(rw->css, need);
+		if (!c)
+			return -1;
+		rw->css = c;
+		rw->css_cap = need;
+	}
 	memcpy(rw->css, hide_rule, pre);
 	long n = cosmetic_page_css(rw->page, rw->css + pre, rw->css_cap - pre);
 	if (n < 0) {

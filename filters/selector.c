@@ -1370,15 +1370,17 @@ static void match_ctx_init(void)
 	}
 }
 
+/* One match-data block per thread, made on first use: a test asks only
+ * "does it match", so one ovector pair serves every pattern, and a
+ * malloc/free per test would cost more than most matches. */
+static _Thread_local pcre2_match_data *thread_md;
+
 static int re_match(const pcre2_code *re, const char *s, size_t n)
 {
 	pthread_once(&match_once, match_ctx_init);
-	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-	if (!md)
+	if (!thread_md && !(thread_md = pcre2_match_data_create(1, NULL)))
 		return 0;
-	int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, match_ctx);
-	pcre2_match_data_free(md);
-	return rc >= 0;
+	return pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, thread_md, match_ctx) >= 0;
 }
 
 static int attr_ok(const struct attr_test *t, const struct sel_node *e)
