@@ -51,7 +51,9 @@ enum {
 	NETFILTER_PAGE_ELEMHIDE = 1 << 0,     /* no cosmetic filtering at all */
 	NETFILTER_PAGE_GENERICHIDE = 1 << 1,  /* no generic cosmetic rules */
 	NETFILTER_PAGE_SPECIFICHIDE = 1 << 2, /* no site-specific cosmetic rules */
-	NETFILTER_PAGE_DOCUMENT = 1 << 3,     /* @@...$document: the page is allowed */
+	NETFILTER_PAGE_DOCUMENT = 1 << 3,     /* @@...$document names the page (uBO only lets
+	                                         it undo strict blocking, not disable the
+	                                         page's filtering; callers decide) */
 };
 
 /* Builder: NULL on out-of-memory.  netfilter_builder_free(NULL) is a no-op. */
