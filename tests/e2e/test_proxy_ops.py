@@ -173,3 +173,10 @@ def test_11_slow_client_memory_stays_flat(quell, raw_origin):
     s.close()
     assert got >= total
     assert peak - base < 12 * 1024, (base, peak)   # flat: far below the 300 MB sent
+
+
+def test_12_listen_on_ipv6_too(quell, echo_origin):
+    v4, v6 = free_port(), free_port()
+    q = quell(["listen 127.0.0.1:%d" % v4, "listen [::1]:%d" % v6])
+    r = curl("-x", "http://[::1]:%d" % v6, echo_origin.url("/six", host="127.0.0.1"))
+    assert b"target=/six" in r.stdout, r.stderr
