@@ -11,9 +11,12 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "filters/builtin.h"
+#include "filters/cosmetic.h"
+#include "filters/lists.h"
 #include "proxy/config.h"
 
 static void test_table(void **state)
@@ -211,12 +214,90 @@ static void test_every_line(void **state)
 	assert_true(regexes > 20);
 }
 
+/* What the list parser made of the built-in lists. */
+struct parsed {
+	struct cosmetic_rule rules[2048];
+	size_t n;
+	int per_class[LISTS_N_CLASSES];
+	int bad;
+	uint16_t list_id;
+};
+
+static int on_rule(void *arg, const struct lists_rule *r)
+{
+	struct parsed *p = arg;
+
+	p->per_class[r->cls]++;
+	if (r->cls == LISTS_UNSUPPORTED || r->cls == LISTS_INVALID) {
+		print_error("%s:%u: %s (%s): %.*s\n", r->file, (unsigned)r->line, lists_class_name(r->cls),
+		            r->reason ? r->reason : "", (int)(r->len > 120 ? 120 : r->len), r->text);
+		p->bad++;
+	}
+	if ((r->cls == LISTS_COSMETIC || r->cls == LISTS_HTML) && p->n < sizeof p->rules / sizeof p->rules[0]) {
+		struct cosmetic_rule *c = &p->rules[p->n++];
+		c->body = strndup(r->cosm_body, r->cosm_body_len);
+		c->domains = strndup(r->cosm_domains ? r->cosm_domains : "", r->cosm_domains_len);
+		c->kind = (uint8_t)r->cosm_kind;
+		c->exception = (uint8_t)r->cosm_exception;
+		c->list_id = p->list_id;
+		c->line = r->line;
+	}
+	return 0;
+}
+
+static void on_reject(void *arg, const struct cosmetic_rule *r, const char *why)
+{
+	int *rejected = arg;
+	print_error("rejected by the cosmetic index: list %u line %u: %s: %.120s\n",
+	            (unsigned)r->list_id, (unsigned)r->line, why, r->body);
+	(*rejected)++;
+}
+
+/* Every line of every built-in list is a rule quell implements: the list
+ * parser classifies none as unsupported or invalid, and the cosmetic index
+ * (selector parser included) compiles every cosmetic and HTML rule. */
+static void test_parse_and_compile(void **state)
+{
+	static struct parsed p;
+	size_t n;
+	const struct builtin_list *t = builtin_lists(&n);
+	const char *names[BUILTIN_MAX];
+	int rejected = 0;
+
+	memset(&p, 0, sizeof p);
+	for (size_t k = 0; k < n; k++) {
+		struct lists_source src = { t[k].name, NULL, t[k].bytes, t[k].length };
+		names[k] = t[k].name;
+		p.list_id = (uint16_t)k;
+		assert_true(lists_parse(&src, on_rule, &p) > 0);
+	}
+	assert_int_equal(p.bad, 0);
+	assert_true(p.per_class[LISTS_NETWORK] > 10);
+	assert_true(p.per_class[LISTS_HTML] > 10);
+	assert_true(p.per_class[LISTS_COSMETIC] > 200);
+	assert_true(p.n < sizeof p.rules / sizeof p.rules[0]);
+	for (size_t i = 0; i < p.n; i++)
+		assert_true(p.rules[i].body && p.rules[i].domains);
+
+	struct cosmetic *c = cosmetic_build(p.rules, p.n, names, n, on_reject, &rejected);
+	assert_non_null(c);
+	assert_int_equal(rejected, 0);
+	assert_int_equal(cosmetic_n_rejected(c), 0);
+	assert_int_equal(cosmetic_n_rules(c), p.n);
+	cosmetic_free(c);
+	for (size_t i = 0; i < p.n; i++) {
+		free((char *)p.rules[i].body);
+		free((char *)p.rules[i].domains);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_enabled),
 		cmocka_unit_test(test_every_line),
+		cmocka_unit_test(test_parse_and_compile),
 	};
 	return cmocka_run_group_tests_name("builtin", tests, NULL, NULL);
 }
