@@ -424,6 +424,19 @@ static void pends_compact(struct rewriter *rw)
 		rw->n_pends = 0;
 		rw->n_desc = 0;
 	}
+	/* text before the oldest live pend is nobody's: drop it once it is
+	 * worth a move, so the buffer stays within what is held */
+	uint64_t first = text_pos(rw);
+	for (size_t i = 0; i < rw->n_pends; i++)
+		if (rw->pends[i].text_start < first)
+			first = rw->pends[i].text_start;
+	size_t dead = (size_t)(first - rw->text_base);
+	if (dead && (dead > 65536 || dead == rw->text_len)) {
+		memmove(rw->text, rw->text + dead, rw->text_len - dead);
+		rw->text_len -= dead;
+		rw->text_base += dead;
+		rw->dec_valid = 0;
+	}
 }
 
 /* Past the look-ahead bound: give up the oldest held element(s). */
@@ -1348,6 +1361,18 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		}
 		int hide = rw->o.hide && !cosmetic_entry_html(e);
 		if (!hide) {
+			/* removed outright: its own pends have nothing to decide */
+			int dropped = 0;
+			for (size_t k = rw->n_pends; k-- > 0 && rw->pends[k].level >= lvl;)
+				if (rw->pends[k].level == lvl && rw->pends[k].e) {
+					rw->pends[k].e = NULL;
+					dropped = 1;
+				}
+			if (dropped) {
+				pends_compact(rw);
+				if (check_bound(rw) < 0) /* releases what nothing holds now */
+					return -1;
+			}
 			*hit = e;
 			return 1;
 		}

@@ -263,6 +263,11 @@ static void test_20_has_text(void **state)
 
 static void test_21_has(void **state)
 {
+	/* a static removal of an element that also waits for a content rule */
+	expect(R("##div:has-text(x)", "##.ad"), "<p>a</p><div class=ad>x</div><p>b</p>", "<p>a</p><p>b</p>");
+	/* the text of a removed descendant is gone with it, as from the DOM */
+	expect(R("##section:has-text(x)", "##.ad"), "<section><b>1</b><div class=ad>x</div><i>2</i></section><p>b</p>",
+	       "<section><b>1</b><i>2</i></section><p>b</p>");
 	expect(R("##div:has(img.ad)"), "<div><p><img class=ad></p></div><div><img></div>", "<div><img></div>");
 	expect(R("##div:has(> .ad)"), "<div><p class=ad>1</p></div><div><p><b class=ad>2</b></p></div>",
 	       "<div><p><b class=ad>2</b></p></div>");
