@@ -111,6 +111,17 @@ def test_07_config_hide_mode(rules, tmp_path):
     assert b"class=ad" not in p.stdout
 
 
+def test_07b_without_lists_uses_the_config(rules, tmp_path):
+    """No --lists: what `quell run` loads (here the config's rule file and
+    no built-in rules)."""
+    lst = rules("##.from-config\n")
+    conf = tmp_path / "quell.conf"
+    conf.write_text("list none\nbuiltin off\nrules %s\nstate_dir %s\n" % (lst, tmp_path / "state"))
+    p = run(["--url", "https://a.example/", "--config", str(conf), "--explain"], b"<p class=from-config>x</p><p>y")
+    assert b"from-config>" not in p.stdout and b"<p>y" in p.stdout
+    assert "rules.txt:1" in p.stderr.decode()
+
+
 def test_08_errors(rules, tmp_path):
     assert run([], check=False).returncode == 2
     assert run(["--url"], check=False).returncode == 2
