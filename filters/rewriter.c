@@ -264,6 +264,8 @@ static int out_bytes(struct rewriter *rw, const char *p, size_t n)
 
 static int buf_add(char **b, size_t *len, size_t *cap, const char *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (*len + n > *cap) {
 		size_t c = *cap ? *cap : 4096;
 		while (c < *len + n)
