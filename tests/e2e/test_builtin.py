@@ -25,6 +25,12 @@ CATEGORY_JUNK = {
 }
 
 
+# The lines of seed.junk.txt that belong to its donation box.
+SEED_DONATION_JUNK = ["Join and support independent free thinkers!",
+                      "We're independent and can't be cancelled.", "Support The Post Millennial",
+                      "Remind me next month", "To find out what personal data we collect and how we use it"]
+
+
 def check(out, article, junk):
     r = check_page.check(str(out), article, junk)
     assert not r["article_lost"], "article lost: %s" % r["article_lost"]
@@ -90,3 +96,29 @@ def test_06_explain_names_the_category(tmp_path):
     out, err = run_filter(tmp_path, html, url, explain=True)
     for cat in CATEGORIES:
         assert "(builtin:%s:" % cat in err, "no removal explained as builtin:%s:\n%s" % (cat, err)
+
+
+@pytest.mark.parametrize("annoyances", [None, ["ad-labels", "newsletter", "consent"]])
+def test_07_seed_page_through_the_proxy(quell, origin, tmp_path, annoyances):
+    """`quell run` applies the same built-in rules to a page it proxies over
+    HTTPS (gzip on the wire), and honours the annoyances key."""
+    from https_util import curl_via, quell_ca
+    html, article, junk, url = page_files("seed")
+    with open(html, "rb") as f:
+        origin.write("builtin/seed.html", f.read())
+    lines = ["connect_ports %d" % origin.https_port]
+    if annoyances is not None:
+        lines.append("annoyances %s" % " ".join(annoyances))
+    q = quell(lines)
+    out = tmp_path / "seed-proxied.html"
+    r = curl_via(q, origin.url("/builtin/seed.html", https=True), quell_ca(q), "--compressed",
+                 "-o", str(out))
+    assert r.returncode == 0 and out.exists(), r.stderr
+    res = check_page.check(str(out), article, junk)
+    assert not res["article_lost"], res
+    if annoyances is None:
+        assert not res["junk_left"], res
+    else:
+        # donation off: exactly the donation box's lines are left
+        assert set(res["junk_left"]) == set(SEED_DONATION_JUNK), res["junk_left"]
+    q.check_sanitizers()
