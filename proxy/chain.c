@@ -378,6 +378,11 @@ const char *chain_accept_encoding(void)
 	return NULL;
 }
 
+int64_t chain_remaining(const struct chain *c)
+{
+	return c->in_body == HTTP1_BODY_LENGTH && !c->in_done ? c->remaining : -1;
+}
+
 int chain_pending(const struct chain *c) { return c->pending; }
 const char *chain_error(const struct chain *c) { return c->err; }
 int chain_transforms(const struct chain *c) { return c->transforms; }

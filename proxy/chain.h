@@ -127,6 +127,9 @@ void chain_set_limit(struct chain *c, size_t bytes);
  * drained; chain_pending() tells. */
 int chain_run(struct chain *c, struct evbuffer *in, struct evbuffer *out, int eof);
 
+/* Body bytes the origin still owes for a Content-Length body, else -1
+ * (chunked, close-delimited, none, or complete). */
+int64_t chain_remaining(const struct chain *c);
 /* 1 when a stage has output waiting (call chain_run again after draining). */
 int chain_pending(const struct chain *c);
 /* The first error latched, or NULL. */

@@ -65,6 +65,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +107,7 @@ struct exchange {
 	int status;
 	int resp_close;                 /* the origin closes after this response */
 	int close_delim;                /* the client's body ends with our close */
+	int lowat;                      /* SO_RCVLOWAT set on the origin's socket */
 	struct chain *chain;
 	uint64_t bytes_out;             /* to the client, head included */
 	char verdict[24];
@@ -1012,11 +1014,39 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 	}
 }
 
+#define LOWAT_MAX (128 * 1024)
+
+/* A large Content-Length body arrives in small pieces, each a wake-up and a
+ * read; SO_RCVLOWAT makes the kernel wake us once a useful amount is there
+ * (never more than the body still owes, so the end is not held back).
+ * Plain origin sockets only; set back to 1 before the connection is reused
+ * or pooled. */
+static void set_lowat(struct conn *c, int want)
+{
+	struct exchange *x = c->x;
+	if (c->tls || !x->up || want == x->lowat || (want > 1 && x->lowat > 1 && want >= x->lowat))
+		return;
+	evutil_socket_t fd = bufferevent_getfd(upstream_bev(x->up));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0)
+		x->lowat = want;
+}
+
+static void update_lowat(struct conn *c)
+{
+	int64_t left = chain_remaining(c->x->chain);
+	if (left > 0 && !chain_transforms(c->x->chain))
+		set_lowat(c, left < LOWAT_MAX ? (int)left : LOWAT_MAX);
+	else if (c->x->lowat > 1)
+		set_lowat(c, 1);
+}
+
 /* ---- the response down ---------------------------------------------------------- */
 
 static void response_done(struct conn *c)
 {
 	struct exchange *x = c->x;
+	if (x->lowat > 1)
+		set_lowat(c, 1);
 	struct bufferevent *ub = upstream_bev(x->up);
 	int reusable = !x->resp_close && x->req_done &&
 	               evbuffer_get_length(bufferevent_get_input(ub)) == 0;
@@ -1067,6 +1097,7 @@ static void relay_response(struct conn *c, int eof)
 		response_done(c);
 		return;
 	}
+	update_lowat(c);
 	/* Pause the origin when the client is behind, or when a stage has more
 	 * output waiting: the client's drain calls us again. */
 	if ((evbuffer_get_length(out) >= c->cfg->conn_buffer || chain_pending(x->chain)) &&
@@ -1236,13 +1267,44 @@ static void read_response_head(struct conn *c)
 	}
 }
 
+/* libevent 2.1 reads at most 4 KiB per call on a socket (EVBUFFER_MAX_READ),
+ * so a fast origin costs a loop pass, a read and a write per 4 KiB.  This
+ * reads what the socket has, up to the room left under the read watermark,
+ * straight into the bufferevent's input (whose end the bufferevent keeps
+ * frozen, as it does around its own reads).  EOF and errors are left for
+ * libevent to report on its next read. */
+static void slurp(struct conn *c, struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t have = evbuffer_get_length(in);
+	if (c->tls || have >= c->cfg->conn_buffer)
+		return;
+	struct evbuffer_iovec v[2];
+	struct iovec io[2];
+	evbuffer_unfreeze(in, 0);
+	int n = evbuffer_reserve_space(in, (ev_ssize_t)(c->cfg->conn_buffer - have), v, 2);
+	for (int i = 0; i < n; i++)
+		io[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
+	ssize_t r = n > 0 ? readv(bufferevent_getfd(bev), io, n) : -1;
+	for (int i = 0; i < n; i++) {
+		size_t take = r <= 0 ? 0 : (size_t)r < v[i].iov_len ? (size_t)r : v[i].iov_len;
+		v[i].iov_len = take;
+		r -= (ssize_t)take;
+	}
+	if (n > 0)
+		evbuffer_commit_space(in, v, n);
+	evbuffer_freeze(in, 0);
+}
+
 static void up_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	if (c->x->resp == RESP_HEAD)
 		read_response_head(c);
-	else if (c->x->resp == RESP_BODY && !c->paused_up)
+	else if (c->x->resp == RESP_BODY && !c->paused_up) {
+		slurp(c, bev);
 		relay_response(c, 0);
+	}
 }
 
 /* The origin's output drained below the mark: resume the request body. */
