@@ -1341,9 +1341,10 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		if (sel_has_conds(s)) {
 			if (lvl >= rw->depth)
 				continue; /* a void element has no contents to wait for */
+			/* this element's pends are the tail of the array */
 			int dup = 0;
-			for (size_t k = 0; k < rw->n_pends; k++)
-				dup |= rw->pends[k].e == e && rw->pends[k].level == lvl && !rw->pends[k].target;
+			for (size_t k = rw->n_pends; k-- > 0 && rw->pends[k].level >= lvl && !dup;)
+				dup = rw->pends[k].e == e && !rw->pends[k].target;
 			if (dup)
 				continue;
 			struct pend *p = pend_add(rw);
