@@ -1072,6 +1072,11 @@ static int relay_once(struct conn *c, int eof)
 	x->bytes_out += evbuffer_get_length(out) - before;
 	stats_add(c->stats, STATS_BYTES_OUT, (int64_t)(evbuffer_get_length(out) - before));
 	stats_add(c->stats, STATS_BYTES_IN, (int64_t)(in_before - evbuffer_get_length(in)));
+	/* Over TLS every evbuffer chunk becomes one SSL_write, one record and
+	 * one send(): join the (4 KiB) chunks so records come out full size.
+	 * Bounded by conn_buffer. */
+	if (c->tls && evbuffer_get_length(out) > 4096)
+		evbuffer_pullup(out, -1);
 	push(c->client, !c->tls);
 	return r;
 }
