@@ -8,8 +8,11 @@
  *                  -> CONN_LOCAL    malformed (400/431, then close), quell's
  *                                   own page, policy answer, CONNECT refused
  *                  -> CONN_UPSTREAM a request to forward, or a CONNECT
+ *                                   tunnelled blindly (bypassed, no TLS)
+ *                  -> CONN_PEEK     a CONNECT to intercept
  *   CONN_PEEK      CONNECT to be intercepted: 200 sent, looking at the
- *                  client's first bytes.  -> CONN_HEAD over TLS (a
+ *                  client's first bytes (recv MSG_PEEK, so OpenSSL then
+ *                  reads the socket itself).  -> CONN_HEAD over TLS (a
  *                  ClientHello: TLS terminated with a leaf for the host),
  *                  -> CONN_UPSTREAM for a blind tunnel (anything else)
  *   CONN_UPSTREAM  upstream_open() running (pool, DNS, connect).
