@@ -98,3 +98,24 @@ def test_05_status_page_over_intercepted_https(quell):
     r = curl("--cacert", ca, "-x", q.proxy, "https://quell.home/")
     assert r.returncode == 0, r.stderr
     assert b"requests" in r.stdout and b"<html" in r.stdout.lower()
+
+
+def test_06_upload_and_download_inside_interception(quell, origin):
+    from https_util import quell_ca
+    q = quell(["connect_ports %d" % origin.https_port])
+    ca = quell_ca(q)
+    data = os.urandom(3_000_000)
+    path = os.path.join(q.dir, "up.bin")
+    with open(path, "wb") as f:
+        f.write(data)
+    url = "https://127.0.0.1:%d/dav/tls-up.bin" % origin.https_port
+    r = curl("--cacert", ca, "-x", q.proxy, "-T", path, "-o", "/dev/null", "-w", "%{http_code}", url)
+    assert r.stdout in (b"201", b"204"), (r.stdout, r.stderr)
+    r = curl("--cacert", ca, "-x", q.proxy, "-H", "Transfer-Encoding: chunked", "-T", path,
+             "-o", "/dev/null", "-w", "%{http_code}", url + ".2")
+    assert r.stdout in (b"201", b"204"), (r.stdout, r.stderr)
+    for name in ("tls-up.bin", "tls-up.bin.2"):
+        with open(os.path.join(origin.docroot, "dav", name), "rb") as f:
+            assert hashlib.sha256(f.read()).digest() == hashlib.sha256(data).digest()
+    r = curl("--cacert", ca, "-x", q.proxy, "-o", "-", url)
+    assert hashlib.sha256(r.stdout).digest() == hashlib.sha256(data).digest()
