@@ -1258,6 +1258,74 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 	return 0;
 }
 
+/* Adds the rules filed under one attribute's keys to cand[*ncp..): its id,
+ * its classes (their generic rules also join the page's style), its
+ * whole alphanumeric tokens and its 3-byte windows when rules are filed
+ * under that attribute. */
+static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
+                            const struct cosmetic_entry **cand, size_t *ncp)
+{
+	size_t nc = *ncp;
+	if (name_is(a->name, a->name_len, "id") && a->value_len) {
+		uint64_t h = cosmetic_key_add(cosmetic_key_start('#'), a->value, a->value_len);
+		size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
+		for (size_t k = 0; k < got; k++)
+			cosmetic_page_mark_seen(rw->page, cand[nc + k]);
+		nc += got;
+	} else if (name_is(a->name, a->name_len, "class")) {
+		const char *v = a->value, *e = v + a->value_len;
+		while (v < e) {
+			while (v < e && isspace((unsigned char)*v))
+				v++;
+			const char *s = v;
+			while (v < e && !isspace((unsigned char)*v))
+				v++;
+			if (v > s) {
+				uint64_t h = cosmetic_key_add(cosmetic_key_start('.'), s, (size_t)(v - s));
+				size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
+				for (size_t k = 0; k < got; k++)
+					cosmetic_page_mark_seen(rw->page, cand[nc + k]);
+				nc += got;
+			}
+		}
+	}
+	if (a->value_len >= 3 && cosmetic_page_attr_sub_indexed(rw->page, a->name, a->name_len)) {
+		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('~'), a->name, a->name_len);
+		h0 = cosmetic_key_add(h0, "=", 1);
+		for (size_t k = 0; k + 3 <= a->value_len; k++) {
+			size_t got = cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, a->value + k, 3),
+			                                  cand + nc, MAX_CAND - nc);
+			/* a value may hold the same three bytes twice: keep
+			 * each rule once (writes never pass the reads) */
+			size_t base = nc;
+			for (size_t g = 0; g < got; g++) {
+				const struct cosmetic_entry *e = cand[base + g];
+				int dup = 0;
+				for (size_t j = 0; j < nc && !dup; j++)
+					dup = cand[j] == e;
+				if (!dup)
+					cand[nc++] = e;
+			}
+		}
+	}
+	if (cosmetic_page_attr_indexed(rw->page, a->name, a->name_len)) {
+		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('['), a->name, a->name_len);
+		h0 = cosmetic_key_add(h0, "=", 1);
+		const char *v = a->value, *e = v + a->value_len;
+		while (v < e) {
+			while (v < e && !isalnum((unsigned char)*v))
+				v++;
+			const char *s = v;
+			while (v < e && isalnum((unsigned char)*v))
+				v++;
+			if (v - s >= 2)
+				nc += cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, s, (size_t)(v - s)),
+				                           cand + nc, MAX_CAND - nc);
+		}
+	}
+	*ncp = nc;
+}
+
 /* Runs the page's rules on the element at frame lvl (or a void element not
  * pushed: lvl = depth and path extended by the caller).  Returns the
  * action: 0 keep, 1 remove, 2 hide; -1 error. */
@@ -1266,66 +1334,8 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 {
 	const struct cosmetic_entry **cand = rw->cand;
 	size_t nc = 0;
-	for (unsigned i = 0; i < t->n_attrs; i++) {
-		const struct html_attr *a = &t->attrs[i];
-		if (name_is(a->name, a->name_len, "id") && a->value_len) {
-			uint64_t h = cosmetic_key_add(cosmetic_key_start('#'), a->value, a->value_len);
-			size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
-			for (size_t k = 0; k < got; k++)
-				cosmetic_page_mark_seen(rw->page, cand[nc + k]);
-			nc += got;
-		} else if (name_is(a->name, a->name_len, "class")) {
-			const char *v = a->value, *e = v + a->value_len;
-			while (v < e) {
-				while (v < e && isspace((unsigned char)*v))
-					v++;
-				const char *s = v;
-				while (v < e && !isspace((unsigned char)*v))
-					v++;
-				if (v > s) {
-					uint64_t h = cosmetic_key_add(cosmetic_key_start('.'), s, (size_t)(v - s));
-					size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
-					for (size_t k = 0; k < got; k++)
-						cosmetic_page_mark_seen(rw->page, cand[nc + k]);
-					nc += got;
-				}
-			}
-		}
-		if (a->value_len >= 3 && cosmetic_page_attr_sub_indexed(rw->page, a->name, a->name_len)) {
-			uint64_t h0 = cosmetic_key_add(cosmetic_key_start('~'), a->name, a->name_len);
-			h0 = cosmetic_key_add(h0, "=", 1);
-			for (size_t k = 0; k + 3 <= a->value_len; k++) {
-				size_t got = cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, a->value + k, 3),
-				                                  cand + nc, MAX_CAND - nc);
-				/* a value may hold the same three bytes twice: keep
-				 * each rule once (writes never pass the reads) */
-				size_t base = nc;
-				for (size_t g = 0; g < got; g++) {
-					const struct cosmetic_entry *e = cand[base + g];
-					int dup = 0;
-					for (size_t j = 0; j < nc && !dup; j++)
-						dup = cand[j] == e;
-					if (!dup)
-						cand[nc++] = e;
-				}
-			}
-		}
-		if (cosmetic_page_attr_indexed(rw->page, a->name, a->name_len)) {
-			uint64_t h0 = cosmetic_key_add(cosmetic_key_start('['), a->name, a->name_len);
-			h0 = cosmetic_key_add(h0, "=", 1);
-			const char *v = a->value, *e = v + a->value_len;
-			while (v < e) {
-				while (v < e && !isalnum((unsigned char)*v))
-					v++;
-				const char *s = v;
-				while (v < e && isalnum((unsigned char)*v))
-					v++;
-				if (v - s >= 2)
-					nc += cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, s, (size_t)(v - s)),
-					                           cand + nc, MAX_CAND - nc);
-			}
-		}
-	}
+	for (unsigned i = 0; i < t->n_attrs; i++)
+		attr_candidates(rw, &t->attrs[i], cand, &nc);
 	nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), t->name, t->name_len),
 	                           cand + nc, MAX_CAND - nc);
 	const struct cosmetic_entry *const *uni;
@@ -1412,6 +1422,44 @@ static int enter_passthrough(struct rewriter *rw, const char *why)
 	return hold_release(rw, hold_pos(rw));
 }
 
+static int emit_start(struct rewriter *rw, const struct html_token *t, int action,
+                      const struct cosmetic_entry *hit, int is_void, unsigned lvl);
+
+/* Pushes a made-up html or body element.  Returns 0 or -1. */
+static int push_virtual(struct rewriter *rw, const char *name, unsigned fl, unsigned *level)
+{
+	struct el *e = el_virtual(name);
+	if (!e)
+		return -1;
+	*level = push(rw, e, fl, 0);
+	if (!*level)
+		free(e); /* too deep: cannot happen at the top, but never leak */
+	return 0;
+}
+
+/* The document's skeleton before start tag name: html and body are made
+ * up when missing (so "body > .x" matches as in a browser), the first
+ * style goes in where the body starts.  Returns 1 when the tag is a second
+ * html/head/body (the parser merges it: emit it and nothing else), 0 to
+ * go on, -1 on error. */
+static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
+{
+	int is_html = name_is(nm, nl, "html"), is_head = name_is(nm, nl, "head"), is_body = name_is(nm, nl, "body");
+	if ((is_html && rw->html_level) || (is_head && (rw->seen_head || rw->body_level)) ||
+	    (is_body && rw->body_level))
+		return 1;
+	if (!is_html && !rw->html_level &&
+	    push_virtual(rw, "html", T_SPECIAL | T_SCOPE | T_TABLE_SCOPE, &rw->html_level) < 0)
+		return -1;
+	if (!is_head && !is_html && !rw->body_level && !rw->head_level && !(fl & T_HEADISH)) {
+		if (style1(rw) < 0)
+			return -1;
+		if (!is_body && push_virtual(rw, "body", T_SPECIAL, &rw->body_level) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int on_start(struct rewriter *rw, const struct html_token *t)
 {
 	unsigned fl = tag_flags(t->name, t->name_len);
@@ -1422,28 +1470,13 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 		fl &= T_FOREIGN | T_INTEGRATION;
 	if (implied_closes(rw, nm, nl, fl) < 0)
 		return -1;
-	/* the document's skeleton: html, head, body, made up when missing */
 	int is_html = name_is(nm, nl, "html"), is_head = name_is(nm, nl, "head"), is_body = name_is(nm, nl, "body");
 	if (!in_foreign) {
-		if ((is_html && rw->html_level) || (is_head && (rw->seen_head || rw->body_level)) ||
-		    (is_body && rw->body_level))
+		int sk = skeleton(rw, nm, nl, fl);
+		if (sk < 0)
+			return -1;
+		if (sk > 0)
 			return emit(rw, t->raw, t->raw_len); /* merged into the existing one */
-		if (!is_html && !rw->html_level) {
-			struct el *e = el_virtual("html");
-			if (!e)
-				return -1;
-			rw->html_level = push(rw, e, T_SPECIAL | T_SCOPE | T_TABLE_SCOPE, 0);
-		}
-		if (!is_head && !is_html && !rw->body_level && !rw->head_level && !(fl & T_HEADISH)) {
-			if (style1(rw) < 0)
-				return -1;
-			if (!is_body) {
-				struct el *e = el_virtual("body");
-				if (!e)
-					return -1;
-				rw->body_level = push(rw, e, T_SPECIAL, 0);
-			}
-		}
 	}
 	int is_void = in_foreign ? (t->flags & HTML_TOK_F_SELF_CLOSING) != 0 : (fl & T_VOID) != 0;
 	if (rw->o.xml && (t->flags & HTML_TOK_F_SELF_CLOSING))
@@ -1486,11 +1519,25 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 	const struct cosmetic_entry *hit = NULL;
 	if (matchable) {
 		if (rw->n_desc && feed_has(rw, lvl, is_void) < 0)
-			return -1;
-		action = match_rules(rw, t, lvl, lvl, &hit);
-		if (action < 0)
-			return -1;
+			action = -1;
+		else
+			action = match_rules(rw, t, lvl, lvl, &hit);
 	}
+	int rc = action < 0 ? -1 : emit_start(rw, t, action, hit, is_void, lvl);
+	/* contents of elements waiting for them start after the start tag */
+	for (size_t i = rw->n_pends; i-- > 0 && rw->pends[i].level == lvl;)
+		rw->pends[i].inner_start = hold_pos(rw);
+	if (is_void)
+		add_void(rw, e); /* a sibling from now on, also after an error */
+	return rc;
+}
+
+/* Emits (or not) a start tag after matching: action 1 removes (the
+ * element's bytes are dropped until it closes), 2 hides, 0 keeps; a meta
+ * CSP gets the nonce when a style is due.  Returns 0 or -1. */
+static int emit_start(struct rewriter *rw, const struct html_token *t, int action,
+                      const struct cosmetic_entry *hit, int is_void, unsigned lvl)
+{
 	int rc;
 	if (action == 1) {
 		if (is_void) {
@@ -1507,7 +1554,7 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 			rw->frames[lvl].hidden = 1;
 		explain(rw, hit, rw->in_off, rw->in_off + t->raw_len, "", 0, 1);
 		rc = emit_hidden(rw, t);
-	} else if (!rw->skip_level && name_is(nm, nl, "meta") && t->n_attrs &&
+	} else if (!rw->skip_level && name_is(t->name, t->name_len, "meta") && t->n_attrs &&
 	           (rw->o.hide || cosmetic_page_css_pending(rw->page))) {
 		/* only when a style will follow: a page nothing applies to
 		 * keeps its bytes */
@@ -1519,11 +1566,6 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 	} else {
 		rc = emit(rw, t->raw, t->raw_len);
 	}
-	/* contents of elements waiting for them start after the start tag */
-	for (size_t i = rw->n_pends; i-- > 0 && rw->pends[i].level == lvl;)
-		rw->pends[i].inner_start = hold_pos(rw);
-	if (is_void)
-		add_void(rw, e);
 	return rc;
 }
 
