@@ -1424,8 +1424,11 @@ static void client_read(struct bufferevent *bev, void *arg)
 		read_head(c);
 	else if (c->state == CONN_PEEK)
 		peek(c);
-	else if (c->state == CONN_EXCHANGE && !c->x->req_done)
+	else if (c->state == CONN_EXCHANGE && !c->x->req_done) {
+		if (!c->paused_client)
+			slurp(c, bev);
 		relay_request(c);
+	}
 }
 
 /* The client's output drained to the low watermark: finish closing, or
