@@ -1634,7 +1634,7 @@ void conn_stop_all(struct conn_list *list)
 	for (; c; c = next) {
 		next = c->next;
 		c->stopping = 1;
-		if (c->state == CONN_LINGER)
+		if (c->state == CONN_LINGER || c->state == CONN_PEEK)
 			conn_destroy(c);
 		else if (c->state == CONN_HEAD && !c->head_started)
 			close_after_flush(c);
