@@ -243,3 +243,23 @@ def test_18_ipv6_and_next_address_fallback(quell, dns):
     assert st == 200 and body == b"v6"
     t.join(5)
     srv.close()
+
+
+def test_19_connection_close_and_http10_keepalive(quell, echo_origin):
+    q = quell()
+    u = echo_origin.url("/c", host="127.0.0.1")
+    # Connection: close from an HTTP/1.1 client: answered, then closed
+    with socket.create_connection(("127.0.0.1", q.port), timeout=5) as s:
+        s.sendall(request_bytes("GET", u, ["Connection: close"]))
+        r = Reader(s, 5)
+        st, h, _, _ = read_response(s, reader=r)
+        assert st == 200 and h.get("connection") == "close"
+        assert r.rest() == b""
+    # an HTTP/1.0 client asking for keep-alive keeps its connection
+    with socket.create_connection(("127.0.0.1", q.port), timeout=5) as s:
+        r = Reader(s, 5)
+        for i in range(2):
+            s.sendall(request_bytes("GET", u, ["Connection: keep-alive"], version="1.0"))
+            st, h, body, _ = read_response(s, reader=r)
+            assert st == 200 and h.get("connection", "").lower() == "keep-alive"
+            assert b"target=/c" in body
