@@ -164,6 +164,10 @@ def test_15_status_page(quell, origin):
     curl("-x", q.proxy, origin.url("/small.txt", host="127.0.0.1"))
     page = q.status()
     assert "quell" in page and "requests" in page and "up " in page
+    import subprocess
+    from conftest import QUELL_BIN
+    version = subprocess.run([QUELL_BIN, "--version"], capture_output=True).stdout.decode().split()[1]
+    assert version in page
     # the same page through the proxy as http://quell.home/
     r = curl("-x", q.proxy, "http://quell.home/")
     assert b"requests" in r.stdout and b"<html" in r.stdout.lower()
