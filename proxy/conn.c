@@ -1077,8 +1077,8 @@ static int relay_once(struct conn *c, int eof)
 	stats_add(c->stats, STATS_BYTES_IN, (int64_t)(in_before - evbuffer_get_length(in)));
 	/* Over TLS every evbuffer chunk becomes one SSL_write, one record and
 	 * one send(): join the (4 KiB) chunks so records come out full size.
-	 * Bounded by conn_buffer. */
-	if (c->tls && evbuffer_get_length(out) > 4096)
+	 * Only when nothing was waiting, so each byte is joined at most once. */
+	if (c->tls && before == 0 && evbuffer_get_length(out) > 4096)
 		evbuffer_pullup(out, -1);
 	push(c->client, !c->tls);
 	return r;
