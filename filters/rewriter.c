@@ -51,6 +51,7 @@ enum {
 };
 
 struct tag_class { const char *name; unsigned flags; };
+static uint8_t tag_len[128]; /* strlen of tag_classes[i].name (fewer than 128) */
 
 static const struct tag_class tag_classes[] = {
 	{ "area", T_VOID | T_SPECIAL }, { "base", T_VOID | T_SPECIAL | T_HEADISH },
@@ -108,10 +109,13 @@ static unsigned name_hash(const char *s, size_t n)
 	return h;
 }
 
+_Static_assert(sizeof tag_classes / sizeof tag_classes[0] <= sizeof tag_len, "tag_len too small");
+
 static void tag_init(void)
 {
 	for (size_t i = 0; i < sizeof tag_classes / sizeof *tag_classes; i++) {
-		unsigned s = name_hash(tag_classes[i].name, strlen(tag_classes[i].name)) & (TAG_SLOTS - 1);
+		tag_len[i] = (uint8_t)strlen(tag_classes[i].name);
+		unsigned s = name_hash(tag_classes[i].name, tag_len[i]) & (TAG_SLOTS - 1);
 		while (tag_table[s])
 			s = (s + 1) & (TAG_SLOTS - 1);
 		tag_table[s] = &tag_classes[i];
@@ -122,17 +126,16 @@ static unsigned tag_flags(const char *name, size_t n)
 {
 	unsigned s = name_hash(name, n) & (TAG_SLOTS - 1);
 	while (tag_table[s]) {
-		if (strlen(tag_table[s]->name) == n && !memcmp(tag_table[s]->name, name, n))
+		if (tag_len[tag_table[s] - tag_classes] == n && !memcmp(tag_table[s]->name, name, n))
 			return tag_table[s]->flags;
 		s = (s + 1) & (TAG_SLOTS - 1);
 	}
 	return 0;
 }
 
-static int name_is(const char *name, size_t n, const char *lit)
-{
-	return strlen(lit) == n && !memcmp(name, lit, n);
-}
+/* Is name[0..n) the string literal lit?  Its length is known at compile
+ * time (these run for every tag). */
+#define NAME_IS(name, n, lit) ((n) == sizeof(lit) - 1 && !memcmp((name), (lit), sizeof(lit) - 1))
 
 /* ---- state ----------------------------------------------------------------- */
 
@@ -148,6 +151,7 @@ struct frame {
 	struct el *el;
 	struct el *last_child;     /* owned: the latest closed child and its chain */
 	uint32_t n_children;
+	uint32_t chain;            /* length of the children's sibling chain */
 	unsigned flags;            /* T_* of the element */
 	uint8_t foreign;           /* inside svg/math */
 	uint8_t hidden;            /* hide mode: already marked */
@@ -383,6 +387,10 @@ static void el_adopt(struct frame *f, struct el *e)
 	f->last_child = NULL;
 	e->n.prev = e->prev_el ? &e->prev_el->n : NULL;
 	e->n.index = f->n_children++;
+	/* the chain is cut back to SIB_KEEP once it reaches twice that, so
+	 * the walk costs one step per element on average */
+	if (++f->chain < 2 * SIB_KEEP)
+		return;
 	struct el *c = e;
 	for (int k = 0; c && k < SIB_KEEP; k++)
 		c = c->prev_el;
@@ -391,6 +399,7 @@ static void el_adopt(struct frame *f, struct el *e)
 		c->prev_el = NULL;
 		c->n.prev = NULL;
 	}
+	f->chain = SIB_KEEP + 1;
 }
 
 /* ---- pending elements --------------------------------------------------------- */
@@ -686,7 +695,7 @@ static int hold_insert_hide(struct rewriter *rw, uint64_t at, const struct frame
 static int text_guard(const struct rewriter *rw, const struct pend *p, const struct frame *f)
 {
 	const struct el *e = f->el;
-	if (name_is(e->n.name, e->n.name_len, "script") || name_is(e->n.name, e->n.name_len, "style"))
+	if (NAME_IS(e->n.name, e->n.name_len, "script") || NAME_IS(e->n.name, e->n.name_len, "style"))
 		return 0; /* code, not text a reader sees */
 	return rw->visible - p->vis_start > GUARD_TEXT;
 }
@@ -1012,9 +1021,9 @@ static int meta_csp(struct rewriter *rw, const struct html_token *t)
 {
 	const struct html_attr *he = NULL, *ct = NULL;
 	for (unsigned i = 0; i < t->n_attrs; i++) {
-		if (name_is(t->attrs[i].name, t->attrs[i].name_len, "http-equiv") && !he)
+		if (NAME_IS(t->attrs[i].name, t->attrs[i].name_len, "http-equiv") && !he)
 			he = &t->attrs[i];
-		if (name_is(t->attrs[i].name, t->attrs[i].name_len, "content") && !ct)
+		if (NAME_IS(t->attrs[i].name, t->attrs[i].name_len, "content") && !ct)
 			ct = &t->attrs[i];
 	}
 	if (!he || !ct || he->value_len != 23 || strncasecmp(he->value, "content-security-policy", 23))
@@ -1060,7 +1069,7 @@ static unsigned find_in_scope(struct rewriter *rw, const char *name, size_t n, u
 {
 	for (unsigned i = rw->depth - 1; i > 0; i--) {
 		struct frame *f = &rw->frames[i];
-		if (name_is(name, n, f->el->n.name) && f->el->n.name_len == n)
+		if (f->el->n.name_len == n && !memcmp(f->el->n.name, name, n))
 			return i;
 		if (f->flags & stop)
 			return 0;
@@ -1079,19 +1088,19 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 	unsigned top = rw->depth - 1, k;
 	if ((top && rw->frames[top].foreign) || rw->o.xml)
 		return 0; /* foreign content, XML: no HTML implied ends */
-	if (rw->head_level && !(fl & T_HEADISH) && !name_is(name, n, "head"))
+	if (rw->head_level && !(fl & T_HEADISH) && !NAME_IS(name, n, "head"))
 		if (pop_to(rw, rw->head_level) < 0)
 			return -1;
 	if (fl & T_CLOSES_P) {
 		/* a p in button scope closes */
 		for (unsigned i = rw->depth - 1; i > 0; i--) {
 			const struct el *e = rw->frames[i].el;
-			if (name_is(e->n.name, e->n.name_len, "p")) {
+			if (NAME_IS(e->n.name, e->n.name_len, "p")) {
 				if (pop_to(rw, i) < 0)
 					return -1;
 				break;
 			}
-			if ((rw->frames[i].flags & T_SCOPE) || name_is(e->n.name, e->n.name_len, "button"))
+			if ((rw->frames[i].flags & T_SCOPE) || NAME_IS(e->n.name, e->n.name_len, "button"))
 				break;
 		}
 	}
@@ -1099,33 +1108,33 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 	if ((fl & T_HEADING) && top && (rw->frames[top].flags & T_HEADING))
 		if (pop_to(rw, top) < 0)
 			return -1;
-	if (name_is(name, n, "li") || name_is(name, n, "dd") || name_is(name, n, "dt")) {
+	if (NAME_IS(name, n, "li") || NAME_IS(name, n, "dd") || NAME_IS(name, n, "dt")) {
 		int li = name[0] == 'l';
 		for (unsigned i = rw->depth - 1; i > 0; i--) {
 			const struct el *e = rw->frames[i].el;
-			if (li ? name_is(e->n.name, e->n.name_len, "li")
-			       : (name_is(e->n.name, e->n.name_len, "dd") || name_is(e->n.name, e->n.name_len, "dt"))) {
+			if (li ? NAME_IS(e->n.name, e->n.name_len, "li")
+			       : (NAME_IS(e->n.name, e->n.name_len, "dd") || NAME_IS(e->n.name, e->n.name_len, "dt"))) {
 				if (pop_to(rw, i) < 0)
 					return -1;
 				break;
 			}
-			if ((rw->frames[i].flags & T_SPECIAL) && !name_is(e->n.name, e->n.name_len, "address") &&
-			    !name_is(e->n.name, e->n.name_len, "div") && !name_is(e->n.name, e->n.name_len, "p"))
+			if ((rw->frames[i].flags & T_SPECIAL) && !NAME_IS(e->n.name, e->n.name_len, "address") &&
+			    !NAME_IS(e->n.name, e->n.name_len, "div") && !NAME_IS(e->n.name, e->n.name_len, "p"))
 				break;
 		}
 	}
 	top = rw->depth - 1;
-	if (name_is(name, n, "option") || name_is(name, n, "optgroup")) {
-		if (top && name_is(rw->frames[top].el->n.name, rw->frames[top].el->n.name_len, "option"))
+	if (NAME_IS(name, n, "option") || NAME_IS(name, n, "optgroup")) {
+		if (top && NAME_IS(rw->frames[top].el->n.name, rw->frames[top].el->n.name_len, "option"))
 			if (pop_to(rw, top) < 0)
 				return -1;
 		top = rw->depth - 1;
-		if (name_is(name, n, "optgroup") && top &&
-		    name_is(rw->frames[top].el->n.name, rw->frames[top].el->n.name_len, "optgroup"))
+		if (NAME_IS(name, n, "optgroup") && top &&
+		    NAME_IS(rw->frames[top].el->n.name, rw->frames[top].el->n.name_len, "optgroup"))
 			if (pop_to(rw, top) < 0)
 				return -1;
 	}
-	int is_tr = name_is(name, n, "tr"), is_cell = (fl & T_CELL) != 0, is_sec = (fl & T_SECTION) != 0;
+	int is_tr = NAME_IS(name, n, "tr"), is_cell = (fl & T_CELL) != 0, is_sec = (fl & T_SECTION) != 0;
 	if (is_tr || is_cell || is_sec) {
 		/* close the open row parts above the nearest table */
 		unsigned lowest = 0;
@@ -1134,7 +1143,7 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 			const struct el *e = f->el;
 			if (f->flags & T_TABLE_SCOPE)
 				break;
-			int tr = name_is(e->n.name, e->n.name_len, "tr");
+			int tr = NAME_IS(e->n.name, e->n.name_len, "tr");
 			if ((f->flags & T_CELL) || (tr && (is_tr || is_sec)) || ((f->flags & T_SECTION) && is_sec))
 				lowest = i;
 			if (is_cell && tr)
@@ -1145,13 +1154,13 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 		if (lowest && pop_to(rw, lowest) < 0)
 			return -1;
 	}
-	if (name_is(name, n, "a") && (k = find_name(rw, "a", T_SCOPE)) != 0)
+	if (NAME_IS(name, n, "a") && (k = find_name(rw, "a", T_SCOPE)) != 0)
 		if (pop_to(rw, k) < 0)
 			return -1;
-	if (name_is(name, n, "button") && (k = find_name(rw, "button", T_SCOPE)) != 0)
+	if (NAME_IS(name, n, "button") && (k = find_name(rw, "button", T_SCOPE)) != 0)
 		if (pop_to(rw, k) < 0)
 			return -1;
-	if ((name_is(name, n, "nobr")) && (k = find_name(rw, "nobr", T_SCOPE)) != 0)
+	if ((NAME_IS(name, n, "nobr")) && (k = find_name(rw, "nobr", T_SCOPE)) != 0)
 		if (pop_to(rw, k) < 0)
 			return -1;
 	return 0;
@@ -1266,13 +1275,13 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
                             const struct cosmetic_entry **cand, size_t *ncp)
 {
 	size_t nc = *ncp;
-	if (name_is(a->name, a->name_len, "id") && a->value_len) {
+	if (NAME_IS(a->name, a->name_len, "id") && a->value_len) {
 		uint64_t h = cosmetic_key_add(cosmetic_key_start('#'), a->value, a->value_len);
 		size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
 		for (size_t k = 0; k < got; k++)
 			cosmetic_page_mark_seen(rw->page, cand[nc + k]);
 		nc += got;
-	} else if (name_is(a->name, a->name_len, "class")) {
+	} else if (NAME_IS(a->name, a->name_len, "class")) {
 		const char *v = a->value, *e = v + a->value_len;
 		while (v < e) {
 			while (v < e && isspace((unsigned char)*v))
@@ -1444,7 +1453,7 @@ static int push_virtual(struct rewriter *rw, const char *name, unsigned fl, unsi
  * go on, -1 on error. */
 static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
 {
-	int is_html = name_is(nm, nl, "html"), is_head = name_is(nm, nl, "head"), is_body = name_is(nm, nl, "body");
+	int is_html = NAME_IS(nm, nl, "html"), is_head = NAME_IS(nm, nl, "head"), is_body = NAME_IS(nm, nl, "body");
 	if ((is_html && rw->html_level) || (is_head && (rw->seen_head || rw->body_level)) ||
 	    (is_body && rw->body_level))
 		return 1;
@@ -1470,7 +1479,7 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 		fl &= T_FOREIGN | T_INTEGRATION;
 	if (implied_closes(rw, nm, nl, fl) < 0)
 		return -1;
-	int is_html = name_is(nm, nl, "html"), is_head = name_is(nm, nl, "head"), is_body = name_is(nm, nl, "body");
+	int is_html = NAME_IS(nm, nl, "html"), is_head = NAME_IS(nm, nl, "head"), is_body = NAME_IS(nm, nl, "body");
 	if (!in_foreign) {
 		int sk = skeleton(rw, nm, nl, fl);
 		if (sk < 0)
@@ -1554,7 +1563,7 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 			rw->frames[lvl].hidden = 1;
 		explain(rw, hit, rw->in_off, rw->in_off + t->raw_len, "", 0, 1);
 		rc = emit_hidden(rw, t);
-	} else if (!rw->skip_level && name_is(t->name, t->name_len, "meta") && t->n_attrs &&
+	} else if (!rw->skip_level && NAME_IS(t->name, t->name_len, "meta") && t->n_attrs &&
 	           (rw->o.hide || cosmetic_page_css_pending(rw->page))) {
 		/* only when a style will follow: a page nothing applies to
 		 * keeps its bytes */
@@ -1577,13 +1586,13 @@ static int on_end(struct rewriter *rw, const struct html_token *t)
 	size_t nl = t->name_len;
 	unsigned target = 0;
 	unsigned fl = tag_flags(nm, nl);
-	if (name_is(nm, nl, "body") || name_is(nm, nl, "html")) {
+	if (NAME_IS(nm, nl, "body") || NAME_IS(nm, nl, "html")) {
 		/* the body stays open for what follows; the late style goes here */
-		if (name_is(nm, nl, "body") && !rw->skip_level && style_late(rw) < 0)
+		if (NAME_IS(nm, nl, "body") && !rw->skip_level && style_late(rw) < 0)
 			return -1;
 		return emit(rw, t->raw, t->raw_len);
 	}
-	if (name_is(nm, nl, "head") && rw->head_level) {
+	if (NAME_IS(nm, nl, "head") && rw->head_level) {
 		if (pop_to(rw, rw->head_level + 1) < 0 || style1(rw) < 0)
 			return -1;
 		target = rw->head_level;
@@ -1601,11 +1610,11 @@ static int on_end(struct rewriter *rw, const struct html_token *t)
 			if (rw->frames[i].flags & T_SCOPE)
 				break;
 		}
-	} else if (name_is(nm, nl, "p")) {
+	} else if (NAME_IS(nm, nl, "p")) {
 		target = find_in_scope(rw, nm, nl, T_SCOPE);
-	} else if (name_is(nm, nl, "li")) {
+	} else if (NAME_IS(nm, nl, "li")) {
 		target = find_in_scope(rw, nm, nl, T_SCOPE);
-	} else if (fl & (T_CELL | T_SECTION) || name_is(nm, nl, "tr") || name_is(nm, nl, "table")) {
+	} else if (fl & (T_CELL | T_SECTION) || NAME_IS(nm, nl, "tr") || NAME_IS(nm, nl, "table")) {
 		target = find_in_scope(rw, nm, nl, T_TABLE_SCOPE);
 	} else if (fl & T_SPECIAL) {
 		target = find_in_scope(rw, nm, nl, T_SCOPE);
@@ -1685,8 +1694,12 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 		return -1;
 	if (rawtext)
 		return 0;
+	/* blanks and controls are all <= 0x20: one compare a byte, summed in
+	 * a local (the compiler cannot keep rw->visible in a register) */
+	uint64_t vis = 0;
 	for (size_t i = 0; i < n; i++)
-		rw->visible += !isspace((unsigned char)p[i]);
+		vis += (unsigned char)p[i] > 0x20;
+	rw->visible += vis;
 	/* pends are in order of creation, so the first has seen the most */
 	if (rw->visible - rw->pends[0].vis_start > GUARD_TEXT)
 		return release_guarded(rw);
