@@ -60,17 +60,18 @@ struct html_tok {
 	size_t raw_k;
 };
 
-static const char *const rawtext_names[] = {
-	"script", "style", "textarea", "title", "xmp", "iframe", "noembed",
-	"noframes", "noscript",
-};
-
 int html_tok_is_rawtext(const char *name, size_t len)
 {
-	for (size_t i = 0; i < sizeof rawtext_names / sizeof *rawtext_names; i++)
-		if (strlen(rawtext_names[i]) == len && memcmp(rawtext_names[i], name, len) == 0)
-			return 1;
-	return 0;
+#define RAW(lit) (len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
+	switch (len ? name[0] : 0) {
+	case 's': return RAW("script") || RAW("style");
+	case 't': return RAW("textarea") || RAW("title");
+	case 'x': return RAW("xmp");
+	case 'i': return RAW("iframe");
+	case 'n': return RAW("noembed") || RAW("noframes") || RAW("noscript");
+	default: return 0;
+	}
+#undef RAW
 }
 
 struct html_tok *html_tok_new(size_t max_tag)

@@ -1697,7 +1697,16 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	/* blanks and controls are all <= 0x20: one compare a byte, summed in
 	 * a local (the compiler cannot keep rw->visible in a register) */
 	uint64_t vis = 0;
-	for (size_t i = 0; i < n; i++)
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		/* eight at a time: a byte's top bit after adding 0x5f to its
+		 * low seven bits says >= 0x21; bytes >= 0x80 count as they are */
+		uint64_t x;
+		memcpy(&x, p + i, 8);
+		uint64_t hi = (((x & 0x7f7f7f7f7f7f7f7full) + 0x5f5f5f5f5f5f5f5full) | x) & 0x8080808080808080ull;
+		vis += (uint64_t)__builtin_popcountll(hi);
+	}
+	for (; i < n; i++)
 		vis += (unsigned char)p[i] > 0x20;
 	rw->visible += vis;
 	/* pends are in order of creation, so the first has seen the most */
