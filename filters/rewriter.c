@@ -1704,7 +1704,7 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 		uint64_t x;
 		memcpy(&x, p + i, 8);
 		uint64_t hi = (((x & 0x7f7f7f7f7f7f7f7full) + 0x5f5f5f5f5f5f5f5full) | x) & 0x8080808080808080ull;
-		vis += (uint64_t)__builtin_popcountll(hi);
+		vis += ((hi >> 7) * 0x0101010101010101ull) >> 56; /* sum of the top bits */
 	}
 	for (; i < n; i++)
 		vis += (unsigned char)p[i] > 0x20;
