@@ -47,6 +47,7 @@
 #include "proxy/http1.h"
 #include "proxy/log.h"
 #include "proxy/policy.h"
+#include "proxy/sockio.h"
 #include "proxy/stats.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
@@ -68,7 +69,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1275,33 +1275,14 @@ static void read_response_head(struct conn *c)
 	}
 }
 
-/* libevent 2.1 reads at most 4 KiB per call on a socket (EVBUFFER_MAX_READ),
- * so a fast origin costs a loop pass, a read and a write per 4 KiB.  This
- * reads what the socket has, up to the room left under the read watermark,
- * straight into the bufferevent's input (whose end the bufferevent keeps
- * frozen, as it does around its own reads).  EOF and errors are left for
- * libevent to report on its next read. */
-static void slurp(struct conn *c, struct bufferevent *bev)
+/* Reads a plain socket in large pieces (sockio.h), bounded by conn_buffer.
+ * Returns sockio_slurp's result. */
+static ssize_t slurp(struct conn *c, struct bufferevent *bev)
 {
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t have = evbuffer_get_length(in);
+	size_t have = evbuffer_get_length(bufferevent_get_input(bev));
 	if (c->tls || have >= c->cfg->conn_buffer)
-		return;
-	struct evbuffer_iovec v[2];
-	struct iovec io[2];
-	evbuffer_unfreeze(in, 0);
-	int n = evbuffer_reserve_space(in, (ev_ssize_t)(c->cfg->conn_buffer - have), v, 2);
-	for (int i = 0; i < n; i++)
-		io[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
-	ssize_t r = n > 0 ? readv(bufferevent_getfd(bev), io, n) : -1;
-	for (int i = 0; i < n; i++) {
-		size_t take = r <= 0 ? 0 : (size_t)r < v[i].iov_len ? (size_t)r : v[i].iov_len;
-		v[i].iov_len = take;
-		r -= (ssize_t)take;
-	}
-	if (n > 0)
-		evbuffer_commit_space(in, v, n);
-	evbuffer_freeze(in, 0);
+		return 0;
+	return sockio_slurp(bev, c->cfg->conn_buffer - have);
 }
 
 static void up_read(struct bufferevent *bev, void *arg)
@@ -1310,7 +1291,10 @@ static void up_read(struct bufferevent *bev, void *arg)
 	if (c->x->resp == RESP_HEAD)
 		read_response_head(c);
 	else if (c->x->resp == RESP_BODY && !c->paused_up) {
-		slurp(c, bev);
+		if (slurp(c, bev) < 0) {
+			abort_response(c, "the origin's connection failed");
+			return;
+		}
 		relay_response(c, 0);
 	}
 }
@@ -1425,8 +1409,11 @@ static void client_read(struct bufferevent *bev, void *arg)
 	else if (c->state == CONN_PEEK)
 		peek(c);
 	else if (c->state == CONN_EXCHANGE && !c->x->req_done) {
-		if (!c->paused_client)
-			slurp(c, bev);
+		if (!c->paused_client && slurp(c, bev) < 0) {
+			snprintf(c->x->verdict, sizeof c->x->verdict, "client-gone");
+			conn_destroy(c);
+			return;
+		}
 		relay_request(c);
 	}
 }

@@ -5,6 +5,7 @@
  * callback resumes it.
  */
 #include "proxy/tunnel.h"
+#include "proxy/sockio.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -12,7 +13,6 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <sys/time.h>
-#include <sys/uio.h>
 
 #define TUNNEL_MAGIC 0x54554e4eu     /* "TUNN" */
 
@@ -72,38 +72,18 @@ static void relay(struct tunnel *t, int i)
 	}
 }
 
-/* libevent 2.1 reads at most 4 KiB per call on a socket: read what a plain
- * socket has, up to the bound, straight into the input (whose end the
- * bufferevent keeps frozen, as around its own reads).  EOF and errors are
- * left for libevent's next read to report. */
-static void slurp(struct tunnel *t, struct bufferevent *bev)
-{
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t have = evbuffer_get_length(in);
-	if (bufferevent_openssl_get_ssl(bev) || have >= t->buffer)
-		return;
-	struct evbuffer_iovec v[2];
-	struct iovec io[2];
-	evbuffer_unfreeze(in, 0);
-	int n = evbuffer_reserve_space(in, (ev_ssize_t)(t->buffer - have), v, 2);
-	for (int i = 0; i < n; i++)
-		io[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
-	ssize_t r = n > 0 ? readv(bufferevent_getfd(bev), io, n) : -1;
-	for (int i = 0; i < n; i++) {
-		size_t take = r <= 0 ? 0 : (size_t)r < v[i].iov_len ? (size_t)r : v[i].iov_len;
-		v[i].iov_len = take;
-		r -= (ssize_t)take;
-	}
-	if (n > 0)
-		evbuffer_commit_space(in, v, n);
-	evbuffer_freeze(in, 0);
-}
-
 static void readcb(struct bufferevent *bev, void *arg)
 {
 	struct tunnel *t = arg;
-	slurp(t, bev);
-	relay(t, index_of(t, bev));
+	int i = index_of(t, bev);
+	size_t have = evbuffer_get_length(bufferevent_get_input(bev));
+	/* plain sockets in large reads (sockio.h), bounded by the tunnel's buffer */
+	if (!bufferevent_openssl_get_ssl(bev) && have < t->buffer &&
+	    sockio_slurp(bev, t->buffer - have) < 0) {
+		end(t, i ? "origin error" : "client error");
+		return;
+	}
+	relay(t, i);
 }
 
 /* bev's output fell below the low watermark: resume the other side. */
