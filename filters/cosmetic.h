@@ -66,6 +66,7 @@ void cosmetic_page_free(struct cosmetic_page *p);
 int cosmetic_page_empty(const struct cosmetic_page *p);
 
 /* Hashes of index keys.  An element's keys: '#'+id, '.'+class, '<'+tag,
+ * '@'+name for each attribute,
  * for each attribute named by cosmetic_page_attr_indexed(),
  * '['+name+'='+token for each alphanumeric run of its value, lower-cased,
  * and for each named by cosmetic_page_attr_sub_indexed(), '~'+name+'='+

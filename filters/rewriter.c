@@ -1275,6 +1275,8 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
                             const struct cosmetic_entry **cand, size_t *ncp)
 {
 	size_t nc = *ncp;
+	nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('@'), a->name, a->name_len),
+	                           cand + nc, MAX_CAND - nc);
 	if (NAME_IS(a->name, a->name_len, "id") && a->value_len) {
 		uint64_t h = cosmetic_key_add(cosmetic_key_start('#'), a->value, a->value_len);
 		size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);

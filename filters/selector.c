@@ -1306,7 +1306,14 @@ int sel_index_key(const struct sel *s, char *buf, size_t len)
 			buf[n] = 0;
 			return n;
 		}
-		if (k->tag) {
+		const struct attr_test *named = NULL;
+		for (unsigned i = 0; i < k->n_at && !named; i++)
+			if (k->at[i].name && k->at[i].op != OP_MATCHES)
+				named = &k->at[i];
+		if (named) {
+			/* an attribute the element must have: rarer than any tag */
+			n = snprintf(buf, len, "@%s", named->name);
+		} else if (k->tag) {
 			n = snprintf(buf, len, "<%s", k->tag);
 		} else {
 			n = snprintf(buf, len, "%s", "");

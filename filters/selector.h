@@ -60,7 +60,8 @@ const char *sel_text(const struct sel *s);
 /* The key a stream index files the selector under: "#id", ".class",
  * "[name=token" (an attribute test whose value contains the whole
  * alphanumeric token, lower case), "~name=abc" (an attribute test whose
- * value holds these three bytes, lower case), "<tag", or "" (must be tried on every
+ * value holds these three bytes, lower case), "@name" (an attribute the
+ * element must have), "<tag", or "" (must be tried on every
  * element).  Written NUL-terminated into buf; returns its length, or -1 if
  * it does not fit. */
 int sel_index_key(const struct sel *s, char *buf, size_t len);

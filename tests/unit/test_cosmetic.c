@@ -67,6 +67,7 @@ static const struct cosmetic_rule rules[] = {
 	{ ".x:style(color: red)", "news.com", COSM_STYLE, 0, 1, 5 },
 	{ "[data-ad]", "", COSM_CSS, 0, 0, 17 },
 	{ "div:has-text(Ad)", "", COSM_PROCEDURAL, 0, 0, 18 },
+	{ "*:not(p)", "", COSM_CSS, 0, 0, 19 },
 };
 #define N_RULES (sizeof rules / sizeof *rules)
 
@@ -94,12 +95,17 @@ static void test_02_generic_keys(void **state)
 	uint64_t h = cosmetic_key_add(cosmetic_key_start('['), "href=", 5);
 	h = cosmetic_key_add_lower(h, "EXAMPLE", 7);
 	assert_string_equal(lookup(p, h), "##a[href^=\"https://ads.example.net/\"]");
+	/* attribute-presence rules are filed under the attribute's name */
+	const struct cosmetic_entry *v[4];
+	assert_int_equal(cosmetic_page_lookup(p, key('@', "data-ad"), v, 4), 1);
+	assert_string_equal(cosmetic_entry_text(v[0]), "##[data-ad]");
+	assert_string_equal(cosmetic_entry_list(v[0]), "easylist");
+	assert_int_equal(cosmetic_entry_line(v[0]), 17);
+	/* only rules with no key at all are tried on every element */
 	const struct cosmetic_entry *const *u;
 	size_t nu = cosmetic_page_universal(p, &u);
 	assert_int_equal(nu, 1);
-	assert_string_equal(cosmetic_entry_text(u[0]), "##[data-ad]");
-	assert_string_equal(cosmetic_entry_list(u[0]), "easylist");
-	assert_int_equal(cosmetic_entry_line(u[0]), 17);
+	assert_string_equal(cosmetic_entry_text(u[0]), "##*:not(p)");
 	cosmetic_page_free(p);
 	cosmetic_free(c);
 }
@@ -172,9 +178,8 @@ static void test_05_css(void **state)
 	n = cosmetic_page_css(p, buf, sizeof buf);
 	assert_string_equal(buf, ".ad{display:none!important}\n");
 	assert_int_equal(cosmetic_page_css(p, buf, sizeof buf), 0);
-	const struct cosmetic_entry *const *u;
-	cosmetic_page_universal(p, &u);
-	assert_int_equal(cosmetic_page_mark_seen(p, u[0]), 1);
+	assert_int_equal(cosmetic_page_lookup(p, key('@', "data-ad"), v, 4), 1);
+	assert_int_equal(cosmetic_page_mark_seen(p, v[0]), 1);
 	/* too small a buffer */
 	cosmetic_page_free(p);
 	p = cosmetic_page_new(c, "www.news.com", 0);
