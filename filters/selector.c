@@ -1387,7 +1387,13 @@ static int re_match(const pcre2_code *re, const char *s, size_t n)
 	pthread_once(&match_once, match_ctx_init);
 	if (!thread_md && !(thread_md = pcre2_match_data_create(1, NULL)))
 		return 0;
-	return pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, thread_md, match_ctx) >= 0;
+	/* straight into the JIT code (patterns are compiled with
+	 * MATCH_INVALID_UTF under /u, so no separate UTF check is needed);
+	 * the interpreter when JIT compilation failed */
+	int rc = pcre2_jit_match(re, (PCRE2_SPTR)s, n, 0, 0, thread_md, match_ctx);
+	if (rc == PCRE2_ERROR_JIT_BADOPTION)
+		rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, thread_md, match_ctx);
+	return rc >= 0;
 }
 
 static int attr_ok(const struct attr_test *t, const struct sel_node *e)
