@@ -171,6 +171,7 @@ struct pend {
 	uint64_t hold_start, inner_start, text_start, in_start;
 	uint64_t vis_start;        /* visible-text counter at the start */
 	uint32_t desc;             /* conditions met by descendants, a bit each */
+	int32_t prev_desc;         /* index of the previous pend with desc, -1 */
 };
 
 struct rewriter {
@@ -199,6 +200,7 @@ struct rewriter {
 	size_t n_pends, cap_pends;
 	unsigned n_holding;
 	unsigned n_desc;           /* pends with descendant conditions */
+	int32_t last_desc;         /* the last of them (a chain through prev_desc) */
 	uint32_t next_serial;
 	int overflow_logged;
 
@@ -419,21 +421,27 @@ static void pends_compact(struct rewriter *rw)
 {
 	size_t w = 0;
 	unsigned holding = 0, desc = 0;
+	int32_t last = -1;
 	for (size_t i = 0; i < rw->n_pends; i++) {
 		if (!rw->pends[i].e)
 			continue;
-		rw->pends[w++] = rw->pends[i];
-		if (!rw->pends[w - 1].target)
-			holding++;
-		desc += rw->pends[w - 1].desc != 0;
+		rw->pends[w] = rw->pends[i];
+		rw->pends[w].prev_desc = last;
+		if (rw->pends[w].desc)
+			last = (int32_t)w;
+		holding += !rw->pends[w].target;
+		desc += rw->pends[w].desc != 0;
+		w++;
 	}
 	rw->n_pends = w;
 	rw->n_holding = holding;
 	rw->n_desc = desc;
+	rw->last_desc = last;
 	if (!holding) {
 		/* probes only make sense under a holding element */
 		rw->n_pends = 0;
 		rw->n_desc = 0;
+		rw->last_desc = -1;
 	}
 	/* text before the oldest live pend is nobody's: drop it once it is
 	 * worth a move, so the buffer stays within what is held */
@@ -507,6 +515,7 @@ static struct pend *pend_add(struct rewriter *rw)
 	struct pend *p = &rw->pends[rw->n_pends++];
 	memset(p, 0, sizeof *p);
 	p->serial = ++rw->next_serial;
+	p->prev_desc = rw->last_desc;
 	return p;
 }
 
@@ -776,10 +785,13 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 	rw->n_pends = start;
 	rw->n_holding -= tail_holding;
 	rw->n_desc -= tail_desc;
+	while (rw->last_desc >= (int32_t)start)
+		rw->last_desc = rw->pends[rw->last_desc].prev_desc;
 	if (!rw->n_holding) {
 		/* probes only make sense under a holding element */
 		rw->n_pends = 0;
 		rw->n_desc = 0;
+		rw->last_desc = -1;
 	}
 	return check_bound(rw);
 }
@@ -1198,14 +1210,14 @@ static void add_void(struct rewriter *rw, struct el *e)
  * pushed at frame lvl.  Returns 0 or -1. */
 static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 {
-	size_t n = rw->n_pends;
 	const void *upward_done[16];
 	unsigned n_up = 0;
 	/* scope-free :has() selectors are matched once per element, however
 	 * many pending ancestors ask */
 	struct { const struct sel *s; int r; } memo[32];
 	unsigned n_memo = 0;
-	for (size_t i = n; i-- > 0;) {
+	/* only the pends that wait on descendants, newest first */
+	for (int32_t i = rw->last_desc; i >= 0; i = rw->pends[i].prev_desc) {
 		struct pend *p = &rw->pends[i];
 		if (!p->e || p->level >= lvl || !(p->desc & ~p->flags))
 			continue;
@@ -1255,6 +1267,8 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 			q->s = sub;
 			q->desc = desc_mask(sub);
 			rw->n_desc += q->desc != 0;
+			if (q->desc)
+				rw->last_desc = (int32_t)(q - rw->pends);
 			q->level = lvl;
 			q->target = target;
 			q->target_cond = (uint8_t)c;
@@ -1375,6 +1389,8 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 			p->s = s;
 			p->desc = desc_mask(s);
 			rw->n_desc += p->desc != 0;
+			if (p->desc)
+				rw->last_desc = (int32_t)(p - rw->pends);
 			p->level = lvl;
 			p->hold_start = hold_pos(rw);
 			p->text_start = text_pos(rw);
@@ -1802,6 +1818,7 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 		make_nonce(rw->nonce, sizeof rw->nonce);
 	rw->o.nonce = NULL;
 	rw->depth = 1;
+	rw->last_desc = -1;
 	return rw;
 }
 
