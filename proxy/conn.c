@@ -478,26 +478,29 @@ static void authority_text(char *out, size_t n, const char *host, int port, int 
 
 /* Parses an absolute http URL into x (host, port, path, canonical url).
  * Returns 0, or -1 with a reason. */
-static int parse_url(struct exchange *x, const char *u, size_t n, const char **why)
+static int parse_url(struct exchange *x, const char *u, size_t n, int https, const char **why)
 {
+	const char *scheme = https ? "https://" : "http://";
+	size_t slen = strlen(scheme);
+	int def = https ? 443 : 80;
 	*why = "malformed URL";
-	if (n >= 8 && !strncasecmp(u, "https://", 8)) {
+	if (!https && n >= 8 && !strncasecmp(u, "https://", 8)) {
 		*why = "https URLs go through CONNECT";
 		return -1;
 	}
-	if (n < 7 || strncasecmp(u, "http://", 7) != 0) {
-		*why = "only http URLs can be proxied";
+	if (n < slen || strncasecmp(u, scheme, slen) != 0) {
+		*why = https ? "inside HTTPS, URLs are https" : "only http URLs can be proxied";
 		return -1;
 	}
-	const char *a = u + 7, *end = u + n;
-	size_t alen = strcspn(a, "/?#");
-	if (a + alen > end)
-		alen = (size_t)(end - a);
+	const char *a = u + slen, *end = u + n;
+	size_t alen = 0;
+	while (a + alen < end && a[alen] != '/' && a[alen] != '?' && a[alen] != '#')
+		alen++;
 	if (memchr(a, '@', alen)) {
 		*why = "user names in URLs are not supported";
 		return -1;
 	}
-	if (parse_authority(a, alen, x->host, sizeof x->host, &x->port, 80) != 0)
+	if (parse_authority(a, alen, x->host, sizeof x->host, &x->port, def) != 0)
 		return -1;
 	const char *p = a + alen;
 	size_t plen = (size_t)(end - p);
@@ -505,13 +508,13 @@ static int parse_url(struct exchange *x, const char *u, size_t n, const char **w
 	if (hash)
 		plen = (size_t)(hash - p);
 	char auth[300];
-	authority_text(auth, sizeof auth, x->host, x->port, 80);
+	authority_text(auth, sizeof auth, x->host, x->port, def);
 	int slash = plen == 0 || p[0] != '/';
 	if (asprintf(&x->path, "%s%.*s", slash ? "/" : "", (int)plen, p) < 0) {
 		x->path = NULL;
 		return -1;
 	}
-	if (asprintf(&x->url, "http://%s%s", auth, x->path) < 0) {
+	if (asprintf(&x->url, "%s%s%s", scheme, auth, x->path) < 0) {
 		x->url = NULL;
 		return -1;
 	}
@@ -573,7 +576,7 @@ static int apply_policy(struct conn *c)
 		free(x->url);
 		free(x->path);
 		x->url = x->path = NULL;
-		if (parse_url(x, res.new_url, strlen(res.new_url), &why) != 0) {
+		if (parse_url(x, res.new_url, strlen(res.new_url), c->tls, &why) != 0) {
 			respond_error(c, 500, "quell's request policy rewrote the URL badly.", 0);
 			done = 1;
 		}
@@ -830,7 +833,7 @@ static void handle_request(struct conn *c, const struct http1_head *h)
 			respond_error(c, 500, "quell is out of memory.", 1);
 		return;
 	}
-	if (parse_url(x, h->target, h->target_len, &why) != 0) {
+	if (parse_url(x, h->target, h->target_len, 0, &why) != 0) {
 		x->url = strndup(h->target, h->target_len);
 		respond_error(c, 400, why, 1);
 		return;

@@ -11,9 +11,10 @@
  *   POLICY_RESPOND  answer with the synthetic response in the result (block
  *                   page, empty script, 1x1 GIF, 204, a 302 to a clean URL...);
  *                   nothing goes to the network;
- *   POLICY_REWRITE  go upstream to new_url instead (removeparam); same scheme,
- *                   host and port are not required: conn.c re-parses the URL.
- * With ALLOW and REWRITE, the fields in add_headers are added to the response
+ *   POLICY_REWRITE  go upstream to new_url instead (removeparam): an absolute
+ *                   URL of the request's scheme; host and port may change
+ *                   (conn.c re-parses it).
+ * With ALLOW and REWRITE, the fields in result.headers are added to the response
  * sent to the client (e.g. Content-Security-Policy for csp=).
  *
  * policy_decide() runs on a worker thread, concurrently on every worker: it
@@ -51,7 +52,7 @@ struct policy_request {              /* read-only for the policy */
 struct policy_result {               /* zeroed by conn.c before the call */
 	int action;                      /* enum policy_action */
 	/* POLICY_RESPOND: status and the response's own header fields (conn.c
-	 * adds Content-Length, Date and Connection) and body. */
+	 * adds Content-Length and Connection) and body. */
 	int status;
 	struct headers *headers;         /* created by conn.c; response fields for
 	                                    RESPOND, fields added to the upstream
