@@ -49,6 +49,7 @@
 #include "proxy/policy.h"
 #include "proxy/sockio.h"
 #include "proxy/stats.h"
+#include "proxy/target.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -86,7 +87,7 @@ struct exchange {
 	char *method;
 	char *url;                      /* absolute URL, or host:port for CONNECT */
 	char *path;                     /* origin-form target for the origin */
-	char host[256];
+	char host[TARGET_HOST_MAX];
 	int port;
 	int is_connect, is_head, upgrade;
 	int answered_connect;           /* the 200 to CONNECT went out */
@@ -413,112 +414,12 @@ static void respond_error(struct conn *c, int status, const char *detail, int cl
 
 /* ---- targets ------------------------------------------------------------------ */
 
-static int host_char(unsigned char ch)
-{
-	return isalnum(ch) || ch == '-' || ch == '.' || ch == '_';
-}
-
-/* Parses "host[:port]" or "[v6][:port]" (len bytes) into a lower-case host
- * (no brackets) and a port (def when absent).  0/-1. */
-static int parse_authority(const char *a, size_t len, char *host, size_t hostsz,
-                           int *port, int def)
-{
-	size_t hlen, i = 0;
-	const char *h = a;
-	if (len && a[0] == '[') {
-		const char *end = memchr(a, ']', len);
-		if (!end)
-			return -1;
-		h = a + 1;
-		hlen = (size_t)(end - h);
-		i = (size_t)(end - a) + 1;
-		for (size_t k = 0; k < hlen; k++)
-			if (!isxdigit((unsigned char)h[k]) && h[k] != ':' && h[k] != '.')
-				return -1;
-	} else {
-		while (i < len && a[i] != ':')
-			i++;
-		hlen = i;
-		for (size_t k = 0; k < hlen; k++)
-			if (!host_char((unsigned char)h[k]))
-				return -1;
-	}
-	if (hlen == 0 || hlen >= hostsz)
-		return -1;
-	for (size_t k = 0; k < hlen; k++)
-		host[k] = (char)tolower((unsigned char)h[k]);
-	host[hlen] = 0;
-	*port = def;
-	if (i == len)
-		return 0;
-	if (a[i] != ':' || i + 1 == len || len - i - 1 > 5)
-		return -1;
-	long p = 0;
-	for (size_t k = i + 1; k < len; k++) {
-		if (!isdigit((unsigned char)a[k]))
-			return -1;
-		p = p * 10 + (a[k] - '0');
-	}
-	if (p < 1 || p > 65535)
-		return -1;
-	*port = (int)p;
-	return 0;
-}
-
-/* The authority as it goes in URLs and Host: brackets for IPv6, the port
- * only when it is not the scheme's default. */
-static void authority_text(char *out, size_t n, const char *host, int port, int def)
-{
-	const char *l = strchr(host, ':') ? "[" : "", *r = *l ? "]" : "";
-	if (port == def)
-		snprintf(out, n, "%s%s%s", l, host, r);
-	else
-		snprintf(out, n, "%s%s%s:%d", l, host, r, port);
-}
-
-/* Parses an absolute http URL into x (host, port, path, canonical url).
+/* Parses an absolute URL into x (host, port, path, canonical url).
  * Returns 0, or -1 with a reason. */
 static int parse_url(struct exchange *x, const char *u, size_t n, int https, const char **why)
 {
-	const char *scheme = https ? "https://" : "http://";
-	size_t slen = strlen(scheme);
-	int def = https ? 443 : 80;
-	*why = "malformed URL";
-	if (!https && n >= 8 && !strncasecmp(u, "https://", 8)) {
-		*why = "https URLs go through CONNECT";
-		return -1;
-	}
-	if (n < slen || strncasecmp(u, scheme, slen) != 0) {
-		*why = https ? "inside HTTPS, URLs are https" : "only http URLs can be proxied";
-		return -1;
-	}
-	const char *a = u + slen, *end = u + n;
-	size_t alen = 0;
-	while (a + alen < end && a[alen] != '/' && a[alen] != '?' && a[alen] != '#')
-		alen++;
-	if (memchr(a, '@', alen)) {
-		*why = "user names in URLs are not supported";
-		return -1;
-	}
-	if (parse_authority(a, alen, x->host, sizeof x->host, &x->port, def) != 0)
-		return -1;
-	const char *p = a + alen;
-	size_t plen = (size_t)(end - p);
-	const char *hash = memchr(p, '#', plen);
-	if (hash)
-		plen = (size_t)(hash - p);
-	char auth[300];
-	authority_text(auth, sizeof auth, x->host, x->port, def);
-	int slash = plen == 0 || p[0] != '/';
-	if (asprintf(&x->path, "%s%.*s", slash ? "/" : "", (int)plen, p) < 0) {
-		x->path = NULL;
-		return -1;
-	}
-	if (asprintf(&x->url, "%s%s%s", scheme, auth, x->path) < 0) {
-		x->url = NULL;
-		return -1;
-	}
-	return 0;
+	return target_parse_url(u, n, https, x->host, sizeof x->host, &x->port, &x->path,
+	                        &x->url, why);
 }
 
 /* ---- deciding ----------------------------------------------------------------- */
@@ -616,8 +517,8 @@ static void handle_connect(struct conn *c, const struct http1_head *h)
 	char msg[200];
 	x->is_connect = 1;
 	x->url = strndup(h->target, h->target_len);
-	if (!x->url || parse_authority(h->target, h->target_len, x->host, sizeof x->host,
-	                               &x->port, 443) != 0) {
+	if (!x->url || target_authority(h->target, h->target_len, x->host, sizeof x->host,
+	                                &x->port, 443) != 0) {
 		respond_error(c, 400, "The CONNECT target is not host:port.", 1);
 		return;
 	}
@@ -792,7 +693,7 @@ static void handle_inner(struct conn *c, const struct http1_head *h)
 	}
 	snprintf(x->host, sizeof x->host, "%s", c->tls_host);
 	x->port = c->tls_port;
-	authority_text(auth, sizeof auth, x->host, x->port, 443);
+	target_authority_text(auth, sizeof auth, x->host, x->port, 443);
 	x->path = strndup(h->target, h->target_len);
 	if (!x->path || asprintf(&x->url, "https://%s%s", auth, x->path) < 0) {
 		x->url = NULL;
@@ -866,7 +767,7 @@ static int write_request_head(struct conn *c, struct evbuffer *out)
 	struct exchange *x = c->x;
 	char auth[300];
 	const char *ae = chain_accept_encoding();
-	authority_text(auth, sizeof auth, x->host, x->port, c->tls ? 443 : 80);
+	target_authority_text(auth, sizeof auth, x->host, x->port, c->tls ? 443 : 80);
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", x->method, x->path, auth);
 	for (int i = 0; i < headers_count(x->req_raw); i++) {
 		const char *n = headers_name(x->req_raw, i), *v = headers_value(x->req_raw, i);
