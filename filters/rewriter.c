@@ -336,6 +336,8 @@ static void el_free_chain(struct el *e)
 	}
 }
 
+static size_t decode_refs(const char *s, size_t n, char *out);
+
 /* Copies a start tag into a record (attributes only when with_attrs). */
 static struct el *el_new(const struct html_token *t, int with_attrs)
 {
@@ -361,8 +363,14 @@ static struct el *el_new(const struct html_token *t, int with_attrs)
 		e->attrs[i].name = nm;
 		e->attrs[i].name_len = t->attrs[i].name_len;
 		nm += t->attrs[i].name_len;
-		e->attrs[i].value = mem + (t->attrs[i].value - t->raw);
-		e->attrs[i].value_len = t->attrs[i].value_len;
+		char *v = mem + (t->attrs[i].value - t->raw);
+		size_t vl = t->attrs[i].value_len;
+		/* selectors see values as the DOM has them: "&amp;" is "&"
+		 * (decoded in place in the copy: never longer) */
+		if (memchr(v, '&', vl))
+			vl = decode_refs(v, vl, v);
+		e->attrs[i].value = v;
+		e->attrs[i].value_len = (uint32_t)vl;
 	}
 	e->n.attrs = e->attrs;
 	e->n.n_attrs = na;

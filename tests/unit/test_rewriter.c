@@ -233,6 +233,9 @@ static void test_11_attributes(void **state)
 	expect(R("##[id*=\"sponsor\"]"), "<i id=top-sponsor-1>1</i><i id=spon>2</i>", "<i id=spon>2</i>");
 	expect(R("##[title=\"AD\" i]"), "<i title=ad>1</i><i title=adx>2</i>", "<i title=adx>2</i>");
 	expect(R("##[title=\"AD\"]"), "<i title=ad>1</i>", "<i title=ad>1</i>");
+	/* values are matched decoded, as the DOM has them */
+	expect(R("##a[href*=\"&aff_id=\"]"), "<a href=\"/x?a=1&amp;aff_id=2\">1</a><a href=\"/x?aff_id=2\">2</a>",
+	       "<a href=\"/x?aff_id=2\">2</a>");
 }
 
 static void test_12_not_and_combinators(void **state)
