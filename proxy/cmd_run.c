@@ -60,7 +60,10 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 			a->log_level = v;
 		else if (!strcmp(o, "--listen") && a->n_listen < CONFIG_MAX_LISTEN)
 			a->listen[a->n_listen++] = v;
-		else {
+		else if (!strcmp(o, "--listen")) {
+			fprintf(stderr, "quell run: at most %d --listen addresses\n", CONFIG_MAX_LISTEN);
+			return -1;
+		} else {
 			fprintf(stderr, "quell run: unknown option '%s'\n", o);
 			return -1;
 		}
