@@ -119,3 +119,36 @@ def test_06_upload_and_download_inside_interception(quell, origin):
             assert hashlib.sha256(f.read()).digest() == hashlib.sha256(data).digest()
     r = curl("--cacert", ca, "-x", q.proxy, "-o", "-", url)
     assert hashlib.sha256(r.stdout).digest() == hashlib.sha256(data).digest()
+
+
+def test_07_websocket_inside_interception(quell, raw_origin, test_ca):
+    import ssl
+    from https_util import quell_ca
+    cert, key = test_ca.issue("wss-origin", ["DNS:wss.test", "IP:127.0.0.1"])
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(cert, key)
+
+    def tls_ws(conn, server):
+        _ws_origin(sctx.wrap_socket(conn, server_side=True), server)
+    srv = raw_origin(tls_ws)
+    q = quell(["connect_ports %d" % srv.port])
+    ca = quell_ca(q)
+    s = socket.create_connection(("127.0.0.1", q.port), timeout=5)
+    s.sendall(b"CONNECT wss.test:%d HTTP/1.1\r\nHost: wss.test\r\n\r\n" % srv.port)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 200")
+    cctx = ssl.create_default_context(cafile=ca)
+    t = cctx.wrap_socket(s, server_hostname="wss.test")
+    key_b64 = base64.b64encode(os.urandom(16)).decode()
+    t.sendall(request_bytes("GET", "/chat", ["Host: wss.test", "Upgrade: websocket",
+                                              "Connection: Upgrade", "Sec-WebSocket-Key: " + key_b64,
+                                              "Sec-WebSocket-Version: 13"]))
+    r = Reader(t, 5)
+    st, h, _ = read_head(r)
+    assert st == 101 and h["upgrade"].lower() == "websocket"
+    payload = os.urandom(200_000)
+    t.sendall(payload)
+    assert r.exact(len(payload)) == payload
+    t.close()
