@@ -152,3 +152,20 @@ def test_07_websocket_inside_interception(quell, raw_origin, test_ca):
     t.sendall(payload)
     assert r.exact(len(payload)) == payload
     t.close()
+
+
+def test_08_tls_upstream_pool(quell, origin):
+    from https_util import quell_ca
+    q = quell(["connect_ports %d" % origin.https_port, "workers 1"])
+    ca = quell_ca(q)
+
+    def counters():
+        txt = curl("http://127.0.0.1:%d/status.txt" % q.port).stdout.decode()
+        return {k: int(v) for k, v in (ln.split(" ", 1) for ln in txt.splitlines()) if v.isdigit()}
+    before = counters()
+    for _ in range(4):                      # four client connections, one after the other
+        r = curl("--cacert", ca, "-x", q.proxy, origin.url("/small.txt", https=True))
+        assert r.returncode == 0 and len(r.stdout) == 1024
+    after = counters()
+    assert after["upstream_connects"] - before["upstream_connects"] == 1
+    assert after["upstream_reused"] - before["upstream_reused"] == 3
