@@ -8,6 +8,8 @@
 #
 #   bench/proxy.sh                                   # default peers, ~6 minutes
 #   PEERS="direct tinyproxy quell" DURATION=3 BIG_RUNS=2 bench/proxy.sh   # quick look
+#   QUELL_CONF="builtin off" PROXY_NAME=quell-core PEERS="direct quell-core" bench/proxy.sh
+#                                  # extra config lines (";" separated): the core alone
 #
 # Targets (issue 2), as ratios to DIRECT: small >= 0.45x, page >= 0.30x,
 # 10 MB >= 0.6x; idle RSS <= 4 MB; quell CPU <= 20 us per small request.
@@ -39,6 +41,8 @@ list none
 access_log off
 log_level warn
 CONF
+	# extra lines from QUELL_CONF, ";" separated
+	printf '%s\n' "${QUELL_CONF:-}" | tr ';' '\n' >>"$d/quell.conf"
 	exec "${QUELL_BIN:-$ROOT/quell}" run --config "$d/quell.conf"
 fi
 
@@ -46,11 +50,12 @@ PEERS_DIR=${PEERS_DIR:-$ROOT/../shared/bench/peers}
 [ -x "$PEERS_DIR/run.sh" ] || { echo "proxy.sh: no peer harness at $PEERS_DIR (set PEERS_DIR)" >&2; exit 2; }
 make -C "$ROOT" --no-print-directory quell >&2
 
-export PROXY_NAME=quell
+export PROXY_NAME=${PROXY_NAME:-quell}
 export PROXY_CMD="$HERE/proxy.sh --quell-peer @PORT@ @TMP@"
 export PROXY_HTTPS=${PROXY_HTTPS:-none}
 export PROXY_VERSION="quell $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo dev)"
-export PEERS=${PEERS:-"direct tinyproxy privoxy quell"}
+export QUELL_CONF=${QUELL_CONF:-}
+export PEERS=${PEERS:-"direct tinyproxy privoxy $PROXY_NAME"}
 export TESTS=${TESTS:-"page page_gz small big"}
 export RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results/proxy-$(date +%Y%m%d-%H%M%S)}
 "$PEERS_DIR/run.sh"
