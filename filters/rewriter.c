@@ -174,6 +174,10 @@ struct pend {
 	int32_t prev_desc;         /* index of the previous pend with desc, -1 */
 };
 
+/* A remembered text test: key mixes the text's hash and the test. */
+struct memo { uint64_t key; uint8_t result; };
+#define MEMO_SLOTS 1024
+
 struct rewriter {
 	unsigned magic;
 	struct cosmetic_page *page;
@@ -215,6 +219,9 @@ struct rewriter {
 	size_t dec_len, dec_cap;
 	uint64_t dec_start;
 	int dec_valid;
+	uint64_t th, th_start;     /* hash of the element's text being resolved */
+	int th_valid;
+	struct memo *memo;         /* text test results by (hash, test) */
 
 	/* output run over the caller's chunk */
 	const char *chunk;
@@ -463,6 +470,7 @@ static void pends_compact(struct rewriter *rw)
 		rw->text_len -= dead;
 		rw->text_base += dead;
 		rw->dec_valid = 0;
+		rw->th_valid = 0;
 	}
 }
 
@@ -648,6 +656,44 @@ static void explain(struct rewriter *rw, const struct cosmetic_entry *e, uint64_
 
 /* ---- closing elements ------------------------------------------------------------ */
 
+/* A 64-bit hash of text (eight bytes a step). */
+static uint64_t text_hash(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, p + i, n - i);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 29);
+}
+
+/* Text test i of s on the pend's text, decoded once per element. */
+static int text_test(struct rewriter *rw, const struct pend *p, const struct sel *s, unsigned i,
+                     size_t off, size_t n)
+{
+	if (!rw->dec_valid || rw->dec_start != p->text_start) {
+		rw->dec_valid = 0;
+		if (!memchr(rw->text + off, '&', n))
+			return sel_cond_test(s, i, rw->text + off, n);
+		if (n + 1 > rw->dec_cap) {
+			char *d = realloc(rw->dec, n + 1);
+			if (!d)
+				return 0;
+			rw->dec = d;
+			rw->dec_cap = n + 1;
+		}
+		rw->dec_len = decode_refs(rw->text + off, n, rw->dec);
+		rw->dec_start = p->text_start;
+		rw->dec_valid = 1;
+	}
+	return sel_cond_test(s, i, rw->dec, rw->dec_len);
+}
+
 static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, uint64_t inner_end)
 {
 	const struct sel *s = p->s;
@@ -656,28 +702,28 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 	case SEL_COND_TEXT: {
 		size_t off = (size_t)(p->text_start - rw->text_base);
 		size_t n = rw->text_len - off;
-		if (!rw->dec_valid || rw->dec_start != p->text_start) {
-			/* decoded once per element, whatever the number of rules */
-			rw->dec_valid = 0;
-			if (!memchr(rw->text + off, '&', n)) {
-				ok = sel_cond_test(s, i, rw->text + off, n);
-				break;
-			}
-			if (n + 1 > rw->dec_cap) {
-				char *d = realloc(rw->dec, n + 1);
-				if (!d)
-					return 0;
-				rw->dec = d;
-				rw->dec_cap = n + 1;
-			}
-			rw->dec_len = decode_refs(rw->text + off, n, rw->dec);
-			rw->dec_start = p->text_start;
-			rw->dec_valid = 1;
+		/* wrapper elements share their child's text, pages repeat
+		 * blocks: a test already run on the same text is not run again */
+		if (!rw->th_valid || rw->th_start != p->text_start) {
+			rw->th = text_hash(rw->text + off, n);
+			rw->th_start = p->text_start;
+			rw->th_valid = 1;
 		}
-		ok = sel_cond_test(s, i, rw->dec, rw->dec_len);
+		uint64_t key = (rw->th ^ ((uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15ull)) + i;
+		struct memo *m = rw->memo ? &rw->memo[key & (MEMO_SLOTS - 1)] : NULL;
+		if (m && m->key == key) {
+			ok = m->result;
+			break;
+		}
+		ok = text_test(rw, p, s, i, off, n);
+		if (m) {
+			m->key = key;
+			m->result = (uint8_t)ok;
+		}
 		break;
 	}
 	case SEL_COND_INNER: {
+
 		size_t a = (size_t)(p->inner_start - rw->hold_base);
 		size_t b = (size_t)(inner_end - rw->hold_base);
 		ok = b >= a && b <= rw->hold_len && sel_cond_test(s, i, rw->hold + a, b - a);
@@ -738,6 +784,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 	struct frame *f = &rw->frames[lvl];
 	int removed = 0;
 	rw->dec_valid = 0;
+	rw->th_valid = 0;
 	/* pends are in document order and deeper elements close first, so
 	 * this element's are the tail of the array: no scan of the rest */
 	size_t start = rw->n_pends;
@@ -785,6 +832,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 				rw->text_len = toff;
 				rw->visible = p->vis_start;
 				rw->dec_valid = 0;
+				rw->th_valid = 0;
 				removed = 1;
 			}
 		}
@@ -1814,7 +1862,8 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 	rw->hold_cap = rw->text_cap = 1024;
 	rw->hold = malloc(rw->hold_cap);
 	rw->text = malloc(rw->text_cap);
-	if (!rw->tok || !rw->host || !rw->hold || !rw->text) {
+	rw->memo = calloc(MEMO_SLOTS, sizeof *rw->memo);
+	if (!rw->tok || !rw->host || !rw->hold || !rw->text || !rw->memo) {
 		rewriter_free(rw);
 		return NULL;
 	}
@@ -1844,6 +1893,7 @@ void rewriter_free(struct rewriter *rw)
 	free(rw->hold);
 	free(rw->text);
 	free(rw->dec);
+	free(rw->memo);
 	free(rw->css);
 	free(rw->host);
 	rw->magic = 0;
