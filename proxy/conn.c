@@ -489,6 +489,7 @@ static int apply_policy(struct conn *c)
 
 static void on_upstream(struct upstream *u, int status, const char *why, void *arg);
 static void peek_socket(evutil_socket_t fd, short what, void *arg);
+static void answer_and_peek(struct conn *c);
 
 /* Starts the upstream connection for x (state CONN_UPSTREAM). */
 static void go_upstream(struct conn *c)
@@ -536,7 +537,14 @@ static void handle_connect(struct conn *c, const struct http1_head *h)
 		go_upstream(c);
 		return;
 	}
-	/* Intercept: answer now, then see whether the client speaks TLS. */
+	answer_and_peek(c);
+}
+
+/* Intercept: answer the CONNECT now, then see whether the client speaks TLS
+ * (CONN_PEEK). */
+static void answer_and_peek(struct conn *c)
+{
+	struct exchange *x = c->x;
 	struct timeval tv = ms_tv(c->cfg->header_timeout_ms);
 	evbuffer_add_printf(bufferevent_get_output(c->client),
 	                    "HTTP/1.%d 200 Connection established\r\n\r\n", x->client_minor);
@@ -867,37 +875,28 @@ static void start_tunnel(struct conn *c)
 	}
 }
 
-static void on_upstream(struct upstream *u, int status, const char *why, void *arg)
+/* The upstream could not be opened: an error page, or a close when the
+ * CONNECT was already answered. */
+static void upstream_failed(struct conn *c, int status, const char *why)
 {
-	struct conn *c = arg;
 	struct exchange *x = c->x;
-	x->ureq = NULL;
-	if (!u) {
-		if (status == 403)
-			snprintf(x->verdict, sizeof x->verdict, "loop");
-		log_msg(LOG_INFO, "%s %s %s: %s", c->peer_text, x->method, x->url, why);
-		if (x->answered_connect) {       /* the tunnel was promised: close it */
-			x->status = status;
-			close_after_flush(c);
-		} else {
-			respond_error(c, status, why, 0);
-		}
-		return;
+	if (status == 403)
+		snprintf(x->verdict, sizeof x->verdict, "loop");
+	log_msg(LOG_INFO, "%s %s %s: %s", c->peer_text, x->method, x->url, why);
+	if (x->answered_connect) {       /* the tunnel was promised: close it */
+		x->status = status;
+		close_after_flush(c);
+	} else {
+		respond_error(c, status, why, 0);
 	}
-	x->up = u;
-	if (log_enabled(LOG_DEBUG))
-		log_msg(LOG_DEBUG, "%s %s %s: upstream %s (%s)", c->peer_text, x->method, x->url,
-		        upstream_peer(u), upstream_reused(u) ? "reused" : "new");
-	if (x->is_connect) {
-		struct evbuffer *out = bufferevent_get_output(c->client);
-		if (!x->answered_connect)
-			evbuffer_add_printf(out, "HTTP/1.%d 200 Connection established\r\n\r\n",
-			                    x->client_minor);
-		x->status = 200;
-		start_tunnel(c);
-		return;
-	}
-	struct bufferevent *ub = upstream_bev(u);
+}
+
+/* The origin is connected: send the request head, then the body as it comes
+ * (CONN_EXCHANGE). */
+static void start_exchange(struct conn *c)
+{
+	struct exchange *x = c->x;
+	struct bufferevent *ub = upstream_bev(x->up);
 	struct timeval fb = ms_tv(c->cfg->first_byte_timeout_ms), io = ms_tv(c->cfg->io_timeout_ms);
 	c->state = CONN_EXCHANGE;
 	x->resp = RESP_HEAD;
@@ -912,13 +911,37 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 	bufferevent_enable(ub, EV_READ | EV_WRITE);
 	write_request_head(c, bufferevent_get_output(ub));
 	x->sent_any = 1;
-	if (x->req_done)
+	if (x->req_done) {
 		push(ub, !c->tls);
-	if (!x->req_done) {
-		bufferevent_set_timeouts(c->client, &io, &io);
-		bufferevent_enable(c->client, EV_READ);
-		relay_request(c);
+		return;
 	}
+	bufferevent_set_timeouts(c->client, &io, &io);
+	bufferevent_enable(c->client, EV_READ);
+	relay_request(c);
+}
+
+static void on_upstream(struct upstream *u, int status, const char *why, void *arg)
+{
+	struct conn *c = arg;
+	struct exchange *x = c->x;
+	x->ureq = NULL;
+	if (!u) {
+		upstream_failed(c, status, why);
+		return;
+	}
+	x->up = u;
+	if (log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, "%s %s %s: upstream %s (%s)", c->peer_text, x->method, x->url,
+		        upstream_peer(u), upstream_reused(u) ? "reused" : "new");
+	if (!x->is_connect) {
+		start_exchange(c);
+		return;
+	}
+	if (!x->answered_connect)
+		evbuffer_add_printf(bufferevent_get_output(c->client),
+		                    "HTTP/1.%d 200 Connection established\r\n\r\n", x->client_minor);
+	x->status = 200;
+	start_tunnel(c);
 }
 
 #define LOWAT_MAX (128 * 1024)

@@ -92,7 +92,7 @@ def test_05_slowloris_gets_408(quell):
         except OSError:
             pass
     assert _status(out) == 408
-    assert time.time() - t0 < 4
+    assert time.time() - t0 < 6
 
 
 def test_06_idle_keepalive_closes(quell):
@@ -104,7 +104,7 @@ def test_06_idle_keepalive_closes(quell):
         t0 = time.time()
         s.settimeout(4)
         assert s.recv(100) == b""              # closed quietly after the idle timeout
-        assert 0.5 < time.time() - t0 < 3
+        assert 0.5 < time.time() - t0 < 5
 
 
 def test_07_unknown_host_is_502_naming_it(quell):
@@ -133,7 +133,7 @@ def test_09_first_byte_timeout_is_504(quell, raw_origin):
     q = quell(["first_byte_timeout 1s"])
     t0 = time.time()
     st, _, body, _ = proxy_get(q.port, "http://127.0.0.1:%d/" % srv.port)
-    assert st == 504 and time.time() - t0 < 3.5
+    assert st == 504 and time.time() - t0 < 5
 
 
 def _dies_mid_body(chunked):
@@ -258,7 +258,7 @@ def test_18_connect_timeout_is_504(quell):
     t0 = time.time()
     st, _, body, _ = proxy_get(q.port, "http://127.0.0.1:%d/" % port)
     assert st == 504 and b"timed out" in body
-    assert time.time() - t0 < 3
+    assert time.time() - t0 < 5
     for c in fillers:
         c.close()
     srv.close()
@@ -273,4 +273,4 @@ def test_19_io_timeout_aborts_stalled_body(quell, raw_origin):
     q = quell(["io_timeout 1s"])
     t0 = time.time()
     r = curl("-x", q.proxy, "-o", "/dev/null", "http://127.0.0.1:%d/" % srv.port)
-    assert r.returncode == 18 and time.time() - t0 < 3.5
+    assert r.returncode == 18 and time.time() - t0 < 5

@@ -134,7 +134,7 @@ def test_10_sigterm_grace_ends_stuck_requests(quell, raw_origin):
     t0 = time.time()
     q.send_signal(signal.SIGTERM)
     assert q.proc.p.wait(8) == 0
-    assert time.time() - t0 < 4
+    assert time.time() - t0 < 6
     t.join(10)
 
 
