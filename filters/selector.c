@@ -1368,8 +1368,14 @@ static const char *find_sub(const char *h, size_t hl, const char *nd, size_t nl,
  * work a pathological pattern may do on page text. */
 static pcre2_match_context *match_ctx;
 static pthread_once_t match_once = PTHREAD_ONCE_INIT;
+static pthread_key_t md_key;     /* frees a thread's match data when it exits */
+static int md_key_ok;
+
+static void md_free(void *md) { pcre2_match_data_free(md); }
+
 static void match_ctx_init(void)
 {
+	md_key_ok = pthread_key_create(&md_key, md_free) == 0;
 	match_ctx = pcre2_match_context_create(NULL);
 	if (match_ctx) {
 		pcre2_set_match_limit(match_ctx, 100000);
@@ -1377,16 +1383,24 @@ static void match_ctx_init(void)
 	}
 }
 
-/* One match-data block per thread, made on first use: a test asks only
- * "does it match", so one ovector pair serves every pattern, and a
- * malloc/free per test would cost more than most matches. */
+/* One match-data block per thread, made on first use and freed when the
+ * thread exits: a test asks only "does it match", so one ovector pair
+ * serves every pattern, and a malloc/free per test would cost more than
+ * most matches. */
 static _Thread_local pcre2_match_data *thread_md;
 
 static int re_match(const pcre2_code *re, const char *s, size_t n)
 {
 	pthread_once(&match_once, match_ctx_init);
-	if (!thread_md && !(thread_md = pcre2_match_data_create(1, NULL)))
-		return 0;
+	if (!thread_md) {
+		if (!md_key_ok || !(thread_md = pcre2_match_data_create(1, NULL)))
+			return 0;
+		if (pthread_setspecific(md_key, thread_md) != 0) {
+			pcre2_match_data_free(thread_md);
+			thread_md = NULL;
+			return 0;
+		}
+	}
 	/* straight into the JIT code (patterns are compiled with
 	 * MATCH_INVALID_UTF under /u, so no separate UTF check is needed);
 	 * the interpreter when JIT compilation failed */
