@@ -615,6 +615,15 @@ static void start_tls(struct conn *c)
 	enter_head(c);
 }
 
+/* 1 to terminate TLS, 0 for a blind tunnel: the first bytes (hello = 1
+ * for a ClientHello) and the bypass list asked again now, since a host
+ * may have been auto-bypassed (handshake failures on another worker) while
+ * this client was sending its hello. */
+static int intercept_now(struct conn *c, int hello)
+{
+	return hello == 1 && !tls_bypassed(conn_tls, c->cfg, c->x->host);
+}
+
 /* CONN_PEEK with the bytes still in the kernel: recv(MSG_PEEK) looks at
  * them without taking them, so OpenSSL reads the socket directly. */
 static void peek_socket(evutil_socket_t fd, short what, void *arg)
@@ -639,7 +648,7 @@ static void peek_socket(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	event_del(c->timer);
-	if (r == 1) {
+	if (intercept_now(c, r)) {
 		start_tls(c);
 		return;
 	}
@@ -658,7 +667,7 @@ static void peek(struct conn *c)
 	if (r < 0)
 		return;
 	event_del(c->timer);
-	if (r == 1)
+	if (intercept_now(c, r))
 		start_tls(c);
 	else
 		go_upstream(c);
