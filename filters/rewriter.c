@@ -1856,7 +1856,9 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 		rw->o.lookahead = 256 * 1024;
 	rw->page = page;
 	rw->active = page && !cosmetic_page_empty(page);
-	rw->tok = html_tok_new(rw->o.lookahead);
+	if (!rw->o.max_tag)
+		rw->o.max_tag = rw->o.lookahead > (1u << 20) ? rw->o.lookahead : (1u << 20);
+	rw->tok = html_tok_new(rw->o.max_tag);
 	rw->host = strdup(rw->o.log_host ? rw->o.log_host : "-");
 	/* never NULL, so offsets into them are always valid pointers */
 	rw->hold_cap = rw->text_cap = 1024;

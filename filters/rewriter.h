@@ -61,6 +61,9 @@ struct rewriter_opts {
 	int xml;                       /* application/xhtml+xml: "<div/>" is
 	                                  empty and no end tag is implied */
 	size_t lookahead;              /* held-bytes bound, 0: 256 KiB */
+	size_t max_tag;                /* longest tag rewritten (longer: the rest of
+	                                  the page passes as it is); 0: the larger
+	                                  of lookahead and 1 MiB (data: URIs) */
 	const char *nonce;             /* CSP nonce for injected styles, or NULL
 	                                  (one is made) */
 	rewriter_explain_fn explain;   /* or NULL */

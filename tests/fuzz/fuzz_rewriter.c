@@ -95,6 +95,7 @@ static struct buf rewrite(struct cosmetic *c, const char *d, size_t n, size_t cu
 	struct rewriter_opts ro = { 0 };
 	ro.hide = hide;
 	ro.lookahead = 512;
+	ro.max_tag = 512; /* reach the over-long-tag path too */
 	ro.nonce = "FUZZ";
 	struct rewriter *rw = p ? rewriter_new(p, &ro) : NULL;
 	if (!rw)

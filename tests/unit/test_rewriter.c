@@ -40,7 +40,7 @@ static unsigned seed;
 
 struct opts {
 	int hide, xml;
-	size_t lookahead;
+	size_t lookahead, max_tag;
 	unsigned flags;
 	const char *host;
 	struct rewriter_stats st;
@@ -57,6 +57,7 @@ static char *run_split(const struct cosmetic *c, const char *doc, size_t len, in
 	ro.hide = op->hide;
 	ro.xml = op->xml;
 	ro.lookahead = op->lookahead;
+	ro.max_tag = op->max_tag;
 	ro.nonce = NONCE;
 	struct rewriter *rw = rewriter_new(pg, &ro);
 	assert_non_null(rw);
@@ -356,7 +357,7 @@ static void test_33_passthrough_long_tag_and_depth(void **state)
 {
 	char doc[8192];
 	snprintf(doc, sizeof doc, "<p class=ad>x</p><div title=\"%0200d\">y</div><p class=ad>z</p>", 0);
-	struct opts op = { .lookahead = 64 };
+	struct opts op = { .lookahead = 64, .max_tag = 64 };
 	char *out = rewrite(R("##.ad"), doc, &op);
 	/* rewriting stops at the over-long tag: what follows passes as it is */
 	assert_string_equal(out, doc + strlen("<p class=ad>x</p>"));
