@@ -46,7 +46,8 @@ struct html_tok {
 	struct attr_off attrs[HTML_TOK_MAX_ATTRS];
 	unsigned n_attrs;
 	struct html_attr out_attrs[HTML_TOK_MAX_ATTRS];
-	char *lnames;        /* lower-cased attribute names, max_tag bytes */
+	char *lnames;        /* lower-cased attribute names of the last tag */
+	size_t lnames_cap;
 
 	/* S_LT_BANG: bytes matched of "--" (dash) or "[CDATA[" */
 	int bang_k, bang_cdata;
@@ -81,11 +82,6 @@ struct html_tok *html_tok_new(size_t max_tag)
 		return NULL;
 	t->magic = HTML_TOK_MAGIC;
 	t->max_tag = max_tag ? max_tag : 256 * 1024;
-	t->lnames = malloc(t->max_tag + 1);
-	if (!t->lnames) {
-		free(t);
-		return NULL;
-	}
 	t->state = S_DATA;
 	return t;
 }
@@ -214,7 +210,20 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 	tk.attrs = t->out_attrs;
 	tk.n_attrs = 0;
 	if (!t->is_end && !(tk.flags & HTML_TOK_F_LONG)) {
-		size_t lo = 0;
+		size_t lo = 0, need = 1;
+		for (unsigned i = 0; i < t->n_attrs; i++)
+			need += t->attrs[i].nlen;
+		if (need > t->lnames_cap) {
+			/* names are at most the tag's length, itself bounded */
+			size_t cap = t->lnames_cap ? t->lnames_cap : 256;
+			while (cap < need)
+				cap *= 2;
+			char *ln = realloc(t->lnames, cap);
+			if (!ln)
+				return -1;
+			t->lnames = ln;
+			t->lnames_cap = cap;
+		}
 		for (unsigned i = 0; i < t->n_attrs; i++) {
 			const struct attr_off *a = &t->attrs[i];
 			struct html_attr *o = &t->out_attrs[i];
