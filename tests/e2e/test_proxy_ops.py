@@ -77,6 +77,9 @@ def test_07_sighup_reloads_config_and_reopens_logs(quell, echo_origin, tmp_path)
     q = quell(["access_log %s" % log])
     st, _, body, _ = proxy_get(q.port, echo_origin.url("/a", host="127.0.0.1"))
     assert "via" not in dict(echo_fields(body)[1])
+    deadline = time.time() + 5                 # the line follows the response
+    while time.time() < deadline and "/a" not in log.read_text():
+        time.sleep(0.05)
     os.rename(log, str(log) + ".1")
     with open(q.config_path, "a") as f:
         f.write("via on\n")
