@@ -90,7 +90,9 @@ def test_07_sighup_reloads_config_and_reopens_logs(quell, echo_origin, tmp_path)
     time.sleep(0.2)
     st, _, body, _ = proxy_get(q.port, echo_origin.url("/b", host="127.0.0.1"))
     assert "via" in dict(echo_fields(body)[1])
-    time.sleep(0.2)
+    deadline = time.time() + 5
+    while time.time() < deadline and "/b" not in log.read_text():
+        time.sleep(0.05)
     assert "/b" in log.read_text()             # the new file got the new line
     assert "/a" in open(str(log) + ".1").read()
 
