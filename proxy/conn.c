@@ -116,6 +116,7 @@ struct exchange {
 	uint64_t bytes_out;             /* to the client, head included */
 	char verdict[24];
 	char rule[200];
+	int logged;                     /* the access log line is written */
 };
 
 struct conn {
@@ -314,11 +315,15 @@ static void abort_response(struct conn *c, const char *why)
 
 /* ---- access log and local responses ------------------------------------------ */
 
-/* One line per request: time client method URL status bytes duration verdict. */
+/* One line per request: time client method URL status bytes duration
+ * verdict.  Written when the response is complete, before its last bytes
+ * go out (so whoever saw the response finds the line), else when the
+ * exchange is freed; once. */
 static void access_log(struct conn *c, struct exchange *x)
 {
-	if (!x->method)
+	if (!x->method || x->logged)
 		return;
+	x->logged = 1;
 	c->served++;
 	stats_add(c->stats, STATS_REQUESTS, 1);
 	if (!log_access_enabled())
@@ -380,6 +385,8 @@ static void respond(struct conn *c, int status, struct headers *h, struct evbuff
 	}
 	if (status >= 400 && x && !x->verdict[0])
 		snprintf(x->verdict, sizeof x->verdict, "error");
+	if (x)
+		access_log(c, x);
 	push(c->client, !c->tls);
 	c->state = CONN_LOCAL;
 	if (!keep) {
@@ -1016,6 +1023,8 @@ static int relay_once(struct conn *c, int eof)
 	 * Only when nothing was waiting, so each byte is joined at most once. */
 	if (c->tls && before == 0 && evbuffer_get_length(out) > 4096)
 		evbuffer_pullup(out, -1);
+	if (r == 1)
+		access_log(c, x);
 	push(c->client, !c->tls);
 	return r;
 }
