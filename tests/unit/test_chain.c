@@ -298,6 +298,46 @@ static void test_corrupt_gzip_is_error(void **state)
 	run_free(&r);
 }
 
+/* Random payloads, chunked at random sizes with random chunk extensions,
+ * fed in random pieces: the client gets the same payload (re-chunked). */
+static void test_random_chunked_property(void **state)
+{
+	for (int round = 0; round < 200; round++) {
+		size_t n = (size_t)(rand() % 5000);
+		char *payload = malloc(n + 1);
+		for (size_t i = 0; i < n; i++)
+			payload[i] = (char)(rand() & 0xff);
+		struct evbuffer *enc = evbuffer_new();
+		for (size_t off = 0; off < n;) {
+			size_t k = 1 + (size_t)rand() % 700;
+			if (k > n - off)
+				k = n - off;
+			evbuffer_add_printf(enc, rand() % 4 ? "%zx\r\n" : "%zX;x=y\r\n", k);
+			evbuffer_add(enc, payload + off, k);
+			evbuffer_add(enc, "\r\n", 2);
+			off += k;
+		}
+		evbuffer_add(enc, "0\r\n\r\n", 5);
+		size_t elen = evbuffer_get_length(enc);
+		char *wire = malloc(elen);
+		evbuffer_remove(enc, wire, elen);
+		struct run r = run_chain("text/plain", NULL, NULL, HTTP1_BODY_CHUNKED, -1, 1, wire, elen, 0);
+		assert_int_equal(r.rc, 1);
+		struct http1_chunked *d = http1_chunked_new(64);
+		struct evbuffer *plain = evbuffer_new();
+		assert_int_equal(http1_chunked_run(d, r.out, plain), HTTP1_DONE);
+		assert_int_equal(evbuffer_get_length(plain), n);
+		if (n)
+			assert_memory_equal(evbuffer_pullup(plain, -1), payload, n);
+		http1_chunked_free(d);
+		evbuffer_free(plain);
+		evbuffer_free(enc);
+		run_free(&r);
+		free(wire);
+		free(payload);
+	}
+}
+
 /* 16 MiB of zeros in a few KB of gzip: each run appends a bounded amount. */
 static void test_output_bound(void **state)
 {
@@ -351,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_gzip_passthrough_when_accepted),
 		cmocka_unit_test(test_corrupt_gzip_is_error),
 		cmocka_unit_test(test_output_bound),
+		cmocka_unit_test(test_random_chunked_property),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
