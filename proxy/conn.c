@@ -949,6 +949,15 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 	if (log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "%s %s %s: upstream %s (%s)", c->peer_text, x->method, x->url,
 		        upstream_peer(u), upstream_reused(u) ? "reused" : "new");
+	if (upstream_reused(u) && evbuffer_get_length(bufferevent_get_input(upstream_bev(u))) &&
+	    x->retried < 3) {
+		/* an idle origin spoke (a 408 before closing?): not ours to relay */
+		x->retried++;
+		upstream_release(u, 0);
+		x->up = NULL;
+		go_upstream(c);
+		return;
+	}
 	if (!x->is_connect) {
 		start_exchange(c);
 		return;
