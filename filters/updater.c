@@ -14,6 +14,7 @@
 #include "filters/builtin.h"
 #include "filters/engine.h"
 #include "filters/fetch.h"
+#include "filters/html_filter.h"
 #include "filters/lists.h"
 #include "filters/subs.h"
 #include "proxy/admin.h"
@@ -290,6 +291,11 @@ static int rebuild(struct updater *u, const struct config *cfg, struct subs *s,
 			log_msg(LOG_WARN, "lists: cannot cache the snapshot in %s: %s", bin, why);
 		}
 	}
+	/* Build the HTML rewriter's selector index here, on the updater's
+	 * thread, so the first page of this snapshot does not pay 50-75 ms
+	 * for it on a worker's event loop. */
+	if (!html_filter_index(e))
+		log_msg(LOG_WARN, "lists: no memory for the selector index; pages will build it");
 	engine_publish(e);
 	free(u->published_key);
 	u->published_key = key;   /* NULL (unkeyable) means "always rebuild" */
