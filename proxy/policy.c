@@ -22,6 +22,7 @@
 #include "proxy/policy.h"
 
 #include "filters/engine.h"
+#include "filters/html_filter.h"
 #include "filters/reqctx.h"
 #include "filters/resources.h"
 #include "filters/updater.h"
@@ -206,6 +207,9 @@ static int load_snapshot(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "snapshot: %s", why);
 		return -1;
 	}
+	/* The selector index is built now rather than by the first page. */
+	if (!html_filter_index(e))
+		log_msg(LOG_WARN, "filters: no memory for the selector index; pages will build it");
 	engine_publish(e);
 	log_msg(LOG_INFO, "filters: snapshot %s loaded (%u network rules)", path, engine_counts(e)->network);
 	return 0;

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
 		struct netfilter_verdict v;
 		memset(&v, 0, sizeof v);
-		engine_match(e, urls[i], 0, "https://news.example/article", &v);
+		engine_match(e, urls[i], i == 2 ? LISTS_T_IMAGE : LISTS_T_SCRIPT, "https://news.example/article", &v);
 		free(v.new_url);
 	}
 	size_t nc;
