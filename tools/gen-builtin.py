@@ -17,8 +17,11 @@ OUT = os.path.join(os.path.dirname(HERE), 'filters', 'builtin')
 # spaces), dashes, bullets, brackets, tildes and stars, a close cross, and
 # icon-font glyphs (private use area: "AdChoices" followed by its icon).
 TRIM = r"\s\x{a0}\x{2000}-\x{200d}\x{2022}\x{2013}\x{2014}\x{b7}\x{2026}\x{d7}\x{2715}\x{25bc}\x{e000}-\x{f8ff}|:~*\-\(\)\[\]"
-L = "[" + TRIM + "]*"
-R = "[" + TRIM + "!.]*"
+# Possessive: a label never starts with these characters, and PCRE2 must
+# not hand them back one by one to an alternative that begins with a
+# "[^<>]{0,60}" run (that backtracking made a long link cost 100 us).
+L = "[" + TRIM + "]*+"
+R = "[" + TRIM + "!.]*+"
 def whole(alts):
     return "/^" + L + "(?:" + alts + ")" + R + "$/iu"
 def size(n):
@@ -27,10 +30,91 @@ def size(n):
     return ":has-text(/^[\\s\\S]{0,%d}$/)" % n
 # An element with three paragraphs in a row is prose: no text rule takes it.
 PROSE = ":not(:has(p + p + p))"
+def factor(alts):
+    """alts ("a|b|...") with the alternatives that begin with the same
+    plain letter grouped under it: PCRE2 tries the alternatives of a group
+    in turn at every position its start-of-match bitmap lets through, so
+    "s(?:ign up|ubscribe)" costs one test where "sign up|subscribe" costs
+    two.  Order does not matter to a search for any of them."""
+    parts, depth, cls, cur, i = [], 0, False, "", 0
+    while i < len(alts):
+        c = alts[i]
+        if c == "\\":
+            cur += alts[i:i + 2]
+            i += 2
+            continue
+        if cls:
+            cls = c != "]"
+        elif c == "[":
+            cls = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append(cur)
+            cur = ""
+            i += 1
+            continue
+        cur += c
+        i += 1
+    parts.append(cur)
+    # "(?:a|b)rest" is "arest|brest": spelt out, both find their letter
+    wide = []
+    for a in parts:
+        if a.startswith("(?:"):
+            end, depth, cls, k = None, 0, False, 0
+            while k < len(a):
+                c = a[k]
+                if c == "\\":
+                    k += 2
+                    continue
+                if cls:
+                    cls = c != "]"
+                elif c == "[":
+                    cls = True
+                elif c == "(":
+                    depth += 1
+                elif c == ")":
+                    depth -= 1
+                    if depth == 0:
+                        end = k
+                        break
+                k += 1
+            inner, rest = (a[3:end], a[end + 1:]) if end else ("", "")
+            if end and rest[:1] not in ("?", "*", "+", "{") and "(" not in inner and "|" in inner:
+                wide.extend(x + rest for x in inner.split("|"))
+                continue
+        wide.append(a)
+    parts = wide
+    groups, order = {}, []
+    for a in parts:
+        k = a[0].lower() if a and a[0].isalpha() and a[1:2] not in ("?", "*", "+", "{") else None
+        key = k if k else a
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(a[1:] if k else a)
+    out = []
+    for key in order:
+        g = groups[key]
+        if len(key) == 1 and key.isalpha() and (len(g) > 1 or g[0] != key):
+            out.append(key + ("(?:%s)" % "|".join(g) if len(g) > 1 else g[0]))
+        else:
+            out.extend(g)
+    return "|".join(out)
 def has(alts):
     """Condition: the text holds one of alts (unanchored, so PCRE2 scans
-    with its start-of-match optimisations)."""
-    return ":has-text(/(?:%s)/iu)" % alts
+    with its start-of-match optimisations; factored by first letter)."""
+    return ":has-text(/(?:%s)/iu)" % factor(alts)
+def any_of(branches):
+    """Condition: the text passes one of branches, each a run of lookaheads
+    anchored at the start (for the few elements a cheaper test let through)."""
+    return ":has-text(/^(?:%s)/iu)" % "|".join(branches)
+def within(n):
+    return "(?=[\\s\\S]{0,%d}$)" % n
+def holds(alts):
+    return "(?=[\\s\\S]*?(?:%s))" % alts
 def box(alts, n):
     return "/^(?=[\\s\\S]{0,%d}$)[\\s\\S]*?(?:%s)/iu" % (n, alts)
 def j(*xs):
@@ -124,7 +208,7 @@ def ad_labels():
     push = r"(?:\(adsbygoogle[^;]{0,80}\.push\(\{\}\);?|googletag\.cmd\.push\([^;]{0,300}\);?\s*\}?\)?;?|\s)*"
     empty_or_label = "/^" + push + L + "(?:" + UI + "|" + LAB + "|" + WORD + ")?" + R + push + "$/iu"
     for t in ("div", "aside", "section", "figure"):
-        out.append("##%s:has(%s):not(:has(img)):not(:has(video)):has-text(%s)\n" % (t, slots, empty_or_label))
+        out.append("##%s:has(%s):not(:has(img, video)):has-text(%s)\n" % (t, slots, empty_or_label))
     out.append("""! Empty ad containers by their class or id ("ad-slot", "adWrapper",
 ! "advert", "sponsor", "dfp-..."): nothing but a blank, often fixed-height,
 ! box once the ad is blocked.  Only when they hold no text and no image.
@@ -135,7 +219,7 @@ def ad_labels():
               'class*="ad-container" i', 'class*="ad-wrapper" i', 'class*="adcontainer" i', 'class*="adwrapper" i', 'class*="adbox" i',
               'class*="sponsor" i', 'class*="dfp" i', 'id*="dfp" i', 'class*="gpt-ad" i', 'class*="leaderboard" i', 'class*="skyscraper" i',
               'class*="mrec" i', 'class*="prebid" i', 'class*="taboola" i', 'class*="outbrain" i', 'class*="adsense" i'):
-        out.append('##div[%s]:not(:has(img)):not(:has(video)):not(:has(iframe)):has-text(/^\\s*$/)\n' % a)
+        out.append('##div[%s]:not(:has(img, video, iframe)):has-text(/^\\s*$/)\n' % a)
     return ''.join(out)
 
 # ------------------------------------------------------------------ donation
@@ -192,6 +276,20 @@ DON_LI = j(r"subscribe(?: (?:now|today|here))?", r"donate (?:now|today)", r"supp
            r"become an? (?:member|supporter|patron|subscriber)", r"make a contribution", r"jetzt spenden", r"jetzt abonnieren",
            r"abonnieren", r"s.abonner", r"abonnez-vous", r"suscríbete", r"abbonati")
 
+def don_boxes(t):
+    """One rule per element kind for the four kinds of prompt box (a dismiss
+    control and a word of the ask, 1500 characters; "Already a member?" and
+    a word of the ask, 600; a pitch, 600; "as low as 99c" and an offer, 400,
+    not in forms and dialogs), so an element costs one unanchored search
+    (any of the rare phrases) and one prose test, not four of each; the
+    exact test runs only on the few elements that hold such a phrase."""
+    rare = [DON_DISMISS, DON_ALREADY, DON_PITCH]
+    exact = [holds(DON_DISMISS) + holds(DON_ASK), within(600) + holds(DON_ALREADY) + holds(DON_ASK), within(600) + holds(DON_PITCH)]
+    if t in ("div", "section", "aside"):
+        rare.append(AS_LOW_AS)
+        exact.append(within(400) + holds(AS_LOW_AS) + holds(OFFER))
+    return "##%s%s%s%s%s\n" % (t, size(1500), has(j(*rare)), PROSE, any_of(exact))
+
 def donation():
     return """! Title: quell built-in rules: donation, membership and subscription prompts
 ! Category: donation (config "annoyances"; on by default)
@@ -213,18 +311,17 @@ def donation():
 !    a list item or a container), never a link inside a paragraph.
 !
 ! ---------------------------------------------------------------------------
-! Prompt boxes, identified by a dismiss control and a word of the ask
-! (English and the common European languages)
-""" + "".join("##%s%s%s%s%s\n" % (t, size(1500), PROSE, has(DON_DISMISS), has(DON_ASK)) for t in ("div", "section", "aside", "form", "dialog")) + """! ... a dismiss control alone in a tiny box (250 characters): the words of
+! Prompt boxes (English and the common European languages), one rule per
+! element kind: a dismiss control and a word of the ask (1500 characters);
+! "Already a member?" and a word of the ask (600: paywalls put it under a
+! teaser of the article); a pitch that is itself the prompt's headline
+! ("Join and support independent free thinkers", "Soutenez-nous", 600);
+! "as low as 99c" and an offer (400, block containers only).  The size
+! test comes first, then one search for any of those rare phrases, so most
+! elements cost one scan; the exact test runs on the few that hold one.
+""" + "".join(don_boxes(t) for t in ("div", "section", "aside", "form", "dialog")) + """! ... a dismiss control alone in a tiny box (250 characters): the words of
 ! the ask may have been on buttons that other rules removed first.
-""" + "".join("##%s%s%s\n" % (t, size(250), has(DON_DISMISS)) for t in ("div", "section", "aside", "dialog")) + """! ... "Already a member?" only in a small box (600 characters): paywalls put
-! it under a teaser of the article.
-""" + "".join("##%s%s%s%s%s\n" % (t, size(600), PROSE, has(DON_ALREADY), has(DON_ASK)) for t in ("div", "section", "aside", "form", "dialog")) + """!
-! ... or by a pitch that is itself the prompt's headline ("Join and support
-! independent free thinkers", "Soutenez-nous"), in a small box (600
-! characters: a pitch, a button, a line of small print).  The size test
-! comes first in every chain: a big element fails on it at once.
-""" + "".join("##%s%s%s%s\n" % (t, size(600), PROSE, has(DON_PITCH)) for t in ("div", "section", "aside", "form", "dialog")) + """!
+""" + "".join("##%s%s%s\n" % (t, size(250), has(DON_DISMISS)) for t in ("div", "section", "aside", "dialog")) + """!
 ! Prompt boxes identified by their markup: the class or id names the
 ! donation/membership ask.  Bounded (3000 characters, counting inline
 ! scripts, which :has-text() counts as uBO does), because "membership" or
@@ -247,7 +344,7 @@ def donation():
     'div[class*="subscri" i]:not([class*="subscriber" i]):not([class*="category-"]):not([class*="tag-"])',
     'div[id*="subscri" i]:not([id*="subscriber" i])', 'section[class*="subscri" i]:not([class*="subscriber" i])',
     'aside[class*="subscri" i]', 'div[class*="abonn" i]:not([class*="abonnent" i])', 'div[class*="offer" i][class*="sub" i]:not([class*="subscriber" i])',
-)) + "".join("##%s%s%s%s%s\n" % (t, size(400), PROSE, has(AS_LOW_AS), has(OFFER)) for t in ("div", "section", "aside")) + """!
+)) + """!
 ! Calls to action whose whole text is the ask (Donate, Subscribe, Become a
 ! member, Support us, Spenden, S'abonner, Abonnieren ...).  Not the dismiss
 ! buttons ("Maybe later"): a rule that removes an element first leaves its
@@ -261,7 +358,7 @@ def donation():
 ! What is left of a prompt once its text is gone: an element named for the
 ! ask (subscribe, donate, membership, contribution, support-us) with no text
 ! and no image.
-""" + "".join("##%s:not(input):not(:has(img)):not(:has(video)):has-text(/^\\s*$/)\n" % t for t in (
+""" + "".join("##%s:not(input):not(:has(img, video)):has-text(/^\\s*$/)\n" % t for t in (
     '[class*="subscri" i]', '[id*="subscri" i]', '[class*="donat" i]', '[id*="donat" i]', '[class*="membership" i]',
     '[id*="membership" i]', '[class*="contribut" i]', '[class*="support-us" i]', '[class*="supportus" i]',
 ))
@@ -317,22 +414,22 @@ def newsletter():
 ! Sign-up boxes: a box with an e-mail field, no text area (a comment form)
 ! and no password (a log-in form), and a word of the pitch (3000
 ! characters: a country list or an inline script counts as text).
-""" + "".join("##%s:has(%s):not(:has(textarea)):not(:has(input[type=\"password\"]))%s%s\n" % (t, EMAIL_FIELD, size(3000), has(NL_ANY)) for t in ("div", "section", "aside", "form", "dialog")) + """!
+""" + "".join("##%s:has(%s):not(:has(textarea, input[type=\"password\"]))%s%s\n" % (t, EMAIL_FIELD, size(3000), has(NL_ANY)) for t in ("div", "section", "aside", "form", "dialog")) + """!
 ! Boxes with a sign-up form's small print ("By signing up you agree to our
 ! Terms"), whatever the form is made of.
 ! ... and boxes whose headline is the nag, kept small (400 characters).
-""" + "".join("##%s%s%s%s\n" % (t, size(1500), PROSE, has(NL_UI)) for t in ("div", "section", "aside", "form", "dialog")) + "".join("##%s%s%s%s\n" % (t, size(400), PROSE, has(NL_PITCH)) for t in ("div", "section", "aside", "form", "dialog")) + """!
+""" + "".join("##%s%s%s%s%s\n" % (t, size(1500), has(j(NL_UI, NL_PITCH)), PROSE,
+                                   any_of([holds(NL_UI), within(400) + holds(NL_PITCH)])) for t in ("div", "section", "aside", "form", "dialog")) + """!
 ! Sign-up forms: a form with an e-mail field and no text area (a comment
 ! form) or password (a log-in form).
-##form:has(input[type="email"]):not(:has(textarea)):not(:has(input[type="password"])):has-text(/^[\\s\\S]{0,1500}$/)
-##form:has(input[name*="email" i]):not(:has(textarea)):not(:has(input[type="password"])):has-text(/^[\\s\\S]{0,1500}$/)
+##form:has(input[type="email"], input[name*="email" i]):not(:has(textarea, input[type="password"])):has-text(/^[\\s\\S]{0,1500}$/)
 !
 ! Boxes whose markup names them (the common plugins: Mailchimp, MC4WP,
 ! Jetpack subscriptions, Klaviyo, ConvertKit, Sendinblue/Brevo, MailerLite,
 ! and the plain "newsletter" class), bounded in size like the above (1500
 ! characters; 3000 for those with an e-mail field: a country list or an
 ! inline script counts as text).
-""" + "".join("##%s:has(%s):not(:has(textarea)):not(:has(input[type=\"password\"]))%s\n" % (t, EMAIL_FIELD, size(3000)) for t in (
+""" + "".join("##%s:has(%s):not(:has(textarea, input[type=\"password\"]))%s\n" % (t, EMAIL_FIELD, size(3000)) for t in (
     'div[class*="newsletter" i]', 'div[id*="newsletter" i]', 'form[class*="newsletter" i]', 'form[id*="newsletter" i]',
     'section[class*="newsletter" i]', 'div[id*="subscribe" i]', 'div[class*="subscribe" i]', 'section[class*="subscription" i]',
 )) + "".join("##%s%s\n" % (t, size(1500)) for t in (
@@ -358,7 +455,7 @@ def newsletter():
     'a[class*="signup" i]', 'a[id*="signup" i]', 'a[class*="sign-up" i]', 'a[id*="sign-up" i]',
 )) + """!
 ! What is left of a sign-up box once its text is gone.
-""" + "".join("##%s:not(input):not(:has(img)):not(:has(video)):has-text(/^\\s*$/)\n" % t for t in (
+""" + "".join("##%s:not(input):not(:has(img, video)):has-text(/^\\s*$/)\n" % t for t in (
     '[class*="newsletter" i]', '[id*="newsletter" i]', '[class*="signup" i]', '[id*="signup" i]', '[class*="optin" i]',
     '[class*="mailchimp" i]', '[id^="mc_embed"]', '[class*="mc4wp" i]',
 ))
@@ -433,7 +530,8 @@ CMP_HOSTS = [
 # choice; both must be in the box.  "We place cookies on the sheet" or
 # "store the cookies in a tin" is baking, not consent.
 CONSENT_SAYS = j(
-    r"(?:we|this (?:web)?site|our (?:web)?site|this page|the site)(?: and (?:our|selected|our \w+) (?:\w+ )?partners)? (?:uses?|are using|is using) (?:\w+ ){0,2}cookies(?: and (?:similar|other) (?:technologies|tools))? (?:to|so|in order to)\b",
+    *(subj + r"(?: and (?:our|selected|our \w+) (?:\w+ )?partners)? (?:uses?|are using|is using) (?:\w+ ){0,2}cookies(?: and (?:similar|other) (?:technologies|tools))? (?:to|so|in order to)\b"
+      for subj in (r"we", r"this (?:web)?site", r"our (?:web)?site", r"this page", r"the site")),
     r"(?:this (?:web)?site|our (?:web)?site|the site) uses cookies", r"(?:tracking|similar) technologies",
     r"(?:use|usage) of cookies", r"accept (?:all )?cookies", r"cookie (?:policy|notice|consent|statement|banner|declaration)",
     r"(?:store|access) (?:and/or access )?information on (?:a|your) device", r"personali[sz]ed (?:ads|advertising)(?: and content)?",
@@ -465,6 +563,11 @@ CONSENT_CHOICE = j(
     r"aceptar", r"rechazar", r"acepto", r"configurar", r"accetta", r"accetto", r"rifiuta", r"accepteren", r"weigeren", r"akkoord",
     r"akceptuj", r"odrzuć", r"zgadzam się", r"godkänn", r"acceptera", r"avvisa", r"afvis", r"godta", r"aceitar", r"rejeitar",
 )
+# A word every CONSENT_SAYS phrase holds: searched first, it turns most
+# elements away at a few literal tests per position, where CONSENT_SAYS
+# would try its phrases ("we ...", "this site ...") at almost every one.
+CONSENT_KEY = j(r"cooki", r"technolog", r"device", r"personali", r"legitimate", r"datenschutz", r"traceurs", r"sütik", r"eväst",
+                r"informasjonskaps", r"çerez")
 def consent_box(n):
     return "/^(?=[\\s\\S]{0,%d}$)(?=[\\s\\S]*?(?:%s))[\\s\\S]*?(?:%s)/iu" % (n, CONSENT_SAYS, CONSENT_CHOICE)
 CONSENT_CTA = j(
@@ -531,12 +634,12 @@ def consent():
     for t in ('div', 'section', 'aside', 'dialog', 'form'):
         for a in ('id', 'class'):
             for w in ('cookie', 'consent', 'gdpr', 'dsgvo', 'cmp-'):
-                out.append('##%s[%s*="%s" i]%s%s%s\n' % (t, a, w, size(2500), has(CONSENT_SAYS), has(CONSENT_CHOICE)))
+                out.append('##%s[%s*="%s" i]%s%s%s%s\n' % (t, a, w, size(2500), has(CONSENT_KEY), has(CONSENT_SAYS), has(CONSENT_CHOICE)))
     out.append("""!
 ! 3. Banners without known markup, by their wording, bounded in size.
 """)
     for t in ('div', 'section', 'aside', 'dialog', 'form'):
-        out.append("##%s%s%s%s%s\n" % (t, size(2500), PROSE, has(CONSENT_SAYS), has(CONSENT_CHOICE)))
+        out.append("##%s%s%s%s%s%s\n" % (t, size(2500), has(CONSENT_KEY), PROSE, has(CONSENT_SAYS), has(CONSENT_CHOICE)))
     out.append("""!
 ! "Cookie settings" / "Privacy settings" re-open links and buttons, by their
 ! whole text.
@@ -548,7 +651,7 @@ def consent():
 """)
     for t in ('[class*="cookie" i]', '[id*="cookie" i]', '[class*="consent" i]', '[id*="consent" i]', '[class*="gdpr" i]', '[id*="gdpr" i]',
               '[class*="borlabs" i]', '[class*="brlbs" i]', '[class*="cmplz" i]', '[class*="onetrust" i]', '[class*="optanon" i]'):
-        out.append("##%s:not(input):not(:has(img)):not(:has(video)):not(:has(iframe)):has-text(/^\\s*$/)\n" % t)
+        out.append("##%s:not(input):not(:has(img, video, iframe)):has-text(/^\\s*$/)\n" % t)
     return ''.join(out)
 
 def main():
