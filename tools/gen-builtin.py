@@ -387,6 +387,9 @@ NL_PITCH = j(
     r"suscríbete a (?:nuestro|nuestra|el|la) (?:newsletter|boletín)", r"iscriviti alla (?:nostra )?newsletter",
     r"(?:schrijf je in|meld je aan) voor (?:onze|de) nieuwsbrief", r"zapisz się do (?:naszego )?newslettera", r"assine (?:a nossa|nossa) newsletter",
 )
+# A word every NL_UI and NL_PITCH phrase holds, searched first (see
+# CONSENT_KEY): few letters start it, so PCRE2 skips most positions.
+NL_KEY = j(r"sign", r"scri", r"mail", r"anmeld", r"receive", r"newsletter", r"nieuwsbrief", r"bolet", r"clicking", r"readers")
 EMAIL_FIELD = 'input[type="email"], input[name*="mail" i], input[placeholder*="mail" i], input[id*="mail" i]'
 NL_CTA = j(
     r"(?:sign up|subscribe|register) (?:now |today )?(?:to|for) [^<>]{0,80}", r"get [^<>]{0,60} (?:in|to|into) your inbox[^<>]{0,20}",
@@ -418,7 +421,7 @@ def newsletter():
 ! Boxes with a sign-up form's small print ("By signing up you agree to our
 ! Terms"), whatever the form is made of.
 ! ... and boxes whose headline is the nag, kept small (400 characters).
-""" + "".join("##%s%s%s%s%s\n" % (t, size(1500), has(j(NL_UI, NL_PITCH)), PROSE,
+""" + "".join("##%s%s%s%s%s%s\n" % (t, size(1500), has(NL_KEY), has(j(NL_UI, NL_PITCH)), PROSE,
                                    any_of([holds(NL_UI), within(400) + holds(NL_PITCH)])) for t in ("div", "section", "aside", "form", "dialog")) + """!
 ! Sign-up forms: a form with an e-mail field and no text area (a comment
 ! form) or password (a log-in form).
