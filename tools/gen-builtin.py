@@ -23,7 +23,8 @@ TRIM = r"\s\x{a0}\x{2000}-\x{200d}\x{2022}\x{2013}\x{2014}\x{b7}\x{2026}\x{d7}\x
 L = "[" + TRIM + "]*+"
 R = "[" + TRIM + "!.]*+"
 def whole(alts):
-    return "/^" + L + "(?:" + alts + ")" + R + "$/iu"
+    """The whole text is one of alts (factored: see factor())."""
+    return "/^" + L + "(?:" + factor(alts) + ")" + R + "$/iu"
 def size(n):
     """Condition: the element's whole text is at most n characters.  First
     in every chain, so a big element fails on a cheap test."""
