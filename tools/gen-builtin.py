@@ -277,6 +277,12 @@ DON_LI = j(r"subscribe(?: (?:now|today|here))?", r"donate (?:now|today)", r"supp
            r"become an? (?:member|supporter|patron|subscriber)", r"make a contribution", r"jetzt spenden", r"jetzt abonnieren",
            r"abonnieren", r"s.abonner", r"abonnez-vous", r"suscríbete", r"abbonati")
 
+# A word every DON_DISMISS, DON_ALREADY, DON_PITCH and AS_LOW_AS phrase
+# holds, searched first (see CONSENT_KEY).
+DON_KEY = j(r"remind", r"later", r"erinner", r"später", r"rappeler", r"tard", r"recuérdame", r"ricordamelo", r"przypomnij", r"później",
+            r"already", r"schon", r"déjà", r"ya eres", r"sei già", r"al lid", r"al abonnee", r"já é",
+            r"support", r"free", r"subscribe", r"unterstütz", r"soutenez", r"apoy", r"apóy", r"sostien", r"steun", r"wesprzyj", r"apoie",
+            r"as low", r"as little", r"ab nur", r"à partir", r"desde solo", r"a partire")
 def don_boxes(t):
     """One rule per element kind for the four kinds of prompt box (a dismiss
     control and a word of the ask, 1500 characters; "Already a member?" and
@@ -289,7 +295,7 @@ def don_boxes(t):
     if t in ("div", "section", "aside"):
         rare.append(AS_LOW_AS)
         exact.append(within(400) + holds(AS_LOW_AS) + holds(OFFER))
-    return "##%s%s%s%s%s\n" % (t, size(1500), has(j(*rare)), PROSE, any_of(exact))
+    return "##%s%s%s%s%s%s\n" % (t, size(1500), has(DON_KEY), has(j(*rare)), PROSE, any_of(exact))
 
 def donation():
     return """! Title: quell built-in rules: donation, membership and subscription prompts
