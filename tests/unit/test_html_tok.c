@@ -137,7 +137,7 @@ static void test_01_real_pages(void **state)
 {
 	const char *pages[] = { "tests/data/html/bbc-1.html", "tests/data/html/wapo-1.html",
 		"tests/data/html/cnet-svg-classes.html", "tests/data/html/wordpress.html",
-		"tests/data/html/seed.html" };
+		"tests/data/seed/seed.html" };
 	for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
 		FILE *f = fopen(pages[i], "rb");
 		assert_non_null(f);

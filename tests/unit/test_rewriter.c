@@ -182,7 +182,7 @@ static void test_01_no_rules_real_pages(void **state)
 {
 	const char *pages[] = { "tests/data/html/bbc-1.html", "tests/data/html/wapo-1.html",
 		"tests/data/html/cnet-svg-classes.html", "tests/data/html/wordpress.html",
-		"tests/data/html/seed.html" };
+		"tests/data/seed/seed.html" };
 	/* a rule that matches nothing puts every page through the tokenizer,
 	 * the tree follower and the matcher */
 	struct cosmetic *c = build(R("##.quell-test-never-present", "##div > span#nope",
