@@ -91,7 +91,7 @@ def test_05_file_and_stdin_agree(rules):
 
 def test_06_builtin_on_by_default(rules):
     lst = rules("##.quell-e2e-never\n")
-    data = open(os.path.join(DATA, "seed.html"), "rb").read()
+    data = open(os.path.join(DATA, os.pardir, "seed", "seed.html"), "rb").read()
     with_builtin = run(["--url", "https://news.example/", "--lists", lst, "--explain"], data)
     without = run(["--url", "https://news.example/", "--lists", lst, "--no-builtin", "--explain"], data)
     assert "(builtin:" in with_builtin.stderr.decode()
