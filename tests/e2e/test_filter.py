@@ -13,7 +13,9 @@ import pytest
 from conftest import QUELL_BIN, ROOT, SANITIZED
 
 DATA = os.path.join(ROOT, "tests", "data", "html")
-PAGES = sorted(f for f in os.listdir(DATA) if f.endswith(".html"))
+# Real pages for the byte-identity tests: tests/data/html, plus the seed page (kept once,
+# in tests/data/seed).  Paths relative to DATA.
+PAGES = sorted(f for f in os.listdir(DATA) if f.endswith(".html")) + [os.path.join(os.pardir, "seed", "seed.html")]
 
 
 def run(args, stdin=b"", check=True):
@@ -91,7 +93,7 @@ def test_05_file_and_stdin_agree(rules):
 
 def test_06_builtin_on_by_default(rules):
     lst = rules("##.quell-e2e-never\n")
-    data = open(os.path.join(DATA, os.pardir, "seed", "seed.html"), "rb").read()
+    data = open(os.path.join(DATA, PAGES[-1]), "rb").read()
     with_builtin = run(["--url", "https://news.example/", "--lists", lst, "--explain"], data)
     without = run(["--url", "https://news.example/", "--lists", lst, "--no-builtin", "--explain"], data)
     assert "(builtin:" in with_builtin.stderr.decode()
