@@ -767,22 +767,29 @@ int lists_parse_line(const char *text, size_t len, const char *file, uint32_t li
 
 struct pp_frame { int active, taken; };
 
-static char *read_file(const char *path, size_t *len)
+char *lists_read_file(const char *path, size_t max, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > LISTS_MAX_FILE) {
-		int e = errno;
+	int e = 0;
+	if (fstat(fd, &st) < 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+	else if ((uint64_t)st.st_size > max)
+		e = EFBIG;
+	if (e) {
 		close(fd);
-		errno = e ? e : EFBIG;
+		errno = e;
 		return NULL;
 	}
 	size_t cap = (size_t)st.st_size, got = 0;
 	char *buf = malloc(cap + 1);
 	if (!buf) {
 		close(fd);
+		errno = ENOMEM;
 		return NULL;
 	}
 	while (got < cap) {
@@ -821,7 +828,7 @@ static long do_include(const char *name, size_t nl, const char *file, uint32_t l
 	char path[PATH_MAX];
 	int pn = snprintf(path, sizeof(path), "%s/%.*s", dir, (int)nl, name);
 	size_t blen;
-	char *buf = pn > 0 && (size_t)pn < sizeof(path) ? read_file(path, &blen) : NULL;
+	char *buf = pn > 0 && (size_t)pn < sizeof(path) ? lists_read_file(path, LISTS_MAX_FILE, &blen) : NULL;
 	if (!buf) {
 		set_reason(&r, LISTS_INVALID, "!#include file cannot be read", name, nl);
 		return cb(arg, &r) ? (*stop = 1, 0) : 0;
@@ -923,7 +930,7 @@ long lists_parse(const struct lists_source *src, lists_cb cb, void *arg)
 	if (!src->path)
 		return parse_buf(src->buf ? src->buf : "", src->buf ? src->len : 0, name, NULL, 0, cb, arg, &stop);
 	size_t len;
-	char *buf = read_file(src->path, &len);
+	char *buf = lists_read_file(src->path, LISTS_MAX_FILE, &len);
 	if (!buf)
 		return -1;
 	char dir[PATH_MAX];

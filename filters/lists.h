@@ -148,6 +148,12 @@ struct lists_source {
  * through cb as LISTS_INVALID. */
 long lists_parse(const struct lists_source *src, lists_cb cb, void *arg);
 
+/* Reads a whole regular file of at most max bytes into a malloc'd buffer
+ * with a NUL after the last byte (not counted in *len); the caller frees it.
+ * Returns NULL with errno set: the open/fstat error, EISDIR or EINVAL for
+ * what is not a regular file, EFBIG when larger than max, ENOMEM. */
+char *lists_read_file(const char *path, size_t max, size_t *len);
+
 /* Parses one line in isolation (no preprocessor).  Fills *r (file/line as
  * given).  Returns r->cls.  Hosts lines naming several hosts yield the first. */
 int lists_parse_line(const char *text, size_t len, const char *file, uint32_t line,

@@ -159,33 +159,6 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
-/* Reads a whole file (at most max bytes) into a malloc'd NUL-terminated
- * buffer.  NULL with errno set (EFBIG when larger). */
-static char *read_file(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || (size_t)st.st_size > max) {
-		int e = errno;
-		fclose(f);
-		errno = (size_t)st.st_size > max ? EFBIG : e;
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		fclose(f);
-		errno = ENOMEM;
-		return NULL;
-	}
-	size_t n = fread(buf, 1, (size_t)st.st_size, f);
-	fclose(f);
-	buf[n] = 0;
-	*len = n;
-	return buf;
-}
-
 /* ---- list text ----------------------------------------------------------- */
 
 struct counter {
@@ -333,7 +306,7 @@ static void state_load(struct subs_list *l)
 	if (!l->state_path)
 		return;
 	size_t len;
-	char *buf = read_file(l->state_path, SUBS_STATE_MAX, &len);
+	char *buf = lists_read_file(l->state_path, SUBS_STATE_MAX, &len);
 	if (!buf)
 		return;
 	char *save = NULL;
@@ -712,7 +685,7 @@ int subs_refresh(struct subs *s, struct subs_list *l)
 	}
 	state_clear(&l->st);
 	size_t len;
-	char *buf = read_file(l->path, LISTS_MAX_FILE, &len);
+	char *buf = lists_read_file(l->path, LISTS_MAX_FILE, &len);
 	if (!buf) {
 		char e[300];
 		snprintf(e, sizeof e, "cannot read %s: %s", l->path, strerror(errno));
@@ -819,7 +792,7 @@ int subs_apply(struct subs *s, struct subs_list *l, const struct fetch_result *r
 	int same = 0;
 	if (same_source && subs_have_copy(l)) {
 		size_t olen;
-		char *old = read_file(l->path, r->body_len, &olen);
+		char *old = lists_read_file(l->path, r->body_len, &olen);
 		same = old && olen == r->body_len && memcmp(old, r->body, olen) == 0;
 		free(old);
 	}
