@@ -84,20 +84,10 @@ static int add_config(struct srcset *s, const char *path, char *err, size_t errl
 	const char *p = path ? path : config_default_path();
 	if ((path || access(p, R_OK) == 0) && config_load(&s->cfg, p, err, errlen) < 0)
 		return -1;
-	const struct builtin_list *b[BUILTIN_MAX];
-	size_t nb = builtin_for_config(&s->cfg, b, BUILTIN_MAX);
-	for (size_t i = 0; i < nb && s->n < MAX_SOURCES; i++)
-		s->v[s->n++] = (struct lists_source){b[i]->name, NULL, b[i]->bytes, b[i]->length};
 	s->subs = subs_open(&s->cfg, err, errlen);
 	if (!s->subs)
 		return -1;
-	for (int i = 0; i < subs_count(s->subs) && s->n < MAX_SOURCES; i++) {
-		struct subs_list *l = subs_at(s->subs, i);
-		if (subs_have_copy(l))
-			s->v[s->n++] = (struct lists_source){l->name, l->path, NULL, 0};
-	}
-	for (int i = 0; i < s->cfg.n_rules && s->n < MAX_SOURCES; i++)
-		s->v[s->n++] = (struct lists_source){s->cfg.rules[i], s->cfg.rules[i], NULL, 0};
+	subs_sources(s->subs, &s->cfg, 1, s->v, &s->n, MAX_SOURCES);
 	return 0;
 }
 

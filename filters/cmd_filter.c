@@ -73,7 +73,7 @@ static const char *base_name(const char *p)
 
 struct sources {
 	struct lists_source v[MAX_SOURCES];
-	size_t n;
+	int n;
 	char *copy;
 	struct subs *subs;
 };
@@ -105,16 +105,11 @@ static int gather(struct sources *s, const struct filter_args *a, const struct c
 		}
 		return 0;
 	}
+	/* The sources `quell run` compiles (built-in lists already added). */
 	s->subs = subs_open(cfg, err, errlen);
 	if (!s->subs)
 		return -1;
-	for (int i = 0; i < subs_count(s->subs) && s->n < MAX_SOURCES; i++) {
-		struct subs_list *l = subs_at(s->subs, i);
-		if (subs_have_copy(l))
-			s->v[s->n++] = (struct lists_source){ l->name, l->path, NULL, 0 };
-	}
-	for (int i = 0; i < cfg->n_rules && s->n < MAX_SOURCES; i++)
-		s->v[s->n++] = (struct lists_source){ cfg->rules[i], cfg->rules[i], NULL, 0 };
+	subs_sources(s->subs, cfg, 0, s->v, &s->n, MAX_SOURCES);
 	return 0;
 }
 

@@ -3,6 +3,8 @@
  */
 #include "filters/subs.h"
 
+#include "filters/builtin.h"
+
 #include "filters/fetch.h"
 #include "filters/lists.h"
 #include "proxy/config.h"
@@ -627,6 +629,28 @@ int subs_have_copy(const struct subs_list *l)
 	if (l->is_url)
 		return l->st.last_change > 0 && access(l->path, R_OK) == 0;
 	return access(l->path, R_OK) == 0;
+}
+
+int subs_sources(struct subs *s, const struct config *cfg, int with_builtin,
+                 struct lists_source *v, int *n, int max)
+{
+	int copies = 0;
+	if (with_builtin) {
+		const struct builtin_list *b[BUILTIN_MAX];
+		size_t nb = builtin_for_config(cfg, b, BUILTIN_MAX);
+		for (size_t i = 0; i < nb && *n < max; i++)
+			v[(*n)++] = (struct lists_source){ b[i]->name, NULL, b[i]->bytes, b[i]->length };
+	}
+	for (int i = 0; s && i < subs_count(s) && *n < max; i++) {
+		struct subs_list *l = subs_at(s, i);
+		if (!subs_have_copy(l))
+			continue;
+		v[(*n)++] = (struct lists_source){ l->name, l->path, NULL, 0 };
+		copies++;
+	}
+	for (int i = 0; i < cfg->n_rules && *n < max; i++)
+		v[(*n)++] = (struct lists_source){ cfg->rules[i], cfg->rules[i], NULL, 0 };
+	return copies;
 }
 
 int subs_builtin_only(struct subs *s)

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <time.h>
 
+struct lists_source;
+
 struct config;
 struct fetch_opts;
 struct fetch_result;
@@ -94,6 +96,13 @@ const char *subs_state_dir(const struct subs *s);
 
 /* 1 when a stored copy exists for l (always for a readable local file). */
 int subs_have_copy(const struct subs_list *l);
+/* Appends to v[*n..max) the sources a configuration compiles, in the order
+ * `quell run` uses: the built-in lists cfg turns on (when with_builtin), the
+ * stored copies of s's subscriptions (s may be NULL), then cfg's own rules
+ * files.  The strings point into s, cfg and the static built-in table.
+ * Returns how many subscription copies were appended. */
+int subs_sources(struct subs *s, const struct config *cfg, int with_builtin,
+                 struct lists_source *v, int *n, int max);
 /* 1 when no list has a usable copy yet: the built-in rules alone apply. */
 int subs_builtin_only(struct subs *s);
 /* 1 when l is a URL list due for an update at now. */

@@ -146,20 +146,7 @@ struct sources {
 static void sources_collect(const struct config *cfg, struct subs *s, struct sources *out)
 {
 	out->n = 0;
-	out->lists_with_copy = 0;
-	const struct builtin_list *b[BUILTIN_MAX];
-	size_t nb = builtin_for_config(cfg, b, BUILTIN_MAX);
-	for (size_t i = 0; i < nb; i++)
-		out->v[out->n++] = (struct lists_source){ b[i]->name, NULL, b[i]->bytes, b[i]->length };
-	for (int i = 0; s && i < subs_count(s) && out->n < UPDATER_MAX_SOURCES; i++) {
-		struct subs_list *l = subs_at(s, i);
-		if (!subs_have_copy(l))
-			continue;
-		out->v[out->n++] = (struct lists_source){ l->name, l->path, NULL, 0 };
-		out->lists_with_copy++;
-	}
-	for (int i = 0; i < cfg->n_rules && out->n < UPDATER_MAX_SOURCES; i++)
-		out->v[out->n++] = (struct lists_source){ cfg->rules[i], cfg->rules[i], NULL, 0 };
+	out->lists_with_copy = subs_sources(s, cfg, 1, out->v, &out->n, UPDATER_MAX_SOURCES);
 }
 
 static uint64_t fnv64(const void *p, size_t n, uint64_t h)
