@@ -12,7 +12,8 @@ import shutil
 
 import pytest
 
-from builtin_util import SEED, Trap, check_page, chromium, nss_home
+from browser_util import chromium, nss_home
+from builtin_util import SEED, Trap, check_page
 from https_util import quell_ca
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
