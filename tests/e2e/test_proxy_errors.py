@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import curl, free_port, raw_request
-from proxy_util import Reader, proxy_get, read_head, read_response, wait_log
+from proxy_util import Reader, proxy_get, read_response, wait_log
 
 
 def _raw(q, data, timeout=5):

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from conftest import QUELL_BIN, curl, free_port, wait_port
-from proxy_util import echo_fields, proxy_get, rss_kb, wait_log
+from conftest import QUELL_BIN, curl, free_port
+from proxy_util import echo_fields, proxy_get, wait_log
 
 
 def _run(args, cfg_text=None, tmp=None, timeout=10):
@@ -182,6 +182,6 @@ def test_11_slow_client_memory_stays_flat(quell, raw_origin):
 
 def test_12_listen_on_ipv6_too(quell, echo_origin):
     v4, v6 = free_port(), free_port()
-    q = quell(["listen 127.0.0.1:%d" % v4, "listen [::1]:%d" % v6])
+    quell(["listen 127.0.0.1:%d" % v4, "listen [::1]:%d" % v6])
     r = curl("-x", "http://[::1]:%d" % v6, echo_origin.url("/six", host="127.0.0.1"))
     assert b"target=/six" in r.stdout, r.stderr

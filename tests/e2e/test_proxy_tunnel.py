@@ -3,7 +3,6 @@ import base64
 import hashlib
 import os
 import socket
-import struct
 
 from conftest import curl
 from proxy_util import Reader, read_head, request_bytes, wait_log

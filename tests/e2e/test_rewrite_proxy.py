@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import curl, make_page
+from conftest import curl
 
 RULES = "##.quell-ad\n##div:has-text(Sponsored by quell)\nexample.test##.site-junk\n"
 
