@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -54,7 +55,9 @@ struct tls {
 	struct ca *ca;
 	struct leaf_cache *leaves;
 	SSL_CTX *server_ctx;        /* browser side */
-	SSL_CTX *origin_ctx;        /* origin side */
+	_Atomic(SSL_CTX *) origin_ctx; /* origin side, built on first use (origin_ctx_get) */
+	pthread_mutex_t origin_lock;    /* serializes that first build */
+	char *upstream_ca_file;     /* cfg->upstream_ca_file, or NULL */
 	int auto_bypass_failures;
 	pthread_mutex_t track_lock;
 	atomic_int n_track;         /* lets the common path skip the lock */
@@ -371,21 +374,57 @@ static int resume_offer(struct tls *t, SSL *ssl, const char *h)
 	return ok ? 0 : -1;
 }
 
-static SSL_CTX *origin_ctx_new(struct tls *t, const struct config *cfg, char *err, size_t errlen)
+/* 1 when dir holds at least one c_rehash link ("9d66eef0.0"), as Debian's
+ * /etc/ssl/certs does: then OpenSSL's directory lookup finds every system
+ * CA by itself.  Looks at no more than 4096 entries. */
+static int dir_has_hash_links(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int found = 0;
+	for (int i = 0; d && !found && i < 4096 && (de = readdir(d)); i++) {
+		const char *n = de->d_name;
+		size_t k = 0;
+		while (k < 8 && isxdigit((unsigned char)n[k]))
+			k++;
+		found = k == 8 && n[8] == '.' && isdigit((unsigned char)n[9]);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* The system trust store for c.  SSL_CTX_set_default_verify_paths parses
+ * the whole bundle file (~140 CAs, ~0.7 MB of heap for the process's life)
+ * besides adding the hashed directory; the directory alone is read per
+ * issuer when a chain needs it, and caches only those.  So the directory
+ * alone when it is hashed and the environment names no other place
+ * (SSL_CERT_FILE / SSL_CERT_DIR keep their usual meaning).  1 ok, 0 not. */
+static int load_system_trust(SSL_CTX *c)
+{
+	const char *dir = X509_get_default_cert_dir();
+	if (!getenv(X509_get_default_cert_file_env()) && !getenv(X509_get_default_cert_dir_env()) &&
+	    dir_has_hash_links(dir))
+		return SSL_CTX_load_verify_dir(c, dir);
+	return SSL_CTX_set_default_verify_paths(c);
+}
+
+/* Builds the origin-side context: system trust store plus ca_file (NULL:
+ * none).  Returns it, or NULL with the reason in err. */
+static SSL_CTX *origin_ctx_new(struct tls *t, const char *ca_file, char *err, size_t errlen)
 {
 	static const unsigned char h11[] = "\x08http/1.1";
 	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
 	if (!c || !SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
 	    SSL_CTX_set_alpn_protos(c, h11, sizeof h11 - 1) != 0 ||
-	    !SSL_CTX_set_default_verify_paths(c)) {
+	    !load_system_trust(c)) {
 		snprintf(err, errlen, "cannot set up the origin TLS context");
 		SSL_CTX_free(c);
 		return NULL;
 	}
-	if (cfg->upstream_ca_file && *cfg->upstream_ca_file &&
-	    !SSL_CTX_load_verify_locations(c, cfg->upstream_ca_file, NULL)) {
+	if (ca_file && !SSL_CTX_load_verify_locations(c, ca_file, NULL)) {
 		unsigned long e = ERR_peek_last_error();
-		snprintf(err, errlen, "upstream_ca_file %s: %s", cfg->upstream_ca_file,
+		snprintf(err, errlen, "upstream_ca_file %s: %s", ca_file,
 		         e ? ERR_reason_error_string(e) : "cannot load");
 		ERR_clear_error();
 		SSL_CTX_free(c);
@@ -401,6 +440,43 @@ static SSL_CTX *origin_ctx_new(struct tls *t, const struct config *cfg, char *er
 	return c;
 }
 
+/* The origin-side context, built by the first caller: an idle proxy, or
+ * one that never talks TLS to an origin (interception off), never loads a
+ * trust store.  Returns it, or NULL (logged; the next call tries again). */
+static SSL_CTX *origin_ctx_get(struct tls *t)
+{
+	SSL_CTX *c = atomic_load_explicit(&t->origin_ctx, memory_order_acquire);
+	if (c)
+		return c;
+	char err[600];
+	pthread_mutex_lock(&t->origin_lock);
+	c = atomic_load_explicit(&t->origin_ctx, memory_order_relaxed);
+	if (!c && (c = origin_ctx_new(t, t->upstream_ca_file, err, sizeof err)))
+		atomic_store_explicit(&t->origin_ctx, c, memory_order_release);
+	else if (!c)
+		log_msg(LOG_ERROR, "tls: %s", err);
+	ERR_clear_error();
+	pthread_mutex_unlock(&t->origin_lock);
+	return c;
+}
+
+/* Checks at start that path holds at least one certificate OpenSSL can
+ * read, so a wrong upstream_ca_file is still an error of `quell run` though
+ * the context using it is built later.  0, or -1 with the reason in err. */
+static int ca_file_check(const char *path, char *err, size_t errlen)
+{
+	X509_STORE *s = X509_STORE_new();
+	int ok = s && X509_STORE_load_file(s, path);
+	if (!ok) {
+		unsigned long e = ERR_peek_last_error();
+		snprintf(err, errlen, "upstream_ca_file %s: %s", path,
+		         e ? ERR_reason_error_string(e) : "cannot load");
+	}
+	X509_STORE_free(s);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
 SSL *tls_origin_side(struct tls *t, const char *host)
 {
 	assert(t && t->magic == TLS_MAGIC);
@@ -409,7 +485,8 @@ SSL *tls_origin_side(struct tls *t, const char *host)
 		log_msg(LOG_WARN, "tls: bad origin host name");
 		return NULL;
 	}
-	SSL *ssl = SSL_new(t->origin_ctx);
+	SSL_CTX *ctx = origin_ctx_get(t);
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
 	char *copy = strdup(h);
 	if (!ssl || !copy || !SSL_set_ex_data(ssl, host_idx, copy)) {
 		log_ssl("new origin SSL");
@@ -579,6 +656,7 @@ struct tls *tls_new(const struct config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&t->track_lock, NULL);
 	pthread_mutex_init(&t->resume_lock, NULL);
 	pthread_mutex_init(&t->ticket_lock, NULL);
+	pthread_mutex_init(&t->origin_lock, NULL);
 	if (host_idx < 0) {
 		snprintf(err, errlen, "OpenSSL ex_data index unavailable");
 		goto fail;
@@ -601,8 +679,14 @@ struct tls *tls_new(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up the browser-side TLS context");
 		goto fail;
 	}
-	if (!(t->origin_ctx = origin_ctx_new(t, cfg, err, errlen)))
-		goto fail;
+	if (cfg->upstream_ca_file && *cfg->upstream_ca_file) {
+		if (ca_file_check(cfg->upstream_ca_file, err, errlen) != 0)
+			goto fail;
+		if (!(t->upstream_ca_file = strdup(cfg->upstream_ca_file))) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
 	ERR_clear_error();
 	return t;
 fail:
@@ -617,7 +701,9 @@ void tls_free(struct tls *t)
 		return;
 	assert(t->magic == TLS_MAGIC);
 	SSL_CTX_free(t->server_ctx);
-	SSL_CTX_free(t->origin_ctx);
+	SSL_CTX_free(atomic_load(&t->origin_ctx));
+	pthread_mutex_destroy(&t->origin_lock);
+	free(t->upstream_ca_file);
 	leaf_cache_free(t->leaves);
 	ca_free(t->ca);
 	pthread_mutex_destroy(&t->track_lock);
