@@ -27,6 +27,7 @@ struct cosmetic_entry {
 	uint32_t gidx;               /* generic: index into the seen bitmap */
 	uint64_t body_hash;
 	uint8_t kind, generic, html, css_ok, disabled;
+	uint8_t always;              /* generic :style(): in every page's style */
 	char **neg;                  /* negated domains */
 	unsigned n_neg;
 };
@@ -66,6 +67,13 @@ struct cosmetic {
 	uint64_t attr_slot[ATTR_SLOTS]; /* hashes of indexed attribute names, 0 = free */
 	uint64_t sub_slot[ATTR_SLOTS];  /* same for "~name=abc" keys */
 	size_t n_generic, n_rejected;
+	/* Generic :style() rules.  They undo what a script does at run time
+	 * (a consent manager's "html.sp-message-open" scroll lock), so the
+	 * class is not in the stream to mark them seen: every page's style
+	 * carries them.  Few and short by nature (a list that styles, not
+	 * hides); cosmetic_page_css groups those with the same declarations. */
+	const struct cosmetic_entry **always;
+	size_t n_always;
 };
 
 struct cosmetic_page {
@@ -583,6 +591,16 @@ struct cosmetic *cosmetic_build(const struct cosmetic_rule *rules, size_t n,
 		if (np == 0) {
 			e->generic = 1;
 			e->gidx = (uint32_t)c->n_generic++;
+			if (e->style && e->css_ok && !e->disabled) {
+				const struct cosmetic_entry **v = realloc(c->always, (c->n_always + 1) * sizeof *v);
+				if (!v) {
+					strv_free(pos, np);
+					goto oom;
+				}
+				c->always = v;
+				v[c->n_always++] = e;
+				e->always = 1;
+			}
 			if (!e->disabled && file_entry(e, &gen, &c->universal, &c->n_universal, c->attr_slot, c->sub_slot) < 0) {
 				strv_free(pos, np);
 				goto oom;
@@ -624,6 +642,7 @@ void cosmetic_free(struct cosmetic *c)
 	table_free(&c->generic);
 	table_free(&c->domains);
 	free(c->universal);
+	free(c->always);
 	free(c->exc);
 	c->magic = 0;
 	free(c);
@@ -765,6 +784,12 @@ struct cosmetic_page *cosmetic_page_new(const struct cosmetic *c, const char *ho
 				p->universal[p->n_universal++] = c->universal[i];
 	for (size_t i = 0; i < p->n_dom_universal; i++)
 		p->universal[p->n_universal++] = p->dom_universal[i];
+	/* generic :style() rules join the first style whatever the stream
+	 * holds, with the page's exceptions applied */
+	if (!(flags & COSMETIC_P_GENERICHIDE))
+		for (size_t i = 0; i < c->n_always; i++)
+			if (generic_ok(p, c->always[i]))
+				cosmetic_page_mark_seen(p, c->always[i]);
 	return p;
 oom:
 	free(k.v);
@@ -902,6 +927,43 @@ static int css_one(const struct cosmetic_entry *e, char *buf, size_t cap, size_t
 	return 0;
 }
 
+/* How many entries from v[i] on share one rule: generic :style() rules
+ * with the same declarations ("a,b{decls}"; their selectors passed
+ * sel_css_ok, so a browser drops none of the group); else 1. */
+static size_t css_group(const struct cosmetic_entry *const *v, size_t i, size_t n)
+{
+	size_t k = 1;
+	if (!v[i]->always)
+		return 1;
+	while (i + k < n && v[i + k]->always && !strcmp(v[i + k]->style, v[i]->style))
+		k++;
+	return k;
+}
+
+/* Appends the rule for v[0..k) (one selector list, v[0]'s declarations).
+ * Returns 0 or -1 (does not fit: buf keeps what it held before). */
+static int css_run(const struct cosmetic_entry *const *v, size_t k, char *buf, size_t cap, size_t *len)
+{
+	if (k == 1)
+		return css_one(v[0], buf, cap, len);
+	size_t l = *len;
+	for (size_t i = 0; i < k; i++) {
+		int n = snprintf(buf + l, cap - l, "%s%s", sel_text(v[i]->sel), i + 1 < k ? "," : "");
+		if (n < 0 || (size_t)n >= cap - l) {
+			buf[*len] = 0;
+			return -1;
+		}
+		l += (size_t)n;
+	}
+	int n = snprintf(buf + l, cap - l, "{%s}\n", v[0]->style);
+	if (n < 0 || (size_t)n >= cap - l) {
+		buf[*len] = 0;
+		return -1;
+	}
+	*len = l + (size_t)n;
+	return 0;
+}
+
 long cosmetic_page_css(struct cosmetic_page *p, char *buf, size_t cap)
 {
 	size_t len = 0;
@@ -914,9 +976,12 @@ long cosmetic_page_css(struct cosmetic_page *p, char *buf, size_t cap)
 			if (p->dom_all[i]->css_ok && css_one(p->dom_all[i], buf, cap, &len) < 0)
 				return -1;
 	}
-	for (; p->css_done < p->n_seen; p->css_done++)
-		if (css_one(p->seen_list[p->css_done], buf, cap, &len) < 0)
+	while (p->css_done < p->n_seen) {
+		size_t k = css_group(p->seen_list, p->css_done, p->n_seen);
+		if (css_run(p->seen_list + p->css_done, k, buf, cap, &len) < 0)
 			return -1;
+		p->css_done += k;
+	}
 	return (long)len;
 }
 

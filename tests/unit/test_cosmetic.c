@@ -188,6 +188,58 @@ static void test_05_css(void **state)
 	cosmetic_free(c);
 }
 
+/* Generic :style() rules (a consent manager's scroll lock undone) are in
+ * every page's first style, whatever the stream holds: a script adds the
+ * class at run time.  Exceptions and generichide still take them out;
+ * those with the same declarations share one rule. */
+static const struct cosmetic_rule unlock[] = {
+	{ "html.sp-message-open:style(overflow-y: auto !important)", "", COSM_STYLE, 0, 0, 1 },
+	{ "body.didomi-popup-open:style(overflow-y: auto !important)", "", COSM_STYLE, 0, 0, 2 },
+	{ "body.qc-cmp-showing:style(filter: none !important)", "", COSM_STYLE, 0, 0, 3 },
+	{ "body.off-here:style(overflow-y: auto !important)", "", COSM_STYLE, 0, 0, 4 },
+	{ "body.off-here:style(overflow-y: auto !important)", "news.com", COSM_STYLE, 1, 1, 1 },
+	{ "body.gone:style(overflow-y: auto !important)", "", COSM_STYLE, 0, 0, 5 },
+	{ "body.gone:style(overflow-y: auto !important)", "", COSM_STYLE, 1, 1, 2 },
+	{ ".ad", "", COSM_CSS, 0, 0, 6 },
+	{ "div:has-text(x):style(color: red)", "", COSM_STYLE, 0, 0, 7 },
+};
+
+static void test_06_style_rules_always(void **state)
+{
+	struct cosmetic *c = build(unlock, sizeof unlock / sizeof *unlock);
+	assert_int_equal(n_reported, 1); /* :style() on a procedural selector */
+	char buf[1024];
+	struct cosmetic_page *p = cosmetic_page_new(c, "www.other.org", 0);
+	assert_true(cosmetic_page_css_pending(p));
+	assert_true(cosmetic_page_css_size(p) > 100);
+	long n = cosmetic_page_css(p, buf, sizeof buf);
+	assert_true(n > 0);
+	assert_string_equal(buf, "html.sp-message-open,body.didomi-popup-open{overflow-y: auto !important}\n"
+	                         "body.qc-cmp-showing{filter: none !important}\n"
+	                         "body.off-here{overflow-y: auto !important}\n");
+	assert_int_equal(cosmetic_page_css(p, buf, sizeof buf), 0);
+	cosmetic_page_free(p);
+	/* "news.com#@#" takes one out there; a group cut short leaves no half rule */
+	p = cosmetic_page_new(c, "www.news.com", 0);
+	n = cosmetic_page_css(p, buf, sizeof buf);
+	assert_true(n > 0);
+	assert_null(strstr(buf, "off-here"));
+	assert_non_null(strstr(buf, "html.sp-message-open,body.didomi-popup-open{"));
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "www.news.com", 0);
+	assert_int_equal(cosmetic_page_css(p, buf, 40), -1);
+	assert_string_equal(buf, "");
+	cosmetic_page_free(p);
+	/* generichide, elemhide: none */
+	p = cosmetic_page_new(c, "www.other.org", COSMETIC_P_GENERICHIDE);
+	assert_int_equal(cosmetic_page_css(p, buf, sizeof buf), 0);
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "www.other.org", COSMETIC_P_ELEMHIDE);
+	assert_int_equal(cosmetic_page_css(p, buf, sizeof buf), 0);
+	cosmetic_page_free(p);
+	cosmetic_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_03_domains),
 		cmocka_unit_test(test_04_page_flags),
 		cmocka_unit_test(test_05_css),
+		cmocka_unit_test(test_06_style_rules_always),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
