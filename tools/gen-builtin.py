@@ -594,6 +594,20 @@ CONSENT_CTA = j(
     r"do not sell (?:or share )?my (?:personal )?info(?:rmation)?", r"(?:gdpr|dsgvo|rgpd|ccpa)(?: (?:commitment|compliance|data protection policy|privacy policy|policy|rights|requests?))?",
 )
 
+# Scroll locks, by consent manager: the class its script sets while the
+# dialog is open, and where.  Only manager-specific names: Bootstrap's
+# "modal-open" is every site's own dialogs too.
+UNLOCK = [
+    ("Sourcepoint (html.sp-message-open, removed by its message script on sp.hideMessage)",
+     ["html.sp-message-open", "body.sp-message-open"]),
+    ("Didomi (popup open; -ios: position: fixed)", ["body.didomi-popup-open", "html.didomi-popup-open", "body.didomi-popup-open-ios"]),
+    ("OneTrust (preference center open)", ["body.ot-overflow-hidden", "html.ot-overflow-hidden"]),
+    ("Quantcast Choice (v1 UI shown)", ["body.qc-cmp-ui-showing"]),
+    ("Usercentrics", ["body.uc-overflow-hidden"]),
+    ("Piano / Tinypass modal (consent and paywall dialogs)", ["body.tp-modal-open", "html.tp-modal-open"]),
+]
+UNLOCK_DECLS = "overflow-y: auto !important; position: static !important; filter: none !important"
+
 def consent():
     out = ["""! Title: quell built-in rules: cookie-consent banners
 ! Category: consent (config "annoyances"; on by default)
@@ -612,9 +626,13 @@ def consent():
 !     about cookies (the baked kind) or about consent law keeps every word;
 !  4. "Cookie settings" / "Do not sell my personal information" links, by
 !     their whole text, and what is left of a banner once its text is gone.
-! Declining by cookie would be better than hiding where a manager decides
-! by cookie, but no list syntax sets a request cookie; hiding is what works
-! everywhere.
+!  5. the page unlocked: the classes the managers put on <html> and <body>
+!     to stop scrolling (overflow: hidden, position: fixed) or to blur the
+!     page under the dialog, undone by the injected style.
+! Where a manager decides by a first-party cookie with a known "declined"
+! value (Cookie Notice, Complianz, Cookie Law Info, cookieconsent), quell
+! also sends the decline (filters/consent.c, config "consent_decline"); no
+! list syntax sets a cookie, so these rules hide what is left everywhere.
 !
 ! ---------------------------------------------------------------------------
 ! 1. Loader scripts, by host.
@@ -662,6 +680,23 @@ def consent():
     for t in ('[class*="cookie" i]', '[id*="cookie" i]', '[class*="consent" i]', '[id*="consent" i]', '[class*="gdpr" i]', '[id*="gdpr" i]',
               '[class*="borlabs" i]', '[class*="brlbs" i]', '[class*="cmplz" i]', '[class*="onetrust" i]', '[class*="optanon" i]'):
         out.append("##%s:not(input):not(:has(img, video, iframe)):has-text(/^\\s*$/)\n" % t)
+    out.append("""!
+! ---------------------------------------------------------------------------
+! 5. The page unlocked.  A manager's script puts a class on <html> or <body>
+! while its dialog is open and its style sheet locks the page with it
+! (overflow: hidden, position: fixed, a blur); with the dialog gone the
+! class stays and the page cannot scroll.  These :style() rules undo the
+! lock.  Generic :style() rules go into every page's injected style (the
+! class appears at run time, after quell has seen the page) and never
+! remove anything.  ":not(#quell)" only raises their specificity above the
+! manager's own "html.x { overflow: hidden !important }", which would win
+! a tie by coming later (its sheet is added by script).  All share one set
+! of declarations, so the page's style holds them as one rule.
+""")
+    for name, sels in UNLOCK:
+        out.append("! %s\n" % name)
+        for sel in sels:
+            out.append("##%s:not(#quell):style(%s)\n" % (sel, UNLOCK_DECLS))
     return ''.join(out)
 
 def main():
