@@ -98,6 +98,8 @@ struct dns {
 	struct evdns_base *evdns;
 	struct lookup *lookups;
 	struct dns_req *immediate;
+	double timeout_s;            /* dns_set_timeout's values, for dns_set_resolver */
+	int attempts;
 	int delivering;              /* inside lookup_complete's callback loop */
 	int dying;                   /* dns_free called while delivering */
 
@@ -595,7 +597,35 @@ int dns_set_timeout(struct dns *d, double seconds, int attempts)
 	if (evdns_base_set_option(d->evdns, "timeout:", t) != 0 ||
 	    evdns_base_set_option(d->evdns, "attempts:", a) != 0)
 		return -1;
+	d->timeout_s = seconds;
+	d->attempts = attempts;
 	return 0;
+}
+
+int dns_set_resolver(struct dns *d, const char *resolver)
+{
+	assert(d->magic == DNS_MAGIC);
+	struct sockaddr_storage ss;
+	int len = (int)sizeof ss;
+	if (resolver && evutil_parse_sockaddr_port(resolver, (struct sockaddr *)&ss, &len) != 0)
+		return -1;               /* checked first: the old servers stay */
+	/* Suspending keeps the queries in flight; resume sends them again, to
+	 * the new servers. */
+	evdns_base_clear_nameservers_and_suspend(d->evdns);
+	evdns_base_search_clear(d->evdns);
+	int rc = 0;
+	if (resolver)
+		rc = evdns_base_nameserver_ip_add(d->evdns, resolver) == 0 ? 0 : -1;
+	else  /* as dns_new: resolv.conf's servers, search list and options */
+		rc = evdns_base_resolv_conf_parse(d->evdns, DNS_OPTION_NAMESERVERS | DNS_OPTION_SEARCH |
+		                                  DNS_OPTION_MISC, "/etc/resolv.conf") == 0 ? 0 : -1;
+	if (dns_set_timeout(d, d->timeout_s, d->attempts) != 0)
+		rc = -1;
+	evdns_base_resume(d->evdns);
+	/* the cached answers came from the old servers */
+	while (d->lru_head)
+		cache_remove(d, d->lru_head);
+	return rc;
 }
 
 static void really_free(struct dns *d)

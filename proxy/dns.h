@@ -55,6 +55,13 @@ void dns_free(struct dns *d);
  * (the old table is kept then). */
 int dns_load_hosts(struct dns *d, const char *path);
 
+/* Sends new lookups (and those in flight) to resolver ("ADDR[:PORT]", NULL:
+ * the servers of /etc/resolv.conf), and empties the cache, whose answers
+ * came from the old servers.  Timeout and attempts are kept.  0, or -1: a
+ * bad address (nothing changed), or resolv.conf unreadable (libevent then
+ * falls back to 127.0.0.1). */
+int dns_set_resolver(struct dns *d, const char *resolver);
+
 /* Per-query timeout (seconds, may be fractional, > 0) and attempts (>= 1);
  * defaults 3 s and 2 attempts.  0 or -1 on a bad value. */
 int dns_set_timeout(struct dns *d, double seconds, int attempts);

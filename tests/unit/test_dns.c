@@ -469,6 +469,66 @@ static void test_13_bad_resolver(void **state)
 	dns_free(d);
 }
 
+/* A second responder on its own port (same zone), for dns_set_resolver. */
+static void responder_open(struct fix *f, struct responder *rs, char *resolver, size_t len)
+{
+	rs->fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sin);
+	assert_int_equal(bind(rs->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(rs->fd, (struct sockaddr *)&sin, &sl), 0);
+	evutil_make_socket_nonblocking(rs->fd);
+	rs->ev = event_new(f->base, rs->fd, EV_READ | EV_PERSIST, responder_cb, rs);
+	event_add(rs->ev, NULL);
+	snprintf(resolver, len, "127.0.0.1:%d", ntohs(sin.sin_port));
+}
+
+static void test_14_set_resolver(void **state)
+{
+	struct fix *f = *state;
+	struct responder rs2 = { 0 };
+	char resolver2[64];
+	struct result r;
+	responder_open(f, &rs2, resolver2, sizeof resolver2);
+	resolve_one(f, "both.test", 80, &r);
+	assert_int_equal(r.err, 0);
+	int first = f->rs.total;
+	assert_true(first > 0);
+	assert_int_equal(dns_set_resolver(f->dns, resolver2), 0);
+	assert_int_equal(dns_cache_count(f->dns), 0);     /* old answers dropped */
+	resolve_one(f, "both.test", 80, &r);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(f->rs.total, first);             /* not asked again */
+	assert_true(rs2.total > 0);
+	/* a bad address changes nothing */
+	assert_int_equal(dns_set_resolver(f->dns, "not an address"), -1);
+	int second = rs2.total;
+	resolve_one(f, "v4only.test", 80, &r);
+	assert_int_equal(r.err, 0);
+	assert_true(rs2.total > second);
+	assert_int_equal(f->rs.total, first);
+	/* a query in flight moves to the new server: the old one drops it */
+	struct zone_entry *drop = &zone[0];
+	while (strcmp(drop->name, "drop.test") != 0)
+		drop++;
+	drop->drop = 1;
+	assert_int_equal(dns_set_resolver(f->dns, f->resolver), 0);
+	memset(&r, 0, sizeof r);
+	assert_non_null(dns_resolve(f->dns, "drop.test", 80, result_cb, &r));
+	struct result *rp = &r;
+	run_until(f, &rp, 1, 100);                        /* sent to the first responder */
+	assert_int_equal(r.called, 0);
+	drop->drop = 0;
+	second = rs2.total;
+	assert_int_equal(dns_set_resolver(f->dns, resolver2), 0);
+	run_until(f, &rp, 1, 3000);
+	assert_int_equal(r.called, 1);
+	assert_true(rs2.total > second);                  /* resent to the second */
+	event_free(rs2.ev);
+	close(rs2.fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -485,6 +545,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_11_free_with_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_12_free_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_13_bad_resolver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_14_set_resolver, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }
