@@ -276,6 +276,7 @@ BOOL_KEY(set_xff, x_forwarded_for)
 BOOL_KEY(set_intercept, intercept)
 BOOL_KEY(set_recompress, recompress)
 BOOL_KEY(set_builtin, builtin)
+BOOL_KEY(set_consent_decline, consent_decline)
 DUR_KEY(set_header_timeout, header_timeout_ms)
 DUR_KEY(set_keepalive_timeout, keepalive_timeout_ms)
 DUR_KEY(set_connect_timeout, connect_timeout_ms)
@@ -547,6 +548,7 @@ static const struct key keys[] = {
 	{ "recompress", set_recompress, "on", 0 },
 	{ "annoyances", set_annoyances, "all", 0 },
 	{ "builtin", set_builtin, "on", 0 },
+	{ "consent_decline", set_consent_decline, "on", 0 },
 	/* list maintenance */
 	{ "state_dir", set_state_dir, NULL, 0 },
 	{ "update_interval", set_update_interval, "1d", 0 },

@@ -108,6 +108,7 @@ struct config {
 	int recompress;
 	unsigned annoyances;        /* ANNOY_* bits */
 	int builtin;                /* built-in rules on */
+	int consent_decline;        /* send a consent manager's "declined" cookie (filters/consent.h) */
 
 	/* list maintenance */
 	char *state_dir;
