@@ -8,6 +8,7 @@
 #include "proxy/http1.h"
 
 #include <event2/buffer.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -141,5 +142,87 @@ int headers_write(const struct headers *h, struct evbuffer *out)
 		    evbuffer_add(out, f->value, f->value_len) || evbuffer_add(out, "\r\n", 2))
 			return -1;
 	}
+	return 0;
+}
+
+/* ---- cookies --------------------------------------------------------------- */
+
+/* 1 when the cookie name s[0..len) matches name[0..n) (see headers.h). */
+static int cookie_name_is(const char *s, size_t len, const char *name, size_t n, int prefix)
+{
+	return prefix ? len >= n && !memcmp(s, name, n) : len == n && !memcmp(s, name, n);
+}
+
+/* Calls the match test on each cookie name of a Cookie value ("a=1; b=2";
+ * RFC 6265 puts "; " between pairs, white space is skipped anyway).
+ * Returns 1 on the first match, else 0. */
+static int cookie_list_has(const char *v, const char *name, size_t n, int prefix)
+{
+	while (*v) {
+		while (*v == ';' || isspace((unsigned char)*v))
+			v++;
+		const char *s = v;
+		while (*v && *v != '=' && *v != ';')
+			v++;
+		size_t len = (size_t)(v - s);
+		while (len && isspace((unsigned char)s[len - 1]))
+			len--;
+		if (len && cookie_name_is(s, len, name, n, prefix))
+			return 1;
+		while (*v && *v != ';')
+			v++;
+	}
+	return 0;
+}
+
+int headers_cookie_has(const struct headers *h, const char *name, size_t n, int prefix)
+{
+	for (int i = headers_find(h, "Cookie", 0); i >= 0; i = headers_find(h, "Cookie", i + 1))
+		if (cookie_list_has(h->f[i].value, name, n, prefix))
+			return 1;
+	return 0;
+}
+
+int headers_set_cookie_has(const struct headers *h, const char *name, size_t n, int prefix)
+{
+	for (int i = headers_find(h, "Set-Cookie", 0); i >= 0; i = headers_find(h, "Set-Cookie", i + 1)) {
+		const char *v = h->f[i].value;
+		while (isspace((unsigned char)*v))
+			v++;
+		size_t len = strcspn(v, "=;");
+		while (len && isspace((unsigned char)v[len - 1]))
+			len--;
+		if (len && cookie_name_is(v, len, name, n, prefix))
+			return 1;
+	}
+	return 0;
+}
+
+int headers_cookie_append(struct headers *h, const char *pairs)
+{
+	size_t pl = strlen(pairs);
+	int i = headers_find(h, "Cookie", 0);
+	if (i < 0)
+		return headers_add(h, "Cookie", 6, pairs, pl);
+	struct field *f = &h->f[i];
+	if (!clean(pairs, pl))
+		return -1;
+	/* the field is one block "name\0value\0": a new block, same place */
+	size_t vl = f->value_len;
+	while (vl && (f->value[vl - 1] == ' ' || f->value[vl - 1] == ';'))
+		vl--;
+	size_t nvl = vl + (vl ? 2 : 0) + pl;
+	char *b = malloc(f->name_len + nvl + 2);
+	if (!b)
+		return -1;
+	memcpy(b, f->name, f->name_len + 1);
+	char *nv = b + f->name_len + 1;
+	memcpy(nv, f->value, vl);
+	if (vl)
+		memcpy(nv + vl, "; ", 2);
+	memcpy(nv + vl + (vl ? 2 : 0), pairs, pl);
+	nv[nvl] = 0;
+	free(f->name);
+	*f = (struct field){ b, nv, f->name_len, nvl };
 	return 0;
 }

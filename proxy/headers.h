@@ -45,6 +45,18 @@ int headers_find(const struct headers *h, const char *name, int start);
 /* Value of the first field called name, or NULL. */
 const char *headers_get(const struct headers *h, const char *name);
 
+/* Cookies (RFC 6265 section 4.2 "Cookie: a=1; b=2", 4.1 "Set-Cookie: a=1;
+ * Path=/").  A cookie name matches name[0..n) exactly, or, with prefix set,
+ * when it begins with it ("cmplz_" matches "cmplz_marketing"). */
+
+/* 1 when a Cookie field of h holds a cookie so named, else 0. */
+int headers_cookie_has(const struct headers *h, const char *name, size_t n, int prefix);
+/* 1 when a Set-Cookie field of h sets a cookie so named, else 0. */
+int headers_set_cookie_has(const struct headers *h, const char *name, size_t n, int prefix);
+/* Appends "name=value" pairs ("a=1; b=2") to the first Cookie field, or
+ * adds one.  0/-1 (ENOMEM, or pairs holding CR, LF or NUL). */
+int headers_cookie_append(struct headers *h, const char *pairs);
+
 /* Copies the fields of a parsed head, skipping hop-by-hop fields when
  * skip_hop is set (http1_is_hop_header).  0/-1. */
 int headers_from_head(struct headers *h, const struct http1_head *head, int skip_hop);

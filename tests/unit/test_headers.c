@@ -82,12 +82,44 @@ static void test_from_head_and_write(void **state)
 	http1_parser_free(p);
 }
 
+static void test_cookies(void **state)
+{
+	struct headers *h = headers_new();
+	assert_int_equal(headers_cookie_has(h, "a", 1, 0), 0);
+	assert_int_equal(headers_cookie_append(h, "cmplz_marketing=deny"), 0);
+	assert_string_equal(headers_get(h, "Cookie"), "cmplz_marketing=deny");
+	headers_clear(h);
+	assert_int_equal(headers_add_str(h, "Accept", "*/*"), 0);
+	assert_int_equal(headers_add_str(h, "Cookie", " sid=1;theme = dark;flag; "), 0);
+	assert_int_equal(headers_add_str(h, "X-After", "1"), 0);
+	assert_int_equal(headers_cookie_has(h, "sid", 3, 0), 1);
+	assert_int_equal(headers_cookie_has(h, "theme", 5, 0), 1);
+	assert_int_equal(headers_cookie_has(h, "flag", 4, 0), 1);
+	assert_int_equal(headers_cookie_has(h, "si", 2, 0), 0);
+	assert_int_equal(headers_cookie_has(h, "si", 2, 1), 1);
+	assert_int_equal(headers_cookie_has(h, "dark", 4, 0), 0); /* a value, not a name */
+	/* appended to the first Cookie field, in its place */
+	assert_int_equal(headers_cookie_append(h, "a=1; b=2"), 0);
+	assert_int_equal(headers_count(h), 3);
+	assert_string_equal(headers_name(h, 1), "Cookie");
+	assert_string_equal(headers_value(h, 1), " sid=1;theme = dark;flag; a=1; b=2");
+	assert_int_equal(headers_cookie_has(h, "b", 1, 0), 1);
+	assert_int_equal(headers_cookie_append(h, "c=1\r\nX: y"), -1);
+	assert_int_equal(headers_add_str(h, "Set-Cookie", " cookie_notice_accepted=true; Path=/"), 0);
+	assert_int_equal(headers_set_cookie_has(h, "cookie_notice_accepted", 22, 0), 1);
+	assert_int_equal(headers_set_cookie_has(h, "cookie_notice", 13, 0), 0);
+	assert_int_equal(headers_set_cookie_has(h, "cookie_notice", 13, 1), 1);
+	assert_int_equal(headers_set_cookie_has(h, "Path", 4, 0), 0);
+	headers_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_find_set_del),
 		cmocka_unit_test(test_no_injection),
 		cmocka_unit_test(test_from_head_and_write),
+		cmocka_unit_test(test_cookies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
