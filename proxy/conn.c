@@ -177,26 +177,11 @@ static struct timeval ms_tv(long ms)
 }
 
 /* Sends what bev's output holds now instead of waiting for a write event
- * (direct: a plain socket).  Most messages fit the socket buffer at once,
- * which saves arming and disarming EV_WRITE per message (with the epoll
- * changelist, the add queued by the buffer and the disable here cancel
- * out).  What the kernel does not take is left to libevent: EV_WRITE on,
- * its write callback and timeout as usual; errors surface there too. */
-static void push(struct bufferevent *bev, int direct)
+ * (sockio.h): most messages fit the socket buffer at once, which saves
+ * arming and disarming EV_WRITE per message, over TLS too. */
+static void push(struct bufferevent *bev)
 {
-	struct evbuffer *out = bufferevent_get_output(bev);
-	if (!evbuffer_get_length(out))
-		return;
-	if (direct) {
-		bufferevent_disable(bev, EV_WRITE);
-		/* a bufferevent keeps its output's front frozen; its own write
-		 * path unfreezes it the same way around the write */
-		evbuffer_unfreeze(out, 1);
-		evbuffer_write(out, bufferevent_getfd(bev));
-		evbuffer_freeze(out, 1);
-	}
-	if (evbuffer_get_length(out))
-		bufferevent_enable(bev, EV_WRITE);
+	sockio_push(bev);
 }
 
 /* ---- lifetimes ---------------------------------------------------------------- */
@@ -387,7 +372,7 @@ static void respond(struct conn *c, int status, struct headers *h, struct evbuff
 		snprintf(x->verdict, sizeof x->verdict, "error");
 	if (x)
 		access_log(c, x);
-	push(c->client, !c->tls);
+	push(c->client);
 	c->state = CONN_LOCAL;
 	if (!keep) {
 		close_after_flush(c);
@@ -557,7 +542,7 @@ static void answer_and_peek(struct conn *c)
 	                    "HTTP/1.%d 200 Connection established\r\n\r\n", x->client_minor);
 	x->answered_connect = 1;
 	x->status = 200;
-	push(c->client, 1);
+	push(c->client);
 	c->state = CONN_PEEK;
 	evtimer_add(c->timer, &tv);
 	if (!evbuffer_get_length(bufferevent_get_input(c->client)) &&
@@ -850,7 +835,7 @@ static int relay_request(struct conn *c)
 			x->req_done = 1;
 		}
 	}
-	push(upstream_bev(x->up), !c->tls);
+	push(upstream_bev(x->up));
 	if (x->req_done) {
 		struct timeval io = ms_tv(c->cfg->io_timeout_ms);
 		bufferevent_set_timeouts(c->client, NULL, &io);
@@ -928,7 +913,7 @@ static void start_exchange(struct conn *c)
 	write_request_head(c, bufferevent_get_output(ub));
 	x->sent_any = 1;
 	if (x->req_done) {
-		push(ub, !c->tls);
+		push(ub);
 		return;
 	}
 	bufferevent_set_timeouts(c->client, &io, &io);
@@ -1034,7 +1019,7 @@ static int relay_once(struct conn *c, int eof)
 		evbuffer_pullup(out, -1);
 	if (r == 1)
 		access_log(c, x);
-	push(c->client, !c->tls);
+	push(c->client);
 	return r;
 }
 
@@ -1142,7 +1127,7 @@ static void interim(struct conn *c, const struct http1_head *h)
 			                    h->headers[i].name, (int)h->headers[i].value_len,
 			                    h->headers[i].value);
 	evbuffer_add(out, "\r\n", 2);
-	push(c->client, !c->tls);
+	push(c->client);
 }
 
 /* The origin switched protocols: forward the 101 and become a tunnel. */
