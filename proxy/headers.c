@@ -183,19 +183,38 @@ int headers_cookie_has(const struct headers *h, const char *name, size_t n, int 
 	return 0;
 }
 
+/* 1 when the Set-Cookie value v sets a cookie so named. */
+static int set_cookie_is(const char *v, const char *name, size_t n, int prefix)
+{
+	while (isspace((unsigned char)*v))
+		v++;
+	size_t len = strcspn(v, "=;");
+	while (len && isspace((unsigned char)v[len - 1]))
+		len--;
+	return len && cookie_name_is(v, len, name, n, prefix);
+}
+
 int headers_set_cookie_has(const struct headers *h, const char *name, size_t n, int prefix)
 {
-	for (int i = headers_find(h, "Set-Cookie", 0); i >= 0; i = headers_find(h, "Set-Cookie", i + 1)) {
-		const char *v = h->f[i].value;
-		while (isspace((unsigned char)*v))
-			v++;
-		size_t len = strcspn(v, "=;");
-		while (len && isspace((unsigned char)v[len - 1]))
-			len--;
-		if (len && cookie_name_is(v, len, name, n, prefix))
+	for (int i = headers_find(h, "Set-Cookie", 0); i >= 0; i = headers_find(h, "Set-Cookie", i + 1))
+		if (set_cookie_is(h->f[i].value, name, n, prefix))
 			return 1;
-	}
 	return 0;
+}
+
+int headers_del_set_cookie(struct headers *h, const char *name, size_t n, int prefix)
+{
+	int out = 0, removed = 0;
+	for (int i = 0; i < h->n; i++) {
+		if (!strcasecmp(h->f[i].name, "Set-Cookie") && set_cookie_is(h->f[i].value, name, n, prefix)) {
+			free(h->f[i].name);
+			removed++;
+		} else {
+			h->f[out++] = h->f[i];
+		}
+	}
+	h->n = out;
+	return removed;
 }
 
 int headers_cookie_append(struct headers *h, const char *pairs)

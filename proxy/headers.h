@@ -53,6 +53,9 @@ const char *headers_get(const struct headers *h, const char *name);
 int headers_cookie_has(const struct headers *h, const char *name, size_t n, int prefix);
 /* 1 when a Set-Cookie field of h sets a cookie so named, else 0. */
 int headers_set_cookie_has(const struct headers *h, const char *name, size_t n, int prefix);
+/* Removes the Set-Cookie fields of h that set a cookie so named.  Returns
+ * how many were removed. */
+int headers_del_set_cookie(struct headers *h, const char *name, size_t n, int prefix);
 /* Appends "name=value" pairs ("a=1; b=2") to the first Cookie field, or
  * adds one.  0/-1 (ENOMEM, or pairs holding CR, LF or NUL). */
 int headers_cookie_append(struct headers *h, const char *pairs);

@@ -110,6 +110,11 @@ static void test_cookies(void **state)
 	assert_int_equal(headers_set_cookie_has(h, "cookie_notice", 13, 0), 0);
 	assert_int_equal(headers_set_cookie_has(h, "cookie_notice", 13, 1), 1);
 	assert_int_equal(headers_set_cookie_has(h, "Path", 4, 0), 0);
+	assert_int_equal(headers_add_str(h, "Set-Cookie", "sid=9"), 0);
+	assert_int_equal(headers_del_set_cookie(h, "cookie_notice", 13, 1), 1);
+	assert_int_equal(headers_del_set_cookie(h, "cookie_notice", 13, 1), 0);
+	assert_int_equal(headers_count(h), 4);
+	assert_string_equal(headers_get(h, "Set-Cookie"), "sid=9");
 	headers_free(h);
 }
 
