@@ -38,6 +38,7 @@
  */
 #include "proxy/conn.h"
 #include "certs/tls.h"
+#include "filters/consent.h"
 #include "proxy/acl.h"
 #include "proxy/admin.h"
 #include "proxy/chain.h"
@@ -474,6 +475,10 @@ static int apply_policy(struct conn *c)
 			done = 1;
 		}
 	}
+	/* a consent manager's "declined" cookie where one decides by cookie;
+	 * out of memory it is left out, the request goes on as it came */
+	if (!done && !x->is_connect)
+		(void)consent_request(c->cfg, x->host, x->path, c->tls, x->req_raw, x->add);
 	evbuffer_free(res.body);
 	free(res.new_url);
 	return done;
@@ -1102,8 +1107,10 @@ static int start_response(struct conn *c, const struct http1_head *h, struct hea
 	evbuffer_add_printf(out, "HTTP/1.%d %d %.*s\r\n", x->client_minor, h->status,
 	                    (int)h->reason_len, h->reason);
 	headers_write(rh, out);
-	if (x->add)
+	if (x->add) {
+		consent_response(rh, x->add); /* the origin's own consent cookie wins */
 		headers_write(x->add, out);
+	}
 	if (c->cfg->via)
 		evbuffer_add_printf(out, "Via: 1.1 quell\r\n");
 	evbuffer_add_printf(out, "%s\r\n", !keep ? "Connection: close\r\n" :
