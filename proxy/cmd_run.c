@@ -2,7 +2,10 @@
  * cmd_run: `quell run`, the proxy.  Loads the configuration (file, then
  * command-line overrides), starts the workers (proxy/worker.h) and turns
  * signals into actions on the main thread: SIGTERM/SIGINT a graceful stop,
- * SIGHUP reopened logs and a reloaded configuration.
+ * SIGHUP reopened logs and a reloaded configuration.  A reload is all or
+ * nothing where it can fail: the workers bind new listen addresses first
+ * (worker_group_reload), and when that fails the old configuration stays
+ * entirely, filters and log level included.
  */
 #include "certs/pages.h"
 #include "certs/tls.h"
@@ -122,19 +125,26 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		log_msg(LOG_ERROR, "SIGHUP: configuration not reloaded: %s", err);
 		return;
 	}
-	if (policy_reload(&cfg, err, sizeof err) != 0)
-		log_msg(LOG_ERROR, "SIGHUP: filters not reloaded: %s", err);
-	log_set_level(cfg.log_level);
-	s->grace_ms = cfg.shutdown_grace_ms;
 	struct worker_config *wc = worker_config_new(&cfg);
 	if (!wc) {
 		config_free(&cfg);
+		log_msg(LOG_ERROR, "SIGHUP: configuration not reloaded: out of memory");
 		return;
 	}
-	worker_group_reload(s->group, wc);
+	if (worker_group_reload(s->group, wc, err, sizeof err) != 0) {
+		log_msg(LOG_ERROR, "SIGHUP: configuration not reloaded: %s", err);
+		worker_config_put(wc);
+		return;
+	}
+	const struct config *c = worker_config_cfg(wc);
+	if (policy_reload(c, err, sizeof err) != 0)
+		log_msg(LOG_ERROR, "SIGHUP: filters not reloaded: %s", err);
+	log_set_level(c->log_level);
+	s->grace_ms = c->shutdown_grace_ms;
+	log_msg(LOG_INFO, "SIGHUP: logs reopened, configuration reloaded (%d workers; "
+	        "dns_cache_size, cert_cache_size, upstream_ca_file and auto_bypass_failures "
+	        "take a restart)", worker_group_count(s->group));
 	worker_config_put(wc);
-	log_msg(LOG_INFO, "SIGHUP: logs reopened, configuration reloaded "
-	        "(listen and workers changes need a restart)");
 }
 
 /* Runs the main loop with the signal events.  0/-1. */
@@ -198,7 +208,7 @@ static int run(struct run_state *s, struct config *cfg)
 		return 1;
 	}
 	admin_started();
-	s->group = worker_group_start(wc, err, sizeof err);
+	s->group = worker_group_start(s->base, wc, err, sizeof err);
 	const struct config *c = worker_config_cfg(wc);
 	if (!s->group) {
 		fprintf(stderr, "quell run: %s\n", err);

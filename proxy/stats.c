@@ -29,6 +29,7 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_UPSTREAM_CONNECTS] = "upstream_connects",
 	[STATS_UPSTREAM_REUSED] = "upstream_reused",
 	[STATS_DENIED] = "denied",
+	[STATS_WORKERS] = "workers",
 };
 
 /* Returns a registered zeroed struct, or NULL (table full, ENOMEM). */

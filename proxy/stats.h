@@ -26,6 +26,7 @@ enum stats_counter {
 	STATS_UPSTREAM_CONNECTS,  /* new upstream connections */
 	STATS_UPSTREAM_REUSED,    /* requests sent on a pooled upstream connection */
 	STATS_DENIED,             /* clients refused by the allow list */
+	STATS_WORKERS,            /* worker threads running (gauge: 1 per running worker) */
 	STATS__COUNT
 };
 
