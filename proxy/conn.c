@@ -148,6 +148,8 @@ struct conn {
 	int tls_ready;                  /* its handshake completed */
 	char tls_host[256];             /* the CONNECT target inside TLS */
 	int tls_port;
+	struct upstream *kept;          /* TLS: the origin connection parked between
+	                                 * requests (upstream_park) */
 	int paused_up;                  /* upstream reading paused (client output full) */
 	int paused_client;              /* client reading paused (upstream output full) */
 	int abort_rst;                  /* close with RST (close-delimited abort) */
@@ -229,6 +231,8 @@ static void conn_destroy(struct conn *c)
 {
 	assert(c->magic == CONN_MAGIC);
 	exchange_free(c);
+	if (c->kept)                    /* still good for other connections */
+		upstream_release(c->kept, !c->stopping);
 	if (c->tunnel)
 		tunnel_free(c->tunnel);
 	else if (c->client) {
@@ -488,11 +492,32 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 static void peek_socket(evutil_socket_t fd, short what, void *arg);
 static void answer_and_peek(struct conn *c);
 
+/* Sends the request on the origin connection the previous one parked
+ * (intercepted HTTPS: see response_done).  Returns 1 when it did, 0 when
+ * one must be opened. */
+static int use_kept(struct conn *c)
+{
+	struct exchange *x = c->x;
+	int r = upstream_unpark(c->kept, x->host, x->port, c->tls ? conn_tls : NULL);
+	if (r == 0)
+		return 0;
+	struct upstream *u = c->kept;
+	c->kept = NULL;
+	if (r < 0) {
+		upstream_release(u, 0);
+		return 0;
+	}
+	on_upstream(u, 0, NULL, c);
+	return 1;
+}
+
 /* Starts the upstream connection for x (state CONN_UPSTREAM). */
 static void go_upstream(struct conn *c)
 {
 	struct exchange *x = c->x;
 	c->state = CONN_UPSTREAM;
+	if (c->kept && !x->is_connect && use_kept(c))
+		return;
 	/* The client stays readable (EOF seen early); its input is bounded by
 	 * the read watermark, and nothing is parsed before the next head. */
 	x->ureq = upstream_open(worker_pool(c->w), c->cfg, x->host, x->port,
@@ -995,9 +1020,18 @@ static void response_done(struct conn *c)
 	struct bufferevent *ub = upstream_bev(x->up);
 	int reusable = !x->resp_close && x->req_done &&
 	               evbuffer_get_length(bufferevent_get_input(ub)) == 0;
-	upstream_release(x->up, reusable);
+	int keep = !x->client_close && !x->close_delim && x->req_done && !c->stopping;
+	struct upstream *u = x->up;
 	x->up = NULL;
-	if (x->client_close || x->close_delim || !x->req_done || c->stopping) {
+	/* Inside an intercepted CONNECT the next request goes to the same
+	 * origin: the connection waits parked for it, not in the pool, whose
+	 * per-host bound would close it when many browser connections share a
+	 * host (a full TLS handshake to reopen each). */
+	if (reusable && keep && c->tls && !c->kept)
+		c->kept = upstream_park(u) ? u : NULL;
+	else
+		upstream_release(u, reusable);
+	if (!keep) {
 		close_after_flush(c);
 		return;
 	}

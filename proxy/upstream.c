@@ -6,7 +6,9 @@
  * by one worker thread.  Look-ups walk it comparing "host:port" keys: it
  * holds at most POOL_MAX_IDLE entries, so the walk stays short and needs no
  * hash table.  An idle connection keeps a read callback armed: any byte or
- * close from the origin, or the idle timeout, frees it.
+ * close from the origin, or the idle timeout, frees it.  A parked
+ * connection is idle the same way but outside the list, held by the client
+ * connection that will use it next.
  */
 #include "proxy/upstream.h"
 #include "certs/tls.h"
@@ -99,8 +101,15 @@ static void idle_unlink(struct upstream *u)
 
 static void upstream_close(struct upstream *u)
 {
-	bufferevent_free(u->bev);
+	if (u->bev)                     /* NULL: a parked one its origin closed */
+		bufferevent_free(u->bev);
 	free(u);
+}
+
+/* The pool key of an origin: "host:port", "https://host:port" over TLS. */
+static void make_key(char *out, const char *host, int port, const struct tls *tls)
+{
+	snprintf(out, KEY_MAX, "%s%s:%d", tls ? "https://" : "", host, port);
 }
 
 void upstream_pool_flush(struct upstream_pool *p)
@@ -159,11 +168,34 @@ static int count_key(struct upstream_pool *p, const char *key, struct upstream *
 	return n;
 }
 
+/* Watches an idle connection: a byte, a close or an error from the origin
+ * runs read_cb or event_cb, and so does upstream_idle_timeout passing. */
+static void watch_idle(struct upstream *u, bufferevent_data_cb read_cb,
+                       bufferevent_event_cb event_cb)
+{
+	struct timeval tv = { u->idle_ms / 1000, (u->idle_ms % 1000) * 1000 };
+	bufferevent_setwatermark(u->bev, EV_READ | EV_WRITE, 0, 0);
+	bufferevent_setcb(u->bev, read_cb, NULL, event_cb, u);
+	bufferevent_set_timeouts(u->bev, &tv, NULL);
+	bufferevent_enable(u->bev, EV_READ);
+}
+
+/* Hands out an idle connection: no callbacks, no timeouts, reused.
+ * Reading stays enabled (no epoll change): the new owner sets its
+ * callbacks in the same loop iteration. */
+static void make_ready(struct upstream *u)
+{
+	bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
+	bufferevent_set_timeouts(u->bev, NULL, NULL);
+	u->reused = 1;
+}
+
 void upstream_release(struct upstream *u, int reusable)
 {
 	struct upstream_pool *p = u->pool;
 	struct upstream *oldest = NULL;
-	if (!reusable || u->pool_size <= 0 || evbuffer_get_length(bufferevent_get_input(u->bev))) {
+	if (!reusable || !u->bev || u->pool_size <= 0 ||
+	    evbuffer_get_length(bufferevent_get_input(u->bev))) {
 		upstream_close(u);
 		return;
 	}
@@ -175,11 +207,7 @@ void upstream_release(struct upstream *u, int reusable)
 		idle_unlink(victim);
 		upstream_close(victim);
 	}
-	struct timeval tv = { u->idle_ms / 1000, (u->idle_ms % 1000) * 1000 };
-	bufferevent_setwatermark(u->bev, EV_READ | EV_WRITE, 0, 0);
-	bufferevent_setcb(u->bev, idle_read, NULL, idle_event, u);
-	bufferevent_set_timeouts(u->bev, &tv, NULL);
-	bufferevent_enable(u->bev, EV_READ);
+	watch_idle(u, idle_read, idle_event);
 	u->next = p->idle;
 	if (p->idle)
 		p->idle->prev = u;
@@ -194,14 +222,49 @@ static struct upstream *pool_take(struct upstream_pool *p, const char *key)
 		if (strcmp(u->key, key) != 0)
 			continue;
 		idle_unlink(u);
-		/* reading stays enabled (no epoll change): the new owner sets its
-		 * callbacks in the same loop iteration */
-		bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
-		bufferevent_set_timeouts(u->bev, NULL, NULL);
-		u->reused = 1;
+		make_ready(u);
 		return u;
 	}
 	return NULL;
+}
+
+/* ---- parking (see upstream.h) -------------------------------------------------- */
+
+/* A parked connection heard from its origin: closed at once; the struct
+ * stays with its owner, who learns it at upstream_unpark(). */
+static void parked_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream *u = arg;
+	bufferevent_free(u->bev);
+	u->bev = NULL;
+}
+
+static void parked_read(struct bufferevent *bev, void *arg)
+{
+	parked_event(bev, BEV_EVENT_READING, arg);
+}
+
+int upstream_park(struct upstream *u)
+{
+	if (u->pool_size <= 0 || evbuffer_get_length(bufferevent_get_input(u->bev))) {
+		upstream_close(u);
+		return 0;
+	}
+	watch_idle(u, parked_read, parked_event);
+	return 1;
+}
+
+int upstream_unpark(struct upstream *u, const char *host, int port, struct tls *tls)
+{
+	char key[KEY_MAX];
+	if (!u->bev)
+		return -1;
+	make_key(key, host, port, tls);
+	if (strcmp(key, u->key) != 0)
+		return 0;
+	make_ready(u);
+	stats_add(u->pool->stats, STATS_UPSTREAM_REUSED, 1);
+	return 1;
 }
 
 /* ---- opening ------------------------------------------------------------------ */
@@ -455,7 +518,7 @@ struct upstream_req *upstream_open(struct upstream_pool *p, const struct config 
 	r->port = port;
 	snprintf(r->host, sizeof r->host, "%s", host);
 	r->tls = tls;
-	snprintf(r->key, sizeof r->key, "%s%s:%d", tls ? "https://" : "", host, port);
+	make_key(r->key, host, port, tls);
 	r->ev = event_new(p->base, -1, 0, step, r);
 	if (!r->ev) {
 		free(r);

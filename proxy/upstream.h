@@ -70,7 +70,27 @@ struct bufferevent *upstream_detach(struct upstream *u);
 
 /* Gives u back.  reusable = 1 puts it in the pool (when the response ended
  * cleanly and both sides keep the connection alive), otherwise it is closed.
- * u is invalid afterwards. */
+ * u is invalid afterwards.  A parked u may be released too (also when its
+ * origin closed it meanwhile: then it is only freed). */
 void upstream_release(struct upstream *u, int reusable);
+
+/* Parking: an idle connection kept by its owner instead of the pool, for a
+ * client connection whose next requests go to the same origin (inside an
+ * intercepted CONNECT, every request does).  The pool's per-host bound is
+ * for connections nobody holds; with more browser connections to one host
+ * than that bound, pooled connections would be closed and reopened, a full
+ * TLS handshake each.  A parked connection is bounded by its owner (one per
+ * client connection) and watched like a pooled one: a byte or a close from
+ * the origin, or upstream_idle_timeout, closes it.
+ * upstream_park: takes u (after a clean, reusable response) and returns 1
+ * when it is parked, 0 when it was closed instead (pooling is off, or the
+ * origin already sent more); u is invalid then. */
+int upstream_park(struct upstream *u);
+/* Makes a parked u ready for a request to host:port (over TLS when tls is
+ * not NULL), as if upstream_open() had handed it out from the pool
+ * (upstream_reused() is 1).  Returns 1 then; 0 when u is for another
+ * origin (it stays parked); -1 when the origin closed it meanwhile (u stays
+ * parked: upstream_release() it). */
+int upstream_unpark(struct upstream *u, const char *host, int port, struct tls *tls);
 
 #endif

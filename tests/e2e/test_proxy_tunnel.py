@@ -3,6 +3,7 @@ import base64
 import hashlib
 import os
 import socket
+import time
 
 from conftest import curl
 from proxy_util import Reader, read_head, request_bytes, wait_log
@@ -168,3 +169,62 @@ def test_08_tls_upstream_pool(quell, origin):
     after = counters()
     assert after["upstream_connects"] - before["upstream_connects"] == 1
     assert after["upstream_reused"] - before["upstream_reused"] == 3
+
+
+def test_09_intercepted_connections_keep_their_origin_connection(quell, origin):
+    """More keep-alive browser connections to one HTTPS host than the pool
+    holds per host: each keeps its own origin connection between requests,
+    instead of the pool closing the surplus and reopening (a TLS handshake
+    each)."""
+    from https_util import connect_tunnel, quell_ca, read_response, tls_client
+    q = quell(["connect_ports %d" % origin.https_port, "workers 1", "upstream_pool_size 2"])
+    ca = quell_ca(q)
+    host = "origin.test:%d" % origin.https_port
+
+    def counters():
+        txt = curl("http://127.0.0.1:%d/status.txt" % q.port).stdout.decode()
+        return {k: int(v) for k, v in (ln.split(" ", 1) for ln in txt.splitlines()) if v.isdigit()}
+    before = counters()
+    tls = []
+    for _ in range(5):
+        s, status = connect_tunnel(q.port, "origin.test", origin.https_port)
+        assert status == 200
+        tls.append(tls_client(s, "origin.test", ca))
+    for _ in range(3):
+        for t in tls:                       # all five requests in flight at once
+            t.sendall(b"GET /small.txt HTTP/1.1\r\nHost: %s\r\n\r\n" % host.encode())
+        for t in tls:
+            st, _, body = read_response(t)
+            assert st == 200 and len(body) == 1024
+    for t in tls:
+        t.close()
+    after = counters()
+    assert after["upstream_connects"] - before["upstream_connects"] == 5
+    assert after["upstream_reused"] - before["upstream_reused"] == 10
+
+
+def test_10_origin_closes_a_kept_connection(quell, tmp_path, test_ca):
+    """The origin closes an idle connection a browser connection kept: the
+    next request on it goes out on a new one, nothing is lost."""
+    from conftest import Nginx
+    from https_util import connect_tunnel, get, quell_ca, tls_client
+    cert, key = test_ca.issue("short-keepalive", ["DNS:origin.test"])
+    n = Nginx(str(tmp_path / "nginx"), cert, key, extra="keepalive_timeout 1s;")
+    try:
+        n.write("small.txt", "y" * 1024)
+        q = quell(["connect_ports %d" % n.https_port, "workers 1"])
+        ca = quell_ca(q)
+        s, status = connect_tunnel(q.port, "origin.test", n.https_port)
+        assert status == 200
+        t = tls_client(s, "origin.test", ca)
+        host = "origin.test:%d" % n.https_port
+        for i in range(2):
+            st, _, body = get(t, host, "/small.txt")
+            assert st == 200 and body == b"y" * 1024
+            if i == 0:
+                time.sleep(1.6)             # nginx closes the idle origin connection
+        t.close()
+        txt = curl("http://127.0.0.1:%d/status.txt" % q.port).stdout.decode()
+        assert "upstream_connects 2" in txt.splitlines()
+    finally:
+        n.stop()
