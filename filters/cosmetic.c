@@ -27,7 +27,7 @@ struct cosmetic_entry {
 	uint32_t gidx;               /* generic: index into the seen bitmap */
 	uint64_t body_hash;
 	uint8_t kind, generic, html, css_ok, disabled;
-	uint8_t always;              /* generic :style(): in every page's style */
+	uint8_t always;              /* generic :style(): rides along (see struct cosmetic) */
 	char **neg;                  /* negated domains */
 	unsigned n_neg;
 };
@@ -68,10 +68,12 @@ struct cosmetic {
 	uint64_t sub_slot[ATTR_SLOTS];  /* same for "~name=abc" keys */
 	size_t n_generic, n_rejected;
 	/* Generic :style() rules.  They undo what a script does at run time
-	 * (a consent manager's "html.sp-message-open" scroll lock), so the
-	 * class is not in the stream to mark them seen: every page's style
-	 * carries them.  Few and short by nature (a list that styles, not
-	 * hides); cosmetic_page_css groups those with the same declarations. */
+	 * (a consent manager's "html.sp-message-open" scroll lock), so their
+	 * class is seldom in the stream to mark them seen: they ride along
+	 * with any style the page gets (with the usual lists, every page
+	 * gets one), and a page nothing else applies to stays byte for byte
+	 * what it was.  Few and short by nature (rules that style, not hide);
+	 * cosmetic_page_css groups those with the same declarations. */
 	const struct cosmetic_entry **always;
 	size_t n_always;
 };
@@ -96,6 +98,9 @@ struct cosmetic_page {
 	const struct cosmetic_entry **seen_list;
 	size_t n_seen, cap_seen, css_done;
 	int dom_css_done;
+	const struct cosmetic_entry **always; /* the page's generic :style() rules */
+	size_t n_always;
+	int always_state;            /* 0 waiting, 1 wanted (class seen), 2 written */
 };
 
 /* qsort/bsearch on empty arrays: the C library may be handed NULL then,
@@ -784,12 +789,15 @@ struct cosmetic_page *cosmetic_page_new(const struct cosmetic *c, const char *ho
 				p->universal[p->n_universal++] = c->universal[i];
 	for (size_t i = 0; i < p->n_dom_universal; i++)
 		p->universal[p->n_universal++] = p->dom_universal[i];
-	/* generic :style() rules join the first style whatever the stream
-	 * holds, with the page's exceptions applied */
+	/* generic :style() rules, with the page's exceptions applied: they
+	 * ride along with the page's first style */
+	p->always = malloc((c->n_always + 1) * sizeof *p->always);
+	if (!p->always)
+		goto oom;
 	if (!(flags & COSMETIC_P_GENERICHIDE))
 		for (size_t i = 0; i < c->n_always; i++)
 			if (generic_ok(p, c->always[i]))
-				cosmetic_page_mark_seen(p, c->always[i]);
+				p->always[p->n_always++] = c->always[i];
 	return p;
 oom:
 	free(k.v);
@@ -812,6 +820,7 @@ void cosmetic_page_free(struct cosmetic_page *p)
 	free(p->exc);
 	free(p->seen);
 	free(p->seen_list);
+	free(p->always);
 	p->magic = 0;
 	free(p);
 }
@@ -873,6 +882,13 @@ int cosmetic_page_mark_seen(struct cosmetic_page *p, const struct cosmetic_entry
 {
 	if (!e->generic || !e->css_ok || !p->seen)
 		return 0;
+	if (e->always) {
+		/* its class is in the stream: the :style() rules are due now */
+		int was = p->always_state;
+		if (was == 0 && p->n_always)
+			p->always_state = 1;
+		return was == 0 && p->n_always;
+	}
 	if (p->seen[e->gidx / 8] & (1u << (e->gidx % 8)))
 		return 0;
 	if (p->n_seen == p->cap_seen) {
@@ -899,12 +915,15 @@ size_t cosmetic_page_css_size(const struct cosmetic_page *p)
 	for (size_t i = p->css_done; i < p->n_seen; i++)
 		n += strlen(sel_text(p->seen_list[i]->sel)) + 3 +
 		     (p->seen_list[i]->style ? strlen(p->seen_list[i]->style) : 22);
+	if (p->always_state != 2)
+		for (size_t i = 0; i < p->n_always; i++)
+			n += strlen(sel_text(p->always[i]->sel)) + 3 + strlen(p->always[i]->style);
 	return n;
 }
 
 int cosmetic_page_css_pending(const struct cosmetic_page *p)
 {
-	if (p->css_done < p->n_seen)
+	if (p->css_done < p->n_seen || p->always_state == 1)
 		return 1;
 	if (p->dom_css_done)
 		return 0;
@@ -976,11 +995,16 @@ long cosmetic_page_css(struct cosmetic_page *p, char *buf, size_t cap)
 			if (p->dom_all[i]->css_ok && css_one(p->dom_all[i], buf, cap, &len) < 0)
 				return -1;
 	}
-	while (p->css_done < p->n_seen) {
-		size_t k = css_group(p->seen_list, p->css_done, p->n_seen);
-		if (css_run(p->seen_list + p->css_done, k, buf, cap, &len) < 0)
+	for (; p->css_done < p->n_seen; p->css_done++)
+		if (css_one(p->seen_list[p->css_done], buf, cap, &len) < 0)
 			return -1;
-		p->css_done += k;
+	if (p->always_state != 2 && p->n_always && (len > 0 || p->always_state == 1)) {
+		p->always_state = 2;
+		for (size_t i = 0, k; i < p->n_always; i += k) {
+			k = css_group(p->always, i, p->n_always);
+			if (css_run(p->always + i, k, buf, cap, &len) < 0)
+				return -1;
+		}
 	}
 	return (long)len;
 }

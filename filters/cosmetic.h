@@ -101,7 +101,10 @@ int cosmetic_page_mark_seen(struct cosmetic_page *p, const struct cosmetic_entry
 /* Appends to buf (capacity cap, NUL kept) the CSS of the page: every
  * domain-specific rule (first call only) and the generic rules marked seen
  * since the last call; "sel{display:none!important}" or "sel{decls}" for
- * :style() rules.  Returns the length written (0: nothing new), or -1 when
+ * :style() rules.  The generic :style() rules (scroll locks a script sets
+ * at run time) come once, with the first call that writes anything or
+ * once one of them was marked seen, those with the same declarations as
+ * one rule ("a,b{decls}").  Returns the length written (0: nothing new), or -1 when
  * it does not fit (buf then holds what did, cut at a rule boundary). */
 long cosmetic_page_css(struct cosmetic_page *p, char *buf, size_t cap);
 

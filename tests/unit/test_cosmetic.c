@@ -188,10 +188,11 @@ static void test_05_css(void **state)
 	cosmetic_free(c);
 }
 
-/* Generic :style() rules (a consent manager's scroll lock undone) are in
- * every page's first style, whatever the stream holds: a script adds the
- * class at run time.  Exceptions and generichide still take them out;
- * those with the same declarations share one rule. */
+/* Generic :style() rules (a consent manager's scroll lock undone) ride
+ * along with any style the page gets, whatever the stream holds: a script
+ * adds the class at run time.  A page nothing else applies to gets none.
+ * Exceptions and generichide still take them out; those with the same
+ * declarations share one rule. */
 static const struct cosmetic_rule unlock[] = {
 	{ "html.sp-message-open:style(overflow-y: auto !important)", "", COSM_STYLE, 0, 0, 1 },
 	{ "body.didomi-popup-open:style(overflow-y: auto !important)", "", COSM_STYLE, 0, 0, 2 },
@@ -202,39 +203,69 @@ static const struct cosmetic_rule unlock[] = {
 	{ "body.gone:style(overflow-y: auto !important)", "", COSM_STYLE, 1, 1, 2 },
 	{ ".ad", "", COSM_CSS, 0, 0, 6 },
 	{ "div:has-text(x):style(color: red)", "", COSM_STYLE, 0, 0, 7 },
+	{ ".only-here", "site.org", COSM_CSS, 0, 1, 3 },
 };
 
-static void test_06_style_rules_always(void **state)
+static const char ALL_UNLOCK[] = "html.sp-message-open,body.didomi-popup-open{overflow-y: auto !important}\n"
+                                 "body.qc-cmp-showing{filter: none !important}\n"
+                                 "body.off-here{overflow-y: auto !important}\n";
+
+static void test_06_style_rules_ride_along(void **state)
 {
 	struct cosmetic *c = build(unlock, sizeof unlock / sizeof *unlock);
 	assert_int_equal(n_reported, 1); /* :style() on a procedural selector */
 	char buf[1024];
+	const struct cosmetic_entry *v[4];
+	/* nothing else applies: no style at all */
 	struct cosmetic_page *p = cosmetic_page_new(c, "www.other.org", 0);
+	assert_false(cosmetic_page_css_pending(p));
+	assert_int_equal(cosmetic_page_css(p, buf, sizeof buf), 0);
+	/* a generic rule's class shows up: they come with it, once */
+	assert_int_equal(cosmetic_page_lookup(p, key('.', "ad"), v, 4), 1);
+	assert_int_equal(cosmetic_page_mark_seen(p, v[0]), 1);
 	assert_true(cosmetic_page_css_pending(p));
-	assert_true(cosmetic_page_css_size(p) > 100);
-	long n = cosmetic_page_css(p, buf, sizeof buf);
-	assert_true(n > 0);
-	assert_string_equal(buf, "html.sp-message-open,body.didomi-popup-open{overflow-y: auto !important}\n"
-	                         "body.qc-cmp-showing{filter: none !important}\n"
-	                         "body.off-here{overflow-y: auto !important}\n");
+	assert_true(cosmetic_page_css_size(p) > strlen(ALL_UNLOCK) + 30);
+	assert_true(cosmetic_page_css(p, buf, sizeof buf) > 0);
+	assert_string_equal(buf, ".ad{display:none!important}\n" "html.sp-message-open,body.didomi-popup-open{overflow-y: auto !important}\n"
+	                         "body.qc-cmp-showing{filter: none !important}\n" "body.off-here{overflow-y: auto !important}\n");
+	assert_false(cosmetic_page_css_pending(p));
 	assert_int_equal(cosmetic_page_css(p, buf, sizeof buf), 0);
 	cosmetic_page_free(p);
-	/* "news.com#@#" takes one out there; a group cut short leaves no half rule */
+	/* a page with domain rules: in its first style */
+	p = cosmetic_page_new(c, "www.site.org", 0);
+	assert_true(cosmetic_page_css(p, buf, sizeof buf) > 0);
+	assert_string_equal(buf, ".only-here{display:none!important}\n" "html.sp-message-open,body.didomi-popup-open{overflow-y: auto !important}\n"
+	                         "body.qc-cmp-showing{filter: none !important}\n" "body.off-here{overflow-y: auto !important}\n");
+	cosmetic_page_free(p);
+	/* one of their own classes in the stream is enough */
+	p = cosmetic_page_new(c, "www.other.org", 0);
+	assert_int_equal(cosmetic_page_lookup(p, key('.', "didomi-popup-open"), v, 4), 1);
+	assert_int_equal(cosmetic_page_mark_seen(p, v[0]), 1);
+	assert_int_equal(cosmetic_page_mark_seen(p, v[0]), 0);
+	assert_true(cosmetic_page_css_pending(p));
+	assert_true(cosmetic_page_css(p, buf, sizeof buf) > 0);
+	assert_string_equal(buf, ALL_UNLOCK);
+	cosmetic_page_free(p);
+	/* "news.com#@#" takes one out there; a cut never leaves half a rule */
 	p = cosmetic_page_new(c, "www.news.com", 0);
-	n = cosmetic_page_css(p, buf, sizeof buf);
-	assert_true(n > 0);
+	assert_int_equal(cosmetic_page_lookup(p, key('.', "ad"), v, 4), 1);
+	cosmetic_page_mark_seen(p, v[0]);
+	assert_true(cosmetic_page_css(p, buf, sizeof buf) > 0);
 	assert_null(strstr(buf, "off-here"));
 	assert_non_null(strstr(buf, "html.sp-message-open,body.didomi-popup-open{"));
 	cosmetic_page_free(p);
 	p = cosmetic_page_new(c, "www.news.com", 0);
-	assert_int_equal(cosmetic_page_css(p, buf, 40), -1);
-	assert_string_equal(buf, "");
+	assert_int_equal(cosmetic_page_lookup(p, key('.', "ad"), v, 4), 1);
+	cosmetic_page_mark_seen(p, v[0]);
+	assert_int_equal(cosmetic_page_css(p, buf, 60), -1);
+	assert_string_equal(buf, ".ad{display:none!important}\n");
 	cosmetic_page_free(p);
 	/* generichide, elemhide: none */
-	p = cosmetic_page_new(c, "www.other.org", COSMETIC_P_GENERICHIDE);
-	assert_int_equal(cosmetic_page_css(p, buf, sizeof buf), 0);
+	p = cosmetic_page_new(c, "www.site.org", COSMETIC_P_GENERICHIDE);
+	assert_true(cosmetic_page_css(p, buf, sizeof buf) > 0);
+	assert_string_equal(buf, ".only-here{display:none!important}\n");
 	cosmetic_page_free(p);
-	p = cosmetic_page_new(c, "www.other.org", COSMETIC_P_ELEMHIDE);
+	p = cosmetic_page_new(c, "www.site.org", COSMETIC_P_ELEMHIDE);
 	assert_int_equal(cosmetic_page_css(p, buf, sizeof buf), 0);
 	cosmetic_page_free(p);
 	cosmetic_free(c);
@@ -248,7 +279,7 @@ int main(void)
 		cmocka_unit_test(test_03_domains),
 		cmocka_unit_test(test_04_page_flags),
 		cmocka_unit_test(test_05_css),
-		cmocka_unit_test(test_06_style_rules_always),
+		cmocka_unit_test(test_06_style_rules_ride_along),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
