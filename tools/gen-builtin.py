@@ -686,9 +686,10 @@ def consent():
 ! while its dialog is open and its style sheet locks the page with it
 ! (overflow: hidden, position: fixed, a blur); with the dialog gone the
 ! class stays and the page cannot scroll.  These :style() rules undo the
-! lock.  Generic :style() rules go into every page's injected style (the
-! class appears at run time, after quell has seen the page) and never
-! remove anything.  ":not(#quell)" only raises their specificity above the
+! lock.  Generic :style() rules ride along with the style quell injects
+! for the page's other rules, or come when their class is in the page (the
+! class mostly appears at run time, after quell has seen the page); they
+! never remove anything.  ":not(#quell)" only raises their specificity above the
 ! manager's own "html.x { overflow: hidden !important }", which would win
 ! a tie by coming later (its sheet is added by script).  All share one set
 ! of declarations, so the page's style holds them as one rule.
