@@ -675,11 +675,14 @@ def consent():
     for t in ("button", "a", "li", "span[role=\"button\"]", "div[role=\"button\"]"):
         out.append("##%s:has-text(%s)\n" % (t, whole(CONSENT_CTA)))
     out.append("""!
-! What is left of a banner once its text is gone.
+! What is left of a banner once its text is gone.  Not a script: an empty
+! <script id="cookie-notice-front-js" src="..."> is the manager's own code,
+! which keeps a declined choice (see 5.) and the "click to load" buttons of
+! the embeds it blocks working.
 """)
     for t in ('[class*="cookie" i]', '[id*="cookie" i]', '[class*="consent" i]', '[id*="consent" i]', '[class*="gdpr" i]', '[id*="gdpr" i]',
               '[class*="borlabs" i]', '[class*="brlbs" i]', '[class*="cmplz" i]', '[class*="onetrust" i]', '[class*="optanon" i]'):
-        out.append("##%s:not(input):not(:has(img, video, iframe)):has-text(/^\\s*$/)\n" % t)
+        out.append("##%s:not(input):not(script):not(:has(img, video, iframe)):has-text(/^\\s*$/)\n" % t)
     out.append("""!
 ! ---------------------------------------------------------------------------
 ! 5. The page unlocked.  A manager's script puts a class on <html> or <body>

@@ -7,11 +7,15 @@ response tells the browser to keep it (Set-Cookie).  A client that already
 has an accept cookie keeps it untouched; consent_decline off or the
 consent category off leave every request alone.
 
-curl through quell (one worker: the host memory is per worker); nginx
-serves the page and the script, the echo origin (same host name, so the
-same cookies) shows what reached an origin."""
-import os
+curl through quell (one worker: the host memory is per worker), and
+headless Chromium for the whole round; nginx serves the page and the
+script, the echo origin (same host name, so the same cookies) shows what
+reached an origin."""
+import shutil
 
+import pytest
+
+from browser_util import chromium, nss_home
 from conftest import curl
 
 CN_PAGE = """<!DOCTYPE html><html><head><meta charset=utf-8><title>Blog post</title>
@@ -110,3 +114,24 @@ def test_switched_off(quell, origin, echo_origin):
         head, body = get(q, echo_origin.url("/next"))
         assert origin_cookies(body) == [] and not set_cookies(head), (extra, body)
         q.stop()
+
+
+def test_chromium_keeps_the_decline(quell, origin, echo_origin, tmp_path):
+    """A real browser: it loads the page (banner gone), fetches the plugin's
+    script, keeps the cookie quell sets, and sends it on its next visit."""
+    if shutil.which("chromium") is None or shutil.which("certutil") is None:
+        pytest.skip("needs Debian's chromium and libnss3-tools")
+    origin.write("consent/post.html", CN_PAGE)
+    origin.write(CN_JS.lstrip("/"), "/* Cookie Notice front script */\n")
+    q = start(quell)
+    home = nss_home(str(tmp_path / "nss"), None)
+    profile = str(tmp_path / "profile")
+    rc, dom, err = chromium(home, profile, q.port, origin.url("/consent/post.html"),
+                            ["--dump-dom", "--virtual-time-budget=3000"])
+    assert "The article text stays." in dom, "rc=%s %s\n%s" % (rc, err[-1500:], q.log()[-2000:])
+    assert 'id="cookie-notice"' not in dom
+    # the next visit to the same host, from the same profile: the origin
+    # gets the kept cookie, which quell no longer needs to add
+    rc, dom, err = chromium(home, profile, q.port, echo_origin.url("/later"), ["--dump-dom"])
+    assert "h:Cookie: cookie_notice_accepted=false" in dom, "rc=%s %s\n%s\n%s" % (rc, dom[:1500], err[-1500:], q.log()[-2000:])
+    q.check_sanitizers()
