@@ -18,6 +18,7 @@
 #include "proxy/worker.h"
 
 #include <event2/event.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,17 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	worker_config_put(wc);
 }
 
+/* The signals quell run handles.  They stay blocked from the start until
+ * the main loop handles them: the listeners accept (and a supervisor may
+ * signal) before that, and SIGHUP's default action would kill the proxy. */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
 /* Runs the main loop with the signal events.  0/-1. */
 static int serve(struct run_state *s)
 {
@@ -159,6 +171,10 @@ static int serve(struct run_state *s)
 	for (int i = 0; i < 3; i++)
 		if (!ev[i] || event_add(ev[i], NULL) != 0)
 			rc = -1;
+	/* what arrived while starting (see stop_signals) is delivered now */
+	sigset_t set;
+	stop_signals(&set);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	if (rc == 0)
 		event_base_dispatch(s->base);
 	for (int i = 0; i < 3; i++)
@@ -243,6 +259,9 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	sigset_t set;
+	stop_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (!(s.base = event_base_new())) {
 		fprintf(stderr, "quell run: cannot set up libevent\n");
 		config_free(&cfg);

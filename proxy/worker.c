@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WORKER_MAGIC 0x574f524bu    /* "WORK" */
@@ -45,6 +46,7 @@
 #define WORKER_SETTLE_MS 1000       /* a retiring worker's fresh connections get this
                                      * long to send a request before idle ones close */
 #define WORKER_REAP_MS 100          /* how often the main loop looks for retired workers */
+#define WORKER_ACK_MS 5000          /* a reload waits this long for the workers to apply it */
 
 enum { STOP_NONE, STOP_EXIT, STOP_RETIRE };
 
@@ -56,6 +58,7 @@ struct worker_config {
 /* A reload, for one worker (see the top of the file). */
 struct worker_msg {
 	struct worker_msg *next;
+	unsigned gen;                        /* acknowledged when applied */
 	struct worker_config *wc;            /* owned reference */
 	int max_conns;
 	int n_lis;
@@ -79,6 +82,9 @@ struct worker {
 	pthread_mutex_t mq_lock;                  /* guards mq_head/mq_tail only */
 	struct worker_msg *mq_head, *mq_tail;     /* from worker_group_reload */
 	_Atomic int stop_req;                     /* STOP_* */
+	_Atomic unsigned stop_gen;                /* acknowledged once listeners are closed */
+	struct worker_group *g;
+	unsigned acked;                           /* last reload applied (g->ack_lock) */
 	_Atomic long grace_ms;
 	struct event *wake;
 	int wake_fd[2];                           /* pipe: main thread -> worker */
@@ -100,6 +106,9 @@ struct worker_group {
 	struct stats *spare[WORKER_MAX];          /* counter sets of joined workers */
 	int n_spare;
 	struct event *reap;                       /* on the main loop */
+	pthread_mutex_t ack_lock;                 /* workers acknowledging a reload */
+	pthread_cond_t ack_cond;
+	unsigned gen;                             /* reloads so far */
 };
 
 /* ---- shared configurations --------------------------------------------------- */
@@ -335,6 +344,18 @@ static void mq_push(struct worker *w, struct worker_msg *m)
 	pthread_mutex_unlock(&w->mq_lock);
 }
 
+/* Tells the main thread that reload gen is in force on w: a connection
+ * accepted from now on sees it (worker_group_reload waits for this). */
+static void ack(struct worker *w, unsigned gen)
+{
+	struct worker_group *g = w->g;
+	pthread_mutex_lock(&g->ack_lock);
+	if (gen > w->acked)
+		w->acked = gen;
+	pthread_cond_broadcast(&g->ack_cond);
+	pthread_mutex_unlock(&g->ack_lock);
+}
+
 /* Frees an unapplied message: closes its sockets, drops its reference. */
 static void msg_free(struct worker_msg *m)
 {
@@ -354,11 +375,16 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	struct worker_msg *m;
 	while (read(fd, buf, sizeof buf) > 0)
 		;
-	while ((m = mq_pop(w)))
+	while ((m = mq_pop(w))) {
+		unsigned gen = m->gen;
 		apply(w, m);
+		ack(w, gen);
+	}
 	int stop = atomic_load(&w->stop_req);
 	if (stop != STOP_NONE && !w->stopping)
 		begin_stop(w, stop == STOP_RETIRE ? WORKER_SETTLE_MS : 0);
+	if (stop == STOP_RETIRE)
+		ack(w, atomic_load(&w->stop_gen));
 }
 
 static void *worker_main(void *arg)
@@ -451,6 +477,8 @@ static struct worker *worker_new(struct worker_group *g, int id, struct worker_c
 	}
 	w->magic = WORKER_MAGIC;
 	w->id = id;
+	w->g = g;
+	w->acked = g->gen;
 	w->wake_fd[0] = w->wake_fd[1] = -1;
 	pthread_mutex_init(&w->mq_lock, NULL);
 	w->wc = worker_config_get(wc);
@@ -534,6 +562,7 @@ static void reap(evutil_socket_t fd, short what, void *arg)
 static void retire(struct worker_group *g, struct worker *w, long grace_ms)
 {
 	struct timeval tv = { 0, WORKER_REAP_MS * 1000 };
+	atomic_store(&w->stop_gen, g->gen);
 	atomic_store(&w->grace_ms, grace_ms);
 	atomic_store(&w->stop_req, STOP_RETIRE);
 	wake(w);
@@ -584,6 +613,8 @@ static void group_free(struct worker_group *g)
 	}
 	if (g->reap)
 		event_free(g->reap);
+	pthread_mutex_destroy(&g->ack_lock);
+	pthread_cond_destroy(&g->ack_cond);
 	free(g->w);
 	free(g);
 }
@@ -602,6 +633,8 @@ struct worker_group *worker_group_start(struct event_base *main_base, struct wor
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&g->ack_lock, NULL);
+	pthread_cond_init(&g->ack_cond, NULL);
 	for (g->n = 0; g->n < n; g->n++)
 		if (!(g->w[g->n] = worker_new(g, g->n, wc, per_worker(cfg, n), err, errlen))) {
 			group_free(g);
@@ -666,6 +699,28 @@ static void log_changes(const struct worker_group *g, const struct config *cfg, 
 		log_msg(LOG_INFO, "reload: workers %d -> %d", g->n, n);
 }
 
+/* Waits until each of ws[0..n) has acknowledged reload gen, for at most
+ * WORKER_ACK_MS (a worker's loop never blocks, so this takes a moment;
+ * the bound only keeps signals flowing if one were stuck). */
+static void wait_acks(struct worker_group *g, struct worker **ws, int n, unsigned gen)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WORKER_ACK_MS / 1000;
+	pthread_mutex_lock(&g->ack_lock);
+	for (int i = 0; i < n;) {
+		if (ws[i]->acked >= gen) {
+			i++;
+			continue;
+		}
+		if (pthread_cond_timedwait(&g->ack_cond, &g->ack_lock, &until) == ETIMEDOUT) {
+			log_msg(LOG_WARN, "reload: worker %d has not applied it yet", ws[i]->id);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g->ack_lock);
+}
+
 int worker_group_reload(struct worker_group *g, struct worker_config *wc, char *err, size_t errlen)
 {
 	const struct config *cfg = worker_config_cfg(wc);
@@ -685,10 +740,17 @@ int worker_group_reload(struct worker_group *g, struct worker_config *wc, char *
 			snprintf(err, errlen, "cannot start a worker thread");
 			goto fail;
 		}
-	/* 2. commit */
+	/* 2. commit, and wait until every old worker has taken it in: when
+	 * the reload's log line appears, a new connection sees the new
+	 * configuration, and removed addresses refuse. */
 	log_changes(g, cfg, n);
+	g->gen++;
+	struct worker *old[WORKER_MAX];
+	int n_old = g->n;
+	memcpy(old, g->w, sizeof(*old) * (size_t)n_old);
 	for (i = 0; i < kept; i++) {
 		msg[i]->wc = worker_config_get(wc);
+		msg[i]->gen = g->gen;
 		mq_push(g->w[i], msg[i]);
 		wake(g->w[i]);
 	}
@@ -696,6 +758,7 @@ int worker_group_reload(struct worker_group *g, struct worker_config *wc, char *
 		retire(g, g->w[i], cfg->shutdown_grace_ms);
 		g->w[i] = NULL;
 	}
+	wait_acks(g, old, n_old, g->gen);
 	for (i = 0; i < n_new; i++)
 		g->w[kept + i] = fresh[i];
 	g->next_id += n_new;
