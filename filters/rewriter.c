@@ -174,6 +174,11 @@ struct pend {
 	int32_t prev_desc;         /* index of the previous pend with desc, -1 */
 };
 
+/* A remembered static match of a scope-free :has() selector on the
+ * element being opened (stamp: which element). */
+struct has_memo { uint64_t id; uint32_t stamp; uint8_t r; };
+#define HAS_MEMO 64
+
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
 #define MEMO_SLOTS 1024
@@ -222,6 +227,8 @@ struct rewriter {
 	uint64_t th, th_start;     /* hash of the element's text being resolved */
 	int th_valid;
 	struct memo *memo;         /* text test results by (hash, test) */
+	struct has_memo has_memo[HAS_MEMO];
+	uint32_t has_stamp;
 
 	/* output run over the caller's chunk */
 	const char *chunk;
@@ -1269,17 +1276,18 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 	const void *upward_done[16];
 	unsigned n_up = 0;
 	/* scope-free :has() selectors are matched once per element, however
-	 * many pending ancestors ask */
-	struct { const struct sel *s; int r; } memo[32];
-	unsigned n_memo = 0;
+	 * many pending ancestors (and rules: by sel_id) ask */
+	if (++rw->has_stamp == 0) {
+		memset(rw->has_memo, 0, sizeof rw->has_memo);
+		rw->has_stamp = 1;
+	}
 	/* only the pends that wait on descendants, newest first */
 	for (int32_t i = rw->last_desc; i >= 0; i = rw->pends[i].prev_desc) {
 		struct pend *p = &rw->pends[i];
-		if (!p->e || p->level >= lvl || !(p->desc & ~p->flags))
+		if (!p->e || p->level >= lvl)
 			continue;
-		for (unsigned c = 0; c < 32; c++) {
-			if (!((p->desc & ~p->flags) >> c & 1))
-				continue;
+		for (uint32_t todo = p->desc & ~p->flags; todo; todo &= todo - 1) {
+			unsigned c = (unsigned)__builtin_ctz(todo);
 			int kind = sel_cond_kind(p->s, c);
 			const struct sel *sub = sel_cond_sel(p->s, c);
 			if (kind == SEL_COND_DEPTH && lvl != p->level + sel_cond_depth(p->s, c))
@@ -1291,17 +1299,20 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 				if (done)
 					continue;
 			}
-			int hit = -1;
-			if (sel_rel_simple(sub))
-				for (unsigned k = 0; k < n_memo && hit < 0; k++)
-					if (memo[k].s == sub)
-						hit = memo[k].r;
-			if (hit < 0) {
-				hit = sel_match_rel(sub, rw->path, lvl, p->level - 1);
-				if (sel_rel_simple(sub) && n_memo < 32) {
-					memo[n_memo].s = sub;
-					memo[n_memo++].r = hit;
+			int hit;
+			if (sel_rel_simple(sub)) {
+				uint64_t id = sel_id(sub);
+				struct has_memo *m = &rw->has_memo[(id ^ (id >> 29)) & (HAS_MEMO - 1)];
+				if (m->stamp == rw->has_stamp && m->id == id) {
+					hit = m->r;
+				} else {
+					hit = sel_match_rel(sub, rw->path, lvl, p->level - 1);
+					m->id = id;
+					m->stamp = rw->has_stamp;
+					m->r = (uint8_t)hit;
 				}
+			} else {
+				hit = sel_match_rel(sub, rw->path, lvl, p->level - 1);
 			}
 			if (!hit)
 				continue;

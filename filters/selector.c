@@ -78,6 +78,8 @@ struct sel {
 	struct cond *conds;
 	unsigned n_conds;
 	int css_ok, stream_ok;
+	uint64_t id;                /* hash of the text, syntax and relativity:
+	                               equal ids, same static match */
 	int rel_simple;             /* relative: every alternative is one compound
 	                               under a descendant combinator */
 };
@@ -1086,6 +1088,12 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	s->conds = cs;
 	s->n_conds = nc;
 	s->rel_simple = relative;
+	/* FNV-1a over the text as written: rules repeat the same inner
+	 * selector (":has(img, video, iframe)"), and the rewriter matches it
+	 * once per element for all of them */
+	s->id = 14695981039346656037ull ^ (uint64_t)(relative * 2 + c->syntax);
+	for (const char *t = s->text; *t; t++)
+		s->id = (s->id ^ (unsigned char)*t) * 1099511628211ull;
 	for (unsigned i = 0; i < s->n_alts; i++)
 		if (s->alts[i].n != 1 || s->alts[i].c[0].comb != ' ')
 			s->rel_simple = 0;
@@ -1216,6 +1224,7 @@ int sel_has_conds(const struct sel *s) { return s->n_conds > 0; }
 const char *sel_text(const struct sel *s) { return s->text; }
 unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
 int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
+uint64_t sel_id(const struct sel *s) { return s->id; }
 int sel_cond_kind(const struct sel *s, unsigned i) { return s->conds[i].kind; }
 int sel_cond_negated(const struct sel *s, unsigned i) { return s->conds[i].neg; }
 const struct sel *sel_cond_sel(const struct sel *s, unsigned i) { return s->conds[i].sub; }

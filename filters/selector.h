@@ -104,5 +104,10 @@ unsigned sel_cond_depth(const struct sel *s, unsigned i);
  * alternative is a single compound, descendant of the scope): the result
  * for one ancestor holds for all of them. */
 int sel_rel_simple(const struct sel *s);
+/* A 64-bit hash of the selector's text, syntax and relativity: selectors
+ * with the same id match the same elements (rules repeat inner selectors,
+ * and the rewriter matches each once per element; like its text-test memo
+ * it takes equal 64-bit hashes for equal inputs). */
+uint64_t sel_id(const struct sel *s);
 
 #endif

@@ -225,6 +225,32 @@ static void test_06_content_tests(void **state)
 	sel_free(s);
 }
 
+/* Rules that repeat an inner selector share its id (the rewriter matches
+ * it once per element for all of them); another text, syntax or a
+ * non-relative use gets another id. */
+static void test_07_shared_inner_ids(void **state)
+{
+	(void)state;
+	struct sel *a = parse_ok("div:not(:has(img, video)):has-text(/x/)", SEL_SYNTAX_CSS);
+	struct sel *b = parse_ok("aside:has(img, video)", SEL_SYNTAX_CSS);
+	struct sel *c = parse_ok("aside:has(img, iframe)", SEL_SYNTAX_CSS);
+	struct sel *d = parse_ok("img, video", SEL_SYNTAX_CSS);
+	struct sel *e = parse_ok("aside:has(img, video)", SEL_SYNTAX_ADG_HTML);
+	const struct sel *sa = sel_cond_sel(a, 0), *sb = sel_cond_sel(b, 0), *sc = sel_cond_sel(c, 0);
+	assert_non_null(sa);
+	assert_non_null(sb);
+	assert_ptr_not_equal(sa, sb);
+	assert_true(sel_id(sa) == sel_id(sb));
+	assert_true(sel_id(sa) != sel_id(sc));
+	assert_true(sel_id(sa) != sel_id(d));                     /* not relative */
+	assert_true(sel_id(sa) != sel_id(sel_cond_sel(e, 0)));    /* other syntax */
+	sel_free(a);
+	sel_free(b);
+	sel_free(c);
+	sel_free(d);
+	sel_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_04_static_match),
 		cmocka_unit_test(test_05_relative),
 		cmocka_unit_test(test_06_content_tests),
+		cmocka_unit_test(test_07_shared_inner_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
