@@ -148,6 +148,9 @@ struct conn {
 	int tls_ready;                  /* its handshake completed */
 	char tls_host[256];             /* the CONNECT target inside TLS */
 	int tls_port;
+	char tls_auth[TARGET_HOST_MAX + 8]; /* "host[:port]" of the target, for URLs */
+	struct evbuffer *head;          /* message heads are built here, then moved
+	                                 * to an output in one piece */
 	struct upstream *kept;          /* TLS: the origin connection parked between
 	                                 * requests (upstream_park) */
 	int paused_up;                  /* upstream reading paused (client output full) */
@@ -185,6 +188,36 @@ static struct timeval ms_tv(long ms)
 static void push(struct bufferevent *bev)
 {
 	sockio_push(bev);
+}
+
+/* Per-request text is assembled with these rather than printf: a message
+ * head took a dozen printf calls, a tenth of a keep-alive request's CPU. */
+
+/* Copies src into dst (size bytes), cut short if it does not fit. */
+static void set_text(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static void add_text(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, s, strlen(s));
+}
+
+/* Appends "HTTP/1.<minor> <status> <reason>\r\n"; status has three digits. */
+static void add_status_line(struct evbuffer *out, int minor, int status,
+                            const char *reason, size_t reason_len)
+{
+	char b[13] = "HTTP/1.0 000 ";
+	b[7] = minor ? '1' : '0';
+	b[9] = (char)('0' + status / 100 % 10);
+	b[10] = (char)('0' + status / 10 % 10);
+	b[11] = (char)('0' + status % 10);
+	evbuffer_add(out, b, sizeof b);
+	evbuffer_add(out, reason, reason_len);
+	evbuffer_add(out, "\r\n", 2);
 }
 
 /* ---- lifetimes ---------------------------------------------------------------- */
@@ -246,6 +279,8 @@ static void conn_destroy(struct conn *c)
 		event_free(c->timer);
 	if (c->peek_ev)
 		event_free(c->peek_ev);
+	if (c->head)
+		evbuffer_free(c->head);
 	http1_parser_free(c->req_parser);
 	http1_parser_free(c->resp_parser);
 	stats_add(c->stats, STATS_ACTIVE, -1);
@@ -459,8 +494,8 @@ static int apply_policy(struct conn *c)
 		respond_error(c, 500, "quell's request policy failed.", 0);
 		return 1;
 	}
-	snprintf(x->verdict, sizeof x->verdict, "%s", res.verdict);
-	snprintf(x->rule, sizeof x->rule, "%s", res.rule);
+	set_text(x->verdict, sizeof x->verdict, res.verdict);
+	set_text(x->rule, sizeof x->rule, res.rule);
 	if (res.blocked)
 		stats_add(c->stats, STATS_BLOCKED, 1);
 	int done = 0;
@@ -625,6 +660,7 @@ static void start_tls(struct conn *c)
 	bufferevent_openssl_set_allow_dirty_shutdown(b, 1);
 	snprintf(c->tls_host, sizeof c->tls_host, "%s", x->host);
 	c->tls_port = x->port;
+	target_authority_text(c->tls_auth, sizeof c->tls_auth, c->tls_host, c->tls_port, 443);
 	c->tls = 1;
 	c->client = b;
 	if (c->peek_ev) {
@@ -724,21 +760,22 @@ static int take_request(struct conn *c, const struct http1_head *h)
 static void handle_inner(struct conn *c, const struct http1_head *h)
 {
 	struct exchange *x = c->x;
-	char auth[300];
 	if (!h->target_len || h->target[0] != '/') {
 		x->url = strndup(h->target, h->target_len);
 		respond_error(c, 400, "Inside HTTPS, requests name a path.", 1);
 		return;
 	}
-	snprintf(x->host, sizeof x->host, "%s", c->tls_host);
+	set_text(x->host, sizeof x->host, c->tls_host);
 	x->port = c->tls_port;
-	target_authority_text(auth, sizeof auth, x->host, x->port, 443);
 	x->path = strndup(h->target, h->target_len);
-	if (!x->path || asprintf(&x->url, "https://%s%s", auth, x->path) < 0) {
-		x->url = NULL;
+	size_t alen = strlen(c->tls_auth), plen = x->path ? strlen(x->path) : 0;
+	if (!x->path || !(x->url = malloc(8 + alen + plen + 1))) {
 		respond_error(c, 500, "quell is out of memory.", 1);
 		return;
 	}
+	memcpy(x->url, "https://", 8);       /* "https://" auth path */
+	memcpy(x->url + 8, c->tls_auth, alen);
+	memcpy(x->url + 8 + alen, x->path, plen + 1);
 	if (admin_is_admin_host(x->host)) {     /* https://quell.home/ */
 		serve_admin(c, x->path, x->host);
 		return;
@@ -804,10 +841,18 @@ static int conn_listed(const struct headers *h, const char *name)
 static int write_request_head(struct conn *c, struct evbuffer *out)
 {
 	struct exchange *x = c->x;
-	char auth[300];
-	const char *ae = chain_accept_encoding();
-	target_authority_text(auth, sizeof auth, x->host, x->port, c->tls ? 443 : 80);
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", x->method, x->path, auth);
+	char buf[TARGET_HOST_MAX + 8];
+	const char *ae = chain_accept_encoding(), *auth = buf;
+	if (c->tls && x->port == c->tls_port && !strcmp(x->host, c->tls_host))
+		auth = c->tls_auth;
+	else
+		target_authority_text(buf, sizeof buf, x->host, x->port, c->tls ? 443 : 80);
+	add_text(out, x->method);
+	evbuffer_add(out, " ", 1);
+	add_text(out, x->path);
+	evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
+	add_text(out, auth);
+	evbuffer_add(out, "\r\n", 2);
 	for (int i = 0; i < headers_count(x->req_raw); i++) {
 		const char *n = headers_name(x->req_raw, i), *v = headers_value(x->req_raw, i);
 		if (!strcasecmp(n, "Host") || http1_is_hop_header(NULL, n, strlen(n)) ||
@@ -940,7 +985,8 @@ static void start_exchange(struct conn *c)
 	bufferevent_set_max_single_write(ub, c->cfg->conn_buffer);
 	bufferevent_set_timeouts(ub, &fb, &io);
 	bufferevent_enable(ub, EV_READ | EV_WRITE);
-	write_request_head(c, bufferevent_get_output(ub));
+	write_request_head(c, c->head);
+	evbuffer_add_buffer(bufferevent_get_output(ub), c->head);
 	x->sent_any = 1;
 	if (x->req_done) {
 		push(ub);
@@ -1136,21 +1182,20 @@ static int start_response(struct conn *c, const struct http1_head *h, struct hea
 	}
 	x->close_delim = client_close;
 	int keep = !x->client_close && !client_close && !c->stopping;
-	struct evbuffer *out = bufferevent_get_output(c->client);
-	size_t before = evbuffer_get_length(out);
-	evbuffer_add_printf(out, "HTTP/1.%d %d %.*s\r\n", x->client_minor, h->status,
-	                    (int)h->reason_len, h->reason);
+	struct evbuffer *out = c->head;
+	add_status_line(out, x->client_minor, h->status, h->reason, h->reason_len);
 	headers_write(rh, out);
 	if (x->add) {
 		consent_response(rh, x->add); /* the origin's own consent cookie wins */
 		headers_write(x->add, out);
 	}
 	if (c->cfg->via)
-		evbuffer_add_printf(out, "Via: 1.1 quell\r\n");
-	evbuffer_add_printf(out, "%s\r\n", !keep ? "Connection: close\r\n" :
-	                    x->client_minor == 0 ? "Connection: keep-alive\r\n" : "");
+		add_text(out, "Via: 1.1 quell\r\n");
+	add_text(out, !keep ? "Connection: close\r\n\r\n" :
+	              x->client_minor == 0 ? "Connection: keep-alive\r\n\r\n" : "\r\n");
 	x->client_close = !keep;
-	x->bytes_out += evbuffer_get_length(out) - before;
+	x->bytes_out += evbuffer_get_length(out);
+	evbuffer_add_buffer(bufferevent_get_output(c->client), out);
 	return 0;
 }
 
@@ -1344,16 +1389,12 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 static void read_head(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
-	if (!c->head_started && evbuffer_get_length(in)) {
-		struct timeval tv = ms_tv(c->cfg->header_timeout_ms);
-		c->head_started = 1;
-		evtimer_add(c->timer, &tv);
-	}
+	int got = evbuffer_get_length(in) > 0;
 	for (int rounds = 0; rounds < 64 && evbuffer_get_length(in); rounds++) {
 		struct evbuffer_iovec v;
 		size_t used;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			return;
+			break;
 		int r = http1_parse(c->req_parser, v.iov_base, v.iov_len, &used);
 		evbuffer_drain(in, used);
 		if (r == HTTP1_NEED_MORE)
@@ -1372,6 +1413,13 @@ static void read_head(struct conn *c)
 		}
 		handle_request(c, http1_parser_head(c->req_parser));
 		return;
+	}
+	/* Incomplete: from its first byte on, the head has header_timeout to
+	 * arrive (a head that arrives whole, the usual case, arms no timer). */
+	if (!c->head_started && got) {
+		struct timeval tv = ms_tv(c->cfg->header_timeout_ms);
+		c->head_started = 1;
+		evtimer_add(c->timer, &tv);
 	}
 }
 
@@ -1553,6 +1601,7 @@ static struct conn *conn_new(struct worker *w, struct conn_list *list, evutil_so
 	c->client = bufferevent_socket_new(worker_base(w), fd,
 	                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	c->timer = evtimer_new(worker_base(w), head_timeout, c);
+	c->head = evbuffer_new();
 	size_t head = c->cfg->max_request_head * 2;
 	c->req_parser = http1_parser_new(HTTP1_REQUEST, c->cfg->max_request_head, c->cfg->max_headers);
 	c->resp_parser = http1_parser_new(HTTP1_RESPONSE, head < 65536 ? 65536 : head,
@@ -1568,7 +1617,7 @@ struct conn *conn_accept(struct worker *w, struct conn_list *list, evutil_socket
 		evutil_closesocket(fd);
 		return NULL;
 	}
-	if (!c->client || !c->timer || !c->req_parser || !c->resp_parser) {
+	if (!c->client || !c->timer || !c->head || !c->req_parser || !c->resp_parser) {
 		if (!c->client)
 			evutil_closesocket(fd);
 		conn_destroy(c);
