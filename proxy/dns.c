@@ -104,7 +104,8 @@ struct dns {
 	int dying;                   /* dns_free called while delivering */
 
 	struct cache_entry **buckets;
-	size_t n_buckets;            /* power of two */
+	size_t n_buckets;            /* power of two; buckets allocated by the first
+	                              * cache_put (an idle worker keeps 8 bytes a slot) */
 	struct cache_entry *lru_head, *lru_tail;
 	int cache_size, cache_count;
 
@@ -270,7 +271,7 @@ static void cache_remove(struct dns *d, struct cache_entry *e)
  * expired entry is dropped. */
 static struct cache_entry *cache_get(struct dns *d, const char *name)
 {
-	if (!d->n_buckets)
+	if (!d->buckets)
 		return NULL;
 	uint32_t h = hash_str(name);
 	struct cache_entry *e = d->buckets[h & (d->n_buckets - 1)];
@@ -293,6 +294,8 @@ static struct cache_entry *cache_get(struct dns *d, const char *name)
 static void cache_put(struct dns *d, const char *name, const struct dns_result *res, int ttl)
 {
 	if (!d->n_buckets || ttl <= 0)
+		return;
+	if (!d->buckets && !(d->buckets = calloc(d->n_buckets, sizeof(*d->buckets))))
 		return;
 	struct cache_entry *e = cache_get(d, name);
 	if (e)
@@ -574,9 +577,6 @@ struct dns *dns_new(struct event_base *base, const char *resolver, int cache_siz
 		d->n_buckets = 16;
 		while (d->n_buckets < (size_t)cache_size)
 			d->n_buckets *= 2;
-		d->buckets = calloc(d->n_buckets, sizeof(*d->buckets));
-		if (!d->buckets)
-			goto fail;
 	}
 	if (dns_load_hosts(d, DNS_HOSTS_FILE) != 0)
 		goto fail;
