@@ -143,8 +143,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	log_set_level(c->log_level);
 	s->grace_ms = c->shutdown_grace_ms;
 	log_msg(LOG_INFO, "SIGHUP: logs reopened, configuration reloaded (%d workers; "
-	        "dns_cache_size, cert_cache_size, upstream_ca_file and auto_bypass_failures "
-	        "take a restart)", worker_group_count(s->group));
+	        "cert_cache_size, upstream_ca_file and auto_bypass_failures take a restart)",
+	        worker_group_count(s->group));
 	worker_config_put(wc);
 }
 

@@ -572,12 +572,7 @@ struct dns *dns_new(struct event_base *base, const char *resolver, int cache_siz
 		goto fail;
 	if (dns_set_timeout(d, 3.0, 2) != 0)
 		goto fail;
-	if (cache_size > 0) {
-		d->cache_size = cache_size;
-		d->n_buckets = 16;
-		while (d->n_buckets < (size_t)cache_size)
-			d->n_buckets *= 2;
-	}
+	dns_set_cache_size(d, cache_size);
 	if (dns_load_hosts(d, DNS_HOSTS_FILE) != 0)
 		goto fail;
 	return d;
@@ -600,6 +595,22 @@ int dns_set_timeout(struct dns *d, double seconds, int attempts)
 	d->timeout_s = seconds;
 	d->attempts = attempts;
 	return 0;
+}
+
+void dns_set_cache_size(struct dns *d, int cache_size)
+{
+	assert(d->magic == DNS_MAGIC);
+	if (cache_size == d->cache_size)
+		return;
+	while (d->lru_head)
+		cache_remove(d, d->lru_head);
+	free(d->buckets);
+	d->buckets = NULL;
+	d->cache_size = cache_size > 0 ? cache_size : 0;
+	d->n_buckets = 0;
+	if (cache_size > 0)
+		for (d->n_buckets = 16; d->n_buckets < (size_t)cache_size; d->n_buckets *= 2)
+			;
 }
 
 int dns_set_resolver(struct dns *d, const char *resolver)

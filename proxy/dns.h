@@ -62,6 +62,10 @@ int dns_load_hosts(struct dns *d, const char *path);
  * falls back to 127.0.0.1). */
 int dns_set_resolver(struct dns *d, const char *resolver);
 
+/* Changes the number of cached names (0 disables the cache).  A change
+ * empties the cache. */
+void dns_set_cache_size(struct dns *d, int cache_size);
+
 /* Per-query timeout (seconds, may be fractional, > 0) and attempts (>= 1);
  * defaults 3 s and 2 attempts.  0 or -1 on a bad value. */
 int dns_set_timeout(struct dns *d, double seconds, int attempts);

@@ -290,7 +290,8 @@ static int same_str(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-/* Installs one reload (consumed): listeners, limits, resolver, config. */
+/* Installs one reload (consumed): listeners, limits, resolver and DNS
+ * cache size, config. */
 static void apply(struct worker *w, struct worker_msg *m)
 {
 	struct evconnlistener *lis[CONFIG_MAX_LISTEN] = { NULL };
@@ -317,6 +318,7 @@ static void apply(struct worker *w, struct worker_msg *m)
 	    dns_set_resolver(w->dns, cfg->resolver) != 0)
 		log_msg(LOG_ERROR, "worker %d: cannot use resolver %s", w->id,
 		        cfg->resolver ? cfg->resolver : "from /etc/resolv.conf");
+	dns_set_cache_size(w->dns, cfg->dns_cache_size);
 	worker_config_put(w->wc);
 	w->wc = m->wc;
 	free(m);

@@ -529,6 +529,29 @@ static void test_14_set_resolver(void **state)
 	close(rs2.fd);
 }
 
+static void test_15_set_cache_size(void **state)
+{
+	struct fix *f = *state;
+	struct result r;
+	resolve_one(f, "both.test", 80, &r);
+	resolve_one(f, "v4only.test", 80, &r);
+	assert_int_equal(dns_cache_count(f->dns), 2);
+	dns_set_cache_size(f->dns, 64);                    /* unchanged: kept */
+	assert_int_equal(dns_cache_count(f->dns), 2);
+	dns_set_cache_size(f->dns, 1);
+	assert_int_equal(dns_cache_count(f->dns), 0);
+	resolve_one(f, "both.test", 80, &r);
+	resolve_one(f, "v4only.test", 80, &r);
+	assert_int_equal(dns_cache_count(f->dns), 1);      /* the new bound holds */
+	dns_set_cache_size(f->dns, 0);
+	resolve_one(f, "both.test", 80, &r);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(dns_cache_count(f->dns), 0);      /* no cache at all */
+	int q = queries("both.test");
+	resolve_one(f, "both.test", 80, &r);
+	assert_int_equal(queries("both.test"), q + 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +569,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_12_free_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_13_bad_resolver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_14_set_resolver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_15_set_cache_size, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }
