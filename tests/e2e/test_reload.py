@@ -204,3 +204,36 @@ def test_06_new_workers_use_the_new_listen_set(quell, echo_origin, workers):
         st, _, _, _ = proxy_get(new, echo_origin.url("/w", host="127.0.0.1"))
         assert st == 200
     assert _refused(old)
+
+
+def test_07_ipv6_address_added_and_removed(quell, echo_origin):
+    q = quell()
+    v6 = free_port()
+    _rewrite(q, listen=["127.0.0.1:%d" % q.port, "[::1]:%d" % v6])
+    _reload(q)
+    r = curl("-x", "http://[::1]:%d" % v6, echo_origin.url("/six", host="127.0.0.1"))
+    assert b"target=/six" in r.stdout, r.stderr
+    _rewrite(q, listen="127.0.0.1:%d" % q.port)
+    _reload(q)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("::1", v6), timeout=2).close()
+    st, _, _, _ = proxy_get(q.port, echo_origin.url("/four", host="127.0.0.1"))
+    assert st == 200
+
+
+def test_08_dns_cache_size_change_empties_the_cache(quell, echo_origin, dns):
+    """dns_cache_size follows a reload: the cache starts empty, so the name
+    is asked again."""
+    q = quell(["workers 1", "upstream_pool_size 0"])
+    url = "http://cache-size.test:%d/c" % echo_origin.port
+
+    def asked():
+        return len([n for n, _ in dns.queries if n.lower() == "cache-size.test"])
+    assert proxy_get(q.port, url)[0] == 200
+    first = asked()
+    assert proxy_get(q.port, url)[0] == 200
+    assert asked() == first                     # cached
+    _rewrite(q, dns_cache_size="16")
+    _reload(q)
+    assert proxy_get(q.port, url)[0] == 200
+    assert asked() > first                      # asked again
