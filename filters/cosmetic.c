@@ -66,6 +66,7 @@ struct cosmetic {
 	size_t n_exc;
 	uint64_t attr_slot[ATTR_SLOTS]; /* hashes of indexed attribute names, 0 = free */
 	uint64_t sub_slot[ATTR_SLOTS];  /* same for "~name=abc" keys */
+	uint64_t sub_tri[COSMETIC_TRI_BITS / 64]; /* their "abc"s (cosmetic.h) */
 	size_t n_generic, n_rejected;
 	/* Generic :style() rules.  They undo what a script does at run time
 	 * (a consent manager's "html.sp-message-open" scroll lock), so their
@@ -94,6 +95,7 @@ struct cosmetic_page {
 	size_t n_exc;
 	uint64_t attr_slot[ATTR_SLOTS];
 	uint64_t sub_slot[ATTR_SLOTS];
+	uint64_t sub_tri[COSMETIC_TRI_BITS / 64];
 	uint8_t *seen;               /* bitmap over generic entries */
 	const struct cosmetic_entry **seen_list;
 	size_t n_seen, cap_seen, css_done;
@@ -495,10 +497,11 @@ static int pairs_add(struct pairs *v, uint64_t key, const struct cosmetic_entry 
 }
 
 /* Files a rule under its selector key into keyed/universal; attribute
- * names go to slots.  Returns 0 or -1. */
+ * names go to slots, the bytes of "~name=abc" keys to tri.  Returns 0 or
+ * -1. */
 static int file_entry(const struct cosmetic_entry *e, struct pairs *keyed,
                       const struct cosmetic_entry ***uni, size_t *n_uni, uint64_t *slots,
-                      uint64_t *sub_slots)
+                      uint64_t *sub_slots, uint64_t *tri)
 {
 	char key[512];
 	int kl = sel_index_key(e->sel, key, sizeof key);
@@ -507,6 +510,10 @@ static int file_entry(const struct cosmetic_entry *e, struct pairs *keyed,
 		if (!eq || attr_slot_add(key[0] == '[' ? slots : sub_slots,
 		                         str_hash('a', key + 1, (size_t)(eq - key - 1))) < 0)
 			kl = 0;
+	}
+	if (kl > 0 && key[0] == '~' && (size_t)kl >= 4) {
+		unsigned b = cosmetic_tri_bit(key + kl - 3);
+		tri[b / 64] |= 1ull << (b % 64);
 	}
 	if (kl > 0)
 		return pairs_add(keyed, str_hash(key[0], key + 1, (size_t)kl - 1), e);
@@ -606,7 +613,8 @@ struct cosmetic *cosmetic_build(const struct cosmetic_rule *rules, size_t n,
 				v[c->n_always++] = e;
 				e->always = 1;
 			}
-			if (!e->disabled && file_entry(e, &gen, &c->universal, &c->n_universal, c->attr_slot, c->sub_slot) < 0) {
+			if (!e->disabled && file_entry(e, &gen, &c->universal, &c->n_universal, c->attr_slot, c->sub_slot,
+			                                  c->sub_tri) < 0) {
 				strv_free(pos, np);
 				goto oom;
 			}
@@ -744,6 +752,7 @@ struct cosmetic_page *cosmetic_page_new(const struct cosmetic *c, const char *ho
 		return p;
 	memcpy(p->attr_slot, c->attr_slot, sizeof p->attr_slot);
 	memcpy(p->sub_slot, c->sub_slot, sizeof p->sub_slot);
+	memcpy(p->sub_tri, c->sub_tri, sizeof p->sub_tri);
 	p->seen = calloc(c->n_generic / 8 + 1, 1);
 	if (!p->seen)
 		goto oom;
@@ -774,7 +783,7 @@ struct cosmetic_page *cosmetic_page_new(const struct cosmetic *c, const char *ho
 	k.v = NULL;
 	for (size_t i = 0; i < p->n_dom_all; i++)
 		if (file_entry(p->dom_all[i], &keyed, &p->dom_universal, &p->n_dom_universal, p->attr_slot,
-		               p->sub_slot) < 0)
+		               p->sub_slot, p->sub_tri) < 0)
 			goto oom;
 	if (table_build(&p->dom, keyed.p, keyed.n) < 0)
 		goto oom;
@@ -842,6 +851,8 @@ int cosmetic_page_attr_sub_indexed(const struct cosmetic_page *p, const char *na
 {
 	return attr_slot_has(p->sub_slot, str_hash('a', name, n));
 }
+
+const uint64_t *cosmetic_page_tri_filter(const struct cosmetic_page *p) { return p->sub_tri; }
 
 /* Generic entries the page lets through. */
 static int generic_ok(const struct cosmetic_page *p, const struct cosmetic_entry *e)

@@ -83,6 +83,25 @@ uint64_t cosmetic_key_add_lower(uint64_t h, const char *s, size_t n);
 int cosmetic_page_attr_indexed(const struct cosmetic_page *p, const char *name, size_t n);
 int cosmetic_page_attr_sub_indexed(const struct cosmetic_page *p, const char *name, size_t n);
 
+/* A filter over the "~name=abc" keys of a page, whatever the name: bit
+ * cosmetic_tri_bit(abc) of cosmetic_page_tri_filter() is set for each, so
+ * a window whose bit is clear needs no lookup (most of them: class names
+ * and URLs are probed at every byte).  COSMETIC_TRI_BITS bits, valid as
+ * long as the page. */
+#define COSMETIC_TRI_BITS 16384
+const uint64_t *cosmetic_page_tri_filter(const struct cosmetic_page *p);
+static inline unsigned cosmetic_tri_bit(const char *s)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 3; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((unsigned)(ch - 'A') < 26u)
+			ch |= 0x20;
+		v = v << 8 | ch;
+	}
+	return (unsigned)((v * 0x9e3779b1u) >> 18); /* 14 bits */
+}
+
 /* The rules filed under key on the page: generic ones first, then domain
  * ones.  Writes up to max entries into out; returns the count found.
  * Entries excepted on the page are left out.  The pointers live as long as

@@ -227,6 +227,7 @@ struct rewriter {
 	uint64_t th, th_start;     /* hash of the element's text being resolved */
 	int th_valid;
 	struct memo *memo;         /* text test results by (hash, test) */
+	const uint64_t *tri;       /* the page's "~name=abc" filter */
 	struct has_memo has_memo[HAS_MEMO];
 	uint32_t has_stamp;
 
@@ -567,7 +568,14 @@ static size_t decode_refs(const char *s, size_t n, char *out)
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		if (s[i] != '&') {
-			out[o++] = s[i++];
+			/* the run up to the next reference, at once (out may be
+			 * s itself: never ahead of it) */
+			const char *amp = memchr(s + i, '&', n - i);
+			size_t run = amp ? (size_t)(amp - (s + i)) : n - i;
+			if (out + o != s + i)
+				memmove(out + o, s + i, run);
+			o += run;
+			i += run;
 			continue;
 		}
 		const char *semi = memchr(s + i, ';', n - i < 12 ? n - i : 12);
@@ -663,20 +671,34 @@ static void explain(struct rewriter *rw, const struct cosmetic_entry *e, uint64_
 
 /* ---- closing elements ------------------------------------------------------------ */
 
-/* A 64-bit hash of text (eight bytes a step). */
+/* A 64-bit hash of text: four lanes of eight bytes, so the multiplies of
+ * a step overlap (the text of every element a content rule waits for is
+ * hashed once). */
 static uint64_t text_hash(const char *p, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+	const uint64_t k = 0xff51afd7ed558ccdull;
+	uint64_t h[4] = { 0x9e3779b97f4a7c15ull ^ n, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
+	                  0x27d4eb2f165667c5ull };
+	uint64_t w[4];
 	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
+	for (; i + 32 <= n; i += 32) {
+		memcpy(w, p + i, 32);
+		for (int l = 0; l < 4; l++) {
+			h[l] = (h[l] ^ w[l]) * k;
+			h[l] ^= h[l] >> 32;
+		}
 	}
-	w = 0;
-	memcpy(&w, p + i, n - i);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-	return h ^ (h >> 29);
+	uint64_t x = h[0] ^ (h[1] * 0xc4ceb9fe1a85ec53ull) ^ ((h[2] << 21 | h[2] >> 43) * k) ^
+	             ((h[3] << 42 | h[3] >> 22) * 0x9e3779b97f4a7c15ull);
+	for (; i + 8 <= n; i += 8) {
+		memcpy(w, p + i, 8);
+		x = (x ^ w[0]) * k;
+		x ^= x >> 32;
+	}
+	w[0] = 0;
+	memcpy(w, p + i, n - i);
+	x = (x ^ w[0]) * 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 29);
 }
 
 /* Text test i of s on the pend's text, decoded once per element. */
@@ -817,9 +839,15 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 			p->e = NULL;
 			continue;
 		}
+		/* all must pass: the flags descendants set first, the text
+		 * and inner HTML tests (regular expressions) only then */
 		int ok = 1;
 		for (unsigned c = 0; ok && c < sel_n_conds(p->s); c++)
-			ok = cond_passes(rw, p, c, inner_end);
+			if ((p->desc >> c & 1) || c >= 32)
+				ok = cond_passes(rw, p, c, inner_end);
+		for (unsigned c = 0; ok && c < sel_n_conds(p->s) && c < 32; c++)
+			if (!(p->desc >> c & 1))
+				ok = cond_passes(rw, p, c, inner_end);
 		if (ok && p->target) {
 			for (size_t k = 0; k < rw->n_pends; k++)
 				if (rw->pends[k].e && rw->pends[k].serial == p->target)
@@ -1275,8 +1303,8 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 {
 	const void *upward_done[16];
 	unsigned n_up = 0;
-	/* scope-free :has() selectors are matched once per element, however
-	 * many pending ancestors (and rules: by sel_id) ask */
+	/* a :has() selector is matched once per element and scope, however
+	 * many pending ancestors and rules (by sel_id) ask */
 	if (++rw->has_stamp == 0) {
 		memset(rw->has_memo, 0, sizeof rw->has_memo);
 		rw->has_stamp = 1;
@@ -1299,20 +1327,20 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 				if (done)
 					continue;
 			}
+			/* the match depends on the selector and, unless it is
+			 * scope-free, on the scope: rules that share both share it */
+			uint64_t id = sel_id(sub);
+			if (!sel_rel_simple(sub))
+				id ^= ((uint64_t)p->level + 1) * 0x9e3779b97f4a7c15ull;
+			struct has_memo *m = &rw->has_memo[(id ^ (id >> 29)) & (HAS_MEMO - 1)];
 			int hit;
-			if (sel_rel_simple(sub)) {
-				uint64_t id = sel_id(sub);
-				struct has_memo *m = &rw->has_memo[(id ^ (id >> 29)) & (HAS_MEMO - 1)];
-				if (m->stamp == rw->has_stamp && m->id == id) {
-					hit = m->r;
-				} else {
-					hit = sel_match_rel(sub, rw->path, lvl, p->level - 1);
-					m->id = id;
-					m->stamp = rw->has_stamp;
-					m->r = (uint8_t)hit;
-				}
+			if (m->stamp == rw->has_stamp && m->id == id) {
+				hit = m->r;
 			} else {
 				hit = sel_match_rel(sub, rw->path, lvl, p->level - 1);
+				m->id = id;
+				m->stamp = rw->has_stamp;
+				m->r = (uint8_t)hit;
 			}
 			if (!hit)
 				continue;
@@ -1385,6 +1413,9 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('~'), a->name, a->name_len);
 		h0 = cosmetic_key_add(h0, "=", 1);
 		for (size_t k = 0; k + 3 <= a->value_len; k++) {
+			unsigned b = cosmetic_tri_bit(a->value + k);
+			if (!(rw->tri[b / 64] >> (b % 64) & 1))
+				continue; /* no rule holds these three bytes */
 			size_t got = cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, a->value + k, 3),
 			                                  cand + nc, MAX_CAND - nc);
 			/* a value may hold the same three bytes twice: keep
@@ -1867,6 +1898,7 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 		rw->o.lookahead = 256 * 1024;
 	rw->page = page;
 	rw->active = page && !cosmetic_page_empty(page);
+	rw->tri = page ? cosmetic_page_tri_filter(page) : NULL;
 	if (!rw->o.max_tag)
 		rw->o.max_tag = rw->o.lookahead > (1u << 20) ? rw->o.lookahead : (1u << 20);
 	rw->tok = html_tok_new(rw->o.max_tag);

@@ -271,6 +271,43 @@ static void test_06_style_rules_ride_along(void **state)
 	cosmetic_free(c);
 }
 
+static int tri_has(const struct cosmetic_page *p, const char *three)
+{
+	unsigned b = cosmetic_tri_bit(three);
+	return (int)(cosmetic_page_tri_filter(p)[b / 64] >> (b % 64) & 1);
+}
+
+/* "~name=abc" keys (a value that must contain a string) set their three
+ * bytes in the page's window filter, generic and domain rules alike, in
+ * any case; the window's lookup still finds the rule. */
+static void test_07_window_filter(void **state)
+{
+	(void)state;
+	static const struct cosmetic_rule subs[] = {
+		{ "div[class*=\"Cookie\" i]", "", COSM_CSS, 0, 0, 1 },
+		{ "aside[id*=\"promo\"]", "news.com", COSM_CSS, 0, 1, 2 },
+	};
+	struct cosmetic *c = build(subs, 2);
+	struct cosmetic_page *p = cosmetic_page_new(c, "www.news.com", 0);
+	assert_true(tri_has(p, "coo"));
+	assert_true(tri_has(p, "COO"));
+	assert_true(tri_has(p, "pro"));
+	assert_true(cosmetic_page_attr_sub_indexed(p, "class", 5));
+	uint64_t k = cosmetic_key_add_lower(cosmetic_key_add(cosmetic_key_start('~'), "class=", 6), "COO", 3);
+	assert_string_equal(lookup(p, k), "##div[class*=\"Cookie\" i]");
+	cosmetic_page_free(p);
+	p = cosmetic_page_new(c, "other.org", 0);
+	assert_true(tri_has(p, "coo"));
+	assert_false(tri_has(p, "pro")); /* news.com's rule only */
+	int others = 0; /* a 16384-bit filter with two bits set: nearly all clear */
+	const char *probe[] = { "the", "art", "nav", "hea", "foo", "abc", "xyz", "img" };
+	for (size_t i = 0; i < sizeof probe / sizeof *probe; i++)
+		others += tri_has(p, probe[i]);
+	assert_true(others <= 1);
+	cosmetic_page_free(p);
+	cosmetic_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -280,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_04_page_flags),
 		cmocka_unit_test(test_05_css),
 		cmocka_unit_test(test_06_style_rules_ride_along),
+		cmocka_unit_test(test_07_window_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
