@@ -163,7 +163,8 @@ static int ident(struct cur *c, char **out, size_t *olen)
 		return fail(c, "expected a name at \"%.20s\"", c->p);
 	}
 	s[n] = 0;
-	*out = s;
+	char *fit = realloc(s, n + 1);  /* sized for the rest of the selector: give it back */
+	*out = fit ? fit : s;
 	*olen = n;
 	return 0;
 }
@@ -195,7 +196,8 @@ static int quoted(struct cur *c, char **out, size_t *olen)
 		s[n++] = ch;
 	}
 	s[n] = 0;
-	*out = s;
+	char *fit = realloc(s, n + 1);  /* sized for the rest of the selector: give it back */
+	*out = fit ? fit : s;
 	*olen = n;
 	return 0;
 }
