@@ -637,8 +637,7 @@ static struct bufferevent *tls_bev(struct conn *c, SSL *ssl)
 	if (b) {                        /* the old one lets go of the socket */
 		bufferevent_setfd(c->client, -1);
 		bufferevent_free(c->client);
-		bufferevent_set_max_single_read(b, c->cfg->conn_buffer);
-		bufferevent_set_max_single_write(b, c->cfg->conn_buffer);
+		sockio_set_io_max(b, c->cfg->conn_buffer);
 	}
 	return b;
 }
@@ -981,8 +980,7 @@ static void start_exchange(struct conn *c)
 	bufferevent_setwatermark(ub, EV_READ, 0, c->cfg->conn_buffer);
 	/* libevent reads 16 KiB per call by default: a page would take a
 	 * dozen passes through the loop and the chain */
-	bufferevent_set_max_single_read(ub, c->cfg->conn_buffer);
-	bufferevent_set_max_single_write(ub, c->cfg->conn_buffer);
+	sockio_set_io_max(ub, c->cfg->conn_buffer);
 	bufferevent_set_timeouts(ub, &fb, &io);
 	bufferevent_enable(ub, EV_READ | EV_WRITE);
 	write_request_head(c, c->head);

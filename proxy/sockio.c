@@ -93,3 +93,10 @@ void sockio_push(struct bufferevent *bev)
 	if (evbuffer_get_length(out))
 		bufferevent_enable(bev, EV_WRITE);
 }
+
+void sockio_set_io_max(struct bufferevent *bev, size_t max)
+{
+	size_t rmax = bufferevent_openssl_get_ssl(bev) && max > SOCKIO_RECORD ? SOCKIO_RECORD : max;
+	bufferevent_set_max_single_read(bev, (ev_ssize_t)rmax);
+	bufferevent_set_max_single_write(bev, (ev_ssize_t)max);
+}

@@ -44,4 +44,11 @@ void sockio_push(struct bufferevent *bev);
 
 #define SOCKIO_RECORD 16384     /* the largest TLS record's plaintext */
 
+/* Sets how much bev reads and writes per call: up to max for a socket
+ * bufferevent; for a TLS one, writes up to max but reads SOCKIO_RECORD
+ * (libevent reserves the whole read size in the input before SSL_read,
+ * which fills one record at most: a large size would cost a large
+ * allocation, and often a heap trim, for every record). */
+void sockio_set_io_max(struct bufferevent *bev, size_t max);
+
 #endif

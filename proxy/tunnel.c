@@ -161,8 +161,7 @@ struct tunnel *tunnel_start(struct bufferevent *client, struct bufferevent *orig
 	for (int i = 0; i < 2; i++) {
 		bufferevent_setcb(t->side[i], readcb, NULL, eventcb, t);
 		bufferevent_setwatermark(t->side[i], EV_READ | EV_WRITE, 0, 0);
-		bufferevent_set_max_single_read(t->side[i], t->buffer);
-		bufferevent_set_max_single_write(t->side[i], t->buffer);
+		sockio_set_io_max(t->side[i], t->buffer);
 		bufferevent_set_timeouts(t->side[i], &tv, NULL);
 		bufferevent_enable(t->side[i], EV_READ | EV_WRITE);
 	}

@@ -191,6 +191,27 @@ static void test_push_tls_writes_one_record_now(void **state)
 	EVP_PKEY_free(key);
 }
 
+static void test_io_max_tls_reads_one_record(void **state)
+{
+	struct pair p = make_pair();
+	sockio_set_io_max(p.bev, 262144);
+	assert_int_equal(bufferevent_get_max_single_read(p.bev), 262144);
+	assert_int_equal(bufferevent_get_max_single_write(p.bev), 262144);
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct bufferevent *tls = bufferevent_openssl_socket_new(p.base, -1, SSL_new(ctx),
+	                                                         BUFFEREVENT_SSL_CONNECTING,
+	                                                         BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(tls);
+	sockio_set_io_max(tls, 262144);
+	assert_int_equal(bufferevent_get_max_single_read(tls), SOCKIO_RECORD);
+	assert_int_equal(bufferevent_get_max_single_write(tls), 262144);
+	sockio_set_io_max(tls, 4096);      /* smaller than a record: as asked */
+	assert_int_equal(bufferevent_get_max_single_read(tls), 4096);
+	bufferevent_free(tls);
+	SSL_CTX_free(ctx);
+	free_pair(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_eof_is_zero),
 		cmocka_unit_test(test_push_plain_writes_now),
 		cmocka_unit_test(test_push_tls_writes_one_record_now),
+		cmocka_unit_test(test_io_max_tls_reads_one_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
