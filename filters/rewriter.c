@@ -738,7 +738,10 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 			rw->th_start = p->text_start;
 			rw->th_valid = 1;
 		}
-		uint64_t key = (rw->th ^ ((uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15ull)) + i;
+		/* by the test's id, so rules that repeat a test share it */
+		uint64_t cid = sel_cond_id(s, i);
+		uint64_t key = cid ? rw->th ^ (cid * 0xc4ceb9fe1a85ec53ull)
+		                   : (rw->th ^ ((uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15ull)) + i;
 		struct memo *m = rw->memo ? &rw->memo[key & (MEMO_SLOTS - 1)] : NULL;
 		if (m && m->key == key) {
 			ok = m->result;

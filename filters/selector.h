@@ -90,6 +90,11 @@ int sel_cond_negated(const struct sel *s, unsigned i);
  * 0 otherwise (negation not applied). */
 int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len);
 
+/* SEL_COND_TEXT from :has-text() and the like: a 64-bit hash of the
+ * argument as written; conditions with the same id give the same result
+ * on the same text, whatever the rule.  0 for other conditions. */
+uint64_t sel_cond_id(const struct sel *s, unsigned i);
+
 /* SEL_COND_HAS / UPWARD / DEPTH: the selector a descendant must match.  It
  * is matched with sel_match_rel with the subject at path[scope]. */
 const struct sel *sel_cond_sel(const struct sel *s, unsigned i);
