@@ -228,3 +228,51 @@ def test_10_origin_closes_a_kept_connection(quell, tmp_path, test_ca):
         assert "upstream_connects 2" in txt.splitlines()
     finally:
         n.stop()
+
+
+def test_11_connect_and_client_hello_in_one_packet(quell, origin):
+    """A client that sends its ClientHello right behind the CONNECT (quell
+    has read it already when it decides to intercept: TLS then runs as a
+    filter over the connection's buffer): keep-alive requests inside work."""
+    import ssl
+    from https_util import quell_ca
+    q = quell(["connect_ports %d" % origin.https_port])
+    ctx = ssl.create_default_context(cafile=quell_ca(q))
+    host = "origin.test:%d" % origin.https_port
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    t = ctx.wrap_bio(inc, out, server_hostname="origin.test")
+    try:
+        t.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    with socket.create_connection(("127.0.0.1", q.port), timeout=10) as s:
+        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (host.encode(), host.encode()) +
+                  out.read())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(4096)
+            assert d, "closed before the 200"
+            buf += d
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200")
+        inc.write(rest)
+
+        def exchange(fn):
+            for _ in range(200):
+                try:
+                    return fn()
+                except ssl.SSLWantReadError:
+                    s.sendall(out.read())
+                    d = s.recv(65536)
+                    assert d, "closed mid-exchange"
+                    inc.write(d)
+            raise AssertionError("no progress")
+        exchange(t.do_handshake)
+        for _ in range(3):
+            t.write(b"GET /small.txt HTTP/1.1\r\nHost: %s\r\n\r\n" % host.encode())
+            s.sendall(out.read())
+            data = b""
+            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 1024:
+                data += exchange(lambda: t.read(65536))
+            assert data.startswith(b"HTTP/1.1 200")
+            assert data.split(b"\r\n\r\n", 1)[1] == b"x" * 1023 + b"\n"
