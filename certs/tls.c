@@ -394,13 +394,13 @@ static int dir_has_hash_links(const char *dir)
 	return found;
 }
 
-/* The system trust store for c.  SSL_CTX_set_default_verify_paths parses
- * the whole bundle file (~140 CAs, ~0.7 MB of heap for the process's life)
- * besides adding the hashed directory; the directory alone is read per
- * issuer when a chain needs it, and caches only those.  So the directory
- * alone when it is hashed and the environment names no other place
- * (SSL_CERT_FILE / SSL_CERT_DIR keep their usual meaning).  1 ok, 0 not. */
-static int load_system_trust(SSL_CTX *c)
+/* See tls.h.  SSL_CTX_set_default_verify_paths parses the whole bundle
+ * file (~140 CAs, ~0.7 MB of heap for the process's life) besides adding
+ * the hashed directory; the directory alone is read per issuer when a chain
+ * needs it, and caches only those.  So the directory alone when it is
+ * hashed and the environment names no other place (SSL_CERT_FILE /
+ * SSL_CERT_DIR keep their usual meaning). */
+int tls_load_system_trust(SSL_CTX *c)
 {
 	const char *dir = X509_get_default_cert_dir();
 	if (!getenv(X509_get_default_cert_file_env()) && !getenv(X509_get_default_cert_dir_env()) &&
@@ -417,7 +417,7 @@ static SSL_CTX *origin_ctx_new(struct tls *t, const char *ca_file, char *err, si
 	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
 	if (!c || !SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
 	    SSL_CTX_set_alpn_protos(c, h11, sizeof h11 - 1) != 0 ||
-	    !load_system_trust(c)) {
+	    !tls_load_system_trust(c)) {
 		snprintf(err, errlen, "cannot set up the origin TLS context");
 		SSL_CTX_free(c);
 		return NULL;

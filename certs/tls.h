@@ -92,6 +92,12 @@ const char *tls_verify_reason(const SSL *ssl);
  * itself every two hours; a reload or an operator may force it.  Any thread. */
 void tls_rotate_ticket_keys(struct tls *t);
 
+/* Adds the system trust store to c (a client context), cheaply: the hashed
+ * CA directory, whose certificates OpenSSL reads one issuer at a time as
+ * chains need them, rather than the whole bundle file at once.  Also for
+ * contexts that are not t's (the list downloader's).  1 ok, 0 not. */
+int tls_load_system_trust(SSL_CTX *c);
+
 /* Copies up to max auto-bypassed host names into out (each malloc'd, the
  * caller frees them).  Returns how many were copied. */
 size_t tls_bypass_list(struct tls *t, char **out, size_t max);

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "certs/tls.h"
+
 #define FETCH_CLIENT_MAGIC 0x46434c54u
 #define FETCH_MAGIC 0x46455443u
 #define FETCH_MAX_HEAD (64 * 1024)
@@ -43,7 +45,8 @@ struct fetch_client {
 	unsigned magic;
 	struct event_base *base;
 	struct evdns_base *dns;
-	SSL_CTX *ssl;
+	SSL_CTX *ssl;                      /* built by the first HTTPS hop (client_tls) */
+	char *ca_file;                     /* extra trusted CAs for it, or NULL */
 	struct fetch *running;             /* list of running fetches */
 };
 
@@ -858,6 +861,40 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	fail(f, "timed out after %ld ms", elapsed_ms(&f->started));
 }
 
+/* The client's TLS context, built by the first HTTPS hop: the updater
+ * holds a client for the process's life, and with no list on HTTPS (or
+ * `list none`) an idle proxy never pays for a trust store, nor for
+ * OpenSSL's initialisation when nothing else needs it.  The system store is
+ * the hashed directory, read per issuer (tls_load_system_trust).  Returns
+ * the context, or NULL with the reason in err (the next hop tries again). */
+static SSL_CTX *client_tls(struct fetch_client *c, char *err, size_t errlen)
+{
+	if (c->ssl)
+		return c->ssl;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
+		snprintf(err, errlen, "TLS: cannot create a context");
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (!tls_load_system_trust(ctx)) {
+		snprintf(err, errlen, "TLS: cannot load the system certificate store");
+		goto fail;
+	}
+	if (c->ca_file && SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) != 1) {
+		char why[160];
+		ERR_error_string_n(ERR_peek_last_error(), why, sizeof why);
+		snprintf(err, errlen, "upstream_ca_file %s: %s", c->ca_file, why);
+		goto fail;
+	}
+	ERR_clear_error();
+	return c->ssl = ctx;
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
 /* Connects to url and sends the request.  Returns 0, or -1 after fail(). */
 static int hop_start(struct fetch *f, const char *url)
 {
@@ -879,7 +916,12 @@ static int hop_start(struct fetch *f, const char *url)
 	f->res->wire_bytes = 0;
 	struct event_base *base = f->c->base;
 	if (f->u.https) {
-		SSL *ssl = SSL_new(f->c->ssl);
+		SSL_CTX *ctx = client_tls(f->c, err, sizeof err);
+		if (!ctx) {
+			fail(f, "%s", err);
+			return -1;
+		}
+		SSL *ssl = SSL_new(ctx);
 		if (!ssl) {
 			fail(f, "TLS: out of memory");
 			return -1;
@@ -960,22 +1002,9 @@ struct fetch_client *fetch_client_new(struct event_base *base, const char *ca_fi
 	}
 	c->magic = FETCH_CLIENT_MAGIC;
 	c->base = base;
-	c->ssl = SSL_CTX_new(TLS_client_method());
-	if (!c->ssl) {
-		snprintf(err, errlen, "TLS: cannot create a context");
-		goto fail;
-	}
-	SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
-	SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_set_default_verify_paths(c->ssl) != 1) {
-		snprintf(err, errlen, "TLS: cannot load the system certificate store");
-		goto fail;
-	}
-	if (ca_file && SSL_CTX_load_verify_locations(c->ssl, ca_file, NULL) != 1) {
-		unsigned long e = ERR_get_error();
-		char why[160];
-		ERR_error_string_n(e, why, sizeof why);
-		snprintf(err, errlen, "upstream_ca_file %s: %s", ca_file, why);
+	/* the TLS context comes with the first HTTPS hop (client_tls) */
+	if (ca_file && !(c->ca_file = strdup(ca_file))) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (resolver) {
@@ -1016,6 +1045,7 @@ void fetch_client_free(struct fetch_client *c)
 	if (c->dns)
 		evdns_base_free(c->dns, 1);
 	SSL_CTX_free(c->ssl);
+	free(c->ca_file);
 	c->magic = 0;
 	free(c);
 }

@@ -61,7 +61,10 @@ struct fetch_result {
 typedef void (*fetch_done_fn)(struct fetch_result *res, void *arg);
 
 /* A client: DNS resolver and TLS context, shared by the fetches it starts.
- * ca_file: extra trusted CAs (PEM) on top of the system store, or NULL.
+ * ca_file: extra trusted CAs (PEM) on top of the system store, or NULL; the
+ * TLS context, and so ca_file, is loaded by the first HTTPS fetch, which
+ * fails with the reason when it cannot be (an idle client costs no trust
+ * store).
  * resolver: "ADDR[:PORT]" of a DNS server, or NULL for /etc/resolv.conf;
  * /etc/hosts is read either way.  Returns NULL with a message in err. */
 struct fetch_client *fetch_client_new(struct event_base *base, const char *ca_file,
