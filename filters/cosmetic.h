@@ -90,6 +90,12 @@ int cosmetic_page_attr_sub_indexed(const struct cosmetic_page *p, const char *na
  * long as the page. */
 #define COSMETIC_TRI_BITS 16384
 const uint64_t *cosmetic_page_tri_filter(const struct cosmetic_page *p);
+/* v: the three bytes, lower-cased, as b0 << 16 | b1 << 8 | b2 (a scan
+ * rolls it along the value). */
+static inline unsigned cosmetic_tri_bit_packed(uint32_t v)
+{
+	return (unsigned)((v * 0x9e3779b1u) >> 18); /* 14 bits */
+}
 static inline unsigned cosmetic_tri_bit(const char *s)
 {
 	uint32_t v = 0;
@@ -99,7 +105,7 @@ static inline unsigned cosmetic_tri_bit(const char *s)
 			ch |= 0x20;
 		v = v << 8 | ch;
 	}
-	return (unsigned)((v * 0x9e3779b1u) >> 18); /* 14 bits */
+	return cosmetic_tri_bit_packed(v);
 }
 
 /* The rules filed under key on the page: generic ones first, then domain

@@ -1312,6 +1312,7 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 		memset(rw->has_memo, 0, sizeof rw->has_memo);
 		rw->has_stamp = 1;
 	}
+	const struct sel_node *el = rw->path[lvl - 1];
 	/* only the pends that wait on descendants, newest first */
 	for (int32_t i = rw->last_desc; i >= 0; i = rw->pends[i].prev_desc) {
 		struct pend *p = &rw->pends[i];
@@ -1330,6 +1331,10 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 				if (done)
 					continue;
 			}
+			size_t stl;
+			const char *st = sel_subject_tag(sub, &stl);
+			if (st && !(stl == el->name_len && !memcmp(st, el->name, stl)))
+				continue; /* "p + p + p" on anything but a p */
 			/* the match depends on the selector and, unless it is
 			 * scope-free, on the scope: rules that share both share it */
 			uint64_t id = sel_id(sub);
@@ -1415,11 +1420,16 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 	if (a->value_len >= 3 && cosmetic_page_attr_sub_indexed(rw->page, a->name, a->name_len)) {
 		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('~'), a->name, a->name_len);
 		h0 = cosmetic_key_add(h0, "=", 1);
-		for (size_t k = 0; k + 3 <= a->value_len; k++) {
-			unsigned b = cosmetic_tri_bit(a->value + k);
-			if (!(rw->tri[b / 64] >> (b % 64) & 1))
+		uint32_t v = 0;
+		for (size_t k = 0; k < a->value_len; k++) {
+			unsigned char ch = (unsigned char)a->value[k];
+			if ((unsigned)(ch - 'A') < 26u)
+				ch |= 0x20;
+			v = (v << 8 | ch) & 0xffffff; /* the window ending at k */
+			unsigned b = cosmetic_tri_bit_packed(v);
+			if (k < 2 || !(rw->tri[b / 64] >> (b % 64) & 1))
 				continue; /* no rule holds these three bytes */
-			size_t got = cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, a->value + k, 3),
+			size_t got = cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, a->value + k - 2, 3),
 			                                  cand + nc, MAX_CAND - nc);
 			/* a value may hold the same three bytes twice: keep
 			 * each rule once (writes never pass the reads) */

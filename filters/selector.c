@@ -82,6 +82,9 @@ struct sel {
 	int css_ok, stream_ok;
 	uint64_t id;                /* hash of the text, syntax and relativity:
 	                               equal ids, same static match */
+	const char *subject_tag;    /* the tag every alternative's subject must
+	                               have, or NULL */
+	size_t subject_tag_len;
 	int rel_simple;             /* relative: every alternative is one compound
 	                               under a descendant combinator */
 };
@@ -1102,6 +1105,15 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	s->id = 14695981039346656037ull ^ (uint64_t)(relative * 2 + c->syntax);
 	for (const char *t = s->text; *t; t++)
 		s->id = (s->id ^ (unsigned char)*t) * 1099511628211ull;
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		const struct compound *k = &s->alts[i].c[s->alts[i].n - 1];
+		if (!k->tag || (i && (k->tag_len != s->subject_tag_len || memcmp(k->tag, s->subject_tag, k->tag_len)))) {
+			s->subject_tag = NULL;
+			break;
+		}
+		s->subject_tag = k->tag;
+		s->subject_tag_len = k->tag_len;
+	}
 	for (unsigned i = 0; i < s->n_alts; i++)
 		if (s->alts[i].n != 1 || s->alts[i].c[0].comb != ' ')
 			s->rel_simple = 0;
@@ -1233,6 +1245,11 @@ const char *sel_text(const struct sel *s) { return s->text; }
 unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
 int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
+const char *sel_subject_tag(const struct sel *s, size_t *len)
+{
+	*len = s->subject_tag_len;
+	return s->subject_tag;
+}
 uint64_t sel_cond_id(const struct sel *s, unsigned i) { return s->conds[i].id; }
 int sel_cond_kind(const struct sel *s, unsigned i) { return s->conds[i].kind; }
 int sel_cond_negated(const struct sel *s, unsigned i) { return s->conds[i].neg; }
@@ -1475,19 +1492,27 @@ static int attr_ok(const struct attr_test *t, const struct sel_node *e)
 	return 0;
 }
 
+static int is_html_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f';
+}
+
+/* Is cl one of the whitespace-separated tokens of the class attribute?
+ * Searched with memmem, then the match must stand alone: pages carry
+ * class lists of dozens of names, and the rules that are tried on an
+ * element mostly hold one of them. */
 static int has_class(const struct html_attr *a, const char *cl, size_t m)
 {
-	const char *v = a->value;
-	size_t n = a->value_len;
-	for (size_t i = 0; i < n;) {
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r' || v[i] == '\f'))
-			i++;
-		size_t j = i;
-		while (j < n && !(v[j] == ' ' || v[j] == '\t' || v[j] == '\n' || v[j] == '\r' || v[j] == '\f'))
-			j++;
-		if (j - i == m && !memcmp(v + i, cl, m))
+	const char *v = a->value, *end = v + a->value_len;
+	if (m == 0 || memchr(cl, ' ', m) || memchr(cl, '\t', m) || memchr(cl, '\n', m) ||
+	    memchr(cl, '\r', m) || memchr(cl, '\f', m))
+		return 0; /* a token never holds a blank */
+	for (const char *p = v; (size_t)(end - p) >= m; p++) {
+		p = memmem(p, (size_t)(end - p), cl, m);
+		if (!p)
+			return 0;
+		if ((p == v || is_html_space(p[-1])) && (p + m == end || is_html_space(p[m])))
 			return 1;
-		i = j;
 	}
 	return 0;
 }

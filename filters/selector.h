@@ -114,5 +114,8 @@ int sel_rel_simple(const struct sel *s);
  * and the rewriter matches each once per element; like its text-test memo
  * it takes equal 64-bit hashes for equal inputs). */
 uint64_t sel_id(const struct sel *s);
+/* The tag name (lower case, not NUL-terminated) an element must have to
+ * match s, when every alternative says it; NULL otherwise. */
+const char *sel_subject_tag(const struct sel *s, size_t *len);
 
 #endif

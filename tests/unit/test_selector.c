@@ -263,6 +263,43 @@ static void test_07_shared_inner_ids(void **state)
 	sel_free(e);
 }
 
+/* A class is one whole blank-separated token of the attribute, wherever
+ * it stands in a long list (found with memmem, then bounded). */
+static void test_08_class_tokens(void **state)
+{
+	(void)state;
+	static struct html_attr cls[] = { { "class", "x-ad  ad-x\tad\nbox", 5, 17 } };
+	static struct sel_node n = { "div", 3, cls, 1, NULL, 0 };
+	const struct sel_node *path[] = { &n };
+	const char *yes[] = { ".ad", ".x-ad", ".ad-x", ".box", "div.box.ad" };
+	const char *no[] = { ".x", ".a", ".bo", ".ad-", ".d", ".x-ad.nope", ".ad\\ ad-x" };
+	for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+		struct sel *s = parse_ok(yes[i], SEL_SYNTAX_CSS);
+		assert_true(sel_match(s, path, 1));
+		sel_free(s);
+	}
+	for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+		struct sel *s = parse_ok(no[i], SEL_SYNTAX_CSS);
+		if (sel_match(s, path, 1))
+			fprintf(stderr, "%s matched\n", no[i]);
+		assert_false(sel_match(s, path, 1));
+		sel_free(s);
+	}
+	/* the subject's tag, when all alternatives agree on one */
+	size_t tl;
+	struct sel *a = parse_ok("div:has(p + p + p)", SEL_SYNTAX_CSS);
+	struct sel *b = parse_ok("div:has(img, video)", SEL_SYNTAX_CSS);
+	struct sel *c = parse_ok("div:has(p.a, p.b)", SEL_SYNTAX_CSS);
+	const char *t = sel_subject_tag(sel_cond_sel(a, 0), &tl);
+	assert_non_null(t);
+	assert_true(tl == 1 && t[0] == 'p');
+	assert_null(sel_subject_tag(sel_cond_sel(b, 0), &tl));
+	assert_non_null(sel_subject_tag(sel_cond_sel(c, 0), &tl));
+	sel_free(a);
+	sel_free(b);
+	sel_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_05_relative),
 		cmocka_unit_test(test_06_content_tests),
 		cmocka_unit_test(test_07_shared_inner_ids),
+		cmocka_unit_test(test_08_class_tokens),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
