@@ -10,12 +10,14 @@
 #include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -52,9 +54,15 @@ struct ticket_key {             /* session ticket protection keys */
 
 struct tls {
 	unsigned magic;
-	struct ca *ca;
-	struct leaf_cache *leaves;
-	SSL_CTX *server_ctx;        /* browser side */
+	/* The browser side is built on first use (ca_get, server_ctx_get; see
+	 * tls_new): each pointer is published, release, once what it needs is
+	 * complete, and never changes afterwards. */
+	_Atomic(struct ca *) ca;
+	struct leaf_cache *leaves;  /* complete before server_ctx is published */
+	_Atomic(SSL_CTX *) server_ctx; /* browser side */
+	pthread_mutex_t browser_lock;  /* serializes those first builds */
+	char *ca_dir;               /* cfg->ca_dir */
+	int cert_cache_size;
 	_Atomic(SSL_CTX *) origin_ctx; /* origin side, built on first use (origin_ctx_get) */
 	pthread_mutex_t origin_lock;    /* serializes that first build */
 	char *upstream_ca_file;     /* cfg->upstream_ca_file, or NULL */
@@ -69,7 +77,8 @@ struct tls {
 	EVP_CIPHER *ticket_cipher;  /* AES-256-CBC, fetched once */
 };
 
-static int host_idx = -1;       /* SSL ex_data: malloc'd CONNECT or origin host */
+static int host_idx = -1;       /* SSL ex_data: malloc'd CONNECT or origin host;
+                                 * made by the first context built (make_idx) */
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void free_host(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
@@ -221,6 +230,8 @@ static void ticket_rotate_locked(struct tls *t)
 void tls_rotate_ticket_keys(struct tls *t)
 {
 	assert(t && t->magic == TLS_MAGIC);
+	if (!atomic_load_explicit(&t->server_ctx, memory_order_acquire))
+		return;                  /* no keys yet: the first build makes fresh ones */
 	pthread_mutex_lock(&t->ticket_lock);
 	ticket_rotate_locked(t);
 	pthread_mutex_unlock(&t->ticket_lock);
@@ -265,6 +276,8 @@ static int on_ticket_key(SSL *ssl, unsigned char *name, unsigned char *iv,
 	return r;
 }
 
+static SSL_CTX *server_ctx_get(struct tls *t);
+
 static SSL_CTX *server_ctx_new(struct tls *t)
 {
 	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
@@ -294,7 +307,8 @@ SSL *tls_client_side(struct tls *t, const char *connect_host)
 {
 	assert(t && t->magic == TLS_MAGIC);
 	char *h = connect_host ? strdup(connect_host) : NULL;
-	SSL *ssl = SSL_new(t->server_ctx);
+	SSL_CTX *ctx = server_ctx_get(t);
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
 	if (!ssl || (connect_host && !h) || !SSL_set_ex_data(ssl, host_idx, h)) {
 		log_ssl("new browser-side SSL");
 		free(h);
@@ -414,6 +428,11 @@ int tls_load_system_trust(SSL_CTX *c)
 static SSL_CTX *origin_ctx_new(struct tls *t, const char *ca_file, char *err, size_t errlen)
 {
 	static const unsigned char h11[] = "\x08http/1.1";
+	pthread_once(&idx_once, make_idx);   /* the SSLs of this context carry the host */
+	if (host_idx < 0) {
+		snprintf(err, errlen, "OpenSSL ex_data index unavailable");
+		return NULL;
+	}
 	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
 	if (!c || !SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
 	    SSL_CTX_set_alpn_protos(c, h11, sizeof h11 - 1) != 0 ||
@@ -643,6 +662,132 @@ static struct ca *load_or_create(const char *dir, char *err, size_t errlen)
 	return ca;
 }
 
+/* The CA, loaded (or created) by the first caller unless tls_new did.
+ * Caller holds browser_lock.  Returns it, or NULL with the reason in err. */
+static struct ca *ca_get_locked(struct tls *t, char *err, size_t errlen)
+{
+	struct ca *ca = atomic_load_explicit(&t->ca, memory_order_relaxed);
+	if (!ca && (ca = load_or_create(t->ca_dir, err, errlen)))
+		atomic_store_explicit(&t->ca, ca, memory_order_release);
+	return ca;
+}
+
+/* The CA for quell's pages and the status page.  Returns it, or NULL
+ * (logged; the next call tries again). */
+static struct ca *ca_get(struct tls *t)
+{
+	struct ca *ca = atomic_load_explicit(&t->ca, memory_order_acquire);
+	if (ca)
+		return ca;
+	char err[600];
+	pthread_mutex_lock(&t->browser_lock);
+	if (!(ca = ca_get_locked(t, err, sizeof err)))
+		log_msg(LOG_ERROR, "tls: %s", err);
+	ERR_clear_error();
+	pthread_mutex_unlock(&t->browser_lock);
+	return ca;
+}
+
+/* Builds the browser side: CA, leaf cache and leaf key, ticket keys, then
+ * publishes the SSL_CTX.  What a failed attempt made is kept for the next.
+ * Caller holds browser_lock.  0, or -1 with the reason in err. */
+static int browser_build_locked(struct tls *t, char *err, size_t errlen)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_once(&idx_once, make_idx);
+	if (host_idx < 0) {
+		snprintf(err, errlen, "OpenSSL ex_data index unavailable");
+		return -1;
+	}
+	struct ca *ca = ca_get_locked(t, err, errlen);
+	if (!ca)
+		return -1;
+	if (!t->leaves &&
+	    !(t->leaves = leaf_cache_new(ca_cert(ca), ca_key(ca), t->cert_cache_size, err, errlen)))
+		return -1;
+	if ((!t->ticket_cipher && !(t->ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL))) ||
+	    (!t->tk_cur.set && ticket_key_make(&t->tk_cur) != 0)) {
+		snprintf(err, errlen, "cannot make session ticket keys");
+		return -1;
+	}
+	SSL_CTX *c = server_ctx_new(t);
+	if (!c) {
+		snprintf(err, errlen, "cannot set up the browser-side TLS context");
+		return -1;
+	}
+	atomic_store_explicit(&t->server_ctx, c, memory_order_release);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_msg(LOG_DEBUG, "tls: browser-side TLS context built in %.1f ms",
+	        (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	return 0;
+}
+
+/* The browser-side context, built by the first intercepted CONNECT unless
+ * tls_new did.  Returns it, or NULL (logged; the next call tries again). */
+static SSL_CTX *server_ctx_get(struct tls *t)
+{
+	SSL_CTX *c = atomic_load_explicit(&t->server_ctx, memory_order_acquire);
+	if (c)
+		return c;
+	char err[600];
+	pthread_mutex_lock(&t->browser_lock);
+	if (!(c = atomic_load_explicit(&t->server_ctx, memory_order_relaxed))) {
+		if (browser_build_locked(t, err, sizeof err) == 0)
+			c = atomic_load_explicit(&t->server_ctx, memory_order_relaxed);
+		else
+			log_msg(LOG_ERROR, "tls: %s", err);
+	}
+	ERR_clear_error();
+	pthread_mutex_unlock(&t->browser_lock);
+	return c;
+}
+
+/* With interception off, tls_new checks the CA without OpenSSL: the key's
+ * mode, as ca_load would (the full load happens on first use and reports
+ * its own errors).  0, or -1 with the reason in err. */
+static int ca_key_mode_check(const char *dir, char *err, size_t errlen)
+{
+	char path[4200];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s", dir, CA_KEY_FILE);
+	if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "cannot open the CA key %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(err, errlen, "the CA key %s is readable by group or others (mode %04o): "
+		         "anyone who reads it can impersonate every web site; fix it with: chmod 600 %s",
+		         path, (unsigned)(st.st_mode & 07777), path);
+		return -1;
+	}
+	return 0;
+}
+
+/* upstream_ca_file's check at start with interception off: readable and
+ * holding a PEM certificate block.  OpenSSL's parser (ca_file_check) would
+ * say more, but running any of it at start costs its initialisation (about
+ * 1 MB resident for the process's life) that a proxy without interception
+ * needs only if it downloads lists over HTTPS; the file's first real use
+ * parses it and reports what is wrong.  Reads at most 16 MiB.  0, or -1
+ * with the reason in err. */
+static int ca_file_peek(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char line[256];
+	int found = 0;
+	if (!f) {
+		snprintf(err, errlen, "upstream_ca_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (long n = 0; !found && n < (16L << 20) && fgets(line, sizeof line, f); n += (long)strlen(line))
+		found = strncmp(line, "-----BEGIN ", 11) == 0 && strstr(line, "CERTIFICATE-----") != NULL;
+	fclose(f);
+	if (!found)
+		snprintf(err, errlen, "upstream_ca_file %s: no PEM certificate in it", path);
+	return found ? 0 : -1;
+}
+
 struct tls *tls_new(const struct config *cfg, char *err, size_t errlen)
 {
 	struct tls *t = calloc(1, sizeof *t);
@@ -650,44 +795,55 @@ struct tls *tls_new(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	pthread_once(&idx_once, make_idx);
 	t->magic = TLS_MAGIC;
 	t->auto_bypass_failures = cfg->auto_bypass_failures;
 	pthread_mutex_init(&t->track_lock, NULL);
 	pthread_mutex_init(&t->resume_lock, NULL);
 	pthread_mutex_init(&t->ticket_lock, NULL);
 	pthread_mutex_init(&t->origin_lock, NULL);
-	if (host_idx < 0) {
-		snprintf(err, errlen, "OpenSSL ex_data index unavailable");
-		goto fail;
-	}
+	pthread_mutex_init(&t->browser_lock, NULL);
+	t->cert_cache_size = cfg->cert_cache_size;
 	if (!cfg->ca_dir || !*cfg->ca_dir) {
 		snprintf(err, errlen, "ca_dir is not set");
 		goto fail;
 	}
-	if (!(t->ca = load_or_create(cfg->ca_dir, err, errlen)))
-		goto fail;
-	t->leaves = leaf_cache_new(ca_cert(t->ca), ca_key(t->ca), cfg->cert_cache_size, err, errlen);
-	if (!t->leaves)
-		goto fail;
-	if (!(t->ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) ||
-	    ticket_key_make(&t->tk_cur) != 0) {
-		snprintf(err, errlen, "cannot make session ticket keys");
+	if (!(t->ca_dir = strdup(cfg->ca_dir))) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (!(t->server_ctx = server_ctx_new(t))) {
-		snprintf(err, errlen, "cannot set up the browser-side TLS context");
+	/* Interception on: the browser side is built now, so a broken CA stops
+	 * `quell run` rather than failing every HTTPS page, and the first page
+	 * does not wait for it (measured: the build takes ~3 ms, OpenSSL's own
+	 * start-up included; the leaf key is one P-256 key, ~0.1 ms).  Such a
+	 * proxy builds it at its first CONNECT anyway.  Interception off:
+	 * nothing of OpenSSL runs at start unless the CA must be created, since
+	 * OpenSSL's initialisation and these objects cost ~3 MB resident
+	 * (idle 22.8 MB on, 19.5 off) that such a proxy needs only if a reload
+	 * switches interception on, or for the CA pages (ca_get). */
+	if (cfg->intercept) {
+		if (browser_build_locked(t, err, errlen) != 0)
+			goto fail;
+		ERR_clear_error();
+	} else if (!ca_exists(cfg->ca_dir)) {
+		if (!ca_get_locked(t, err, errlen))
+			goto fail;
+		ERR_clear_error();
+	} else if (ca_key_mode_check(cfg->ca_dir, err, errlen) != 0) {
 		goto fail;
+	} else {
+		log_msg(LOG_INFO, "tls: CA in %s (interception off: loaded when first needed)",
+		        cfg->ca_dir);
 	}
 	if (cfg->upstream_ca_file && *cfg->upstream_ca_file) {
-		if (ca_file_check(cfg->upstream_ca_file, err, errlen) != 0)
+		if ((cfg->intercept ? ca_file_check : ca_file_peek)(cfg->upstream_ca_file, err, errlen) != 0)
 			goto fail;
 		if (!(t->upstream_ca_file = strdup(cfg->upstream_ca_file))) {
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
 	}
-	ERR_clear_error();
+	/* no ERR_clear_error() here: even that initialises OpenSSL; the
+	 * branches above that ran OpenSSL left its queue clean */
 	return t;
 fail:
 	ERR_clear_error();
@@ -700,12 +856,14 @@ void tls_free(struct tls *t)
 	if (!t)
 		return;
 	assert(t->magic == TLS_MAGIC);
-	SSL_CTX_free(t->server_ctx);
+	SSL_CTX_free(atomic_load(&t->server_ctx));
 	SSL_CTX_free(atomic_load(&t->origin_ctx));
 	pthread_mutex_destroy(&t->origin_lock);
 	free(t->upstream_ca_file);
 	leaf_cache_free(t->leaves);
-	ca_free(t->ca);
+	ca_free(atomic_load(&t->ca));
+	free(t->ca_dir);
+	pthread_mutex_destroy(&t->browser_lock);
 	pthread_mutex_destroy(&t->track_lock);
 	for (int i = 0; i < TLS_RESUME_SLOTS; i++)
 		SSL_SESSION_free(t->resume[i].sess);
@@ -718,9 +876,41 @@ void tls_free(struct tls *t)
 	free(t);
 }
 
-unsigned long tls_mint_count(struct tls *t) { return leaf_cache_mints(t->leaves); }
-unsigned long tls_cache_hits(struct tls *t) { return leaf_cache_hits(t->leaves); }
-const char *tls_ca_pem(struct tls *t, size_t *len) { return ca_pem(t->ca, len); }
-const unsigned char *tls_ca_der(struct tls *t, size_t *len) { return ca_der(t->ca, len); }
-const char *tls_ca_fingerprint(struct tls *t) { return ca_fingerprint(t->ca); }
-const char *tls_ca_subject(struct tls *t) { return ca_subject(t->ca); }
+/* The leaf cache exists once the browser side is published. */
+unsigned long tls_mint_count(struct tls *t)
+{
+	return atomic_load_explicit(&t->server_ctx, memory_order_acquire) ? leaf_cache_mints(t->leaves) : 0;
+}
+
+unsigned long tls_cache_hits(struct tls *t)
+{
+	return atomic_load_explicit(&t->server_ctx, memory_order_acquire) ? leaf_cache_hits(t->leaves) : 0;
+}
+
+#define TLS_CA_UNAVAILABLE "unavailable (the CA did not load: see the log)"
+
+const char *tls_ca_pem(struct tls *t, size_t *len)
+{
+	struct ca *ca = ca_get(t);
+	*len = 0;
+	return ca ? ca_pem(ca, len) : "";
+}
+
+const unsigned char *tls_ca_der(struct tls *t, size_t *len)
+{
+	struct ca *ca = ca_get(t);
+	*len = 0;
+	return ca ? ca_der(ca, len) : (const unsigned char *)"";
+}
+
+const char *tls_ca_fingerprint(struct tls *t)
+{
+	struct ca *ca = ca_get(t);
+	return ca ? ca_fingerprint(ca) : TLS_CA_UNAVAILABLE;
+}
+
+const char *tls_ca_subject(struct tls *t)
+{
+	struct ca *ca = ca_get(t);
+	return ca ? ca_subject(ca) : TLS_CA_UNAVAILABLE;
+}

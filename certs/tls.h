@@ -7,7 +7,8 @@
  * and the client SSL_CTX that talks to origins.  Thread safety: every function
  * may be called from any worker; the leaf cache takes a short mutex on lookup
  * and mint, the auto-bypass table a mutex on a bypass check only while some
- * host has recorded failures; nothing else locks.
+ * host has recorded failures; the contexts' first builds take a mutex until
+ * they are published; nothing else locks.
  *
  * How the proxy uses it, per CONNECT HOST:PORT:
  *   1. tls_bypassed(t, cfg, HOST): 1 -> blind tunnel, as without interception.
@@ -37,13 +38,19 @@
 struct config;
 struct tls;
 
-/* Loads the CA from cfg->ca_dir, creating it there (ECDSA P-256) when the
- * directory holds none, and logs at info level where it is and how to
- * install it.  Refuses a CA key readable by group or others.  Builds the
- * browser-side SSL_CTX (TLS 1.2 and 1.3, ALPN http/1.1 only, stateless
- * session tickets under keys rotated every two hours) and the origin-side
+/* Sets up HTTPS interception over the CA in cfg->ca_dir, creating it there
+ * (ECDSA P-256) when the directory holds none, and logs at info level where
+ * it is and how to install it.  Refuses a CA key readable by group or
+ * others.  The browser-side SSL_CTX (TLS 1.2 and 1.3, ALPN http/1.1 only,
+ * stateless session tickets under keys rotated every two hours), with the
+ * CA loaded and the leaf key made, is built now when cfg->intercept is on,
+ * else by the first call that needs it (tls_client_side, tls_ca_*), so an
+ * idle proxy without interception runs no OpenSSL at all.  The origin-side
  * SSL_CTX (system trust store plus cfg->upstream_ca_file, TLS >= 1.2, peer
- * verification required).  Keeps cfg->cert_cache_size and
+ * verification required) is built by the first tls_origin_side;
+ * cfg->upstream_ca_file is checked now (parsed with interception on; with
+ * it off, only for a readable PEM certificate block).  First builds are
+ * thread-safe.  Keeps cfg->ca_dir, cfg->cert_cache_size and
  * cfg->auto_bypass_failures; cfg is not referenced afterwards.  Returns the
  * object, or NULL with a one-line reason in err. */
 struct tls *tls_new(const struct config *cfg, char *err, size_t errlen);
@@ -108,7 +115,8 @@ unsigned long tls_cache_hits(struct tls *t);
 
 /* The CA certificate, for quell's own pages (certs/pages.h) and the log:
  * PEM text and DER bytes owned by t, and its SHA-256 fingerprint
- * "AB:CD:..." .  Never the key. */
+ * "AB:CD:..." .  Never the key.  The first call may load the CA; when it
+ * cannot (logged), PEM and DER are empty and the strings say unavailable. */
 const char *tls_ca_pem(struct tls *t, size_t *len);
 const unsigned char *tls_ca_der(struct tls *t, size_t *len);
 const char *tls_ca_fingerprint(struct tls *t);

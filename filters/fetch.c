@@ -1024,10 +1024,8 @@ struct fetch_client *fetch_client_new(struct event_base *base, const char *ca_fi
 	}
 	if (resolver)
 		evdns_base_load_hosts(c->dns, NULL);
-	ERR_clear_error();
 	return c;
 fail:
-	ERR_clear_error();
 	fetch_client_free(c);
 	return NULL;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,129 @@ static void test_new_creates_then_loads(void **state)
 	f->t = tls_new(&f->cfg, f->err, sizeof f->err);
 	assert_null(f->t);
 	assert_non_null(strstr(f->err, "upstream_ca_file"));
+	teardown(state);
+}
+
+/* Interception off: tls_new checks the CA key's mode and upstream_ca_file
+ * without OpenSSL and loads nothing; the first use loads the CA (and a
+ * failed load is retried), where interception on refuses to start. */
+static void test_lazy_when_intercept_off(void **state)
+{
+	struct fx *f;
+	char pem[200], saved[200], cmd[1024], pemfile[200];
+	setup_sub(state, "lazy");
+	f = *state;
+	f->t = tls_new(&f->cfg, f->err, sizeof f->err);      /* creates the CA */
+	assert_non_null(f->t);
+	tls_free(f->t);
+	snprintf(pem, sizeof pem, "%s/lazy/ca.pem", tmpdir);
+	snprintf(saved, sizeof saved, "%s/lazy-ca.pem", tmpdir);
+	snprintf(cmd, sizeof cmd, "mv '%s' '%s' && echo garbage > '%s'", pem, saved, pem);
+	assert_int_equal(system(cmd), 0);
+
+	/* a broken certificate: refused at start with interception on ... */
+	f->t = tls_new(&f->cfg, f->err, sizeof f->err);
+	assert_null(f->t);
+	/* ... accepted with it off, and refused by each first use */
+	set(&f->cfg, "intercept", "off");
+	f->t = tls_new(&f->cfg, f->err, sizeof f->err);
+	if (!f->t)
+		fail_msg("%s", f->err);
+	tls_rotate_ticket_keys(f->t);            /* nothing built yet: a no-op */
+	assert_null(tls_client_side(f->t, "www.example.org"));
+	assert_non_null(strstr(tls_ca_subject(f->t), "unavailable"));
+	size_t n = 1;
+	assert_string_equal(tls_ca_pem(f->t, &n), "");
+	assert_int_equal(n, 0);
+	assert_int_equal(tls_mint_count(f->t), 0);
+
+	/* repaired: the next use builds the browser side */
+	snprintf(cmd, sizeof cmd, "mv '%s' '%s'", saved, pem);
+	assert_int_equal(system(cmd), 0);
+	SSL_CTX *ctx = browser_ctx(f->t, 0);
+	SSL *c = browser(ctx, "www.example.org", "www.example.org", NULL);
+	SSL *s = tls_client_side(f->t, "www.example.org");
+	assert_non_null(s);
+	assert_int_equal(handshake(c, s), 1);
+	assert_int_equal(tls_mint_count(f->t), 1);
+	tls_rotate_ticket_keys(f->t);
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(ctx);
+	tls_free(f->t);
+	f->t = NULL;
+
+	/* the key's mode is still checked at start */
+	char key[200];
+	snprintf(key, sizeof key, "%s/lazy/ca.key", tmpdir);
+	assert_int_equal(chmod(key, 0640), 0);
+	assert_null(f->t = tls_new(&f->cfg, f->err, sizeof f->err));
+	assert_non_null(strstr(f->err, "chmod 600"));
+	assert_int_equal(chmod(key, 0600), 0);
+
+	/* upstream_ca_file: missing, or without a certificate, is an error */
+	set(&f->cfg, "upstream_ca_file", "/nonexistent/ca.pem");
+	assert_null(f->t = tls_new(&f->cfg, f->err, sizeof f->err));
+	assert_non_null(strstr(f->err, "upstream_ca_file"));
+	snprintf(pemfile, sizeof pemfile, "%s/not-a-cert.pem", tmpdir);
+	FILE *fp = fopen(pemfile, "w");
+	assert_non_null(fp);
+	fputs("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", fp);
+	fclose(fp);
+	set(&f->cfg, "upstream_ca_file", pemfile);
+	assert_null(f->t = tls_new(&f->cfg, f->err, sizeof f->err));
+	assert_non_null(strstr(f->err, "no PEM certificate"));
+	set(&f->cfg, "upstream_ca_file", pem);
+	f->t = tls_new(&f->cfg, f->err, sizeof f->err);
+	if (!f->t)
+		fail_msg("%s", f->err);
+	teardown(state);
+}
+
+struct race {
+	struct tls *t;
+	pthread_barrier_t *go;
+	SSL *ssl;
+};
+
+static void *race_main(void *arg)
+{
+	struct race *r = arg;
+	pthread_barrier_wait(r->go);
+	r->ssl = tls_client_side(r->t, "race.example");
+	return NULL;
+}
+
+/* Workers racing to the first intercepted CONNECT share one context. */
+static void test_lazy_build_races(void **state)
+{
+	enum { N = 8 };
+	struct fx *f;
+	setup_sub(state, "race");
+	f = *state;
+	f->t = tls_new(&f->cfg, f->err, sizeof f->err);      /* creates the CA */
+	assert_non_null(f->t);
+	tls_free(f->t);
+	set(&f->cfg, "intercept", "off");
+	f->t = tls_new(&f->cfg, f->err, sizeof f->err);
+	assert_non_null(f->t);
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, N);
+	struct race r[N];
+	pthread_t th[N];
+	for (int i = 0; i < N; i++) {
+		r[i] = (struct race){ .t = f->t, .go = &go };
+		assert_int_equal(pthread_create(&th[i], NULL, race_main, &r[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (int i = 0; i < N; i++) {
+		assert_non_null(r[i].ssl);
+		assert_ptr_equal(SSL_get_SSL_CTX(r[i].ssl), SSL_get_SSL_CTX(r[0].ssl));
+	}
+	for (int i = 0; i < N; i++)
+		SSL_free(r[i].ssl);
 	teardown(state);
 }
 
@@ -741,6 +865,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_peek_client_hello),
 		cmocka_unit_test(test_new_creates_then_loads),
+		cmocka_unit_test(test_lazy_when_intercept_off),
+		cmocka_unit_test(test_lazy_build_races),
 		cmocka_unit_test_setup_teardown(test_intercept_sni, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intercept_no_sni_and_ip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resumption, setup, teardown),
