@@ -276,3 +276,34 @@ def test_11_connect_and_client_hello_in_one_packet(quell, origin):
                 data += exchange(lambda: t.read(65536))
             assert data.startswith(b"HTTP/1.1 200")
             assert data.split(b"\r\n\r\n", 1)[1] == b"x" * 1023 + b"\n"
+
+
+def test_12_bodies_on_a_kept_origin_connection(quell, origin):
+    """Requests with bodies (length and chunked) on an intercepted
+    connection whose origin connection is kept from the request before."""
+    from https_util import connect_tunnel, get, quell_ca, read_response, tls_client
+    q = quell(["connect_ports %d" % origin.https_port, "workers 1"])
+    ca = quell_ca(q)
+    host = "origin.test:%d" % origin.https_port
+    s, status = connect_tunnel(q.port, "origin.test", origin.https_port)
+    assert status == 200
+    t = tls_client(s, "origin.test", ca)
+    data = os.urandom(1_000_000)
+    st, _, _ = get(t, host, "/small.txt")
+    assert st == 200
+    t.sendall(b"PUT /dav/kept-1.bin HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n"
+              % (host.encode(), len(data)) + data)
+    st, _, _ = read_response(t)
+    assert st in (201, 204)
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 65536]), data[i:i + 65536])
+                      for i in range(0, len(data), 65536))
+    t.sendall(b"PUT /dav/kept-2.bin HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+              % host.encode() + chunks + b"0\r\n\r\n")
+    st, _, _ = read_response(t)
+    assert st in (201, 204)
+    for name in ("kept-1.bin", "kept-2.bin"):
+        st, _, body = get(t, host, "/dav/" + name)
+        assert st == 200 and body == data
+    t.close()
+    txt = curl("http://127.0.0.1:%d/status.txt" % q.port).stdout.decode()
+    assert "upstream_connects 1" in txt.splitlines()
