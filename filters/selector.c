@@ -168,7 +168,8 @@ static int ident(struct cur *c, char **out, size_t *olen)
 		return fail(c, "expected a name at \"%.20s\"", c->p);
 	}
 	s[n] = 0;
-	*out = s;
+	char *fit = realloc(s, n + 1);  /* sized for the rest of the selector: give it back */
+	*out = fit ? fit : s;
 	*olen = n;
 	return 0;
 }
@@ -200,7 +201,8 @@ static int quoted(struct cur *c, char **out, size_t *olen)
 		s[n++] = ch;
 	}
 	s[n] = 0;
-	*out = s;
+	char *fit = realloc(s, n + 1);  /* sized for the rest of the selector: give it back */
+	*out = fit ? fit : s;
 	*olen = n;
 	return 0;
 }
@@ -335,6 +337,87 @@ oom:
 	return -1;
 }
 
+/* Compiled regular expressions are shared: rules repeat the same pattern
+ * (the built-in lists use 20 distinct ones in ~500 :has-text() places), and
+ * each JIT-compiled copy costs tens of KB of executable memory, which made
+ * up most of an idle quell's RSS.  One process-wide table keyed by pattern
+ * and options hands out a reference-counted code; the mutex is taken only
+ * when selectors are parsed or freed (list loads), never while matching,
+ * and a shared pcre2_code is only read after its JIT compile. */
+struct re_slot {
+	char *pat;
+	size_t n;
+	uint32_t opts;
+	size_t refs;
+	pcre2_code *re;
+};
+static pthread_mutex_t re_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct re_slot *re_tab;
+static size_t re_n, re_cap;
+
+/* The shared code for pat/opts, compiled and JIT-compiled on first use
+ * (no JIT: the interpreter runs).  NULL with *err, *off set by PCRE2 when
+ * the pattern does not compile, or with *err = 0 when out of memory. */
+static pcre2_code *re_get(const char *pat, size_t n, uint32_t opts, int *err, PCRE2_SIZE *off)
+{
+	pcre2_code *re = NULL;
+	*err = 0;
+	*off = 0;
+	pthread_mutex_lock(&re_mu);
+	for (size_t i = 0; i < re_n; i++)
+		if (re_tab[i].opts == opts && re_tab[i].n == n && !memcmp(re_tab[i].pat, pat, n)) {
+			re_tab[i].refs++;
+			re = re_tab[i].re;
+			goto out;
+		}
+	if (re_n == re_cap) {
+		size_t cap = re_cap ? re_cap * 2 : 32;
+		struct re_slot *t = realloc(re_tab, cap * sizeof *t);
+		if (!t)
+			goto out;
+		re_tab = t;
+		re_cap = cap;
+	}
+	char *copy = malloc(n + 1);
+	if (!copy)
+		goto out;
+	memcpy(copy, pat, n);
+	copy[n] = 0;
+	re = pcre2_compile((PCRE2_SPTR)pat, (PCRE2_SIZE)n, opts, err, off, NULL);
+	if (!re) {
+		free(copy);
+		goto out;
+	}
+	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	re_tab[re_n++] = (struct re_slot){ copy, n, opts, 1, re };
+out:
+	pthread_mutex_unlock(&re_mu);
+	return re;
+}
+
+/* Drops one reference taken by re_get; the last frees the code. */
+static void re_put(pcre2_code *re)
+{
+	if (!re)
+		return;
+	pthread_mutex_lock(&re_mu);
+	for (size_t i = 0; i < re_n; i++)
+		if (re_tab[i].re == re) {
+			if (--re_tab[i].refs == 0) {
+				pcre2_code_free(re);
+				free(re_tab[i].pat);
+				re_tab[i] = re_tab[--re_n];
+			}
+			break;
+		}
+	if (!re_n) {            /* nothing shared any more: no table left behind */
+		free(re_tab);
+		re_tab = NULL;
+		re_cap = 0;
+	}
+	pthread_mutex_unlock(&re_mu);
+}
+
 /* Compiles "/re/flags".  With x (a text condition) the length idiom is
  * split (x->num, x->more set).  NULL with a reason when it is not one. */
 static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n, struct cond *x)
@@ -373,11 +456,9 @@ static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n, struct cond
 		patl = lens[0] ? lens[0] : 1;
 		x->more = np > 1 ? calloc(np - 1, sizeof *x->more) : NULL;
 		for (unsigned k = 1; k < np; k++) {
-			pcre2_code *r = x->more ? pcre2_compile((PCRE2_SPTR)pats[k], lens[k], opts, &err, &off, NULL) : NULL;
-			if (r) {
-				(void)pcre2_jit_compile(r, PCRE2_JIT_COMPLETE);
+			pcre2_code *r = x->more ? re_get(pats[k], lens[k], opts, &err, &off) : NULL;
+			if (r)
 				x->more[x->n_more++] = r;
-			}
 			free(pats[k]);
 		}
 		if (x->n_more != np - 1) {
@@ -386,13 +467,13 @@ static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n, struct cond
 			return NULL;
 		}
 	}
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, (PCRE2_SIZE)patl, opts, &err, &off, NULL);
+	pcre2_code *re = re_get(pat, patl, opts, &err, &off);
 	if (np)
 		free(pats[0]);
-	if (!re)
+	if (!re && err)
 		fail(c, "bad regular expression (PCRE2 error %d at %zu)", err, (size_t)off);
-	else
-		(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* no JIT: the interpreter runs */
+	else if (!re)
+		fail(c, "out of memory");
 	return re;
 }
 
@@ -431,8 +512,8 @@ static void compound_free(struct compound *k)
 	for (unsigned i = 0; i < k->n_at; i++) {
 		free(k->at[i].name);
 		free(k->at[i].val);
-		pcre2_code_free(k->at[i].nre);
-		pcre2_code_free(k->at[i].vre);
+		re_put(k->at[i].nre);
+		re_put(k->at[i].vre);
 	}
 	free(k->at);
 	for (unsigned i = 0; i < k->n_nots; i++)
@@ -456,9 +537,9 @@ static void conds_free(struct cond *cs, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		free(cs[i].str);
-		pcre2_code_free(cs[i].re);
+		re_put(cs[i].re);
 		for (unsigned k = 0; k < cs[i].n_more; k++)
-			pcre2_code_free(cs[i].more[k]);
+			re_put(cs[i].more[k]);
 		free(cs[i].more);
 		sel_free(cs[i].sub);
 	}

@@ -300,6 +300,29 @@ static void test_08_class_tokens(void **state)
 	sel_free(c);
 }
 
+/* Rules that repeat a pattern share one compiled code (reference counted):
+ * freeing one rule leaves the others working (ASan would see a premature
+ * free), and the same pattern with other flags is another code. */
+static void test_09_shared_regex_codes(void **state)
+{
+	(void)state;
+	struct sel *a = parse_ok("div:has-text(/^\\s*sponsored\\s*$/)", SEL_SYNTAX_CSS);
+	struct sel *b = parse_ok("aside:has-text(/^\\s*sponsored\\s*$/)", SEL_SYNTAX_CSS);
+	struct sel *c = parse_ok("p:has-text(/^\\s*sponsored\\s*$/i)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_test(a, 0, " sponsored ", 11));
+	sel_free(a);
+	assert_true(sel_cond_test(b, 0, "sponsored", 9));
+	assert_false(sel_cond_test(b, 0, "Sponsored", 9));
+	assert_true(sel_cond_test(c, 0, "Sponsored", 9));
+	sel_free(b);
+	assert_true(sel_cond_test(c, 0, "SPONSORED ", 10));
+	sel_free(c);
+	/* all released: a new parse compiles afresh and still works */
+	a = parse_ok("div:has-text(/^\\s*sponsored\\s*$/)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_test(a, 0, "sponsored", 9));
+	sel_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_06_content_tests),
 		cmocka_unit_test(test_07_shared_inner_ids),
 		cmocka_unit_test(test_08_class_tokens),
+		cmocka_unit_test(test_09_shared_regex_codes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
