@@ -32,6 +32,7 @@
 #include <zlib.h>
 
 #include "certs/tls.h"
+#include "proxy/dns.h"
 
 #define FETCH_CLIENT_MAGIC 0x46434c54u
 #define FETCH_MAGIC 0x46455443u
@@ -44,7 +45,8 @@
 struct fetch_client {
 	unsigned magic;
 	struct event_base *base;
-	struct evdns_base *dns;
+	struct evdns_base *dns;            /* made by the first name lookup (client_dns) */
+	char *resolver;                    /* for it: "ADDR[:PORT]", or NULL: resolv.conf */
 	SSL_CTX *ssl;                      /* built by the first HTTPS hop (client_tls) */
 	char *ca_file;                     /* extra trusted CAs for it, or NULL */
 	struct fetch *running;             /* list of running fetches */
@@ -895,6 +897,47 @@ fail:
 	return NULL;
 }
 
+/* The client's resolver, made by the first name that needs a query.  It is
+ * never given the hosts file (evdns would keep its own copy, ~150 bytes a
+ * name, for the process's life): names are first looked up in the table
+ * proxy/dns shares (connect_to).  Returns it, or NULL (out of memory). */
+static struct evdns_base *client_dns(struct fetch_client *c)
+{
+	if (c->dns)
+		return c->dns;
+	struct evdns_base *d = evdns_base_new(c->base, 0);
+	if (!d)
+		return NULL;
+	if (c->resolver && evdns_base_nameserver_ip_add(d, c->resolver) != 0) {
+		evdns_base_free(d, 0);   /* checked by fetch_client_new: out of memory */
+		return NULL;
+	}
+	if (!c->resolver)   /* failures fall back to 127.0.0.1, as evdns_base_new's do */
+		evdns_base_resolv_conf_parse(d, DNS_OPTION_NAMESERVERS | DNS_OPTION_SEARCH |
+		                             DNS_OPTION_MISC, "/etc/resolv.conf");
+	return c->dns = d;
+}
+
+/* Starts connecting f->bev to the current hop's host: an IP literal,
+ * localhost or a name of /etc/hosts directly, any other name through the
+ * resolver.  Returns 0, or -1 when it could not start (the event callback
+ * may have run already, with an error). */
+static int connect_to(struct fetch *f)
+{
+	struct sockaddr_storage sa;
+	struct dns_hosts *h = dns_hosts_system();
+	int n = dns_hosts_lookup(h, f->u.host, f->u.port, &sa, 1);
+	dns_hosts_release(h);
+	if (n > 0)
+		return bufferevent_socket_connect(f->bev, (struct sockaddr *)&sa,
+		                                  sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+		                                                           : sizeof(struct sockaddr_in));
+	struct evdns_base *dns = client_dns(f->c);
+	if (!dns)
+		return -1;
+	return bufferevent_socket_connect_hostname(f->bev, dns, AF_UNSPEC, f->u.host, f->u.port);
+}
+
 /* Connects to url and sends the request.  Returns 0, or -1 after fail(). */
 static int hop_start(struct fetch *f, const char *url)
 {
@@ -976,8 +1019,7 @@ static int hop_start(struct fetch *f, const char *url)
 	/* The resolver may call on_event before this returns (a failed lookup
 	 * of a literal): busy defers the delivery until we are out. */
 	f->busy++;
-	int rc = bufferevent_socket_connect_hostname(f->bev, f->c->dns, AF_UNSPEC, f->u.host,
-	                                             f->u.port);
+	int rc = connect_to(f);
 	f->busy--;
 	if (f->finished) {
 		deliver(f);
@@ -1007,23 +1049,18 @@ struct fetch_client *fetch_client_new(struct event_base *base, const char *ca_fi
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (resolver) {
-		c->dns = evdns_base_new(base, 0);
-		if (c->dns && evdns_base_nameserver_ip_add(c->dns, resolver) != 0) {
-			snprintf(err, errlen, "bad resolver address '%s'", resolver);
-			goto fail;
-		}
-	} else {
-		c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-		if (!c->dns)   /* no usable resolv.conf: /etc/hosts and IP literals still work */
-			c->dns = evdns_base_new(base, 0);
-	}
-	if (!c->dns) {
-		snprintf(err, errlen, "cannot create a DNS resolver");
+	/* the resolver comes with the first name to look up (client_dns); its
+	 * address is checked now, with the parser evdns uses */
+	struct sockaddr_storage ss;
+	int sslen = (int)sizeof ss;
+	if (resolver && evutil_parse_sockaddr_port(resolver, (struct sockaddr *)&ss, &sslen) != 0) {
+		snprintf(err, errlen, "bad resolver address '%s'", resolver);
 		goto fail;
 	}
-	if (resolver)
-		evdns_base_load_hosts(c->dns, NULL);
+	if (resolver && !(c->resolver = strdup(resolver))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return c;
 fail:
 	fetch_client_free(c);
@@ -1044,6 +1081,7 @@ void fetch_client_free(struct fetch_client *c)
 		evdns_base_free(c->dns, 1);
 	SSL_CTX_free(c->ssl);
 	free(c->ca_file);
+	free(c->resolver);
 	c->magic = 0;
 	free(c);
 }

@@ -65,8 +65,10 @@ typedef void (*fetch_done_fn)(struct fetch_result *res, void *arg);
  * TLS context, and so ca_file, is loaded by the first HTTPS fetch, which
  * fails with the reason when it cannot be (an idle client costs no trust
  * store).
- * resolver: "ADDR[:PORT]" of a DNS server, or NULL for /etc/resolv.conf;
- * /etc/hosts is read either way.  Returns NULL with a message in err. */
+ * resolver: "ADDR[:PORT]" of a DNS server, or NULL for /etc/resolv.conf,
+ * set up by the first name to resolve; names of /etc/hosts (the table
+ * proxy/dns.h shares), localhost and IP literals need none.  Returns NULL
+ * with a message in err (a malformed resolver address, no memory). */
 struct fetch_client *fetch_client_new(struct event_base *base, const char *ca_file,
                                       const char *resolver, char *err, size_t errlen);
 /* Frees the client; fetches still running are cancelled first.  NULL: no-op. */

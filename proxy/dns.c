@@ -9,6 +9,11 @@
  * its requests were cancelled: evdns always calls back for a started query
  * (see evdns_cancel_request), so freeing it earlier would leave evdns a
  * dangling argument.
+ *
+ * The hosts file is parsed once per change of the file into an immutable,
+ * reference-counted table (struct dns_hosts) that every worker's dns holds
+ * and only reads: a big ad-blocking hosts file costs its size once, not
+ * once per worker.  evdns is never given the file (see dns_new).
  */
 #include "proxy/dns.h"
 
@@ -24,6 +29,8 @@
 #include <time.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -86,10 +93,24 @@ struct dns_req {
 	struct dns_req *prev, *next; /* in lk->waiters or d->immediate */
 };
 
-struct hosts_entry {
-	char *name;
-	int family;
+struct hosts_entry {            /* 24 bytes: 200 000 names are 4.8 MB */
+	uint32_t name;               /* offset in the table's names */
+	uint32_t family;
 	union { struct in_addr a4; struct in6_addr a6; } u;
+};
+
+/* Immutable once built; shared by reference between threads. */
+struct dns_hosts {
+	atomic_int refs;
+	size_t n;
+	struct hosts_entry *tab;     /* sorted by name, then family */
+	char *names;                 /* one allocation for all names */
+	/* the file it was read from, for dns_hosts_system's change check */
+	int missing;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
 };
 
 struct dns {
@@ -109,9 +130,7 @@ struct dns {
 	struct cache_entry *lru_head, *lru_tail;
 	int cache_size, cache_count;
 
-	struct hosts_entry *hosts;   /* sorted by name */
-	size_t n_hosts;
-	char *hosts_names;           /* one allocation for all names */
+	struct dns_hosts *hosts;     /* a reference; never NULL after dns_new */
 };
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -189,9 +208,11 @@ static int normalize_host(const char *host, char *out, size_t cap)
 	return 0;
 }
 
+static int hosts_find(const struct dns_hosts *h, const char *name, struct dns_result *r);
+
 /* Fills r from an IP literal, "localhost" or the hosts table.  1 when the
  * name was answered, 0 when it needs the cache or a query. */
-static int answer_locally(struct dns *d, const char *name, struct dns_result *r)
+static int answer_locally(const struct dns_hosts *h, const char *name, struct dns_result *r)
 {
 	memset(r, 0, sizeof(*r));
 	if (inet_pton(AF_INET, name, &r->a4[0]) == 1) {
@@ -201,23 +222,7 @@ static int answer_locally(struct dns *d, const char *name, struct dns_result *r)
 	if (strchr(name, ':'))
 		return inet_pton(AF_INET6, name, &r->a6[0]) == 1 ? (r->n6 = 1) :
 		       (r->err = DNS_ERR_FORMAT, 1);
-	/* hosts table: first entry with this name, then its neighbours */
-	size_t lo = 0, hi = d->n_hosts;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (strcmp(d->hosts[mid].name, name) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < d->n_hosts && strcmp(d->hosts[lo].name, name) == 0; lo++) {
-		const struct hosts_entry *e = &d->hosts[lo];
-		if (e->family == AF_INET && r->n4 < DNS_MAX4)
-			r->a4[r->n4++] = e->u.a4;
-		else if (e->family == AF_INET6 && r->n6 < DNS_MAX6)
-			r->a6[r->n6++] = e->u.a6;
-	}
-	if (r->n4 + r->n6)
+	if (h && hosts_find(h, name, r))
 		return 1;
 	size_t n = strlen(name);
 	if (strcmp(name, "localhost") == 0 || (n > 10 && strcmp(name + n - 10, ".localhost") == 0)) {
@@ -325,17 +330,18 @@ int dns_cache_count(const struct dns *d)
 
 /* ---- hosts file ------------------------------------------------------------------ */
 
-static int hosts_cmp(const void *a, const void *b)
-{
-	const struct hosts_entry *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-	return c ? c : x->family - y->family;
-}
+/* The table being built: entries' name fields are offsets into names. */
+struct hosts_build {
+	struct hosts_entry *tab;
+	size_t n, cap;
+	char *names;
+	size_t len, ncap;
+};
 
-/* One line "ADDR NAME..." into the table; names are copied into the arena
- * (*arena, *alen, *acap).  0, or -1 on ENOMEM.  Malformed lines are skipped. */
-static int hosts_line(char *line, struct hosts_entry **tab, size_t *n, size_t *cap,
-                      char **arena, size_t *alen, size_t *acap)
+/* One line "ADDR NAME [ALIAS...] [# comment]" into b; names are normalized
+ * as queries are (lower case, no trailing dot).  0, or -1 on ENOMEM.
+ * Malformed lines and names are skipped, as libc does. */
+static int hosts_line(char *line, struct hosts_build *b)
 {
 	char *hash = strchr(line, '#'), *save = NULL, *tok;
 	if (hash)
@@ -351,71 +357,213 @@ static int hosts_line(char *line, struct hosts_entry **tab, size_t *n, size_t *c
 		proto.family = AF_INET6;
 	else
 		return 0;
-	while ((tok = strtok_r(NULL, " \t\r\n", &save)) && *n < DNS_HOSTS_MAX_ENTRIES) {
+	while ((tok = strtok_r(NULL, " \t\r\n", &save)) && b->n < DNS_HOSTS_MAX_ENTRIES) {
 		char name[256];
 		if (normalize_host(tok, name, sizeof(name)) != 0)
 			continue;
 		size_t l = strlen(name) + 1;
-		if (*alen + l > *acap) {
-			size_t c = *acap ? *acap * 2 : 4096;
-			while (c < *alen + l)
+		if (b->len + l > b->ncap) {
+			size_t c = b->ncap ? b->ncap * 2 : 4096;
+			while (c < b->len + l)
 				c *= 2;
-			char *na = realloc(*arena, c);
-			if (!na)
+			char *nn = realloc(b->names, c);
+			if (!nn)
 				return -1;
-			*arena = na;
-			*acap = c;
+			b->names = nn;
+			b->ncap = c;
 		}
-		if (*n == *cap) {
-			size_t c = *cap ? *cap * 2 : 64;
-			struct hosts_entry *nt = realloc(*tab, c * sizeof(*nt));
+		if (b->n == b->cap) {
+			size_t c = b->cap ? b->cap * 2 : 64;
+			struct hosts_entry *nt = realloc(b->tab, c * sizeof(*nt));
 			if (!nt)
 				return -1;
-			*tab = nt;
-			*cap = c;
+			b->tab = nt;
+			b->cap = c;
 		}
-		memcpy(*arena + *alen, name, l);
-		proto.name = (char *)(uintptr_t)*alen;   /* offset until the arena is final */
-		(*tab)[(*n)++] = proto;
-		*alen += l;
+		memcpy(b->names + b->len, name, l);
+		proto.name = (uint32_t)b->len;   /* < 200 000 x 254 bytes: fits */
+		b->tab[b->n++] = proto;
+		b->len += l;
 	}
 	return 0;
 }
 
-int dns_load_hosts(struct dns *d, const char *path)
+/* qsort_r order (glibc's, _GNU_SOURCE): by name, then family, then file
+ * order (each entry's copy of its name lies after those of earlier lines),
+ * so a name's addresses come out as the file lists them.  names holds the
+ * names the entries point into. */
+static int hosts_cmp(const void *a, const void *b, void *names)
 {
-	assert(d->magic == DNS_MAGIC);
-	struct hosts_entry *tab = NULL;
-	size_t n = 0, cap = 0, alen = 0, acap = 0;
-	char *arena = NULL, line[DNS_HOSTS_MAX_LINE];
-	FILE *f = fopen(path, "r");
-	if (!f && errno != ENOENT)
-		return -1;
+	const struct hosts_entry *x = a, *y = b;
+	int c = strcmp((const char *)names + x->name, (const char *)names + y->name);
+	if (c == 0)
+		c = (int)x->family - (int)y->family;
+	return c ? c : (x->name > y->name) - (x->name < y->name);
+}
+
+struct dns_hosts *dns_hosts_load(const char *path)
+{
+	struct hosts_build b = { 0 };
+	struct dns_hosts *h = calloc(1, sizeof(*h));
+	char line[DNS_HOSTS_MAX_LINE];
+	struct stat st;
+	if (!h)
+		return NULL;
+	FILE *f = fopen(path, "re");
 	int rc = 0;
-	while (f && fgets(line, sizeof(line), f)) {
-		if (hosts_line(line, &tab, &n, &cap, &arena, &alen, &acap) != 0) {
-			rc = -1;
-			break;
-		}
-	}
+	if (!f && errno != ENOENT)
+		rc = -1;
+	if (rc == 0 && f && fstat(fileno(f), &st) != 0)
+		rc = -1;
+	while (rc == 0 && f && fgets(line, sizeof(line), f))
+		rc = hosts_line(line, &b);
 	if (f && ferror(f))
 		rc = -1;
 	if (f)
 		fclose(f);
 	if (rc != 0) {
-		free(tab);
-		free(arena);
-		return -1;
+		free(b.tab);
+		free(b.names);
+		free(h);
+		return NULL;
 	}
-	for (size_t i = 0; i < n; i++)
-		tab[i].name = arena + (uintptr_t)tab[i].name;
-	if (n)
-		qsort(tab, n, sizeof(*tab), hosts_cmp);
-	free(d->hosts);
-	free(d->hosts_names);
-	d->hosts = tab;
-	d->n_hosts = n;
-	d->hosts_names = arena;
+	if (b.n) {
+		qsort_r(b.tab, b.n, sizeof(*b.tab), hosts_cmp, b.names);
+		/* give back the doubling's slack: the table lives long */
+		struct hosts_entry *t = realloc(b.tab, b.n * sizeof(*t));
+		char *nm = realloc(b.names, b.len);
+		b.tab = t ? t : b.tab;
+		b.names = nm ? nm : b.names;
+	}
+	atomic_init(&h->refs, 1);
+	h->n = b.n;
+	h->tab = b.tab;
+	h->names = b.names;
+	h->missing = f == NULL;
+	if (f) {
+		h->dev = st.st_dev;
+		h->ino = st.st_ino;
+		h->size = st.st_size;
+		h->mtime = st.st_mtim;
+	}
+	return h;
+}
+
+void dns_hosts_release(struct dns_hosts *h)
+{
+	if (!h || atomic_fetch_sub(&h->refs, 1) != 1)
+		return;
+	free(h->tab);
+	free(h->names);
+	free(h);
+}
+
+/* 1 when h was read from the file st describes (NULL: no file). */
+static int hosts_same_file(const struct dns_hosts *h, const struct stat *st)
+{
+	if (!st)
+		return h->missing;
+	return !h->missing && h->dev == st->st_dev && h->ino == st->st_ino &&
+	       h->size == st->st_size && h->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       h->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static pthread_mutex_t system_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dns_hosts *system_hosts;   /* the last /etc/hosts read; a reference */
+
+struct dns_hosts *dns_hosts_system(void)
+{
+	struct stat st;
+	int exists = stat(DNS_HOSTS_FILE, &st) == 0;
+	pthread_mutex_lock(&system_lock);
+	struct dns_hosts *h = system_hosts;
+	if (!h || !hosts_same_file(h, exists ? &st : NULL)) {
+		struct dns_hosts *fresh = dns_hosts_load(DNS_HOSTS_FILE);
+		if (fresh) {
+			dns_hosts_release(system_hosts);
+			system_hosts = h = fresh;
+		}
+	}
+	if (h)
+		atomic_fetch_add(&h->refs, 1);
+	pthread_mutex_unlock(&system_lock);
+	return h;
+}
+
+/* Adds h's addresses for name (normalized) to r, up to DNS_MAX4 IPv4 and
+ * DNS_MAX6 IPv6, in file order.  1 when there was any, 0 when not. */
+static int hosts_find(const struct dns_hosts *h, const char *name, struct dns_result *r)
+{
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) {            /* the first entry with this name */
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(h->names + h->tab[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < h->n && strcmp(h->names + h->tab[lo].name, name) == 0; lo++) {
+		const struct hosts_entry *e = &h->tab[lo];
+		if (e->family == AF_INET && r->n4 < DNS_MAX4)
+			r->a4[r->n4++] = e->u.a4;
+		else if (e->family == AF_INET6 && r->n6 < DNS_MAX6)
+			r->a6[r->n6++] = e->u.a6;
+	}
+	return r->n4 + r->n6 > 0;
+}
+
+/* res's addresses with port into addrs (at most max; IPv4 first).
+ * Returns how many. */
+static int result_addrs(const struct dns_result *res, int port, struct sockaddr_storage *addrs,
+                        int max)
+{
+	int n = 0;
+	for (int i = 0; i < res->n4 && n < max; i++, n++) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&addrs[n];
+		memset(&addrs[n], 0, sizeof(addrs[n]));
+		s->sin_family = AF_INET;
+		s->sin_port = htons((uint16_t)port);
+		s->sin_addr = res->a4[i];
+	}
+	for (int i = 0; i < res->n6 && n < max; i++, n++) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&addrs[n];
+		memset(&addrs[n], 0, sizeof(addrs[n]));
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons((uint16_t)port);
+		s->sin6_addr = res->a6[i];
+	}
+	return n;
+}
+
+int dns_hosts_lookup(const struct dns_hosts *h, const char *host, int port,
+                     struct sockaddr_storage *addrs, int max)
+{
+	char name[256];
+	struct dns_result r;
+	if (normalize_host(host, name, sizeof(name)) != 0 || !answer_locally(h, name, &r) || r.err)
+		return 0;
+	return result_addrs(&r, port, addrs, max);
+}
+
+int dns_load_hosts(struct dns *d, const char *path)
+{
+	assert(d->magic == DNS_MAGIC);
+	struct dns_hosts *h = dns_hosts_load(path);
+	if (!h)
+		return -1;
+	dns_hosts_release(d->hosts);
+	d->hosts = h;
+	return 0;
+}
+
+int dns_reload_hosts(struct dns *d)
+{
+	assert(d->magic == DNS_MAGIC);
+	struct dns_hosts *h = dns_hosts_system();
+	if (!h)
+		return -1;
+	dns_hosts_release(d->hosts);
+	d->hosts = h;
 	return 0;
 }
 
@@ -426,23 +574,7 @@ int dns_load_hosts(struct dns *d, const char *path)
 static void deliver(struct dns_req *r, const struct dns_result *res)
 {
 	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
-	int n = 0;
-	if (res->err == 0) {
-		for (int i = 0; i < res->n4; i++, n++) {
-			struct sockaddr_in *s = (struct sockaddr_in *)&addrs[n];
-			memset(&addrs[n], 0, sizeof(addrs[n]));
-			s->sin_family = AF_INET;
-			s->sin_port = htons((uint16_t)r->port);
-			s->sin_addr = res->a4[i];
-		}
-		for (int i = 0; i < res->n6; i++, n++) {
-			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&addrs[n];
-			memset(&addrs[n], 0, sizeof(addrs[n]));
-			s->sin6_family = AF_INET6;
-			s->sin6_port = htons((uint16_t)r->port);
-			s->sin6_addr = res->a6[i];
-		}
-	}
+	int n = res->err == 0 ? result_addrs(res, r->port, addrs, DNS_MAX_ADDRS) : 0;
 	dns_cb cb = r->cb;
 	void *arg = r->arg;
 	free(r);
@@ -562,18 +694,22 @@ struct dns *dns_new(struct event_base *base, const char *resolver, int cache_siz
 	pthread_once(&log_once, evdns_log_install);
 	d->magic = DNS_MAGIC;
 	d->base = base;
-	int flags = EVDNS_BASE_DISABLE_WHEN_INACTIVE;
-	if (!resolver)
-		flags |= EVDNS_BASE_INITIALIZE_NAMESERVERS;
-	d->evdns = evdns_base_new(base, flags);
+	/* Not EVDNS_BASE_INITIALIZE_NAMESERVERS: that parses resolv.conf with
+	 * DNS_OPTION_HOSTSFILE, and evdns would keep a copy of the hosts file
+	 * per worker (about 150 bytes a name) that its raw queries never
+	 * consult; this module answers from the shared table instead. */
+	d->evdns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!d->evdns)
 		goto fail;
 	if (resolver && evdns_base_nameserver_ip_add(d->evdns, resolver) != 0)
 		goto fail;
+	if (!resolver)   /* its failures fall back to 127.0.0.1, as evdns_base_new's do */
+		evdns_base_resolv_conf_parse(d->evdns, DNS_OPTION_NAMESERVERS | DNS_OPTION_SEARCH |
+		                             DNS_OPTION_MISC, "/etc/resolv.conf");
 	if (dns_set_timeout(d, 3.0, 2) != 0)
 		goto fail;
 	dns_set_cache_size(d, cache_size);
-	if (dns_load_hosts(d, DNS_HOSTS_FILE) != 0)
+	if (!(d->hosts = dns_hosts_system()))
 		goto fail;
 	return d;
 fail:
@@ -670,8 +806,7 @@ static void really_free(struct dns *d)
 	while (d->lru_head)
 		cache_remove(d, d->lru_head);
 	free(d->buckets);
-	free(d->hosts);
-	free(d->hosts_names);
+	dns_hosts_release(d->hosts);
 	d->magic = 0;
 	free(d);
 }
@@ -746,7 +881,7 @@ struct dns_req *dns_resolve(struct dns *d, const char *host, int port, dns_cb cb
 		r->res.err = DNS_ERR_FORMAT;
 		return resolve_now(d, r);
 	}
-	if (answer_locally(d, name, &r->res))
+	if (answer_locally(d->hosts, name, &r->res))
 		return resolve_now(d, r);
 	struct cache_entry *e = cache_get(d, name);
 	if (e) {

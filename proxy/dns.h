@@ -6,7 +6,9 @@
  * "no such host" and "no address" answers for DNS_NEGATIVE_TTL seconds) and
  * concurrent lookups of one name share one pair of queries.  IP literals
  * ("192.0.2.1", "::1", "[::1]"), "localhost" (and *.localhost) and names
- * from the hosts file (/etc/hosts) are answered without a query.
+ * from the hosts file (/etc/hosts) are answered without a query.  The hosts
+ * file is parsed into one immutable table shared by every worker (struct
+ * dns_hosts, reference-counted), read again only when the file changed.
  *
  * Why not evdns_getaddrinfo: it reports no TTL, so a cache could not honour
  * them; and evdns consults its hosts table only from evdns_getaddrinfo, so
@@ -24,6 +26,7 @@
 struct event_base;
 struct dns;
 struct dns_req;
+struct dns_hosts;
 
 #define DNS_MAX_ADDRS 16         /* per answer: up to 8 IPv4 and 8 IPv6 */
 #define DNS_NEGATIVE_TTL 5       /* seconds a negative answer is cached */
@@ -40,7 +43,8 @@ typedef void (*dns_cb)(int err, const char *errmsg, const struct sockaddr_storag
 
 /* Creates the resolver.  resolver: "ADDR[:PORT]" (IPv6 as "[ADDR]:PORT") or
  * NULL to use /etc/resolv.conf; cache_size: cached names (0 disables the
- * cache).  Reads /etc/hosts.  NULL on error (bad resolver address, ENOMEM). */
+ * cache).  Holds the shared /etc/hosts table (dns_hosts_system).  NULL on
+ * error (bad resolver address, ENOMEM, hosts file unreadable). */
 struct dns *dns_new(struct event_base *base, const char *resolver, int cache_size);
 
 /* Frees the resolver; pending requests are dropped without calling back.
@@ -50,10 +54,34 @@ struct dns *dns_new(struct event_base *base, const char *resolver, int cache_siz
  * before the loop's last run to leave nothing behind. */
 void dns_free(struct dns *d);
 
-/* Replaces the hosts table with the file at path (the default is /etc/hosts;
- * a missing file gives an empty table).  0, or -1 on a read error / ENOMEM
- * (the old table is kept then). */
+/* Replaces the hosts table with the file at path, parsed for d alone (the
+ * default is the shared /etc/hosts table; a missing file gives an empty
+ * table).  0, or -1 on a read error / ENOMEM (the old table is kept then). */
 int dns_load_hosts(struct dns *d, const char *path);
+
+/* Switches d to the current shared /etc/hosts table (a reload: the file is
+ * parsed again only when it changed).  Call from d's thread.  0, or -1 on a
+ * read error / ENOMEM (the old table is kept then). */
+int dns_reload_hosts(struct dns *d);
+
+/* Hosts tables.  dns_hosts_load parses the hosts file at path ("ADDR NAME
+ * [ALIAS...]", IPv4 and IPv6, '#' comments; names matched without case or a
+ * trailing dot; at most 200 000 names; a missing file is an empty table).
+ * dns_hosts_system returns the /etc/hosts table shared by the whole process,
+ * parsed by the first call and again only when the file changed (inode,
+ * size, mtime).  Both return a reference the caller releases, or NULL on a
+ * read error / ENOMEM.  Tables never change: any thread may read one without
+ * a lock.  dns_hosts_release(NULL) is a no-op; the last release frees. */
+struct dns_hosts *dns_hosts_load(const char *path);
+struct dns_hosts *dns_hosts_system(void);
+void dns_hosts_release(struct dns_hosts *h);
+
+/* Answers host as dns_resolve does without a query: an IP literal, names of
+ * the table h (may be NULL), "localhost" and *.localhost.  Writes up to max
+ * addresses carrying port, IPv4 first.  Returns how many; 0 when host needs
+ * a DNS query (or is not a valid name). */
+int dns_hosts_lookup(const struct dns_hosts *h, const char *host, int port,
+                     struct sockaddr_storage *addrs, int max);
 
 /* Sends new lookups (and those in flight) to resolver ("ADDR[:PORT]", NULL:
  * the servers of /etc/resolv.conf), and empties the cache, whose answers

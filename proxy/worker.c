@@ -290,8 +290,8 @@ static int same_str(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-/* Installs one reload (consumed): listeners, limits, resolver and DNS
- * cache size, config. */
+/* Installs one reload (consumed): listeners, limits, resolver, DNS cache
+ * size and hosts table, config. */
 static void apply(struct worker *w, struct worker_msg *m)
 {
 	struct evconnlistener *lis[CONFIG_MAX_LISTEN] = { NULL };
@@ -319,6 +319,9 @@ static void apply(struct worker *w, struct worker_msg *m)
 		log_msg(LOG_ERROR, "worker %d: cannot use resolver %s", w->id,
 		        cfg->resolver ? cfg->resolver : "from /etc/resolv.conf");
 	dns_set_cache_size(w->dns, cfg->dns_cache_size);
+	/* /etc/hosts is parsed again only when it changed, once for all workers */
+	if (dns_reload_hosts(w->dns) != 0)
+		log_msg(LOG_ERROR, "worker %d: cannot read /etc/hosts again; keeping the old table", w->id);
 	worker_config_put(w->wc);
 	w->wc = m->wc;
 	free(m);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -552,6 +553,128 @@ static void test_15_set_cache_size(void **state)
 	assert_int_equal(queries("both.test"), q + 2);
 }
 
+/* Writes text to a new temporary file; its path goes to path (32 bytes). */
+static void temp_hosts(char *path, const char *text)
+{
+	strcpy(path, "/tmp/quell-test-hosts-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN];
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
+		snprintf(out, n, "%s %d", ip, ntohs(s->sin_port));
+	} else {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
+		snprintf(out, n, "%s %d", ip, ntohs(s->sin6_port));
+	}
+}
+
+/* The shared table on its own: names and aliases without case or a
+ * trailing dot, IPv4 before IPv6, a name's addresses in file order,
+ * comments and malformed lines skipped; literals and localhost answered as
+ * dns_resolve does; the system table is one object for every caller. */
+static void test_16_hosts_table(void **state)
+{
+	char path[32], a[96];
+	temp_hosts(path, "# comment\n2001:db8::7 Multi.Example\n192.0.2.72 multi.example\n"
+	                 "192.0.2.71\tMULTI.example. other # trailing\n"
+	                 "bad-address name.example\n192.0.2.80 name.example\n");
+	struct dns_hosts *h = dns_hosts_load(path);
+	unlink(path);
+	assert_non_null(h);
+	struct sockaddr_storage ss[8];
+	assert_int_equal(dns_hosts_lookup(h, "multi.EXAMPLE.", 443, ss, 8), 3);
+	addr_text(&ss[0], a, sizeof(a));
+	assert_string_equal(a, "192.0.2.72 443");
+	addr_text(&ss[1], a, sizeof(a));
+	assert_string_equal(a, "192.0.2.71 443");
+	addr_text(&ss[2], a, sizeof(a));
+	assert_string_equal(a, "2001:db8::7 443");
+	assert_int_equal(dns_hosts_lookup(h, "multi.example", 443, ss, 1), 1);   /* bounded */
+	assert_int_equal(dns_hosts_lookup(h, "other", 80, ss, 8), 1);
+	assert_int_equal(dns_hosts_lookup(h, "name.example", 80, ss, 8), 1);
+	addr_text(&ss[0], a, sizeof(a));
+	assert_string_equal(a, "192.0.2.80 80");
+	assert_int_equal(dns_hosts_lookup(h, "comment", 80, ss, 8), 0);
+	assert_int_equal(dns_hosts_lookup(h, "nowhere.example", 80, ss, 8), 0);
+	assert_int_equal(dns_hosts_lookup(h, "bad name", 80, ss, 8), 0);
+	assert_int_equal(dns_hosts_lookup(h, "[2001:db8::1]", 80, ss, 8), 1);
+	assert_int_equal(dns_hosts_lookup(NULL, "192.0.2.1", 80, ss, 8), 1);
+	assert_int_equal(dns_hosts_lookup(NULL, "db.localhost", 80, ss, 8), 2);
+	dns_hosts_release(h);
+	dns_hosts_release(NULL);
+
+	h = dns_hosts_load("/nonexistent/hosts");         /* missing: empty */
+	assert_non_null(h);
+	assert_int_equal(dns_hosts_lookup(h, "multi.example", 80, ss, 8), 0);
+	dns_hosts_release(h);
+
+	struct dns_hosts *s1 = dns_hosts_system(), *s2 = dns_hosts_system();
+	assert_non_null(s1);
+	assert_ptr_equal(s1, s2);                         /* parsed once, shared */
+	dns_hosts_release(s1);
+	dns_hosts_release(s2);
+}
+
+/* A big ad-blocking hosts file: every name found, the 200 000 names bound
+ * kept, parsed in well under a second. */
+static void test_17_big_hosts_file(void **state)
+{
+	char path[] = "/tmp/quell-test-hosts-XXXXXX", name[64];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 200100; i++)
+		fprintf(f, "0.0.0.0 ads%d.tracker%d.example\n", i, i % 977);
+	fclose(f);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct dns_hosts *h = dns_hosts_load(path);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	unlink(path);
+	assert_non_null(h);
+	double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	print_message("200 000-name hosts file parsed in %.0f ms\n", ms);
+	assert_true(ms < 5000);
+	struct sockaddr_storage ss[2];
+	for (int i = 0; i < 200000; i += 19999) {
+		snprintf(name, sizeof(name), "ads%d.tracker%d.example", i, i % 977);
+		assert_int_equal(dns_hosts_lookup(h, name, 80, ss, 2), 1);
+	}
+	snprintf(name, sizeof(name), "ads%d.tracker%d.example", 200050, 200050 % 977);
+	assert_int_equal(dns_hosts_lookup(h, name, 80, ss, 2), 0);   /* past the bound */
+	dns_hosts_release(h);
+}
+
+/* A reload swaps a worker's table for the shared /etc/hosts one. */
+static void test_18_reload_hosts(void **state)
+{
+	struct fix *f = *state;
+	char path[32];
+	temp_hosts(path, "192.0.2.77 nx.test\n");
+	assert_int_equal(dns_load_hosts(f->dns, path), 0);
+	unlink(path);
+	struct result r;
+	resolve_one(f, "nx.test", 80, &r);
+	assert_int_equal(r.err, 0);
+	assert_string_equal(r.addrs[0], "192.0.2.77 80");
+	assert_int_equal(f->rs.total, 0);
+	assert_int_equal(dns_reload_hosts(f->dns), 0);     /* the machine's table */
+	resolve_one(f, "nx.test", 80, &r);
+	assert_int_equal(r.err, DNS_ERR_NOTEXIST);
+	assert_true(f->rs.total > 0);
+	assert_int_equal(dns_load_hosts(f->dns, "/nonexistent/dir/hosts"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -570,6 +693,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_13_bad_resolver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_14_set_resolver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_15_set_cache_size, setup, teardown),
+		cmocka_unit_test(test_16_hosts_table),
+		cmocka_unit_test(test_17_big_hosts_file),
+		cmocka_unit_test_setup_teardown(test_18_reload_hosts, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }
