@@ -669,7 +669,8 @@ static struct ca *load_or_create(const char *dir, char *err, size_t errlen)
 }
 
 /* The CA, loaded (or created) by the first caller unless tls_new did.
- * Caller holds browser_lock.  Returns it, or NULL with the reason in err. */
+ * Caller holds browser_lock (or is tls_new, before t is shared).  Returns
+ * it, or NULL with the reason in err. */
 static struct ca *ca_get_locked(struct tls *t, char *err, size_t errlen)
 {
 	struct ca *ca = atomic_load_explicit(&t->ca, memory_order_relaxed);
@@ -696,7 +697,8 @@ static struct ca *ca_get(struct tls *t)
 
 /* Builds the browser side: CA, leaf cache and leaf key, ticket keys, then
  * publishes the SSL_CTX.  What a failed attempt made is kept for the next.
- * Caller holds browser_lock.  0, or -1 with the reason in err. */
+ * Caller holds browser_lock (or is tls_new, before t is shared).  0, or -1
+ * with the reason in err. */
 static int browser_build_locked(struct tls *t, char *err, size_t errlen)
 {
 	struct timespec t0, t1;

@@ -183,8 +183,11 @@ static int serve(struct run_state *s)
 	return rc;
 }
 
-/* Loads (or creates) the CA and the TLS contexts, registers the CA and PAC
- * pages, and turns interception on.  0, or -1 after printing why. */
+/* Sets up HTTPS interception (tls_new: the CA is created when missing; its
+ * OpenSSL objects are built now only with interception on, else on first
+ * use, so an idle proxy without interception runs no OpenSSL), registers
+ * the CA and PAC pages, and hands the object to the connections.  0, or -1
+ * after printing why. */
 static int start_tls(struct run_state *s, const struct config *cfg)
 {
 	char err[600];
