@@ -66,6 +66,7 @@ struct cond {
 	pcre2_code *re;
 	pcre2_code **more;          /* IN_REGEX: further patterns that must all
 	                               find a match (see length_idiom) */
+	struct litset *pre;         /* IN_REGEX: words a match needs, or NULL */
 	unsigned n_more;
 	size_t num;
 	struct sel *sub;
@@ -477,6 +478,321 @@ static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n, struct cond
 	return re;
 }
 
+/* ---- literal prefilter ----------------------------------------------------
+ *
+ * The lists' :has-text() searches are mostly alternations of words
+ * ("(?:r(?:emind|appeler)|later|s(?:upport|ubscribe)|...)/iu").  PCRE2
+ * tries every branch at every position of the text (a dozen first letters
+ * that are common in any language), some 14 cycles a byte.  Every match
+ * of such a pattern starts with one of the words its branches spell out,
+ * so a text holding none of them (in any case) cannot match: a scan for
+ * them costs a few cycles a byte and spares PCRE2 most texts.  The words
+ * are read from the pattern as written, stopping at anything that is not
+ * a literal character or a group of alternatives (a class, \w, a
+ * quantifier, an anchor); a pattern with inline options or lookaround
+ * gets no filter.  Other than ASCII, a word's character stands for any
+ * one character (/iu matches "é" with "É", and a few such with ASCII
+ * letters); under /iu PCRE2 matches an ASCII letter only by its two
+ * cases, except k and s (also U+212A KELVIN SIGN and U+017F LONG S): texts
+ * holding those skip the filter.  Hand-written: no library Debian ships builds a filter from a
+ * PCRE2 pattern. */
+#define LIT_MAX 64              /* words kept, more: no filter */
+#define LIT_LEN 24              /* bytes a word is read to */
+#define LIT_ANY 0x80            /* in a word: any one character */
+#define LIT_SPECIAL 0xff        /* lead bytes of KELVIN SIGN and LONG S */
+
+struct lit_exp { char s[LIT_LEN]; uint8_t len, open; };
+
+struct litset {
+	unsigned n;
+	uint8_t len[LIT_MAX];
+	char lit[LIT_MAX][LIT_LEN];  /* lower case ASCII and LIT_ANY */
+	uint8_t next[LIT_MAX];       /* chain of words by first byte, 0xff ends */
+	uint8_t head[256];
+	uint8_t fold[256];           /* a word's first byte (either case): its
+	                                lower case; LIT_SPECIAL: see below; else 0 */
+	uint64_t any2[4];            /* first bytes of words whose second is LIT_ANY */
+	uint64_t pair[16];           /* the first two bytes (lower case), hashed */
+};
+
+static unsigned lit_pair(unsigned char a, unsigned char b) { return (a * 31u + b) & 1023; }
+
+static int lit_alt(const char *p, size_t n, struct lit_exp *out, int depth);
+
+/* Index of the ']' closing the class opened at p[i] == '[' (n if none). */
+static size_t class_end(const char *p, size_t n, size_t i)
+{
+	size_t q = i + 1;
+	if (q < n && p[q] == '^')
+		q++;
+	if (q < n && p[q] == ']')
+		q++;
+	while (q < n && p[q] != ']')
+		q += p[q] == '\\' ? 2 : 1;
+	return q < n ? q : n;
+}
+
+/* End of the group opened at p[0] == '(' in p[0..n), or NULL. */
+static const char *group_end(const char *p, size_t n)
+{
+	size_t depth = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\\')
+			i++;
+		else if (p[i] == '[')
+			i = class_end(p, n, i);
+		else if (p[i] == '(')
+			depth++;
+		else if (p[i] == ')' && --depth == 0)
+			return p + i;
+	}
+	return NULL;
+}
+
+/* The words one branch (no top-level '|') starts with, into out (at most
+ * LIT_MAX).  Returns their count, or -1: no filter for the pattern. */
+static int lit_seq(const char *p, size_t n, struct lit_exp *out, int depth)
+{
+	int k = 1;
+	memset(&out[0], 0, sizeof out[0]);
+	out[0].open = 1;
+	for (size_t i = 0; i < n;) {
+		char ch = p[i];
+		size_t alen;
+		struct lit_exp sub[LIT_MAX];
+		int ns = 0;
+		if (ch == '(') {
+			if (i + 1 < n && p[i + 1] == '?' && !(i + 2 < n && p[i + 2] == ':'))
+				return -1; /* options, lookaround, named groups */
+			const char *e = group_end(p + i, n - i);
+			if (!e)
+				return -1;
+			size_t skip = (i + 1 < n && p[i + 1] == '?') ? 3 : 1;
+			alen = (size_t)(e - (p + i)) + 1;
+			if (i + alen < n && strchr("?*+{", p[i + alen]))
+				break;
+			ns = depth < 8 ? lit_alt(p + i + skip, (size_t)(e - (p + i)) - skip, sub, depth + 1) : -1;
+			if (ns < 0)
+				return -1;
+			if (ns == 0)
+				break;
+		} else if (ch == '\\') {
+			if (i + 1 >= n || isalnum((unsigned char)p[i + 1]) || (unsigned char)p[i + 1] >= 0x80)
+				break; /* \w, \d, \b, \x{...}: not one literal */
+			alen = 2;
+			if (i + alen < n && strchr("?*+{", p[i + alen]))
+				break;
+			memset(&sub[0], 0, sizeof sub[0]);
+			sub[0].s[0] = p[i + 1];
+			sub[0].len = 1;
+			sub[0].open = 1;
+			ns = 1;
+		} else if (strchr("^$.[]{}|)?*+", ch)) {
+			break;
+		} else {
+			alen = 1;
+			if (i + alen < n && strchr("?*+{", p[i + alen]))
+				break;
+			memset(&sub[0], 0, sizeof sub[0]);
+			sub[0].s[0] = ch;
+			sub[0].len = 1;
+			sub[0].open = 1;
+			ns = 1;
+		}
+		/* cross product of the open words with sub */
+		struct lit_exp next[LIT_MAX];
+		int nn = 0, grew = 0;
+		for (int a = 0; a < k; a++) {
+			if (!out[a].open) {
+				if (nn == LIT_MAX)
+					return -1;
+				next[nn++] = out[a];
+				continue;
+			}
+			for (int b = 0; b < ns; b++) {
+				if (nn == LIT_MAX)
+					return -1;
+				struct lit_exp x = out[a];
+				size_t room = LIT_LEN - x.len;
+				size_t take = sub[b].len < room ? sub[b].len : room;
+				memcpy(x.s + x.len, sub[b].s, take);
+				x.len = (uint8_t)(x.len + take);
+				x.open = take == sub[b].len && sub[b].open && x.len < LIT_LEN;
+				next[nn++] = x;
+				grew = 1;
+			}
+		}
+		memcpy(out, next, (size_t)nn * sizeof *out);
+		k = nn;
+		if (!grew)
+			break;
+		i += alen;
+	}
+	for (int a = 0; a < k; a++)
+		out[a].open = 0;
+	return k;
+}
+
+/* The words of an alternation p[0..n) (no enclosing parentheses), each
+ * open when its branch was literal to the end.  Returns the count or -1. */
+static int lit_alt(const char *p, size_t n, struct lit_exp *out, int depth)
+{
+	int k = 0;
+	for (size_t i = 0; i <= n;) {
+		size_t j = i;
+		/* the branch ends at a top-level '|' */
+		while (j < n && p[j] != '|') {
+			if (p[j] == '\\') {
+				j += 2;
+			} else if (p[j] == '(') {
+				const char *e = group_end(p + j, n - j);
+				if (!e)
+					return -1;
+				j = (size_t)(e - p) + 1;
+			} else if (p[j] == '[') {
+				j = class_end(p, n, j) + 1;
+			} else {
+				j++;
+			}
+		}
+		if (j > n)
+			return -1;
+		struct lit_exp b[LIT_MAX];
+		int nb = lit_seq(p + i, j - i, b, depth);
+		if (nb < 0 || k + nb > LIT_MAX)
+			return -1;
+		/* a branch that is literal to its end stays open for what
+		 * follows the group */
+		int whole = 1;
+		for (size_t q = i; q < j && whole; q++)
+			whole = p[q] && !strchr("^$.[]{}()?*+\\", p[q]);
+		for (int a = 0; a < nb; a++) {
+			b[a].open = whole && b[a].len < LIT_LEN;
+			out[k++] = b[a];
+		}
+		i = j + 1;
+	}
+	return k;
+}
+
+/* The filter for pattern p[0..n), or NULL (none: every text is tried). */
+static struct litset *lit_build(const char *p, size_t n)
+{
+	if (memmem(p, n, "\\Q", 2) || memmem(p, n, "(?#", 3) || memmem(p, n, "[:", 2))
+		return NULL; /* quoting, comments, POSIX classes: not read here */
+	struct lit_exp *e = malloc(LIT_MAX * sizeof *e);
+	struct litset *L = calloc(1, sizeof *L);
+	int k = e && L ? lit_alt(p, n, e, 0) : -1;
+	if (k <= 0)
+		goto none;
+	memset(L->head, 0xff, sizeof L->head);
+	for (int a = 0; a < k; a++) {
+		/* ASCII bytes as they are (lower case), any other character
+		 * as LIT_ANY, one per character */
+		char w[LIT_LEN];
+		size_t wl = 0, ascii = 0;
+		for (size_t i = 0; i < e[a].len;) {
+			unsigned char ch = (unsigned char)e[a].s[i];
+			size_t cl = ch < 0x80 ? 1 : ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : ch >= 0xc0 ? 2 : 0;
+			if (!cl || i + cl > e[a].len || !ch)
+				break; /* a character cut by the length cap */
+			w[wl++] = ch < 0x80 ? (char)tolower(ch) : (char)LIT_ANY;
+			ascii += ch < 0x80;
+			i += cl;
+		}
+		while (wl && (unsigned char)w[wl - 1] == LIT_ANY)
+			wl--;
+		size_t at = 0;
+		while (at < wl && (unsigned char)w[at] == LIT_ANY)
+			at++;
+		ascii = 0;
+		for (size_t i = at; i < wl; i++)
+			ascii += (unsigned char)w[i] != LIT_ANY;
+		if (ascii < 2)
+			goto none; /* a branch nearly any text may start: no filter */
+		size_t best = wl - at;
+		int dup = 0;
+		for (unsigned b = 0; b < L->n && !dup; b++)
+			dup = L->len[b] == best && !memcmp(L->lit[b], w + at, best);
+		if (dup)
+			continue;
+		unsigned x = L->n++;
+		memcpy(L->lit[x], w + at, best);
+		L->len[x] = (uint8_t)best;
+		unsigned char f = (unsigned char)w[at];
+		L->next[x] = L->head[f];
+		L->head[f] = (uint8_t)x;
+		L->fold[f] = f;
+		L->fold[(unsigned char)toupper(f)] = f;
+		unsigned char g = (unsigned char)w[at + 1]; /* ascii >= 2: there is one */
+		if (g == LIT_ANY) {
+			L->any2[f >> 6] |= 1ull << (f & 63);
+		} else {
+			unsigned h = lit_pair(f, g);
+			L->pair[h / 64] |= 1ull << (h % 64);
+		}
+	}
+	L->fold[0xc5] = L->fold[0xe2] = LIT_SPECIAL;
+	free(e);
+	return L;
+none:
+	free(e);
+	free(L);
+	return NULL;
+}
+
+/* 0 when text[0..n) holds none of L's words (in any ASCII case), so the
+ * pattern cannot match; 1 when it may.  A KELVIN SIGN or LONG S (which
+ * /iu matches as k and s) makes it 1 too. */
+static int lit_may_match(const struct litset *L, const char *text, size_t n)
+{
+	const unsigned char *t = (const unsigned char *)text;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = L->fold[t[i]];
+		if (!c)
+			continue; /* most bytes: one load and a branch */
+		if (c == LIT_SPECIAL) {
+			if ((t[i] == 0xc5 && i + 1 < n && t[i + 1] == 0xbf) ||
+			    (t[i] == 0xe2 && i + 2 < n && t[i + 1] == 0x84 && t[i + 2] == 0xaa))
+				return 1;
+			continue;
+		}
+		if (!(L->any2[c >> 6] >> (c & 63) & 1)) {
+			/* most first letters are common: the pair decides */
+			if (i + 1 >= n)
+				continue;
+			unsigned char d = t[i + 1];
+			if ((unsigned)(d - 'A') < 26u)
+				d |= 0x20;
+			unsigned h = lit_pair(c, d);
+			if (!(L->pair[h / 64] >> (h % 64) & 1))
+				continue;
+		}
+		for (unsigned x = L->head[c]; x != 0xff; x = L->next[x]) {
+			size_t m = L->len[x], j = 1, q = i + 1;
+			while (j < m && q < n) {
+				unsigned char d = t[q], w = (unsigned char)L->lit[x][j];
+				if (w == LIT_ANY) {
+					/* one character, whatever it is (a valid one
+					 * has one length; a match never holds an
+					 * invalid one) */
+					q += d < 0xc0 ? 1 : d >= 0xf0 ? 4 : d >= 0xe0 ? 3 : 2;
+				} else {
+					if ((unsigned)(d - 'A') < 26u)
+						d |= 0x20;
+					if (d != w)
+						break;
+					q++;
+				}
+				j++;
+			}
+			if (j == m && q <= n)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 static int is_regex(const char *a, size_t n)
 {
 	if (n < 2 || a[0] != '/')
@@ -541,6 +857,7 @@ static void conds_free(struct cond *cs, unsigned n)
 		for (unsigned k = 0; k < cs[i].n_more; k++)
 			re_put(cs[i].more[k]);
 		free(cs[i].more);
+		free(cs[i].pre);
 		sel_free(cs[i].sub);
 	}
 	free(cs);
@@ -654,6 +971,14 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 		if (!x->re)
 			return -1;
 		x->inner_op = IN_REGEX;
+		if (x->num == (size_t)-1) {
+			/* a plain search (the length idiom has its own split):
+			 * the words its matches start with, when it has some */
+			const char *e = a + n;
+			while (e > a + 1 && e[-1] != '/')
+				e--;
+			x->pre = lit_build(a + 1, (size_t)(e - 1 - (a + 1)));
+		}
 		return 0;
 	}
 	if (n >= 2 && (a[0] == '"' || a[0] == '\'') && a[n - 1] == a[0]) {
@@ -1738,6 +2063,8 @@ int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
 		for (unsigned k = 0; k < x->n_more; k++)
 			if (!re_match(x->more[k], text, len))
 				return 0;
+		if (x->pre && !lit_may_match(x->pre, text, len))
+			return 0;
 		return re_match(x->re, text, len);
 	case IN_WILDCARD: return wildcard(x->str, x->slen, text, len);
 	case IN_MINLEN: return len >= x->num;

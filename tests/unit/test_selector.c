@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdlib.h>
+
 #include "filters/selector.h"
 
 static struct sel *parse_ok(const char *text, int syntax)
@@ -323,6 +327,74 @@ static void test_09_shared_regex_codes(void **state)
 	sel_free(a);
 }
 
+/* :has-text() searches get a filter of the words their matches must
+ * start with: whatever the text, the answer is PCRE2's own (differential
+ * test on random texts mixing those words, other cases, LONG S and
+ * KELVIN SIGN that /iu folds to s and k, accents and blanks). */
+static int pcre_says(const char *pat, uint32_t opts, const char *t)
+{
+	int err;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
+	assert_non_null(re);
+	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+	int rc = pcre2_match(re, (PCRE2_SPTR)t, strlen(t), 0, 0, md, NULL);
+	pcre2_match_data_free(md);
+	pcre2_code_free(re);
+	return rc >= 0;
+}
+
+static void test_10_word_filter(void **state)
+{
+	(void)state;
+	static const struct { const char *pat; uint32_t opts; } pats[] = {
+		{ "(?:r(?:emind|appeler|ecuérdame)|later|s(?:upport|ubscribe)|déjà|ya eres|já é|free|à partir)",
+		  PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF },
+		{ "cook(?:ie|y)s?\\b", PCRE2_CASELESS },
+		{ "(?:a|b)c", 0 },
+		{ "x[yz]w|abc", 0 },
+		{ "\\(adsbygoogle|googletag\\.cmd", 0 },
+		{ "(?:we(?: and (?:our|selected) partners)? use cookies|accept all)",
+		  PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF },
+		{ "support (?:independent|quality) (?:journalism|media)", PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF },
+		{ "ab(?=c)|de", 0 },
+		{ "(?:a|)xyz", PCRE2_CASELESS },
+		{ "sk(?:ip|y)|kelvin", PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF },
+		{ "abc\\|def|ghi", 0 },
+		{ "[|]ab|cd", 0 },
+		{ "(?:un|re)(?:do|make)s", PCRE2_CASELESS },
+	};
+	static const char *words[] = {
+		"remind", "REMIND", "rappeler", "Later", "support", "ſupport", "SUBſcribe", "subscribe",
+		"déjà", "DÉJÀ", "ya eres", "já é", "à partir", "free", "FrEe", " ", "\n", "\xc2\xa0", "cookie",
+		"COOKIES", "cooky", "ac", "bc", "xyw", "abc", "(adsbygoogle", "googletag.cmd", "we use cookies",
+		"we and our partners use cookies", "accept ALL", "support quality media", "abd", "de", "xyz",
+		"AXYZ", "skip", "SKY", "\xe2\x84\xaa" "elvin", "kelvin", "ſky", "abc|def", "ghi", "|ab", "cd",
+		"undos", "remakes", "x", "e", "the", "recu", "\xff", "dÉjÀ", "JÁ É", "À PARTIR", "d\xc3", "j",
+		"déja", "recuÉrdame", "ĳ", "日本",
+	};
+	const size_t nw = sizeof words / sizeof *words;
+	unsigned seed = 12345;
+	for (size_t p = 0; p < sizeof pats / sizeof *pats; p++) {
+		char rule[256];
+		snprintf(rule, sizeof rule, "div:has-text(/%s/%s%s)", pats[p].pat,
+		         (pats[p].opts & PCRE2_CASELESS) ? "i" : "", (pats[p].opts & PCRE2_UTF) ? "u" : "");
+		struct sel *s = parse_ok(rule, SEL_SYNTAX_CSS);
+		for (int r = 0; r < 3000; r++) {
+			char t[512] = "";
+			int nt = (int)(rand_r(&seed) % 6);
+			for (int k = 0; k < nt; k++)
+				strcat(t, words[rand_r(&seed) % nw]);
+			int want = pcre_says(pats[p].pat, pats[p].opts, t);
+			int got = sel_cond_test(s, 0, t, strlen(t));
+			if (want != got)
+				fprintf(stderr, "/%s/ on \"%s\": want %d, got %d\n", pats[p].pat, t, want, got);
+			assert_int_equal(want, got);
+		}
+		sel_free(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_07_shared_inner_ids),
 		cmocka_unit_test(test_08_class_tokens),
 		cmocka_unit_test(test_09_shared_regex_codes),
+		cmocka_unit_test(test_10_word_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
