@@ -13,6 +13,8 @@
 
 #include "filters/fetch.h"
 
+#include <event2/event.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -423,6 +425,35 @@ static void test_unknown_host(void **state)
 	fetch_result_free(r);
 }
 
+/* The client builds its TLS context on the first HTTPS fetch and its
+ * resolver on the first name that needs a query: a bad upstream CA file
+ * fails HTTPS fetches only, naming the file; literals and localhost need no
+ * resolver (the dead one at port 9 would time out); a malformed resolver
+ * address is still refused at once. */
+static void test_lazy_tls_and_resolver(void **state)
+{
+	(void)state;
+	char url[256], err[256] = "";
+	struct fetch_opts o = { .max_size = 1 << 20, .timeout_ms = 5000 };
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", srv_port);
+	struct fetch_result *r = fetch_blocking(url, &o, "/nonexistent/ca.pem", "127.0.0.1:9");
+	assert_int_equal(r->outcome, FETCH_OK);
+	fetch_result_free(r);
+	snprintf(url, sizeof url, "http://localhost:%d/ok", srv_port);
+	r = fetch_blocking(url, &o, NULL, "127.0.0.1:9");
+	assert_int_equal(r->outcome, FETCH_OK);
+	fetch_result_free(r);
+	snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", srv_port);
+	r = fetch_blocking(url, &o, "/nonexistent/ca.pem", NULL);
+	assert_int_equal(r->outcome, FETCH_ERROR);
+	assert_non_null(strstr(r->error, "upstream_ca_file /nonexistent/ca.pem"));
+	fetch_result_free(r);
+	struct event_base *base = event_base_new();
+	assert_null(fetch_client_new(base, NULL, "not an address", err, sizeof err));
+	assert_non_null(strstr(err, "bad resolver address"));
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_connection_refused),
 		cmocka_unit_test(test_bad_urls),
 		cmocka_unit_test(test_unknown_host),
+		cmocka_unit_test(test_lazy_tls_and_resolver),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
