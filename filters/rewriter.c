@@ -513,16 +513,7 @@ static int check_bound(struct rewriter *rw)
 }
 
 /* The conditions of s that descendants decide, a bit each. */
-static uint32_t desc_mask(const struct sel *s)
-{
-	uint32_t m = 0;
-	for (unsigned c = 0; c < sel_n_conds(s) && c < 32; c++) {
-		int k = sel_cond_kind(s, c);
-		if (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH)
-			m |= 1u << c;
-	}
-	return m;
-}
+static uint32_t desc_mask(const struct sel *s) { return sel_desc_mask(s); }
 
 static struct pend *pend_add(struct rewriter *rw)
 {

@@ -85,6 +85,7 @@ struct sel {
 	                               equal ids, same static match */
 	const char *subject_tag;    /* the tag every alternative's subject must
 	                               have, or NULL */
+	uint32_t desc_mask;         /* conditions descendants decide, a bit each */
 	size_t subject_tag_len;
 	int rel_simple;             /* relative: every alternative is one compound
 	                               under a descendant combinator */
@@ -880,6 +881,18 @@ void sel_free(struct sel *s)
 
 static struct sel *parse_sel(struct cur *c, int relative, int allow_conds);
 
+/* The bits of the conditions that descendants decide (:has(), :upward()),
+ * once its conditions are final. */
+static void set_desc_mask(struct sel *s)
+{
+	s->desc_mask = 0;
+	for (unsigned c = 0; c < s->n_conds && c < 32; c++) {
+		int k = s->conds[c].kind;
+		if (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH)
+			s->desc_mask |= 1u << c;
+	}
+}
+
 /* Parses a nested selector from an operator argument. */
 static struct sel *sub_sel(struct cur *c, const char *a, size_t n, int relative, int allow_conds)
 {
@@ -894,8 +907,10 @@ static struct sel *sub_sel(struct cur *c, const char *a, size_t n, int relative,
 	sub.css_only = 0;
 	sub.procedural = 0;
 	struct sel *s = parse_sel(&sub, relative, allow_conds);
-	if (s)
+	if (s) {
 		s->stream_ok = !sub.css_only;
+		set_desc_mask(s);
+	}
 	c->css_only |= sub.css_only;
 	c->procedural |= sub.procedural;
 	return s;
@@ -1637,6 +1652,7 @@ struct sel *sel_parse(const char *text, int syntax, char *why, size_t whylen)
 		}
 	}
 	s->stream_ok = !c.css_only;
+	set_desc_mask(s);
 	s->css_ok = !c.procedural && s->n_conds == 0 && syntax == SEL_SYNTAX_CSS &&
 	            !strpbrk(s->text, "{}<@;");
 	return s;
@@ -1651,6 +1667,7 @@ const char *sel_text(const struct sel *s) { return s->text; }
 unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
 int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
+uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
 const char *sel_subject_tag(const struct sel *s, size_t *len)
 {
 	*len = s->subject_tag_len;

@@ -114,6 +114,9 @@ int sel_rel_simple(const struct sel *s);
  * and the rewriter matches each once per element; like its text-test memo
  * it takes equal 64-bit hashes for equal inputs). */
 uint64_t sel_id(const struct sel *s);
+/* The conditions descendants decide (SEL_COND_HAS, UPWARD, DEPTH), a bit
+ * each (the first 32). */
+uint32_t sel_desc_mask(const struct sel *s);
 /* The tag name (lower case, not NUL-terminated) an element must have to
  * match s, when every alternative says it; NULL otherwise. */
 const char *sel_subject_tag(const struct sel *s, size_t *len);
