@@ -1473,8 +1473,16 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		const struct sel *s = cosmetic_entry_sel(e);
 		if (cosmetic_entry_kind(e) == COSM_STYLE)
 			continue; /* :style() only styles, through the injected sheet */
-		if (!sel_stream_ok(s) || !sel_match(s, rw->path, plen))
+		if (sel_tag_only(s)) {
+			/* most content rules ("p:has-text(...)"): the tag is all */
+			size_t tl;
+			const char *tg = sel_subject_tag(s, &tl);
+			const struct sel_node *el = rw->path[plen - 1];
+			if (tl != el->name_len || memcmp(tg, el->name, tl))
+				continue;
+		} else if (!sel_stream_ok(s) || !sel_match(s, rw->path, plen)) {
 			continue;
+		}
 		if (sel_has_conds(s)) {
 			if (lvl >= rw->depth)
 				continue; /* a void element has no contents to wait for */

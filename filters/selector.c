@@ -86,6 +86,7 @@ struct sel {
 	const char *subject_tag;    /* the tag every alternative's subject must
 	                               have, or NULL */
 	uint32_t desc_mask;         /* conditions descendants decide, a bit each */
+	int tag_only;               /* one compound that tests the tag alone */
 	size_t subject_tag_len;
 	int rel_simple;             /* relative: every alternative is one compound
 	                               under a descendant combinator */
@@ -1526,6 +1527,11 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	s->id = 14695981039346656037ull ^ (uint64_t)(relative * 2 + c->syntax);
 	for (const char *t = s->text; *t; t++)
 		s->id = (s->id ^ (unsigned char)*t) * 1099511628211ull;
+	if (s->n_alts == 1 && s->alts[0].n == 1) {
+		const struct compound *k = &s->alts[0].c[0];
+		s->tag_only = k->tag && !k->id && !k->n_cls && !k->n_at && !k->n_nots && !k->n_is &&
+		              !k->root && !k->has_nth;
+	}
 	for (unsigned i = 0; i < s->n_alts; i++) {
 		const struct compound *k = &s->alts[i].c[s->alts[i].n - 1];
 		if (!k->tag || (i && (k->tag_len != s->subject_tag_len || memcmp(k->tag, s->subject_tag, k->tag_len)))) {
@@ -1668,6 +1674,7 @@ unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
 int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
+int sel_tag_only(const struct sel *s) { return s->tag_only && s->stream_ok; }
 const char *sel_subject_tag(const struct sel *s, size_t *len)
 {
 	*len = s->subject_tag_len;

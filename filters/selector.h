@@ -120,5 +120,8 @@ uint32_t sel_desc_mask(const struct sel *s);
 /* The tag name (lower case, not NUL-terminated) an element must have to
  * match s, when every alternative says it; NULL otherwise. */
 const char *sel_subject_tag(const struct sel *s, size_t *len);
+/* 1 when the static part of s is its subject's tag and nothing else
+ * ("div:has-text(...)"): matching it is comparing sel_subject_tag(). */
+int sel_tag_only(const struct sel *s);
 
 #endif

@@ -289,6 +289,16 @@ static void test_08_class_tokens(void **state)
 		assert_false(sel_match(s, path, 1));
 		sel_free(s);
 	}
+	/* a tag and nothing else: matching is comparing it */
+	static const struct { const char *sel; int want; } only[] = {
+		{ "div:has-text(x)", 1 }, { "p", 1 }, { "div.a", 0 }, { "div > p", 0 }, { "div:not(.x)", 0 },
+		{ "div[id]", 0 }, { "div:first-child", 0 }, { "div, p", 0 }, { "*", 0 }, { "div:last-child", 0 },
+	};
+	for (size_t i = 0; i < sizeof only / sizeof *only; i++) {
+		struct sel *s = parse_ok(only[i].sel, SEL_SYNTAX_CSS);
+		assert_int_equal(sel_tag_only(s), only[i].want);
+		sel_free(s);
+	}
 	/* the subject's tag, when all alternatives agree on one */
 	size_t tl;
 	struct sel *a = parse_ok("div:has(p + p + p)", SEL_SYNTAX_CSS);
