@@ -835,41 +835,102 @@ static int conn_listed(const struct headers *h, const char *name)
 
 /* ---- the request upstream ------------------------------------------------------ */
 
+/* Heads are written in pieces of a few bytes each; one evbuffer_add per
+ * piece costs more than the copy.  A head_out gathers them in a stack
+ * buffer and adds it when full and at the end; the first failure latches. */
+struct head_out {
+	struct evbuffer *out;
+	int err;
+	size_t n;
+	char b[2048];
+};
+
+static void ho_add(struct head_out *o, const char *s, size_t n)
+{
+	if (o->n + n > sizeof o->b) {
+		if (evbuffer_add(o->out, o->b, o->n))
+			o->err = 1;
+		o->n = 0;
+		if (n > sizeof o->b) {
+			if (evbuffer_add(o->out, s, n))
+				o->err = 1;
+			return;
+		}
+	}
+	memcpy(o->b + o->n, s, n);
+	o->n += n;
+}
+
+/* Adds what is gathered.  0, or -1 when any part failed (ENOMEM). */
+static int ho_flush(struct head_out *o)
+{
+	if (o->n && evbuffer_add(o->out, o->b, o->n))
+		o->err = 1;
+	o->n = 0;
+	return o->err ? -1 : 0;
+}
+
+/* The authority ("host[:port]") for the Host field.  x->url is scheme "://"
+ * authority x->path, with the authority as target_authority_text writes it
+ * for the port that is the default of the scheme quell uses (target.c,
+ * handle_inner): cut out of it rather than formatted again. */
+static void request_authority(struct conn *c, char *buf, size_t n, const char **auth, size_t *len)
+{
+	struct exchange *x = c->x;
+	const char *sep = x->url ? strstr(x->url, "://") : NULL;
+	size_t ul = x->url ? strlen(x->url) : 0, pl = strlen(x->path);
+	if (sep && ul >= pl && (size_t)(sep + 3 - x->url) <= ul - pl &&
+	    !strcmp(x->url + ul - pl, x->path)) {
+		*auth = sep + 3;
+		*len = (size_t)(x->url + ul - pl - *auth);
+		return;
+	}
+	target_authority_text(buf, n, x->host, x->port, c->tls ? 443 : 80);
+	*auth = buf;
+	*len = strlen(buf);
+}
+
 /* Writes the request head for the origin: origin-form target, Host from the
  * URL, hop-by-hop fields already gone, the framing quell uses.  0/-1. */
 static int write_request_head(struct conn *c, struct evbuffer *out)
 {
 	struct exchange *x = c->x;
+	struct head_out o = { .out = out };
 	char buf[TARGET_HOST_MAX + 8];
-	const char *ae = chain_accept_encoding(), *auth = buf;
-	if (c->tls && x->port == c->tls_port && !strcmp(x->host, c->tls_host))
-		auth = c->tls_auth;
-	else
-		target_authority_text(buf, sizeof buf, x->host, x->port, c->tls ? 443 : 80);
-	add_text(out, x->method);
-	evbuffer_add(out, " ", 1);
-	add_text(out, x->path);
-	evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
-	add_text(out, auth);
-	evbuffer_add(out, "\r\n", 2);
+	const char *ae = chain_accept_encoding(), *auth;
+	size_t alen;
+	request_authority(c, buf, sizeof buf, &auth, &alen);
+	ho_add(&o, x->method, strlen(x->method));
+	ho_add(&o, " ", 1);
+	ho_add(&o, x->path, strlen(x->path));
+	ho_add(&o, " HTTP/1.1\r\nHost: ", 17);
+	ho_add(&o, auth, alen);
+	ho_add(&o, "\r\n", 2);
+	/* conn_listed walks the fields again: only when there is a Connection */
+	int listed = headers_find(x->req_raw, "Connection", 0) >= 0;
 	for (int i = 0; i < headers_count(x->req_raw); i++) {
 		const char *n = headers_name(x->req_raw, i), *v = headers_value(x->req_raw, i);
-		if (!strcasecmp(n, "Host") || http1_is_hop_header(NULL, n, strlen(n)) ||
-		    conn_listed(x->req_raw, n))
+		int id = headers_id(x->req_raw, i);
+		size_t nl = strlen(n);
+		if (id == HTTP1_F_HOST || http1_is_hop_header(NULL, n, nl) ||
+		    (listed && conn_listed(x->req_raw, n)))
 			continue;
-		if (ae && !strcasecmp(n, "Accept-Encoding"))
+		if (ae && id == HTTP1_F_ACCEPT_ENCODING)
 			v = ae;
-		evbuffer_add(out, n, strlen(n));
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, v, strlen(v));
-		evbuffer_add(out, "\r\n", 2);
+		ho_add(&o, n, nl);
+		ho_add(&o, ": ", 2);
+		ho_add(&o, v, strlen(v));
+		ho_add(&o, "\r\n", 2);
 	}
+	if (ho_flush(&o) != 0)
+		return -1;
+	/* rarely on: formatted straight into out, after what is gathered */
 	if (c->cfg->via)
 		evbuffer_add_printf(out, "Via: 1.%d quell\r\n", x->client_minor);
 	if (c->cfg->x_forwarded_for)
 		evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", c->peer_ip);
 	if (x->req_body == 2)
-		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
 	if (x->upgrade && headers_get(x->req_raw, "Upgrade"))
 		evbuffer_add_printf(out, "Connection: upgrade\r\nUpgrade: %s\r\n",
 		                    headers_get(x->req_raw, "Upgrade"));
@@ -1206,7 +1267,7 @@ static void interim(struct conn *c, const struct http1_head *h)
 	struct evbuffer *out = bufferevent_get_output(c->client);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", h->status, (int)h->reason_len, h->reason);
 	for (int i = 0; i < h->n_headers; i++)
-		if (!http1_is_hop_header(h, h->headers[i].name, h->headers[i].name_len))
+		if (!http1_is_hop_field(h, i))
 			evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)h->headers[i].name_len,
 			                    h->headers[i].name, (int)h->headers[i].value_len,
 			                    h->headers[i].value);

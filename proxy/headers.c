@@ -17,6 +17,7 @@ struct field {
 	char *name;                 /* owns name and value (one block) */
 	char *value;
 	size_t name_len, value_len;
+	int id;                     /* http1_field_id(name): look-ups compare it */
 };
 
 struct headers {
@@ -53,12 +54,10 @@ static int clean(const char *s, size_t len)
 	return 1;
 }
 
-/* Returns 0/-1 (ENOMEM, or a name/value that would inject a header). */
-int headers_add(struct headers *h, const char *name, size_t name_len,
-                const char *value, size_t value_len)
+/* headers_add with the name's http1_field_id known.  0/-1. */
+static int add_id(struct headers *h, const char *name, size_t name_len,
+                  const char *value, size_t value_len, int id)
 {
-	if (!name_len || !clean(name, name_len) || !clean(value, value_len) || memchr(name, ':', name_len))
-		return -1;
 	if (h->n == h->cap) {
 		int cap = h->cap ? h->cap * 2 : 16;
 		struct field *f = realloc(h->f, (size_t)cap * sizeof *f);
@@ -74,8 +73,24 @@ int headers_add(struct headers *h, const char *name, size_t name_len,
 	b[name_len] = 0;
 	memcpy(b + name_len + 1, value, value_len);
 	b[name_len + 1 + value_len] = 0;
-	h->f[h->n++] = (struct field){ b, b + name_len + 1, name_len, value_len };
+	h->f[h->n++] = (struct field){ b, b + name_len + 1, name_len, value_len, id };
 	return 0;
+}
+
+/* Returns 0/-1 (ENOMEM, or a name/value that would inject a header). */
+int headers_add(struct headers *h, const char *name, size_t name_len,
+                const char *value, size_t value_len)
+{
+	if (!name_len || !clean(name, name_len) || !clean(value, value_len) || memchr(name, ':', name_len))
+		return -1;
+	return add_id(h, name, name_len, value, value_len, http1_field_id(name, name_len));
+}
+
+/* 1 when field f is called name, whose http1_field_id is id: names in the
+ * table compare by id alone, others by name among the fields of id OTHER. */
+static int is_named(const struct field *f, const char *name, int id)
+{
+	return f->id == id && (id != HTTP1_F_OTHER || strcasecmp(f->name, name) == 0);
 }
 
 int headers_add_str(struct headers *h, const char *name, const char *value)
@@ -85,9 +100,9 @@ int headers_add_str(struct headers *h, const char *name, const char *value)
 
 int headers_del(struct headers *h, const char *name)
 {
-	int out = 0, removed = 0;
+	int out = 0, removed = 0, id = http1_field_id(name, strlen(name));
 	for (int i = 0; i < h->n; i++) {
-		if (strcasecmp(h->f[i].name, name) == 0) {
+		if (is_named(&h->f[i], name, id)) {
 			free(h->f[i].name);
 			removed++;
 		} else {
@@ -107,11 +122,13 @@ int headers_set(struct headers *h, const char *name, const char *value)
 int headers_count(const struct headers *h) { return h->n; }
 const char *headers_name(const struct headers *h, int i) { return h->f[i].name; }
 const char *headers_value(const struct headers *h, int i) { return h->f[i].value; }
+int headers_id(const struct headers *h, int i) { return h->f[i].id; }
 
 int headers_find(const struct headers *h, const char *name, int start)
 {
+	int id = http1_field_id(name, strlen(name));
 	for (int i = start < 0 ? 0 : start; i < h->n; i++)
-		if (strcasecmp(h->f[i].name, name) == 0)
+		if (is_named(&h->f[i], name, id))
 			return i;
 	return -1;
 }
@@ -126,23 +143,42 @@ int headers_from_head(struct headers *h, const struct http1_head *head, int skip
 {
 	for (int i = 0; i < head->n_headers; i++) {
 		const struct http1_header *f = &head->headers[i];
-		if (skip_hop && http1_is_hop_header(head, f->name, f->name_len))
+		if (skip_hop && http1_is_hop_field(head, i))
 			continue;
-		if (headers_add(h, f->name, f->name_len, f->value, f->value_len) != 0)
+		/* the parser checked the name (a token) and the value (no CR,
+		 * LF or NUL) and classified the name */
+		if (add_id(h, f->name, f->name_len, f->value, f->value_len, f->id) != 0)
 			return -1;
 	}
 	return 0;
 }
 
+/* One reserved extent for all lines: four evbuffer_add calls per field
+ * cost more than the copying. */
 int headers_write(const struct headers *h, struct evbuffer *out)
 {
+	size_t total = 0;
+	for (int i = 0; i < h->n; i++)
+		total += h->f[i].name_len + h->f[i].value_len + 4;
+	if (!total)
+		return 0;
+	struct evbuffer_iovec v;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) != 1)
+		return -1;
+	char *p = v.iov_base;
 	for (int i = 0; i < h->n; i++) {
 		const struct field *f = &h->f[i];
-		if (evbuffer_add(out, f->name, f->name_len) || evbuffer_add(out, ": ", 2) ||
-		    evbuffer_add(out, f->value, f->value_len) || evbuffer_add(out, "\r\n", 2))
-			return -1;
+		memcpy(p, f->name, f->name_len);
+		p += f->name_len;
+		*p++ = ':';
+		*p++ = ' ';
+		memcpy(p, f->value, f->value_len);
+		p += f->value_len;
+		*p++ = '\r';
+		*p++ = '\n';
 	}
-	return 0;
+	v.iov_len = total;
+	return evbuffer_commit_space(out, &v, 1);
 }
 
 /* ---- cookies --------------------------------------------------------------- */
@@ -206,7 +242,7 @@ int headers_del_set_cookie(struct headers *h, const char *name, size_t n, int pr
 {
 	int out = 0, removed = 0;
 	for (int i = 0; i < h->n; i++) {
-		if (!strcasecmp(h->f[i].name, "Set-Cookie") && set_cookie_is(h->f[i].value, name, n, prefix)) {
+		if (h->f[i].id == HTTP1_F_SET_COOKIE && set_cookie_is(h->f[i].value, name, n, prefix)) {
 			free(h->f[i].name);
 			removed++;
 		} else {
@@ -242,6 +278,6 @@ int headers_cookie_append(struct headers *h, const char *pairs)
 	memcpy(nv + vl + (vl ? 2 : 0), pairs, pl);
 	nv[nvl] = 0;
 	free(f->name);
-	*f = (struct field){ b, nv, f->name_len, nvl };
+	*f = (struct field){ b, nv, f->name_len, nvl, f->id };
 	return 0;
 }

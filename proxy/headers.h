@@ -40,6 +40,8 @@ int headers_del(struct headers *h, const char *name);
 int headers_count(const struct headers *h);
 const char *headers_name(const struct headers *h, int i);
 const char *headers_value(const struct headers *h, int i);
+/* The http1_field_id of field i's name (enum http1_field in http1.h). */
+int headers_id(const struct headers *h, int i);
 /* Index of the first field called name at or after start, or -1. */
 int headers_find(const struct headers *h, const char *name, int start);
 /* Value of the first field called name, or NULL. */

@@ -91,6 +91,81 @@ static int lower_eq(const char *a, size_t alen, const char *b)
 	return alen == blen && strncasecmp(a, b, alen) == 0;
 }
 
+/* ---- field names ------------------------------------------------------------ */
+
+/* The names of enum http1_field, lower case, sorted by length; by_len[n] is
+ * the first entry of length n (by_len[n + 1] the end).  A switch on the
+ * length plus one compare: cheaper than gperf's output would be to keep
+ * in step, and no library has it. */
+static const struct { const char *name; unsigned char id; } field_names[] = {
+	{ "te", HTTP1_F_TE },
+	{ "etag", HTTP1_F_ETAG },
+	{ "host", HTTP1_F_HOST },
+	{ "vary", HTTP1_F_VARY },
+	{ "accept", HTTP1_F_ACCEPT },
+	{ "cookie", HTTP1_F_COOKIE },
+	{ "expect", HTTP1_F_EXPECT },
+	{ "origin", HTTP1_F_ORIGIN },
+	{ "ping-to", HTTP1_F_PING_TO },
+	{ "referer", HTTP1_F_REFERER },
+	{ "trailer", HTTP1_F_TRAILER },
+	{ "upgrade", HTTP1_F_UPGRADE },
+	{ "location", HTTP1_F_LOCATION },
+	{ "connection", HTTP1_F_CONNECTION },
+	{ "keep-alive", HTTP1_F_KEEP_ALIVE },
+	{ "set-cookie", HTTP1_F_SET_COOKIE },
+	{ "user-agent", HTTP1_F_USER_AGENT },
+	{ "content-type", HTTP1_F_CONTENT_TYPE },
+	{ "cache-control", HTTP1_F_CACHE_CONTROL },
+	{ "content-length", HTTP1_F_CONTENT_LENGTH },
+	{ "sec-fetch-dest", HTTP1_F_SEC_FETCH_DEST },
+	{ "sec-fetch-mode", HTTP1_F_SEC_FETCH_MODE },
+	{ "sec-fetch-site", HTTP1_F_SEC_FETCH_SITE },
+	{ "accept-encoding", HTTP1_F_ACCEPT_ENCODING },
+	{ "content-encoding", HTTP1_F_CONTENT_ENCODING },
+	{ "proxy-connection", HTTP1_F_PROXY_CONNECTION },
+	{ "transfer-encoding", HTTP1_F_TRANSFER_ENCODING },
+	{ "proxy-authenticate", HTTP1_F_PROXY_AUTHENTICATE },
+	{ "proxy-authorization", HTTP1_F_PROXY_AUTHORIZATION },
+	{ "content-security-policy", HTTP1_F_CONTENT_SECURITY_POLICY },
+};
+#define FIELD_NAME_MAX 23
+static const unsigned char by_len[FIELD_NAME_MAX + 2] = {
+	0, 0, 0, 1, 1, 4, 4, 8, 12, 13, 13, 17, 17, 18, 19, 23, 24, 26, 27, 28, 29, 29, 29, 29, 30
+};
+
+int http1_field_id(const char *name, size_t len)
+{
+	if (len > FIELD_NAME_MAX)
+		return HTTP1_F_OTHER;
+	for (unsigned k = by_len[len]; k < by_len[len + 1]; k++) {
+		const char *t = field_names[k].name;
+		size_t i = 0;
+		/* the table holds lower-case letters and '-' only: folding
+		 * 'A'-'Z' is the whole of case-insensitivity here */
+		while (i < len) {
+			unsigned char c = (unsigned char)name[i];
+			if (c >= 'A' && c <= 'Z')
+				c += 'a' - 'A';
+			if (c != (unsigned char)t[i])
+				break;
+			i++;
+		}
+		if (i == len)
+			return field_names[k].id;
+	}
+	return HTTP1_F_OTHER;
+}
+
+/* Index of the first field of h with id at or after start, or -1. */
+static int find_id(const struct http1_head *h, int id, int start)
+{
+	for (int i = start < 0 ? 0 : start; i < h->n_headers; i++)
+		if (h->headers[i].id == id)
+			return i;
+	return -1;
+}
+
 /* ---- lifecycle -------------------------------------------------------------- */
 
 struct http1_parser *http1_parser_new(int kind, size_t max_head, int max_headers)
@@ -316,6 +391,7 @@ static int parse_field_line(struct http1_parser *p, const char *s, size_t n,
 		return fail(p, 400, "malformed header line");
 	f->name = s;
 	f->name_len = i;
+	f->id = http1_field_id(s, i);
 	size_t a = i + 1, b = n;
 	while (a < b && is_ows((unsigned char)s[a]))
 		a++;
@@ -427,8 +503,8 @@ static int frame_transfer_encoding(struct http1_parser *p)
 	struct http1_head *h = &p->head;
 	struct te_state te = { 0 };
 	int i;
-	for (i = http1_find_header(h, "transfer-encoding", 0); i >= 0;
-	     i = http1_find_header(h, "transfer-encoding", i + 1)) {
+	for (i = find_id(h, HTTP1_F_TRANSFER_ENCODING, 0); i >= 0;
+	     i = find_id(h, HTTP1_F_TRANSFER_ENCODING, i + 1)) {
 		h->has_transfer_encoding = 1;
 		if (list_each(h->headers[i].value, h->headers[i].value_len, te_coding, &te))
 			return fail(p, 400, "malformed Transfer-Encoding");
@@ -463,8 +539,8 @@ static int parse_framing(struct http1_parser *p)
 {
 	struct http1_head *h = &p->head;
 	int i, hosts = 0;
-	for (i = http1_find_header(h, "content-length", 0); i >= 0;
-	     i = http1_find_header(h, "content-length", i + 1)) {
+	for (i = find_id(h, HTTP1_F_CONTENT_LENGTH, 0); i >= 0;
+	     i = find_id(h, HTTP1_F_CONTENT_LENGTH, i + 1)) {
 		int64_t v = parse_content_length(h->headers[i].value, h->headers[i].value_len);
 		if (v < 0)
 			return fail(p, 400, "malformed Content-Length");
@@ -474,26 +550,26 @@ static int parse_framing(struct http1_parser *p)
 	}
 
 	struct conn_state c = { 0, 0, 0 };
-	for (i = http1_find_header(h, "connection", 0); i >= 0;
-	     i = http1_find_header(h, "connection", i + 1))
+	for (i = find_id(h, HTTP1_F_CONNECTION, 0); i >= 0;
+	     i = find_id(h, HTTP1_F_CONNECTION, i + 1))
 		list_each(h->headers[i].value, h->headers[i].value_len, conn_token, &c);
 	h->conn_close = c.close || (h->version_minor == 0 && !c.keep_alive);
-	h->upgrade = c.upgrade && http1_find_header(h, "upgrade", 0) >= 0;
+	h->upgrade = c.upgrade && find_id(h, HTTP1_F_UPGRADE, 0) >= 0;
 
 	if (frame_transfer_encoding(p) != 0)
 		return HTTP1_ERROR;
 	if (p->kind == HTTP1_RESPONSE)
 		return 0;
 
-	for (i = http1_find_header(h, "host", 0); i >= 0; i = http1_find_header(h, "host", i + 1))
+	for (i = find_id(h, HTTP1_F_HOST, 0); i >= 0; i = find_id(h, HTTP1_F_HOST, i + 1))
 		hosts++;
 	if (hosts > 1)
 		return fail(p, 400, "more than one Host header");
 	if (hosts == 0 && h->version_minor == 1)
 		return fail(p, 400, "missing Host header");
 	if (h->version_minor == 1) {
-		for (i = http1_find_header(h, "expect", 0); i >= 0;
-		     i = http1_find_header(h, "expect", i + 1)) {
+		for (i = find_id(h, HTTP1_F_EXPECT, 0); i >= 0;
+		     i = find_id(h, HTTP1_F_EXPECT, i + 1)) {
 			if (!lower_eq(h->headers[i].value, h->headers[i].value_len, "100-continue"))
 				return fail(p, 417, "unsupported expectation");
 			h->expect_continue = 1;
@@ -635,8 +711,13 @@ int http1_parse(struct http1_parser *p, const char *data, size_t len, size_t *co
 int http1_find_header(const struct http1_head *h, const char *name, int start)
 {
 	size_t n = strlen(name);
+	int id = http1_field_id(name, n);
+	if (id != HTTP1_F_OTHER)
+		return find_id(h, id, start);
+	/* a name not in the table can only equal fields of id OTHER */
 	for (int i = start < 0 ? 0 : start; i < h->n_headers; i++)
-		if (h->headers[i].name_len == n && strncasecmp(h->headers[i].name, name, n) == 0)
+		if (h->headers[i].id == HTTP1_F_OTHER && h->headers[i].name_len == n &&
+		    strncasecmp(h->headers[i].name, name, n) == 0)
 			return i;
 	return -1;
 }
@@ -678,24 +759,41 @@ int http1_response_body(const struct http1_head *resp, const char *method, size_
 	return HTTP1_BODY_CLOSE;
 }
 
-static const char *const hop_headers[] = {
-	"connection", "proxy-connection", "keep-alive", "te", "trailer",
-	"transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate",
-};
-
-int http1_is_hop_header(const struct http1_head *h, const char *name, size_t len)
+/* 1 for the ids of hop-by-hop fields (RFC 9110 §7.6.1 and the header). */
+static int hop_id(int id)
 {
-	for (size_t k = 0; k < sizeof(hop_headers) / sizeof(hop_headers[0]); k++)
-		if (lower_eq(name, len, hop_headers[k]))
-			return 1;
-	if (!h)
+	switch (id) {
+	case HTTP1_F_CONNECTION: case HTTP1_F_PROXY_CONNECTION: case HTTP1_F_KEEP_ALIVE:
+	case HTTP1_F_TE: case HTTP1_F_TRAILER: case HTTP1_F_TRANSFER_ENCODING: case HTTP1_F_UPGRADE:
+	case HTTP1_F_PROXY_AUTHORIZATION: case HTTP1_F_PROXY_AUTHENTICATE:
+		return 1;
+	default:
 		return 0;
+	}
+}
+
+/* 1 when name[0..len) is listed in a Connection field of h. */
+static int connection_lists(const struct http1_head *h, const char *name, size_t len)
+{
 	struct token_find t = { name, len };     /* token_match needs no NUL */
-	for (int i = http1_find_header(h, "connection", 0); i >= 0;
-	     i = http1_find_header(h, "connection", i + 1))
+	for (int i = find_id(h, HTTP1_F_CONNECTION, 0); i >= 0;
+	     i = find_id(h, HTTP1_F_CONNECTION, i + 1))
 		if (list_each(h->headers[i].value, h->headers[i].value_len, token_match, &t))
 			return 1;
 	return 0;
+}
+
+int http1_is_hop_header(const struct http1_head *h, const char *name, size_t len)
+{
+	if (hop_id(http1_field_id(name, len)))
+		return 1;
+	return h ? connection_lists(h, name, len) : 0;
+}
+
+int http1_is_hop_field(const struct http1_head *h, int i)
+{
+	const struct http1_header *f = &h->headers[i];
+	return hop_id(f->id) || connection_lists(h, f->name, f->name_len);
 }
 
 /* ---- chunked decoder ------------------------------------------------------------ */

@@ -26,11 +26,31 @@ enum http1_kind { HTTP1_REQUEST = 0, HTTP1_RESPONSE = 1 };
 /* Return values of http1_parse() and http1_chunked_run(). */
 enum { HTTP1_ERROR = -1, HTTP1_NEED_MORE = 0, HTTP1_DONE = 1 };
 
+/* Field names the proxy looks at, classified once (http1_field_id) so that
+ * later look-ups compare a number instead of names.  HTTP1_F_OTHER: any
+ * other name. */
+enum http1_field {
+	HTTP1_F_OTHER = 0,
+	HTTP1_F_ACCEPT, HTTP1_F_ACCEPT_ENCODING, HTTP1_F_CACHE_CONTROL, HTTP1_F_CONNECTION,
+	HTTP1_F_CONTENT_ENCODING, HTTP1_F_CONTENT_LENGTH, HTTP1_F_CONTENT_SECURITY_POLICY,
+	HTTP1_F_CONTENT_TYPE, HTTP1_F_COOKIE, HTTP1_F_ETAG, HTTP1_F_EXPECT, HTTP1_F_HOST,
+	HTTP1_F_KEEP_ALIVE, HTTP1_F_LOCATION, HTTP1_F_ORIGIN, HTTP1_F_PING_TO,
+	HTTP1_F_PROXY_AUTHENTICATE, HTTP1_F_PROXY_AUTHORIZATION, HTTP1_F_PROXY_CONNECTION,
+	HTTP1_F_REFERER, HTTP1_F_SEC_FETCH_DEST, HTTP1_F_SEC_FETCH_MODE, HTTP1_F_SEC_FETCH_SITE,
+	HTTP1_F_SET_COOKIE, HTTP1_F_TE, HTTP1_F_TRAILER, HTTP1_F_TRANSFER_ENCODING,
+	HTTP1_F_UPGRADE, HTTP1_F_USER_AGENT, HTTP1_F_VARY,
+};
+
+/* The enum http1_field of name[0..len) (case-insensitive), HTTP1_F_OTHER
+ * for names not listed there. */
+int http1_field_id(const char *name, size_t len);
+
 struct http1_header {            /* slices into the parser's own copy */
 	const char *name;
 	size_t name_len;
 	const char *value;           /* leading/trailing whitespace trimmed */
 	size_t value_len;
+	int id;                      /* http1_field_id(name, name_len) */
 };
 
 struct http1_head {
@@ -119,5 +139,7 @@ int http1_chunk_last(struct evbuffer *out, const char *trailers, size_t len);
  * Proxy-Authorization, Proxy-Authenticate, plus any name listed in the
  * message's own Connection header (pass the head). */
 int http1_is_hop_header(const struct http1_head *h, const char *name, size_t len);
+/* The same test for field i of h (0 <= i < h->n_headers), by its id. */
+int http1_is_hop_field(const struct http1_head *h, int i);
 
 #endif

@@ -301,7 +301,7 @@ static void record_block(const struct policy_request *req, struct policy_result 
 int policy_decide(const struct policy_request *req, struct policy_result *res)
 {
 	res->action = POLICY_ALLOW;
-	snprintf(res->verdict, sizeof(res->verdict), "allow");
+	memcpy(res->verdict, "allow", sizeof "allow");   /* every request: no snprintf */
 	struct engine *e = engine_current_acquire();
 	if (!e)
 		return 0;

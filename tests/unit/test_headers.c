@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <event2/buffer.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,54 @@ static void test_add_find_set_del(void **state)
 	assert_int_equal(headers_count(h), 1000);
 	headers_free(h);
 	headers_free(NULL);
+}
+
+/* Look-ups go by the classified name (http1_field_id) for known names and
+ * by the name itself for others; both must find exactly the same fields. */
+static void test_known_and_other_names(void **state)
+{
+	struct headers *h = headers_new();
+	assert_int_equal(headers_add_str(h, "X-Host", "1"), 0);
+	assert_int_equal(headers_add_str(h, "HOST", "2"), 0);
+	assert_int_equal(headers_add_str(h, "x-host", "3"), 0);
+	assert_int_equal(headers_add_str(h, "Hos", "4"), 0);
+	assert_int_equal(headers_add_str(h, "set-COOKIE", "a=1"), 0);
+	assert_int_equal(headers_id(h, 0), HTTP1_F_OTHER);
+	assert_int_equal(headers_id(h, 1), HTTP1_F_HOST);
+	assert_int_equal(headers_id(h, 4), HTTP1_F_SET_COOKIE);
+	assert_string_equal(headers_get(h, "host"), "2");
+	assert_string_equal(headers_get(h, "X-HOST"), "1");
+	assert_int_equal(headers_find(h, "x-Host", 1), 2);
+	assert_string_equal(headers_get(h, "hos"), "4");
+	assert_null(headers_get(h, "hostx"));
+	assert_int_equal(headers_set_cookie_has(h, "a", 1, 0), 1);
+	assert_int_equal(headers_del(h, "X-host"), 2);
+	assert_int_equal(headers_count(h), 3);
+	assert_int_equal(headers_del_set_cookie(h, "a", 1, 0), 1);
+	assert_int_equal(headers_del(h, "Host"), 1);
+	assert_string_equal(headers_name(h, 0), "Hos");
+	/* a long list is written in one piece, byte for byte */
+	struct evbuffer *b = evbuffer_new();
+	char name[32], value[300], want[40 * 340] = "", line[340];
+	headers_clear(h);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof name, "X-N%d", i);
+		memset(value, 'a' + i % 26, sizeof value - 1);
+		value[sizeof value - 1 - i] = 0;
+		assert_int_equal(headers_add_str(h, name, value), 0);
+		snprintf(line, sizeof line, "%s: %s\r\n", name, value);
+		strcat(want, line);
+	}
+	evbuffer_add(b, "S", 1);
+	assert_int_equal(headers_write(h, b), 0);
+	char *s = text(b);
+	assert_int_equal(s[0], 'S');
+	assert_string_equal(s + 1, want);
+	free(s);
+	headers_clear(h);
+	assert_int_equal(headers_write(h, b), 0);    /* nothing to write */
+	evbuffer_free(b);
+	headers_free(h);
 }
 
 static void test_no_injection(void **state)
@@ -122,6 +171,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_find_set_del),
+		cmocka_unit_test(test_known_and_other_names),
 		cmocka_unit_test(test_no_injection),
 		cmocka_unit_test(test_from_head_and_write),
 		cmocka_unit_test(test_cookies),

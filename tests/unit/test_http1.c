@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <ctype.h>
 #include <event2/buffer.h>
 
 #include "proxy/http1.h"
@@ -519,6 +521,78 @@ static void test_24_tokens_and_hop_headers(void **state)
 	http1_parser_free(p);
 }
 
+/* Field names are classified once, at parse time; every look-up and the
+ * hop-by-hop test rely on the id, so it must be exactly "this name, any
+ * case" and nothing else. */
+static void test_28_field_ids(void **state)
+{
+	static const struct { const char *name; int id; } names[] = {
+		{"accept", HTTP1_F_ACCEPT}, {"accept-encoding", HTTP1_F_ACCEPT_ENCODING},
+		{"cache-control", HTTP1_F_CACHE_CONTROL}, {"connection", HTTP1_F_CONNECTION},
+		{"content-encoding", HTTP1_F_CONTENT_ENCODING}, {"content-length", HTTP1_F_CONTENT_LENGTH},
+		{"content-security-policy", HTTP1_F_CONTENT_SECURITY_POLICY},
+		{"content-type", HTTP1_F_CONTENT_TYPE}, {"cookie", HTTP1_F_COOKIE}, {"etag", HTTP1_F_ETAG},
+		{"expect", HTTP1_F_EXPECT}, {"host", HTTP1_F_HOST}, {"keep-alive", HTTP1_F_KEEP_ALIVE},
+		{"location", HTTP1_F_LOCATION}, {"origin", HTTP1_F_ORIGIN}, {"ping-to", HTTP1_F_PING_TO},
+		{"proxy-authenticate", HTTP1_F_PROXY_AUTHENTICATE},
+		{"proxy-authorization", HTTP1_F_PROXY_AUTHORIZATION},
+		{"proxy-connection", HTTP1_F_PROXY_CONNECTION}, {"referer", HTTP1_F_REFERER},
+		{"sec-fetch-dest", HTTP1_F_SEC_FETCH_DEST}, {"sec-fetch-mode", HTTP1_F_SEC_FETCH_MODE},
+		{"sec-fetch-site", HTTP1_F_SEC_FETCH_SITE}, {"set-cookie", HTTP1_F_SET_COOKIE},
+		{"te", HTTP1_F_TE}, {"trailer", HTTP1_F_TRAILER},
+		{"transfer-encoding", HTTP1_F_TRANSFER_ENCODING}, {"upgrade", HTTP1_F_UPGRADE},
+		{"user-agent", HTTP1_F_USER_AGENT}, {"vary", HTTP1_F_VARY},
+	};
+	size_t n = sizeof(names) / sizeof(names[0]);
+	int seen[64] = {0};
+	for (size_t k = 0; k < n; k++) {
+		const char *nm = names[k].name;
+		size_t len = strlen(nm);
+		char up[64], mixed[64], bent[64];
+		for (size_t i = 0; i <= len; i++) {
+			up[i] = (char)toupper((unsigned char)nm[i]);
+			mixed[i] = i % 2 ? up[i] : nm[i];
+		}
+		assert_int_equal(http1_field_id(nm, len), names[k].id);
+		assert_int_equal(http1_field_id(up, len), names[k].id);
+		assert_int_equal(http1_field_id(mixed, len), names[k].id);
+		assert_int_not_equal(names[k].id, HTTP1_F_OTHER);
+		assert_int_equal(seen[names[k].id]++, 0);       /* one name per id */
+		/* a prefix, one byte more, one byte changed: other names */
+		assert_int_equal(http1_field_id(nm, len - 1), HTTP1_F_OTHER);
+		memcpy(bent, nm, len);
+		bent[len] = 's';
+		assert_int_equal(http1_field_id(bent, len + 1), HTTP1_F_OTHER);
+		for (size_t i = 0; i < len; i++) {
+			memcpy(bent, nm, len);
+			bent[i] = nm[i] == '-' ? '_' : (char)(nm[i] ^ 0x40);  /* not a case change */
+			assert_int_equal(http1_field_id(bent, len), HTTP1_F_OTHER);
+		}
+	}
+	assert_int_equal(http1_field_id("", 0), HTTP1_F_OTHER);
+	assert_int_equal(http1_field_id("x-forwarded-for-the-long-one", 28), HTTP1_F_OTHER);
+	/* parsed fields carry their id; look-ups by any name agree with it */
+	struct http1_parser *p = parse_ok("GET /x HTTP/1.1\r\nHOST: a\r\nX-Other: 1\r\n"
+	                                  "x-other: 2\r\nConnection: x-other\r\nCoNtEnT-TyPe: t\r\n\r\n");
+	const struct http1_head *h = http1_parser_head(p);
+	assert_int_equal(h->headers[0].id, HTTP1_F_HOST);
+	assert_int_equal(h->headers[1].id, HTTP1_F_OTHER);
+	assert_int_equal(h->headers[4].id, HTTP1_F_CONTENT_TYPE);
+	assert_int_equal(http1_find_header(h, "host", 0), 0);
+	assert_int_equal(http1_find_header(h, "X-OTHER", 0), 1);
+	assert_int_equal(http1_find_header(h, "x-other", 2), 2);
+	assert_int_equal(http1_find_header(h, "x-other", 3), -1);
+	assert_int_equal(http1_find_header(h, "content-type", 0), 4);
+	assert_int_equal(http1_find_header(h, "content-typ", 0), -1);
+	for (int i = 0; i < h->n_headers; i++)
+		assert_int_equal(http1_is_hop_field(h, i),
+		                 http1_is_hop_header(h, h->headers[i].name, h->headers[i].name_len));
+	assert_true(http1_is_hop_field(h, 1));
+	assert_true(http1_is_hop_field(h, 3));
+	assert_false(http1_is_hop_field(h, 0));
+	http1_parser_free(p);
+}
+
 /* ---- chunked decoder -------------------------------------------------------------------- */
 
 /* Runs the decoder over in[] cut at the given offsets (or byte by byte) and
@@ -667,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_25_chunked_valid),
 		cmocka_unit_test(test_26_chunked_invalid),
 		cmocka_unit_test(test_27_chunk_writer),
+		cmocka_unit_test(test_28_field_ids),
 	};
 	return cmocka_run_group_tests_name("http1", tests, NULL, NULL);
 }

@@ -47,6 +47,36 @@ static void test_type_order(void **state)
 	assert_int_equal(reqctx_type("ws://x/", &f), LISTS_T_WEBSOCKET);
 }
 
+/* Every extension of the table, in any case; near misses are not types. */
+static void test_extensions(void **state)
+{
+	static const struct { const char *url; uint32_t type; } t[] = {
+		{"http://x/a.js", LISTS_T_SCRIPT}, {"http://x/a.MJS", LISTS_T_SCRIPT},
+		{"http://x/a.Css", LISTS_T_STYLESHEET}, {"http://x/a.png", LISTS_T_IMAGE},
+		{"http://x/a.JPG", LISTS_T_IMAGE}, {"http://x/a.jpeg", LISTS_T_IMAGE},
+		{"http://x/a.gif", LISTS_T_IMAGE}, {"http://x/a.webp", LISTS_T_IMAGE},
+		{"http://x/a.svg", LISTS_T_IMAGE}, {"http://x/a.ico", LISTS_T_IMAGE},
+		{"http://x/a.bmp", LISTS_T_IMAGE}, {"http://x/a.avif", LISTS_T_IMAGE},
+		{"http://x/a.woff", LISTS_T_FONT}, {"http://x/a.WOFF2", LISTS_T_FONT},
+		{"http://x/a.ttf", LISTS_T_FONT}, {"http://x/a.otf", LISTS_T_FONT},
+		{"http://x/a.eot", LISTS_T_FONT}, {"http://x/a.mp4", LISTS_T_MEDIA},
+		{"http://x/a.webm", LISTS_T_MEDIA}, {"http://x/a.mp3", LISTS_T_MEDIA},
+		{"http://x/a.ogg", LISTS_T_MEDIA}, {"http://x/a.m3u8", LISTS_T_MEDIA},
+		{"http://x/a.m4a", LISTS_T_MEDIA}, {"http://x/a.wav", LISTS_T_MEDIA},
+		{"http://x/a.html", LISTS_T_DOCUMENT}, {"http://x/a.HtM", LISTS_T_DOCUMENT},
+		{"http://x/a.json?x=1", LISTS_T_XHR}, {"http://x/a.swf#f", LISTS_T_OBJECT},
+		{"http://x/a.j", 0}, {"http://x/a.jss", 0}, {"http://x/a.", 0}, {"http://x/a.woff3", 0},
+		{"http://x/a.htmlx", 0}, {"http://x/js", 0}, {"http://x/a.abcdefghi", 0},
+		{"http://x/a.ab.css", LISTS_T_STYLESHEET}, {"http://x/a.css/b", 0},
+		{"http://x.js/", 0},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint32_t got = reqctx_type_from_extension(t[i].url);
+		if (got != t[i].type)
+			fail_msg("%s: %u, expected %u", t[i].url, (unsigned)got, (unsigned)t[i].type);
+	}
+}
+
 static void test_page(void **state)
 {
 	struct reqctx_fields f;
@@ -127,6 +157,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_type_order),
+		cmocka_unit_test(test_extensions),
 		cmocka_unit_test(test_page),
 		cmocka_unit_test(test_resources),
 		cmocka_unit_test(test_block_page_escapes),
