@@ -722,6 +722,10 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 	case SEL_COND_TEXT: {
 		size_t off = (size_t)(p->text_start - rw->text_base);
 		size_t n = rw->text_len - off;
+		if (sel_cond_cheap(s, i)) {
+			ok = text_test(rw, p, s, i, off, n);
+			break;
+		}
 		/* wrapper elements share their child's text, pages repeat
 		 * blocks: a test already run on the same text is not run again */
 		if (!rw->th_valid || rw->th_start != p->text_start) {

@@ -67,6 +67,7 @@ struct cond {
 	pcre2_code **more;          /* IN_REGEX: further patterns that must all
 	                               find a match (see length_idiom) */
 	struct litset *pre;         /* IN_REGEX: words a match needs, or NULL */
+	int cheap;                  /* costs less than hashing the text */
 	unsigned n_more;
 	size_t num;
 	struct sel *sub;
@@ -976,6 +977,7 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 	    ((size_t)used == n || ((size_t)used + 1 == n && a[used] == 'u')) && lo == 0) {
 		/* a bare length test: counted, not matched */
 		x->inner_op = IN_MAXCHARS;
+		x->cheap = 1;
 		x->num = hi;
 		x->utf = (size_t)used + 1 == n;
 		return 0;
@@ -994,6 +996,12 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 			while (e > a + 1 && e[-1] != '/')
 				e--;
 			x->pre = lit_build(a + 1, (size_t)(e - 1 - (a + 1)));
+			/* anchored at the start: tried once, most texts fail
+			 * within their first characters */
+			uint32_t all = 0;
+			x->cheap = !(c->last_opts & PCRE2_MULTILINE) &&
+			           pcre2_pattern_info(x->re, PCRE2_INFO_ALLOPTIONS, &all) == 0 &&
+			           (all & PCRE2_ANCHORED);
 		}
 		return 0;
 	}
@@ -1681,6 +1689,7 @@ const char *sel_subject_tag(const struct sel *s, size_t *len)
 	return s->subject_tag;
 }
 uint64_t sel_cond_id(const struct sel *s, unsigned i) { return s->conds[i].id; }
+int sel_cond_cheap(const struct sel *s, unsigned i) { return s->conds[i].cheap; }
 int sel_cond_kind(const struct sel *s, unsigned i) { return s->conds[i].kind; }
 int sel_cond_negated(const struct sel *s, unsigned i) { return s->conds[i].neg; }
 const struct sel *sel_cond_sel(const struct sel *s, unsigned i) { return s->conds[i].sub; }

@@ -94,6 +94,9 @@ int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
  * argument as written; conditions with the same id give the same result
  * on the same text, whatever the rule.  0 for other conditions. */
 uint64_t sel_cond_id(const struct sel *s, unsigned i);
+/* 1 when the text test costs less than hashing the text (an anchored
+ * pattern, a length bound): not worth remembering. */
+int sel_cond_cheap(const struct sel *s, unsigned i);
 
 /* SEL_COND_HAS / UPWARD / DEPTH: the selector a descendant must match.  It
  * is matched with sel_match_rel with the subject at path[scope]. */

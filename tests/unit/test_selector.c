@@ -257,6 +257,13 @@ static void test_07_shared_inner_ids(void **state)
 	assert_true(sel_cond_id(f, 0) == sel_cond_id(g, 0));
 	assert_true(sel_cond_id(f, 0) != sel_cond_id(h, 0));
 	assert_true(sel_cond_id(a, 0) == 0);                       /* not a text test */
+	/* tests cheaper than remembering them */
+	struct sel *ch = parse_ok("p:has-text(/^\\s*ad$/i):has-text(/^[\\s\\S]{0,9}$/):has-text(/ad/)",
+	                          SEL_SYNTAX_CSS);
+	assert_true(sel_cond_cheap(ch, 0));
+	assert_true(sel_cond_cheap(ch, 1));
+	assert_false(sel_cond_cheap(ch, 2));
+	sel_free(ch);
 	sel_free(f);
 	sel_free(g);
 	sel_free(h);
