@@ -907,7 +907,7 @@ static int write_request_head(struct conn *c, struct evbuffer *out)
 	ho_add(&o, auth, alen);
 	ho_add(&o, "\r\n", 2);
 	/* conn_listed walks the fields again: only when there is a Connection */
-	int listed = headers_find(x->req_raw, "Connection", 0) >= 0;
+	int listed = headers_get_id(x->req_raw, HTTP1_F_CONNECTION) != NULL;
 	for (int i = 0; i < headers_count(x->req_raw); i++) {
 		const char *n = headers_name(x->req_raw, i), *v = headers_value(x->req_raw, i);
 		int id = headers_id(x->req_raw, i);
@@ -1218,13 +1218,13 @@ static int start_response(struct conn *c, const struct http1_head *h, struct hea
 	struct exchange *x = c->x;
 	char type[96];
 	int client_close = 0;
-	const char *enc = headers_get(rh, "Content-Encoding");
-	media_type(headers_get(rh, "Content-Type"), type, sizeof type);
+	const char *enc = headers_get_id(rh, HTTP1_F_CONTENT_ENCODING);
+	media_type(headers_get_id(rh, HTTP1_F_CONTENT_TYPE), type, sizeof type);
 	struct chain_msg msg = { .url = x->url, .method = x->method, .status = h->status,
 	                         .resp_headers = rh, .req_headers = x->req_raw,
 	                         .content_type = type, .content_encoding = enc ? enc : "",
 	                         .tls = c->tls, .cfg = c->cfg };
-	const char *ae = headers_get(x->req_raw, "Accept-Encoding");
+	const char *ae = headers_get_id(x->req_raw, HTTP1_F_ACCEPT_ENCODING);
 	msg.client_gzip = ae && http1_value_has_token(ae, strlen(ae), "gzip");
 	msg.accept_encoding = ae;
 	struct chain_framing f = { http1_response_body(h, x->method, strlen(x->method)),

@@ -1,8 +1,14 @@
 /*
  * headers: a mutable ordered list of header fields (see headers.h).
- * Each field is one malloc'd block "name\0value\0"; the array grows by
- * doubling.  Heads are bounded by max_request_head / max_headers upstream
- * of here, so the list stays small.
+ * Each field is one block "name\0value\0".  The first blocks are carved
+ * from an arena inside the list and the first HEADERS_INLINE fields live
+ * in it too: a typical head costs no allocation beyond the list itself
+ * (one malloc and free per field was a tenth of a proxied request's
+ * instructions).  Later blocks are malloc'd one by one (own set) and the
+ * array grows by doubling.  A removed field's arena bytes come back only at
+ * headers_clear; the arena is fixed in size, so that bounds the waste.
+ * Heads are bounded by max_request_head / max_headers upstream of here, so
+ * the list stays small.
  */
 #include "proxy/headers.h"
 #include "proxy/http1.h"
@@ -13,28 +19,53 @@
 #include <string.h>
 #include <strings.h>
 
+/* sizeof(struct headers) stays within malloc's per-thread cache (requests
+ * up to 1032 bytes on glibc): a larger one costs several times more to
+ * allocate and free than the per-field blocks it saves */
+#define HEADERS_INLINE 12
+#define HEADERS_ARENA 512
+
 struct field {
-	char *name;                 /* owns name and value (one block) */
+	char *name;                 /* the block: name and value */
 	char *value;
 	size_t name_len, value_len;
 	int id;                     /* http1_field_id(name): look-ups compare it */
+	int own;                    /* the block is malloc'd, not in the arena */
 };
 
 struct headers {
-	struct field *f;
+	struct field *f;            /* inl, or malloc'd once past HEADERS_INLINE */
 	int n, cap;
+	size_t used;                /* arena bytes handed out */
+	struct field inl[HEADERS_INLINE];
+	char arena[HEADERS_ARENA];
 };
 
 struct headers *headers_new(void)
 {
-	return calloc(1, sizeof(struct headers));
+	/* not calloc: the arena needs no zeroing */
+	struct headers *h = malloc(sizeof *h);
+	if (!h)
+		return NULL;
+	h->f = h->inl;
+	h->n = 0;
+	h->cap = HEADERS_INLINE;
+	h->used = 0;
+	return h;
+}
+
+static void field_free(struct field *f)
+{
+	if (f->own)
+		free(f->name);
 }
 
 void headers_clear(struct headers *h)
 {
 	for (int i = 0; i < h->n; i++)
-		free(h->f[i].name);
+		field_free(&h->f[i]);
 	h->n = 0;
+	h->used = 0;
 }
 
 void headers_free(struct headers *h)
@@ -42,8 +73,23 @@ void headers_free(struct headers *h)
 	if (!h)
 		return;
 	headers_clear(h);
-	free(h->f);
+	if (h->f != h->inl)
+		free(h->f);
 	free(h);
+}
+
+/* A block of n bytes for a field: from the arena while it lasts.  NULL on
+ * ENOMEM; *own says whether it was malloc'd. */
+static char *block(struct headers *h, size_t n, int *own)
+{
+	if (n <= HEADERS_ARENA - h->used) {
+		char *b = h->arena + h->used;
+		h->used += n;
+		*own = 0;
+		return b;
+	}
+	*own = 1;
+	return malloc(n);
 }
 
 static int clean(const char *s, size_t len)
@@ -59,21 +105,25 @@ static int add_id(struct headers *h, const char *name, size_t name_len,
                   const char *value, size_t value_len, int id)
 {
 	if (h->n == h->cap) {
-		int cap = h->cap ? h->cap * 2 : 16;
-		struct field *f = realloc(h->f, (size_t)cap * sizeof *f);
+		int cap = h->cap * 2;
+		struct field *f = h->f == h->inl ? malloc((size_t)cap * sizeof *f)
+		                                 : realloc(h->f, (size_t)cap * sizeof *f);
 		if (!f)
 			return -1;
+		if (h->f == h->inl)
+			memcpy(f, h->inl, sizeof h->inl);
 		h->f = f;
 		h->cap = cap;
 	}
-	char *b = malloc(name_len + value_len + 2);
+	int own;
+	char *b = block(h, name_len + value_len + 2, &own);
 	if (!b)
 		return -1;
 	memcpy(b, name, name_len);
 	b[name_len] = 0;
 	memcpy(b + name_len + 1, value, value_len);
 	b[name_len + 1 + value_len] = 0;
-	h->f[h->n++] = (struct field){ b, b + name_len + 1, name_len, value_len, id };
+	h->f[h->n++] = (struct field){ b, b + name_len + 1, name_len, value_len, id, own };
 	return 0;
 }
 
@@ -103,7 +153,7 @@ int headers_del(struct headers *h, const char *name)
 	int out = 0, removed = 0, id = http1_field_id(name, strlen(name));
 	for (int i = 0; i < h->n; i++) {
 		if (is_named(&h->f[i], name, id)) {
-			free(h->f[i].name);
+			field_free(&h->f[i]);
 			removed++;
 		} else {
 			h->f[out++] = h->f[i];
@@ -137,6 +187,14 @@ const char *headers_get(const struct headers *h, const char *name)
 {
 	int i = headers_find(h, name, 0);
 	return i < 0 ? NULL : h->f[i].value;
+}
+
+const char *headers_get_id(const struct headers *h, int id)
+{
+	for (int i = 0; i < h->n; i++)
+		if (h->f[i].id == id)
+			return h->f[i].value;
+	return NULL;
 }
 
 int headers_from_head(struct headers *h, const struct http1_head *head, int skip_hop)
@@ -243,7 +301,7 @@ int headers_del_set_cookie(struct headers *h, const char *name, size_t n, int pr
 	int out = 0, removed = 0;
 	for (int i = 0; i < h->n; i++) {
 		if (h->f[i].id == HTTP1_F_SET_COOKIE && set_cookie_is(h->f[i].value, name, n, prefix)) {
-			free(h->f[i].name);
+			field_free(&h->f[i]);
 			removed++;
 		} else {
 			h->f[out++] = h->f[i];
@@ -277,7 +335,7 @@ int headers_cookie_append(struct headers *h, const char *pairs)
 		memcpy(nv + vl, "; ", 2);
 	memcpy(nv + vl + (vl ? 2 : 0), pairs, pl);
 	nv[nvl] = 0;
-	free(f->name);
-	*f = (struct field){ b, nv, f->name_len, nvl, f->id };
+	field_free(f);
+	*f = (struct field){ b, nv, f->name_len, nvl, f->id, 1 };
 	return 0;
 }

@@ -46,6 +46,9 @@ int headers_id(const struct headers *h, int i);
 int headers_find(const struct headers *h, const char *name, int start);
 /* Value of the first field called name, or NULL. */
 const char *headers_get(const struct headers *h, const char *name);
+/* Value of the first field whose name has the http1_field_id id (not
+ * HTTP1_F_OTHER), or NULL: headers_get without classifying the name. */
+const char *headers_get_id(const struct headers *h, int id);
 
 /* Cookies (RFC 6265 section 4.2 "Cookie: a=1; b=2", 4.1 "Set-Cookie: a=1;
  * Path=/").  A cookie name matches name[0..n) exactly, or, with prefix set,

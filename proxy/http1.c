@@ -63,27 +63,57 @@ struct http1_parser {
 
 /* ---- character classes ----------------------------------------------------- */
 
-/* RFC 9110 tchar; bytes >= 0x80 are not tokens. */
-static const unsigned char tchar_table[128] = {
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
-	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0
+/* Byte classes, one table look-up per byte: CC_TCHAR is RFC 9110 tchar
+ * (bytes >= 0x80 are not tokens), CC_VALUE field-vchar / SP / HTAB with
+ * obs-text allowed (RFC 9110 §5.5), CC_STOP the bytes the head scan stops
+ * at (NUL, CR, LF). */
+enum { CC_TCHAR = 1, CC_VALUE = 2, CC_STOP = 4 };
+static const unsigned char cclass[256] = {
+	4, 0, 0, 0, 0, 0, 0, 0, 0, 2, 4, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	2, 3, 2, 3, 3, 3, 3, 3, 2, 2, 3, 3, 2, 3, 3, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2,
+	2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 3, 2, 3, 0,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
 };
 
-static int is_tchar(unsigned char c)
+/* Eight bytes at a time (SWAR): with ONES = 0x0101..01 and HIGHS =
+ * 0x8080..80, (w - n * ONES) & ~w & HIGHS is nonzero exactly when some byte
+ * of w is below n (n <= 128; "Bit Twiddling Hacks", haszero/hasless).
+ * Heads are scanned byte by byte otherwise; these skip the common bytes. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static uint64_t load8(const char *s)
 {
-	return c < 128 && tchar_table[c];
+	uint64_t w;
+	memcpy(&w, s, 8);
+	return w;
 }
 
+static int has_below(uint64_t w, unsigned n) { return ((w - n * ONES) & ~w & HIGHS) != 0; }
+
+/* 1 when one of the 8 bytes at s is NUL, CR or LF. */
+static int stop8(const char *s)
+{
+	uint64_t w = load8(s);
+	return has_below(w, 1) || has_below(w ^ ('\r' * ONES), 1) || has_below(w ^ ('\n' * ONES), 1);
+}
+
+/* 1 when the 8 bytes at s are all field-vchar or SP (HTAB, other controls
+ * and DEL leave the decision to the byte loop). */
+static int plain8(const char *s)
+{
+	uint64_t w = load8(s);
+	return !has_below(w, 0x20) && !has_below(w ^ (0x7f * ONES), 1);
+}
+
+static int is_tchar(unsigned char c) { return cclass[c] & CC_TCHAR; }
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static int is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
-
-/* field-vchar / SP / HTAB, obs-text allowed (RFC 9110 §5.5). */
-static int is_value_char(unsigned char c)
-{
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
+static int is_value_char(unsigned char c) { return cclass[c] & CC_VALUE; }
 
 static int lower_eq(const char *a, size_t alen, const char *b)
 {
@@ -138,9 +168,18 @@ int http1_field_id(const char *name, size_t len)
 {
 	if (len > FIELD_NAME_MAX)
 		return HTTP1_F_OTHER;
+	if (len == 0)
+		return HTTP1_F_OTHER;
+	/* first and last bytes settle most candidates: names of one length
+	 * share prefixes ("sec-fetch-") and suffixes ("-encoding") */
+	unsigned char c0 = (unsigned char)name[0] | 0x20, cl = (unsigned char)name[len - 1] | 0x20;
 	for (unsigned k = by_len[len]; k < by_len[len + 1]; k++) {
 		const char *t = field_names[k].name;
 		size_t i = 0;
+		/* | 0x20 folds 'A'-'Z' and makes no other byte a lower-case
+		 * letter; both ends of every name are letters */
+		if (c0 != (unsigned char)t[0] || cl != (unsigned char)t[len - 1])
+			continue;
 		/* the table holds lower-case letters and '-' only: folding
 		 * 'A'-'Z' is the whole of case-insensitivity here */
 		while (i < len) {
@@ -397,7 +436,10 @@ static int parse_field_line(struct http1_parser *p, const char *s, size_t n,
 		a++;
 	while (b > a && is_ows((unsigned char)s[b - 1]))
 		b--;
-	for (size_t k = a; k < b; k++)
+	size_t k = a;
+	while (k + 8 <= b && plain8(s + k))
+		k += 8;
+	for (; k < b; k++)
 		if (!is_value_char((unsigned char)s[k]))
 			return fail(p, 400, "control character in header value");
 	f->value = s + a;
@@ -483,7 +525,7 @@ static int te_coding(const char *e, size_t n, void *arg)
 	return 0;
 }
 
-struct conn_state { int close, keep_alive, upgrade; };
+struct conn_state { int close, keep_alive, upgrade, other; };
 
 static int conn_token(const char *e, size_t n, void *arg)
 {
@@ -494,6 +536,8 @@ static int conn_token(const char *e, size_t n, void *arg)
 		c->keep_alive = 1;
 	else if (lower_eq(e, n, "upgrade"))
 		c->upgrade = 1;
+	else
+		c->other = 1;
 	return 0;
 }
 
@@ -549,10 +593,12 @@ static int parse_framing(struct http1_parser *p)
 		h->content_length = v;
 	}
 
-	struct conn_state c = { 0, 0, 0 };
+	struct conn_state c = { 0, 0, 0, 0 };
 	for (i = find_id(h, HTTP1_F_CONNECTION, 0); i >= 0;
 	     i = find_id(h, HTTP1_F_CONNECTION, i + 1))
 		list_each(h->headers[i].value, h->headers[i].value_len, conn_token, &c);
+	h->conn_tokens = (c.close ? HTTP1_CONN_CLOSE : 0) | (c.keep_alive ? HTTP1_CONN_KEEP_ALIVE : 0) |
+	                 (c.upgrade ? HTTP1_CONN_UPGRADE : 0) | (c.other ? HTTP1_CONN_OTHER : 0);
 	h->conn_close = c.close || (h->version_minor == 0 && !c.keep_alive);
 	h->upgrade = c.upgrade && find_id(h, HTTP1_F_UPGRADE, 0) >= 0;
 
@@ -677,7 +723,9 @@ int http1_parse(struct http1_parser *p, const char *data, size_t len, size_t *co
 			/* Fast path: skip ordinary line bytes up to the size bound. */
 			size_t room = p->max_head - p->seen, j = i;
 			size_t end = len - i < room ? len : i + room;
-			while (j < end && data[j] != '\r' && data[j] != '\n' && data[j] != 0)
+			while (j + 8 <= end && !stop8(data + j))
+				j += 8;
+			while (j < end && !(cclass[(unsigned char)data[j]] & CC_STOP))
 				j++;
 			p->seen += j - i;
 			p->line_len += j - i;
@@ -775,6 +823,11 @@ static int hop_id(int id)
 /* 1 when name[0..len) is listed in a Connection field of h. */
 static int connection_lists(const struct http1_head *h, const char *name, size_t len)
 {
+	/* Most heads list only close, keep-alive or upgrade (the parser noted
+	 * which): the fields so named, Keep-Alive and Upgrade, are hop-by-hop
+	 * by name already, so only a field called "close" is left to test. */
+	if (!(h->conn_tokens & HTTP1_CONN_OTHER))
+		return (h->conn_tokens & HTTP1_CONN_CLOSE) && lower_eq(name, len, "close");
 	struct token_find t = { name, len };     /* token_match needs no NUL */
 	for (int i = find_id(h, HTTP1_F_CONNECTION, 0); i >= 0;
 	     i = find_id(h, HTTP1_F_CONNECTION, i + 1))

@@ -53,6 +53,11 @@ struct http1_header {            /* slices into the parser's own copy */
 	int id;                      /* http1_field_id(name, name_len) */
 };
 
+/* The tokens of a head's Connection fields, as a set (conn_tokens):
+ * OTHER for any token but close, keep-alive and upgrade. */
+enum { HTTP1_CONN_CLOSE = 1, HTTP1_CONN_KEEP_ALIVE = 2, HTTP1_CONN_UPGRADE = 4,
+       HTTP1_CONN_OTHER = 8 };
+
 struct http1_head {
 	int kind;
 	int version_minor;           /* HTTP/1.<minor>: 0 or 1 */
@@ -76,6 +81,7 @@ struct http1_head {
 	int conn_close;              /* Connection: close, or HTTP/1.0 without keep-alive */
 	int expect_continue;         /* request: Expect: 100-continue */
 	int upgrade;                 /* Connection: upgrade together with an Upgrade header */
+	int conn_tokens;             /* HTTP1_CONN_* seen in Connection fields */
 	size_t head_len;             /* bytes of the head, final CRLF included */
 };
 

@@ -30,6 +30,7 @@
 #include "proxy/admin.h"
 #include "proxy/config.h"
 #include "proxy/headers.h"
+#include "proxy/http1.h"
 #include "proxy/log.h"
 
 #include <event2/buffer.h>
@@ -256,9 +257,10 @@ void policy_shutdown(void)
 
 /* ---- deciding --------------------------------------------------------------------------- */
 
-static const char *hdr(const struct policy_request *req, const char *name)
+/* A request field by its http1_field_id (HTTP1_F_*). */
+static const char *hdr(const struct policy_request *req, int id)
 {
-	return req->headers ? headers_get(req->headers, name) : NULL;
+	return req->headers ? headers_get_id(req->headers, id) : NULL;
 }
 
 /* 1 when a CONNECT to the host will be tunnelled without interception
@@ -321,9 +323,9 @@ int policy_decide(const struct policy_request *req, struct policy_result *res)
 		page[0] = '\0';
 	} else {
 		struct reqctx_fields f = {
-			hdr(req, "Sec-Fetch-Dest"), hdr(req, "Sec-Fetch-Mode"), hdr(req, "Sec-Fetch-Site"),
-			hdr(req, "Accept"), hdr(req, "Referer"), hdr(req, "Origin"), hdr(req, "Upgrade"),
-			hdr(req, "Ping-To"),
+			hdr(req, HTTP1_F_SEC_FETCH_DEST), hdr(req, HTTP1_F_SEC_FETCH_MODE),
+			hdr(req, HTTP1_F_SEC_FETCH_SITE), hdr(req, HTTP1_F_ACCEPT), hdr(req, HTTP1_F_REFERER),
+			hdr(req, HTTP1_F_ORIGIN), hdr(req, HTTP1_F_UPGRADE), hdr(req, HTTP1_F_PING_TO),
 		};
 		type = reqctx_type(url, &f);
 		reqctx_page(url, type, &f, page, sizeof(page));

@@ -96,6 +96,55 @@ static void test_known_and_other_names(void **state)
 	headers_free(h);
 }
 
+/* Fields past the inline array and the arena (malloc'd one by one), removed
+ * and replaced in any order, keep their bytes; run under the sanitizers
+ * this also checks that only malloc'd blocks are freed. */
+static void test_many_fields(void **state)
+{
+	struct headers *h = headers_new();
+	char name[32], value[200];
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 100; i++) {
+			snprintf(name, sizeof name, "X-%d", i);
+			memset(value, 'a' + i % 26, (size_t)(i * 37 % 199));
+			value[i * 37 % 199] = 0;
+			assert_int_equal(headers_add_str(h, name, value), 0);
+		}
+		assert_int_equal(headers_count(h), 100);
+		for (int i = 0; i < 100; i += 3) {
+			snprintf(name, sizeof name, "x-%d", i);
+			assert_int_equal(headers_del(h, name), 1);
+		}
+		assert_int_equal(headers_cookie_append(h, "c=1"), 0);   /* adds a field */
+		assert_int_equal(headers_cookie_append(h, "d=2"), 0);   /* grows it */
+		assert_string_equal(headers_get(h, "Cookie"), "c=1; d=2");
+		for (int i = 0; i < 100; i++) {
+			snprintf(name, sizeof name, "X-%d", i);
+			const char *v = headers_get(h, name);
+			if (i % 3 == 0) {
+				assert_null(v);
+				continue;
+			}
+			assert_non_null(v);
+			assert_int_equal(strlen(v), (size_t)(i * 37 % 199));
+			for (size_t k = 0; v[k]; k++)
+				assert_int_equal(v[k], 'a' + i % 26);
+		}
+		if (round == 1) {
+			headers_clear(h);
+			continue;
+		}
+		assert_int_equal(headers_del(h, "cookie"), 1);
+		for (int i = 99; i >= 0; i--) {
+			snprintf(name, sizeof name, "X-%d", i);
+			assert_int_equal(headers_del(h, name), i % 3 != 0);
+		}
+		assert_int_equal(headers_count(h), 0);
+	}
+	headers_free(h);
+	headers_free(NULL);
+}
+
 static void test_no_injection(void **state)
 {
 	struct headers *h = headers_new();
@@ -172,6 +221,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_find_set_del),
 		cmocka_unit_test(test_known_and_other_names),
+		cmocka_unit_test(test_many_fields),
 		cmocka_unit_test(test_no_injection),
 		cmocka_unit_test(test_from_head_and_write),
 		cmocka_unit_test(test_cookies),

@@ -591,6 +591,29 @@ static void test_28_field_ids(void **state)
 	assert_true(http1_is_hop_field(h, 3));
 	assert_false(http1_is_hop_field(h, 0));
 	http1_parser_free(p);
+	/* only close, keep-alive, upgrade listed (the parser's shortcut): a
+	 * field called close is hop-by-hop, others are not */
+	p = parse_ok("GET /x HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive\r\nCLOSE: 1\r\n"
+	             "Connection: close , upgrade\r\nX-A: 1\r\nUpgrade: w\r\n\r\n");
+	h = http1_parser_head(p);
+	assert_int_equal(h->conn_tokens, HTTP1_CONN_CLOSE | HTTP1_CONN_KEEP_ALIVE | HTTP1_CONN_UPGRADE);
+	assert_true(http1_is_hop_field(h, 2));
+	assert_true(http1_is_hop_header(h, "close", 5));
+	assert_false(http1_is_hop_field(h, 0));
+	assert_false(http1_is_hop_field(h, 4));
+	assert_true(http1_is_hop_field(h, 5));
+	assert_false(http1_is_hop_header(h, "closed", 6));
+	http1_parser_free(p);
+	/* a parameter makes it another token: the full scan decides */
+	p = parse_ok("GET /x HTTP/1.1\r\nHost: a\r\nConnection: close;x=1\r\nClose: 1\r\n\r\n");
+	h = http1_parser_head(p);
+	assert_int_equal(h->conn_tokens, HTTP1_CONN_OTHER);
+	assert_true(http1_is_hop_field(h, 2));
+	assert_false(h->conn_close);
+	http1_parser_free(p);
+	p = parse_ok("GET /x HTTP/1.1\r\nHost: a\r\nClose: 1\r\n\r\n");
+	assert_false(http1_is_hop_field(http1_parser_head(p), 1));
+	http1_parser_free(p);
 }
 
 /* ---- chunked decoder -------------------------------------------------------------------- */
