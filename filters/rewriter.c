@@ -179,6 +179,11 @@ struct pend {
 struct has_memo { uint64_t id; uint32_t stamp; uint8_t r; };
 #define HAS_MEMO 64
 
+/* A text no word of a text test's filter starts in: [start, end) of the
+ * text stream (absolute offsets), for the test with that id. */
+struct word_memo { uint64_t id, start, end; };
+#define WORD_SLOTS 16
+
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
 #define MEMO_SLOTS 1024
@@ -229,6 +234,7 @@ struct rewriter {
 	struct memo *memo;         /* text test results by (hash, test) */
 	const uint64_t *tri;       /* the page's "~name=abc" filter */
 	struct has_memo has_memo[HAS_MEMO];
+	struct word_memo words[WORD_SLOTS]; /* cleared when text is cut */
 	uint32_t has_stamp;
 
 	/* output run over the caller's chunk */
@@ -692,6 +698,37 @@ static uint64_t text_hash(const char *p, size_t n)
 	return x ^ (x >> 29);
 }
 
+/* Text test i of s on raw text (no references) at off: a wrapper's text
+ * holds its child's, so when the child's was found free of the test's
+ * words, only the bytes around it are scanned for them. */
+static int words_test(struct rewriter *rw, const struct pend *p, const struct sel *s, unsigned i,
+                      size_t off, size_t n)
+{
+	const char *t = rw->text + off;
+	size_t span = sel_cond_word_span(s, i);
+	uint64_t id = sel_cond_id(s, i);
+	if (!span || !id)
+		return sel_cond_test(s, i, t, n);
+	struct word_memo *w = &rw->words[(id ^ (id >> 32)) & (WORD_SLOTS - 1)];
+	uint64_t a = p->text_start, b = a + n;
+	int found;
+	if (w->id == id && w->start >= a && w->end <= b) {
+		/* words starting in the child's text end inside it, but for
+		 * the last span bytes of it */
+		size_t x = (size_t)(w->start - a), y = (size_t)(w->end - a);
+		found = sel_cond_words_at(s, i, t, n, 0, x) ||
+		        sel_cond_words_at(s, i, t, n, y > x + span ? y - span : x, n);
+	} else {
+		found = sel_cond_words_at(s, i, t, n, 0, n);
+	}
+	if (!found) {
+		w->id = id;
+		w->start = a;
+		w->end = b;
+	}
+	return sel_cond_test_words(s, i, t, n, found);
+}
+
 /* Text test i of s on the pend's text, decoded once per element. */
 static int text_test(struct rewriter *rw, const struct pend *p, const struct sel *s, unsigned i,
                      size_t off, size_t n)
@@ -699,7 +736,7 @@ static int text_test(struct rewriter *rw, const struct pend *p, const struct sel
 	if (!rw->dec_valid || rw->dec_start != p->text_start) {
 		rw->dec_valid = 0;
 		if (!memchr(rw->text + off, '&', n))
-			return sel_cond_test(s, i, rw->text + off, n);
+			return words_test(rw, p, s, i, off, n);
 		if (n + 1 > rw->dec_cap) {
 			char *d = realloc(rw->dec, n + 1);
 			if (!d)
@@ -863,6 +900,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 				explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, 0);
 				rw->hold_len = (size_t)(p->hold_start - rw->hold_base);
 				rw->text_len = toff;
+				memset(rw->words, 0, sizeof rw->words); /* text is rewritten */
 				rw->visible = p->vis_start;
 				rw->dec_valid = 0;
 				rw->th_valid = 0;

@@ -747,10 +747,10 @@ none:
 /* 0 when text[0..n) holds none of L's words (in any ASCII case), so the
  * pattern cannot match; 1 when it may.  A KELVIN SIGN or LONG S (which
  * /iu matches as k and s) makes it 1 too. */
-static int lit_may_match(const struct litset *L, const char *text, size_t n)
+static int lit_scan(const struct litset *L, const char *text, size_t n, size_t from, size_t to)
 {
 	const unsigned char *t = (const unsigned char *)text;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = from; i < to && i < n; i++) {
 		unsigned char c = L->fold[t[i]];
 		if (!c)
 			continue; /* most bytes: one load and a branch */
@@ -794,6 +794,11 @@ static int lit_may_match(const struct litset *L, const char *text, size_t n)
 		}
 	}
 	return 0;
+}
+
+static int lit_may_match(const struct litset *L, const char *text, size_t n)
+{
+	return lit_scan(L, text, n, 0, n);
 }
 
 static int is_regex(const char *a, size_t n)
@@ -2076,9 +2081,34 @@ static int wildcard(const char *p, size_t pl, const char *s, size_t sl)
 	return pi == pl;
 }
 
-int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
+size_t sel_cond_word_span(const struct sel *s, unsigned i)
 {
 	const struct cond *x = &s->conds[i];
+	/* a word's first byte is ASCII, each other entry at most a
+	 * four-byte character */
+	return x->inner_op == IN_REGEX && x->pre ? 4 * LIT_LEN : 0;
+}
+
+int sel_cond_words_at(const struct sel *s, unsigned i, const char *text, size_t len, size_t from,
+                      size_t to)
+{
+	return lit_scan(s->conds[i].pre, text, len, from, to);
+}
+
+static int cond_test(const struct cond *x, const char *text, size_t len, int use_words);
+
+int sel_cond_test_words(const struct sel *s, unsigned i, const char *text, size_t len, int words)
+{
+	return words ? cond_test(&s->conds[i], text, len, 0) : 0;
+}
+
+int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
+{
+	return cond_test(&s->conds[i], text, len, 1);
+}
+
+static int cond_test(const struct cond *x, const char *text, size_t len, int use_words)
+{
 	switch (x->inner_op) {
 	case IN_SUBSTR: return find_sub(text, len, x->str, x->slen, 0) != NULL;
 	case IN_REGEX:
@@ -2096,7 +2126,7 @@ int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
 		for (unsigned k = 0; k < x->n_more; k++)
 			if (!re_match(x->more[k], text, len))
 				return 0;
-		if (x->pre && !lit_may_match(x->pre, text, len))
+		if (use_words && x->pre && !lit_may_match(x->pre, text, len))
 			return 0;
 		return re_match(x->re, text, len);
 	case IN_WILDCARD: return wildcard(x->str, x->slen, text, len);

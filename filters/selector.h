@@ -98,6 +98,18 @@ uint64_t sel_cond_id(const struct sel *s, unsigned i);
  * pattern, a length bound): not worth remembering. */
 int sel_cond_cheap(const struct sel *s, unsigned i);
 
+/* The word filter of a /regex/ text test, for callers that scan nested
+ * texts once: sel_cond_word_span is 0 when condition i has none, else the
+ * most bytes one occurrence of a word spans; sel_cond_words_at returns 1
+ * when a word starts at a position in [from, to) of text[0..len) (a word
+ * may run on past to), 0 when none does; sel_cond_test_words is
+ * sel_cond_test for a text whose words are known (words 0: none there,
+ * the test fails; 1: some, the filter is not run again). */
+size_t sel_cond_word_span(const struct sel *s, unsigned i);
+int sel_cond_words_at(const struct sel *s, unsigned i, const char *text, size_t len, size_t from,
+                      size_t to);
+int sel_cond_test_words(const struct sel *s, unsigned i, const char *text, size_t len, int words);
+
 /* SEL_COND_HAS / UPWARD / DEPTH: the selector a descendant must match.  It
  * is matched with sel_match_rel with the subject at path[scope]. */
 const struct sel *sel_cond_sel(const struct sel *s, unsigned i);

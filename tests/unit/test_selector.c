@@ -404,6 +404,14 @@ static void test_10_word_filter(void **state)
 				strcat(t, words[rand_r(&seed) % nw]);
 			int want = pcre_says(pats[p].pat, pats[p].opts, t);
 			int got = sel_cond_test(s, 0, t, strlen(t));
+			if (sel_cond_word_span(s, 0)) {
+				/* the scan in pieces, then the test with its answer */
+				size_t n = strlen(t), k = n ? (size_t)rand_r(&seed) % n : 0;
+				int all = sel_cond_words_at(s, 0, t, n, 0, n);
+				assert_int_equal(all, sel_cond_words_at(s, 0, t, n, 0, k) ||
+				                      sel_cond_words_at(s, 0, t, n, k, n));
+				assert_int_equal(want, sel_cond_test_words(s, 0, t, n, all));
+			}
 			if (want != got)
 				fprintf(stderr, "/%s/ on \"%s\": want %d, got %d\n", pats[p].pat, t, want, got);
 			assert_int_equal(want, got);
