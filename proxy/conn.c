@@ -94,6 +94,7 @@ struct exchange {
 	int answered_connect;           /* the 200 to CONNECT went out */
 	int client_minor;
 	int client_close;               /* the client asked to close after this */
+	int conn_tokens;                /* HTTP1_CONN_* of the request's Connection */
 	struct headers *req_raw;        /* as received */
 	struct headers *add;            /* policy's response additions */
 	/* request body */
@@ -737,6 +738,7 @@ static int take_request(struct conn *c, const struct http1_head *h)
 	x->method = strndup(h->method, h->method_len);
 	x->client_minor = h->version_minor;
 	x->client_close = h->conn_close;
+	x->conn_tokens = h->conn_tokens;
 	x->req_raw = headers_new();
 	if (!x->method || !x->req_raw || headers_from_head(x->req_raw, h, 0) != 0)
 		return -1;
@@ -906,14 +908,18 @@ static int write_request_head(struct conn *c, struct evbuffer *out)
 	ho_add(&o, " HTTP/1.1\r\nHost: ", 17);
 	ho_add(&o, auth, alen);
 	ho_add(&o, "\r\n", 2);
-	/* conn_listed walks the fields again: only when there is a Connection */
-	int listed = headers_get_id(x->req_raw, HTTP1_F_CONNECTION) != NULL;
+	/* Fields the request's Connection lists are dropped.  conn_listed
+	 * walks the fields again for each: only when Connection names more
+	 * than close, keep-alive and upgrade (the parser noted which; fields
+	 * called keep-alive and upgrade are dropped by name anyway). */
+	int listed = x->conn_tokens & HTTP1_CONN_OTHER;
+	int close_listed = x->conn_tokens & HTTP1_CONN_CLOSE;
 	for (int i = 0; i < headers_count(x->req_raw); i++) {
 		const char *n = headers_name(x->req_raw, i), *v = headers_value(x->req_raw, i);
 		int id = headers_id(x->req_raw, i);
 		size_t nl = strlen(n);
-		if (id == HTTP1_F_HOST || http1_is_hop_header(NULL, n, nl) ||
-		    (listed && conn_listed(x->req_raw, n)))
+		if (id == HTTP1_F_HOST || http1_is_hop_id(id) ||
+		    (listed ? conn_listed(x->req_raw, n) : close_listed && !strcasecmp(n, "close")))
 			continue;
 		if (ae && id == HTTP1_F_ACCEPT_ENCODING)
 			v = ae;

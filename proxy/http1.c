@@ -123,6 +123,8 @@ static int lower_eq(const char *a, size_t alen, const char *b)
 
 /* ---- field names ------------------------------------------------------------ */
 
+static int hop_id(int id);
+
 /* The names of enum http1_field, lower case, sorted by length; by_len[n] is
  * the first entry of length n (by_len[n + 1] the end).  A switch on the
  * length plus one compare: cheaper than gperf's output would be to keep
@@ -164,36 +166,48 @@ static const unsigned char by_len[FIELD_NAME_MAX + 2] = {
 	0, 0, 0, 1, 1, 4, 4, 8, 12, 13, 13, 17, 17, 18, 19, 23, 24, 26, 27, 28, 29, 29, 29, 29, 30
 };
 
+/* 1 when name[0..len) equals t[0..len) but for case, t being lower-case
+ * letters and '-'.  Eight bytes at a time: c | 0x20 equals a lower-case
+ * letter only for that letter in either case, and equals '-' for '-' and
+ * for CR, which is ruled out apart. */
+static int name_eq(const char *name, const char *t, size_t len)
+{
+	static const char fold[8] = { 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20 };
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = load8(name + i);
+		if ((w | 0x2020202020202020ULL) != load8(t + i) || has_below(w ^ ('\r' * ONES), 1))
+			return 0;
+	}
+	if (i == len)
+		return 1;
+	uint64_t w = 0, tw = 0, f = 0;      /* the last 1-7 bytes, zero-padded */
+	memcpy(&w, name + i, len - i);
+	memcpy(&tw, t + i, len - i);
+	memcpy(&f, fold, len - i);
+	return (w | f) == tw && !has_below(w ^ ('\r' * ONES), 1);
+}
+
 int http1_field_id(const char *name, size_t len)
 {
-	if (len > FIELD_NAME_MAX)
-		return HTTP1_F_OTHER;
-	if (len == 0)
+	if (len == 0 || len > FIELD_NAME_MAX)
 		return HTTP1_F_OTHER;
 	/* first and last bytes settle most candidates: names of one length
-	 * share prefixes ("sec-fetch-") and suffixes ("-encoding") */
+	 * share prefixes ("sec-fetch-") and suffixes ("-encoding"); | 0x20
+	 * folds 'A'-'Z' and makes no other byte a lower-case letter, and both
+	 * ends of every name are letters */
 	unsigned char c0 = (unsigned char)name[0] | 0x20, cl = (unsigned char)name[len - 1] | 0x20;
 	for (unsigned k = by_len[len]; k < by_len[len + 1]; k++) {
 		const char *t = field_names[k].name;
-		size_t i = 0;
-		/* | 0x20 folds 'A'-'Z' and makes no other byte a lower-case
-		 * letter; both ends of every name are letters */
-		if (c0 != (unsigned char)t[0] || cl != (unsigned char)t[len - 1])
-			continue;
-		/* the table holds lower-case letters and '-' only: folding
-		 * 'A'-'Z' is the whole of case-insensitivity here */
-		while (i < len) {
-			unsigned char c = (unsigned char)name[i];
-			if (c >= 'A' && c <= 'Z')
-				c += 'a' - 'A';
-			if (c != (unsigned char)t[i])
-				break;
-			i++;
-		}
-		if (i == len)
+		if (c0 == (unsigned char)t[0] && cl == (unsigned char)t[len - 1] && name_eq(name, t, len))
 			return field_names[k].id;
 	}
 	return HTTP1_F_OTHER;
+}
+
+int http1_is_hop_id(int id)
+{
+	return hop_id(id);
 }
 
 /* Index of the first field of h with id at or after start, or -1. */

@@ -147,5 +147,8 @@ int http1_chunk_last(struct evbuffer *out, const char *trailers, size_t len);
 int http1_is_hop_header(const struct http1_head *h, const char *name, size_t len);
 /* The same test for field i of h (0 <= i < h->n_headers), by its id. */
 int http1_is_hop_field(const struct http1_head *h, int i);
+/* 1 when the field named by an http1_field_id is hop-by-hop by its name
+ * alone (the fixed list above, without any Connection). */
+int http1_is_hop_id(int id);
 
 #endif
