@@ -13,7 +13,8 @@
 #                 generic   EasyList's generic "##" selectors only (13,685)
 #                 easylist  all of EasyList (generic + the page domain's rules)
 #                 full      EasyList + quell's built-in rules (what quell runs)
-# 16 KiB chunks, median of N.  lol-html (npm html-rewriter-wasm, through
+# 16 KiB chunks, median of N, in CPU time of the thread (steady on a shared
+# machine; "none" passes bytes through untouched, so it measures nothing).  lol-html (npm html-rewriter-wasm, through
 # ../shared/bench/engines/src/bench-html.mjs) runs on the same pages when
 # its node_modules are installed ($BENCH_WORK, default /tmp/nodepeers, set
 # up by ../shared/bench/engines/setup.sh); otherwise its numbers measured
