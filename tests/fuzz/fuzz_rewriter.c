@@ -75,14 +75,17 @@ static void init(void)
 		".lbl2:upward(div)", "p:not(:has-text(keep))", "script[tag-content=\"ad\"]",
 		"ins:matches-attr(/^data-/)", "table td.x", "svg .ad", "div:has(span:has-text(x))",
 		"#top", ".s:style(color:red)", "p:nth-child(2n+1) b",
+		"div:has-text(/(?:ad(?:vert|s by)|sponsor)/i)", "span:has-text(/(?:ad|é)y/iu)",
 	};
 	static const char *ad[] = {
 		"", "", "", "", "", "", "", "", "", "ex.com", "", "", "", "", "", "ex.com", "ex.com", "",
+		"", "",
 	};
 	static const uint8_t ak[] = {
 		COSM_CSS, COSM_CSS, COSM_CSS, COSM_CSS, COSM_CSS, COSM_PROCEDURAL, COSM_PROCEDURAL,
 		COSM_PROCEDURAL, COSM_PROCEDURAL, COSM_PROCEDURAL, COSM_ADG_HTML, COSM_PROCEDURAL,
 		COSM_CSS, COSM_CSS, COSM_PROCEDURAL, COSM_CSS, COSM_STYLE, COSM_CSS,
+		COSM_PROCEDURAL, COSM_PROCEDURAL,
 	};
 	all = build(ab, ad, ak, sizeof ab / sizeof *ab);
 }
