@@ -187,6 +187,7 @@ struct word_memo { uint64_t id, start, end; };
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
 #define MEMO_SLOTS 1024
+#define CHEAP_SLOTS 16
 
 struct rewriter {
 	unsigned magic;
@@ -232,6 +233,10 @@ struct rewriter {
 	uint64_t th, th_start;     /* hash of the element's text being resolved */
 	int th_valid;
 	struct memo *memo;         /* text test results by (hash, test) */
+	struct memo cheap[CHEAP_SLOTS]; /* cheap tests on the text at cheap_start */
+	unsigned n_cheap;
+	uint64_t cheap_start;
+	int cheap_valid;
 	const uint64_t *tri;       /* the page's "~name=abc" filter */
 	struct has_memo has_memo[HAS_MEMO];
 	struct word_memo words[WORD_SLOTS]; /* cleared when text is cut */
@@ -485,6 +490,7 @@ static void pends_compact(struct rewriter *rw)
 		rw->text_base += dead;
 		rw->dec_valid = 0;
 		rw->th_valid = 0;
+		rw->cheap_valid = 0;
 	}
 }
 
@@ -759,8 +765,23 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 	case SEL_COND_TEXT: {
 		size_t off = (size_t)(p->text_start - rw->text_base);
 		size_t n = rw->text_len - off;
+		uint64_t cid = sel_cond_id(s, i);
 		if (sel_cond_cheap(s, i)) {
+			/* not worth a hash of the text; rules that repeat the
+			 * test on this element still run it once */
+			if (!rw->cheap_valid || rw->cheap_start != p->text_start) {
+				rw->n_cheap = 0;
+				rw->cheap_start = p->text_start;
+				rw->cheap_valid = 1;
+			}
+			for (unsigned k = 0; cid && k < rw->n_cheap; k++)
+				if (rw->cheap[k].key == cid)
+					return sel_cond_negated(s, i) ? !rw->cheap[k].result : rw->cheap[k].result;
 			ok = text_test(rw, p, s, i, off, n);
+			if (cid && rw->n_cheap < CHEAP_SLOTS) {
+				rw->cheap[rw->n_cheap].key = cid;
+				rw->cheap[rw->n_cheap++].result = (uint8_t)ok;
+			}
 			break;
 		}
 		/* wrapper elements share their child's text, pages repeat
@@ -771,7 +792,6 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 			rw->th_valid = 1;
 		}
 		/* by the test's id, so rules that repeat a test share it */
-		uint64_t cid = sel_cond_id(s, i);
 		uint64_t key = cid ? rw->th ^ (cid * 0xc4ceb9fe1a85ec53ull)
 		                   : (rw->th ^ ((uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15ull)) + i;
 		struct memo *m = rw->memo ? &rw->memo[key & (MEMO_SLOTS - 1)] : NULL;
@@ -849,6 +869,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 	int removed = 0;
 	rw->dec_valid = 0;
 	rw->th_valid = 0;
+	rw->cheap_valid = 0;
 	/* pends are in document order and deeper elements close first, so
 	 * this element's are the tail of the array: no scan of the rest */
 	size_t start = rw->n_pends;
@@ -904,6 +925,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 				rw->visible = p->vis_start;
 				rw->dec_valid = 0;
 				rw->th_valid = 0;
+				rw->cheap_valid = 0;
 				removed = 1;
 			}
 		}
