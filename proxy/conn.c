@@ -152,6 +152,9 @@ struct conn {
 	char tls_auth[TARGET_HOST_MAX + 8]; /* "host[:port]" of the target, for URLs */
 	struct evbuffer *head;          /* message heads are built here, then moved
 	                                 * to an output in one piece */
+	struct bufferevent *client_to;  /* == client while its timeouts are those of
+	                                 * client_timeouts(): set again only after a
+	                                 * change (each set re-adds its events) */
 	struct upstream *kept;          /* TLS: the origin connection parked between
 	                                 * requests (upstream_park) */
 	int paused_up;                  /* upstream reading paused (client output full) */
@@ -189,6 +192,17 @@ static struct timeval ms_tv(long ms)
 static void push(struct bufferevent *bev)
 {
 	sockio_push(bev);
+}
+
+/* The client's timeouts between requests and once a request body is in:
+ * none for reading (the head timer runs instead), io_timeout for writing. */
+static void client_timeouts(struct conn *c)
+{
+	if (c->client_to == c->client)
+		return;
+	struct timeval io = ms_tv(c->cfg->io_timeout_ms);
+	bufferevent_set_timeouts(c->client, NULL, &io);
+	c->client_to = c->client;
 }
 
 /* Per-request text is assembled with these rather than printf: a message
@@ -306,6 +320,7 @@ static void linger(struct conn *c)
 	bufferevent_disable(c->client, EV_WRITE);
 	bufferevent_setwatermark(c->client, EV_READ, 0, 0);
 	bufferevent_set_timeouts(c->client, &tv, NULL);
+	c->client_to = NULL;
 	evbuffer_drain(bufferevent_get_input(c->client), (size_t)-1);
 	bufferevent_enable(c->client, EV_READ);
 }
@@ -663,6 +678,7 @@ static void start_tls(struct conn *c)
 	target_authority_text(c->tls_auth, sizeof c->tls_auth, c->tls_host, c->tls_port, 443);
 	c->tls = 1;
 	c->client = b;
+	c->client_to = NULL;
 	if (c->peek_ev) {
 		event_free(c->peek_ev);
 		c->peek_ev = NULL;
@@ -978,8 +994,7 @@ static int relay_request(struct conn *c)
 	}
 	push(upstream_bev(x->up));
 	if (x->req_done) {
-		struct timeval io = ms_tv(c->cfg->io_timeout_ms);
-		bufferevent_set_timeouts(c->client, NULL, &io);
+		client_timeouts(c);
 	} else if (evbuffer_get_length(out) >= c->cfg->conn_buffer) {
 		c->paused_client = 1;
 		bufferevent_disable(c->client, EV_READ);
@@ -1058,6 +1073,7 @@ static void start_exchange(struct conn *c)
 		return;
 	}
 	bufferevent_set_timeouts(c->client, &io, &io);
+	c->client_to = NULL;
 	bufferevent_enable(c->client, EV_READ);
 	relay_request(c);
 }
@@ -1596,7 +1612,6 @@ static void head_timeout(evutil_socket_t fd, short what, void *arg)
 static void enter_head(struct conn *c)
 {
 	struct timeval tv = ms_tv(c->served ? c->cfg->keepalive_timeout_ms : c->cfg->header_timeout_ms);
-	struct timeval io = ms_tv(c->cfg->io_timeout_ms);
 	c->state = CONN_HEAD;
 	c->head_started = 0;
 	http1_parser_reset(c->req_parser);
@@ -1605,7 +1620,7 @@ static void enter_head(struct conn *c)
 		return;
 	}
 	evtimer_add(c->timer, &tv);
-	bufferevent_set_timeouts(c->client, NULL, &io);
+	client_timeouts(c);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	/* EV_WRITE stays enabled from the start: enabling it again would arm a
 	 * write event (a syscall and a wake-up) with nothing to write. */

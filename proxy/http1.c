@@ -172,20 +172,16 @@ static const unsigned char by_len[FIELD_NAME_MAX + 2] = {
  * for CR, which is ruled out apart. */
 static int name_eq(const char *name, const char *t, size_t len)
 {
-	static const char fold[8] = { 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20 };
 	size_t i = 0;
 	for (; i + 8 <= len; i += 8) {
 		uint64_t w = load8(name + i);
 		if ((w | 0x2020202020202020ULL) != load8(t + i) || has_below(w ^ ('\r' * ONES), 1))
 			return 0;
 	}
-	if (i == len)
-		return 1;
-	uint64_t w = 0, tw = 0, f = 0;      /* the last 1-7 bytes, zero-padded */
-	memcpy(&w, name + i, len - i);
-	memcpy(&tw, t + i, len - i);
-	memcpy(&f, fold, len - i);
-	return (w | f) == tw && !has_below(w ^ ('\r' * ONES), 1);
+	for (; i < len; i++)                /* the last 1-7 bytes */
+		if (((unsigned char)name[i] | 0x20) != (unsigned char)t[i] || name[i] == '\r')
+			return 0;
+	return 1;
 }
 
 int http1_field_id(const char *name, size_t len)
