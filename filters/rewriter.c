@@ -238,6 +238,7 @@ struct rewriter {
 	uint64_t cheap_start;
 	int cheap_valid;
 	const uint64_t *tri;       /* the page's "~name=abc" filter */
+	uint16_t open_tags[256];   /* open elements by tag name hash */
 	struct has_memo has_memo[HAS_MEMO];
 	struct word_memo words[WORD_SLOTS]; /* cleared when text is cut */
 	uint32_t has_stamp;
@@ -963,6 +964,7 @@ static int pop_frame(struct rewriter *rw)
 	/* the closed element becomes its parent's latest child (its chain of
 	 * earlier siblings was linked when it opened) */
 	assert(parent->last_child == NULL);
+	rw->open_tags[name_hash(f->el->n.name, f->el->n.name_len) & 255]--;
 	parent->last_child = f->el;
 	f->el = NULL;
 	rw->depth--;
@@ -1333,6 +1335,7 @@ static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign
 	if (rw->depth > MAX_DEPTH)
 		return 0;
 	unsigned lvl = rw->depth++;
+	rw->open_tags[name_hash(e->n.name, e->n.name_len) & 255]++;
 	struct frame *f = &rw->frames[lvl];
 	el_adopt(&rw->frames[lvl - 1], e);
 	memset(f, 0, sizeof *f);
@@ -1517,6 +1520,15 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 	*ncp = nc;
 }
 
+/* 0 when s needs an ancestor with a tag no open element has (the count
+ * is by hash: a collision only costs the full match). */
+static int ancestor_open(const struct rewriter *rw, const struct sel *s)
+{
+	size_t n;
+	const char *tag = sel_ancestor_tag(s, &n);
+	return !tag || rw->open_tags[name_hash(tag, n) & 255] != 0;
+}
+
 /* Runs the page's rules on the element at frame lvl (or a void element not
  * pushed: lvl = depth and path extended by the caller).  Returns the
  * action: 0 keep, 1 remove, 2 hide; -1 error. */
@@ -1544,7 +1556,7 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 			const struct sel_node *el = rw->path[plen - 1];
 			if (tl != el->name_len || memcmp(tg, el->name, tl))
 				continue;
-		} else if (!sel_stream_ok(s) || !sel_match(s, rw->path, plen)) {
+		} else if (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)) {
 			continue;
 		}
 		if (sel_has_conds(s)) {

@@ -88,6 +88,9 @@ struct sel {
 	                               have, or NULL */
 	uint32_t desc_mask;         /* conditions descendants decide, a bit each */
 	int tag_only;               /* one compound that tests the tag alone */
+	const char *ancestor_tag;   /* a tag some ancestor of the subject must
+	                               have, or NULL */
+	size_t ancestor_tag_len;
 	size_t subject_tag_len;
 	int rel_simple;             /* relative: every alternative is one compound
 	                               under a descendant combinator */
@@ -1540,6 +1543,20 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	s->id = 14695981039346656037ull ^ (uint64_t)(relative * 2 + c->syntax);
 	for (const char *t = s->text; *t; t++)
 		s->id = (s->id ^ (unsigned char)*t) * 1099511628211ull;
+	if (s->n_alts == 1 && !relative) {
+		/* the nearest compound up the chain of ancestors (descendant
+		 * and child combinators only) that names a tag */
+		const struct complex *x = &s->alts[0];
+		for (unsigned j = x->n - 1; j-- > 0;) {
+			if (x->c[j + 1].comb != ' ' && x->c[j + 1].comb != '>')
+				break;
+			if (x->c[j].tag) {
+				s->ancestor_tag = x->c[j].tag;
+				s->ancestor_tag_len = x->c[j].tag_len;
+				break;
+			}
+		}
+	}
 	if (s->n_alts == 1 && s->alts[0].n == 1) {
 		const struct compound *k = &s->alts[0].c[0];
 		s->tag_only = k->tag && !k->id && !k->n_cls && !k->n_at && !k->n_nots && !k->n_is &&
@@ -1688,6 +1705,11 @@ int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
 int sel_tag_only(const struct sel *s) { return s->tag_only && s->stream_ok; }
+const char *sel_ancestor_tag(const struct sel *s, size_t *len)
+{
+	*len = s->ancestor_tag_len;
+	return s->ancestor_tag;
+}
 const char *sel_subject_tag(const struct sel *s, size_t *len)
 {
 	*len = s->subject_tag_len;

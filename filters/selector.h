@@ -138,5 +138,8 @@ const char *sel_subject_tag(const struct sel *s, size_t *len);
 /* 1 when the static part of s is its subject's tag and nothing else
  * ("div:has-text(...)"): matching it is comparing sel_subject_tag(). */
 int sel_tag_only(const struct sel *s);
+/* A tag name one of the subject's ancestors must have for s to match
+ * ("nav a": nav), or NULL. */
+const char *sel_ancestor_tag(const struct sel *s, size_t *len);
 
 #endif

@@ -306,6 +306,21 @@ static void test_08_class_tokens(void **state)
 		assert_int_equal(sel_tag_only(s), only[i].want);
 		sel_free(s);
 	}
+	/* the tag an ancestor must have: up descendant and child links only */
+	static const struct { const char *sel; const char *want; } anc[] = {
+		{ "nav a", "nav" }, { "ul > li a.x", "li" }, { "nav .x > a", "nav" }, { "h2 + a", NULL },
+		{ "div ~ p a", "p" }, { "div ~ .p a", NULL }, { "a", NULL }, { "nav a, p", NULL },
+	};
+	for (size_t i = 0; i < sizeof anc / sizeof *anc; i++) {
+		struct sel *s = parse_ok(anc[i].sel, SEL_SYNTAX_CSS);
+		size_t al;
+		const char *at = sel_ancestor_tag(s, &al);
+		if (!anc[i].want)
+			assert_null(at);
+		else
+			assert_true(at && al == strlen(anc[i].want) && !memcmp(at, anc[i].want, al));
+		sel_free(s);
+	}
 	/* the subject's tag, when all alternatives agree on one */
 	size_t tl;
 	struct sel *a = parse_ok("div:has(p + p + p)", SEL_SYNTAX_CSS);
