@@ -8,10 +8,37 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 
 #include "proxy/http1.h"
+
+/* A slow reference for http1_field_id: the same names, strncasecmp. */
+static int field_id_ref(const char *name, size_t len)
+{
+	static const struct { const char *n; int id; } t[] = {
+		{"accept", HTTP1_F_ACCEPT}, {"accept-encoding", HTTP1_F_ACCEPT_ENCODING},
+		{"cache-control", HTTP1_F_CACHE_CONTROL}, {"connection", HTTP1_F_CONNECTION},
+		{"content-encoding", HTTP1_F_CONTENT_ENCODING}, {"content-length", HTTP1_F_CONTENT_LENGTH},
+		{"content-security-policy", HTTP1_F_CONTENT_SECURITY_POLICY},
+		{"content-type", HTTP1_F_CONTENT_TYPE}, {"cookie", HTTP1_F_COOKIE}, {"etag", HTTP1_F_ETAG},
+		{"expect", HTTP1_F_EXPECT}, {"host", HTTP1_F_HOST}, {"keep-alive", HTTP1_F_KEEP_ALIVE},
+		{"location", HTTP1_F_LOCATION}, {"origin", HTTP1_F_ORIGIN}, {"ping-to", HTTP1_F_PING_TO},
+		{"proxy-authenticate", HTTP1_F_PROXY_AUTHENTICATE},
+		{"proxy-authorization", HTTP1_F_PROXY_AUTHORIZATION},
+		{"proxy-connection", HTTP1_F_PROXY_CONNECTION}, {"referer", HTTP1_F_REFERER},
+		{"sec-fetch-dest", HTTP1_F_SEC_FETCH_DEST}, {"sec-fetch-mode", HTTP1_F_SEC_FETCH_MODE},
+		{"sec-fetch-site", HTTP1_F_SEC_FETCH_SITE}, {"set-cookie", HTTP1_F_SET_COOKIE},
+		{"te", HTTP1_F_TE}, {"trailer", HTTP1_F_TRAILER},
+		{"transfer-encoding", HTTP1_F_TRANSFER_ENCODING}, {"upgrade", HTTP1_F_UPGRADE},
+		{"user-agent", HTTP1_F_USER_AGENT}, {"vary", HTTP1_F_VARY},
+	};
+	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+		if (strlen(t[k].n) == len && strncasecmp(name, t[k].n, len) == 0)
+			return t[k].id;
+	return HTTP1_F_OTHER;
+}
 
 static int parse_split(int kind, const uint8_t *d, size_t n, size_t cut, size_t *used, int *status)
 {
@@ -33,7 +60,12 @@ static int parse_split(int kind, const uint8_t *d, size_t n, size_t cut, size_t 
 				sum += (unsigned char)h->headers[i].name[k];
 			for (size_t k = 0; k < h->headers[i].value_len; k++)
 				sum += (unsigned char)h->headers[i].value[k];
-			(void)http1_is_hop_header(h, h->headers[i].name, h->headers[i].name_len);
+			/* the classified forms agree with the plain ones */
+			if (http1_is_hop_field(h, i) !=
+			    http1_is_hop_header(h, h->headers[i].name, h->headers[i].name_len))
+				abort();
+			if (h->headers[i].id != field_id_ref(h->headers[i].name, h->headers[i].name_len))
+				abort();
 		}
 		(void)http1_response_body(h, "GET", 3);
 		(void)sum;
@@ -49,6 +81,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int kind = data[0] & 1;
 	const uint8_t *d = data + 1;
 	size_t n = size - 1, cut = n ? (size_t)(data[0] >> 1) % (n + 1) : 0;
+
+	/* field names from any bytes (CR, NUL, high bytes, case) */
+	size_t m = n < 30 ? n : 30;
+	if (http1_field_id((const char *)d, m) != field_id_ref((const char *)d, m))
+		abort();
 
 	size_t used1, used2;
 	int st1, st2;
