@@ -1,6 +1,6 @@
 /*
- * consent: the managers quell declines for, their detection, the per-thread
- * host memory and the header edits (see consent.h).
+ * consent: the managers quell declines for, their detection (script paths,
+ * banner selectors), the per-thread host memory and the header edits (see consent.h).
  */
 #include "filters/consent.h"
 
@@ -30,6 +30,7 @@
 struct cmp {
 	const char *name;
 	const char *markers[4];     /* substrings of a script/style path */
+	const char *banners[6];     /* selectors of its own banner markup */
 	const char *cookie;         /* the manager's cookie name or prefix */
 	int prefix;
 	const char *pairs[4];       /* the decline, "name=value" each */
@@ -44,6 +45,10 @@ static const struct cmp cmps[CONSENT_N] = {
 		 * blocked scripts through only on "true". */
 		"Cookie Notice",
 		{ "/wp-content/plugins/cookie-notice/" },
+		/* front.php: <div id="cookie-notice" class="cn-position-...">
+		 * holding <span id="cn-notice-text">; the revoke button after a
+		 * choice is a.cn-revoke-cookie */
+		{ "#cookie-notice", "#cn-notice-text", ".cn-revoke-cookie" },
 		"cookie_notice_accepted", 0,
 		{ "cookie_notice_accepted=false" },
 	},
@@ -57,6 +62,11 @@ static const struct cmp cmps[CONSENT_N] = {
 		 * cookie exists, which quell does not set. */
 		"Complianz",
 		{ "/wp-content/plugins/complianz-gdpr/", "/wp-content/plugins/complianz-gdpr-premium/" },
+		/* cookiebanner/templates: #cmplz-cookiebanner-container holds
+		 * div.cmplz-cookiebanner; the "manage consent" tab and the soft
+		 * cookie wall come with it */
+		{ "#cmplz-cookiebanner-container", ".cmplz-cookiebanner", "#cmplz-manage-consent",
+		  ".cmplz-manage-consent", ".cmplz-soft-cookiewall", "#cmplz-manage-consent-container" },
 		"cmplz_", 1,
 		{ "cmplz_banner-status=dismissed", "cmplz_marketing=deny", "cmplz_statistics=deny",
 		  "cmplz_preferences=deny" },
@@ -70,6 +80,9 @@ static const struct cmp cmps[CONSENT_N] = {
 		"Cookie Law Info",
 		{ "/wp-content/plugins/cookie-law-info/public/", "/wp-content/plugins/cookie-law-info/legacy/public/",
 		  "/wp-content/plugins/webtoffee-gdpr-cookie-consent/public/" },
+		/* public/views: the bar, its "show again" tab and the settings
+		 * popup (the CookieYes 3 "lite" UI renders .cky-* instead) */
+		{ "#cookie-law-info-bar", "#cookie-law-info-again", "#cliSettingsPopup" },
 		"viewed_cookie_policy", 0,
 		{ "viewed_cookie_policy=no" },
 	},
@@ -82,6 +95,10 @@ static const struct cmp cmps[CONSENT_N] = {
 		 * and unpkg ("cookieconsent@3") or a copy under those names. */
 		"cookieconsent",
 		{ "/cookieconsent2/", "/cookieconsent@3" },
+		/* the popup is div.cc-window (with cc-banner or cc-floating), the
+		 * re-open tab div.cc-revoke; its 1.x (.cc_banner-wrapper) kept
+		 * another cookie */
+		{ ".cc-window", ".cc-revoke" },
 		"cookieconsent_status", 0,
 		{ "cookieconsent_status=deny" },
 	},
@@ -107,6 +124,41 @@ int consent_detect(const char *path)
 const char *consent_name(int cmp)
 {
 	return cmp > 0 && cmp < CONSENT_N ? cmps[cmp].name : "";
+}
+
+int consent_banner_rule(const char *rule)
+{
+	/* rule is "domains" + separator + selector, the domains free of '#':
+	 * "##" for a hiding rule, "#?#" / "#$#" for the extended forms, and a
+	 * selector of its own begins with '#' or '.' */
+	const char *p = rule ? strchr(rule, '#') : NULL;
+	if (!p)
+		return CONSENT_NONE;
+	if (p[1] == '#')
+		p += 2;
+	else if (p[1] && p[1] != '@' && p[2] == '#') /* "#@#": an exception removes nothing */
+		p += 3;
+	else
+		return CONSENT_NONE;
+	if (*p != '#' && *p != '.')
+		return CONSENT_NONE;
+	for (int m = 1; m < CONSENT_N; m++)
+		for (int k = 0; k < 6 && cmps[m].banners[k]; k++)
+			if (!strcmp(p, cmps[m].banners[k]))
+				return m;
+	return CONSENT_NONE;
+}
+
+const char *consent_banner_selector(int cmp, int k)
+{
+	if (cmp <= 0 || cmp >= CONSENT_N || k < 0 || k >= 6)
+		return NULL;
+	return cmps[cmp].banners[k];
+}
+
+int consent_enabled(const struct config *cfg)
+{
+	return cfg && cfg->builtin && cfg->consent_decline && (cfg->annoyances & ANNOY_CONSENT);
 }
 
 /* ---- memory ------------------------------------------------------------------- */
@@ -162,6 +214,14 @@ int consent_recall(const char *host)
 	return CONSENT_NONE;
 }
 
+void consent_learn(const char *host, int cmp)
+{
+	if (!host || !*host || cmp <= 0 || cmp >= CONSENT_N || consent_recall(host) == cmp)
+		return;
+	consent_remember(host, cmp);
+	log_msg(LOG_DEBUG, "consent %s: %s banner in a page, declining from now on", host, cmps[cmp].name);
+}
+
 /* ---- header edits -------------------------------------------------------------- */
 
 /* 1 when h's Cookie (set_cookie 0) or Set-Cookie (1) fields hold one of
@@ -206,7 +266,7 @@ static int decline(int m, int tls, struct headers *req, struct headers *resp_add
 int consent_request(const struct config *cfg, const char *host, const char *path, int tls,
                     struct headers *req, struct headers *resp_add)
 {
-	if (!cfg || !cfg->builtin || !cfg->consent_decline || !(cfg->annoyances & ANNOY_CONSENT) || !host || !req)
+	if (!consent_enabled(cfg) || !host || !req)
 		return CONSENT_NONE;
 	int seen = consent_detect(path);
 	if (seen) {

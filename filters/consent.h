@@ -8,9 +8,15 @@
  * on every page: Cookie Notice, Complianz, Cookie Law Info, cookieconsent.
  * For those quell sends the decline itself.
  *
- * A manager is recognised by a request for its own script or style (the
- * plugin's directory, the library's CDN path): that request names the
- * page's host in its Referer (else its own host).  The host is remembered
+ * A manager is recognised two ways.  By a request for its own script or
+ * style (the plugin's directory, the library's CDN path): that request
+ * names the page's host in its Referer (else its own host).  And by its
+ * banner in a page of the host, for the sites whose scripts are combined
+ * into one cached file (Autoptimize, WP Rocket, LiteSpeed Cache) so that
+ * no path of the manager is ever asked for: the HTML rewriter
+ * (filters/html_filter.c) reports each element a rule removes, and a rule
+ * whose selector is one of the manager's own ids or classes
+ * (consent_banner_rule) means the page shows it.  The host is remembered
  * (host -> manager, a small table per thread: no lock, bounded, the least
  * recently used entry goes), and every later request to that host that
  * carries none of the manager's cookies gets the decline added to its
@@ -42,6 +48,21 @@ enum consent_cmp {
  * first '/') is path, or CONSENT_NONE. */
 int consent_detect(const char *path);
 
+/* The manager whose banner the cosmetic rule rule removes: rule is its
+ * text as the rewriter reports a removal ("domains##selector", also
+ * "#?#"), and its selector exactly one of the manager's own ids or classes
+ * ("#cmplz-cookiebanner-container", ".cc-window"...; the built-in consent
+ * list removes each).  CONSENT_NONE for any other rule (generic names,
+ * compound selectors, text rules). */
+int consent_banner_rule(const char *rule);
+/* The k-th (from 0) banner selector of manager cmp, or NULL past the last
+ * or out of range. */
+const char *consent_banner_selector(int cmp, int k);
+
+/* 1 when quell declines under cfg: the built-in rules, their consent
+ * category and consent_decline all on; 0 otherwise (also for NULL). */
+int consent_enabled(const struct config *cfg);
+
 /* "Cookie Notice", ...; "" for CONSENT_NONE or out of range. */
 const char *consent_name(int cmp);
 
@@ -51,6 +72,10 @@ const char *consent_name(int cmp);
 void consent_remember(const char *host, int cmp);
 /* The manager remembered for host on this thread, or CONSENT_NONE. */
 int consent_recall(const char *host);
+/* A page of host (lower case) showed manager cmp's banner: remembered on
+ * this thread as by consent_remember, and logged when it is news.  The
+ * caller checks consent_enabled first. */
+void consent_learn(const char *host, int cmp);
 
 /* The request step, for a request to host (lower case) with path (origin
  * form) over TLS or not: notes a manager's script, and when host is known

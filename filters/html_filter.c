@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filters/consent.h"
 #include "filters/cosmetic.h"
 #include "filters/engine.h"
 #include "filters/rewriter.h"
@@ -29,6 +30,7 @@ struct hf_state {
 	struct rewriter *rw;
 	int sniffed;                 /* byte-order mark checked */
 	int utf16;                   /* pass everything through */
+	int consent_seen;            /* a manager's banner reported (learn once) */
 	char host[256];
 };
 
@@ -192,6 +194,26 @@ static int weaken_etag(struct headers *h)
 	return rc;
 }
 
+/* The rewriter's removal report, set only while declining by cookie is
+ * on: a rule removing (or hiding) one of a consent manager's own banner
+ * elements means this page's host shows that manager; the worker that
+ * streams the page remembers it (consent_learn), so the host's later
+ * requests carry the decline even when no path of the manager is ever
+ * asked for (scripts combined into one cached file).  Called only for
+ * removals, so a page without any costs nothing; one with removals costs
+ * a string comparison or two each. */
+static void learn_banner(void *arg, const struct rewriter_removal *r)
+{
+	struct hf_state *s = arg;
+	if (s->consent_seen || r->kept)
+		return;
+	int cmp = consent_banner_rule(r->rule);
+	if (cmp) {
+		s->consent_seen = 1;
+		consent_learn(s->host, cmp);
+	}
+}
+
 static int hf_open(const struct chain_msg *msg, void **state)
 {
 	if (strcmp(msg->content_type, "text/html") && strcmp(msg->content_type, "application/xhtml+xml"))
@@ -233,6 +255,10 @@ static int hf_open(const struct chain_msg *msg, void **state)
 	o.xml = !strcmp(msg->content_type, "application/xhtml+xml");
 	o.lookahead = msg->cfg ? msg->cfg->html_lookahead : 0;
 	o.log_host = s->host;
+	if (s->host[0] && consent_enabled(msg->cfg)) {
+		o.explain = learn_banner;
+		o.explain_arg = s;
+	}
 	s->rw = rewriter_new(s->page, &o);
 	if (!s->rw || fix_csp(msg->resp_headers, rewriter_nonce(s->rw)) < 0 ||
 	    weaken_etag(msg->resp_headers) < 0) {

@@ -2,7 +2,9 @@
  * paths, the per-thread host memory (bounded, least recently used out),
  * the decline added to a request without the manager's cookies and to its
  * response, a user's own cookie (accept or decline) left alone, the
- * origin's Set-Cookie winning, and the config switches. */
+ * origin's Set-Cookie winning, the config switches, and the managers
+ * recognised by the rules that remove their banners (each such rule in the
+ * built-in consent list), learnt for a host. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "filters/builtin.h"
 #include "filters/consent.h"
 #include "proxy/config.h"
 #include "proxy/headers.h"
@@ -180,6 +183,95 @@ static void test_05_switches(void **state)
 	headers_free(req);
 }
 
+static void test_06_banner_rules(void **state)
+{
+	assert_int_equal(consent_banner_rule("###cookie-notice"), CONSENT_COOKIE_NOTICE);
+	assert_int_equal(consent_banner_rule("###cn-notice-text"), CONSENT_COOKIE_NOTICE);
+	assert_int_equal(consent_banner_rule("###cmplz-cookiebanner-container"), CONSENT_COMPLIANZ);
+	assert_int_equal(consent_banner_rule("##.cmplz-cookiebanner"), CONSENT_COMPLIANZ);
+	assert_int_equal(consent_banner_rule("##.cmplz-manage-consent"), CONSENT_COMPLIANZ);
+	assert_int_equal(consent_banner_rule("###cookie-law-info-bar"), CONSENT_COOKIE_LAW_INFO);
+	assert_int_equal(consent_banner_rule("##.cc-window"), CONSENT_COOKIECONSENT);
+	/* a site's own rule, and the extended separator */
+	assert_int_equal(consent_banner_rule("example.com,blog.example###cookie-law-info-again"), CONSENT_COOKIE_LAW_INFO);
+	assert_int_equal(consent_banner_rule("#?#.cc-revoke"), CONSENT_COOKIECONSENT);
+	/* other managers, names near a marker, compound and text rules */
+	assert_int_equal(consent_banner_rule("###cookie-notice-bar"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("##.cookie-notice"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("##.klaro .cookie-notice"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("###cookie-notice > div"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("##.cky-consent-container"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("##.cc_banner-wrapper"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("###CybotCookiebotDialog"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("##div:has-text(/cmplz/)"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("##.cmplz-cookiebanner:has-text(/x/)"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("#@#.cc-window"), CONSENT_NONE); /* an exception */
+	assert_int_equal(consent_banner_rule("||cmplz.example^"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule("#"), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule(""), CONSENT_NONE);
+	assert_int_equal(consent_banner_rule(NULL), CONSENT_NONE);
+	assert_null(consent_banner_selector(CONSENT_NONE, 0));
+	assert_null(consent_banner_selector(CONSENT_N, 0));
+	assert_null(consent_banner_selector(CONSENT_COMPLIANZ, -1));
+	assert_null(consent_banner_selector(CONSENT_COMPLIANZ, 6));
+}
+
+/* Every banner selector is a rule of the built-in consent list, so a
+ * page with that markup gets it removed and reported: a selector the list
+ * lacks would never teach anything. */
+static void test_07_banner_rules_in_builtin_list(void **state)
+{
+	const struct builtin_list *l = builtin_find("builtin:consent");
+	assert_non_null(l);
+	for (int m = 1; m < CONSENT_N; m++) {
+		int k = 0;
+		for (const char *sel; (sel = consent_banner_selector(m, k)); k++) {
+			char line[128];
+			snprintf(line, sizeof line, "\n##%s\n", sel);
+			if (!strstr(l->bytes, line))
+				fail_msg("%s: %s not a rule of builtin:consent", consent_name(m), sel);
+			snprintf(line, sizeof line, "##%s", sel);
+			assert_int_equal(consent_banner_rule(line), m);
+		}
+		assert_true(k > 0);
+	}
+}
+
+static void test_08_learn(void **state)
+{
+	assert_int_equal(consent_enabled(&cfg), 1);
+	assert_int_equal(consent_enabled(NULL), 0);
+	cfg.consent_decline = 0;
+	assert_int_equal(consent_enabled(&cfg), 0);
+	cfg.consent_decline = 1;
+	cfg.annoyances &= ~(unsigned)ANNOY_CONSENT;
+	assert_int_equal(consent_enabled(&cfg), 0);
+	cfg.annoyances |= ANNOY_CONSENT;
+	cfg.builtin = 0;
+	assert_int_equal(consent_enabled(&cfg), 0);
+	cfg.builtin = 1;
+
+	/* a page of the host showed the banner: its later requests get the decline */
+	consent_learn("banner.example", consent_banner_rule("###cmplz-cookiebanner-container"));
+	assert_int_equal(consent_recall("banner.example"), CONSENT_COMPLIANZ);
+	consent_learn("banner.example", CONSENT_COMPLIANZ); /* again: no change */
+	assert_int_equal(consent_recall("banner.example"), CONSENT_COMPLIANZ);
+	consent_learn("none.example", CONSENT_NONE);
+	consent_learn("", CONSENT_COMPLIANZ);
+	consent_learn(NULL, CONSENT_COMPLIANZ);
+	assert_int_equal(consent_recall("none.example"), CONSENT_NONE);
+	struct headers *req = headers_new(), *add = headers_new();
+	assert_non_null(req);
+	assert_non_null(add);
+	assert_int_equal(consent_request(&cfg, "banner.example", "/wp-content/cache/min/x.js", 1, req, add),
+	                 CONSENT_COMPLIANZ);
+	assert_string_equal(values(req, "Cookie"), "cmplz_banner-status=dismissed; cmplz_marketing=deny; "
+	                                           "cmplz_statistics=deny; cmplz_preferences=deny");
+	assert_int_equal(headers_count(add), 4);
+	headers_free(req);
+	headers_free(add);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +280,9 @@ int main(void)
 		cmocka_unit_test(test_03_request_and_response),
 		cmocka_unit_test(test_04_origin_wins),
 		cmocka_unit_test(test_05_switches),
+		cmocka_unit_test(test_06_banner_rules),
+		cmocka_unit_test(test_07_banner_rules_in_builtin_list),
+		cmocka_unit_test(test_08_learn),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
