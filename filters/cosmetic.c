@@ -121,29 +121,6 @@ static void *find(const void *key, const void *base, size_t n, size_t sz,
 
 /* ---- hashing ------------------------------------------------------------ */
 
-uint64_t cosmetic_key_start(char kind)
-{
-	return (14695981039346656037ull ^ (unsigned char)kind) * 1099511628211ull;
-}
-
-uint64_t cosmetic_key_add(uint64_t h, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h;
-}
-
-uint64_t cosmetic_key_add_lower(uint64_t h, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if ((unsigned)(ch - 'A') < 26u)
-			ch |= 0x20;
-		h = (h ^ ch) * 1099511628211ull;
-	}
-	return h;
-}
-
 static uint64_t str_hash(char kind, const char *s, size_t n)
 {
 	uint64_t h = cosmetic_key_add(cosmetic_key_start(kind), s, n);

@@ -72,9 +72,28 @@ int cosmetic_page_empty(const struct cosmetic_page *p);
  * and for each named by cosmetic_page_attr_sub_indexed(), '~'+name+'='+
  * each 3-byte window of its value, lower-cased.
  * key_start/key_add build one incrementally; key_add_lower lower-cases. */
-uint64_t cosmetic_key_start(char kind);
-uint64_t cosmetic_key_add(uint64_t h, const char *s, size_t n);
-uint64_t cosmetic_key_add_lower(uint64_t h, const char *s, size_t n);
+/* (inline: the rewriter hashes every attribute name and class token of
+ * the page with them, and a call per key cost more than the hashing) */
+static inline uint64_t cosmetic_key_start(char kind)
+{
+	return (14695981039346656037ull ^ (unsigned char)kind) * 1099511628211ull;
+}
+static inline uint64_t cosmetic_key_add(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+static inline uint64_t cosmetic_key_add_lower(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((unsigned)(ch - 'A') < 26u)
+			ch |= 0x20;
+		h = (h ^ ch) * 1099511628211ull;
+	}
+	return h;
+}
 
 /* 1 when some rule on the page is filed under an attribute called name:
  * by whole token ("[name=token" keys), or by three bytes its value

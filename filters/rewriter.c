@@ -122,15 +122,30 @@ static void tag_init(void)
 	}
 }
 
-static unsigned tag_flags(const char *name, size_t n)
+/* Short names compared inline (a libc call cost more than the compare). */
+static int short_eq(const char *a, const char *b, size_t n)
 {
-	unsigned s = name_hash(name, n) & (TAG_SLOTS - 1);
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* The T_* flags of the tag whose name_hash() is h. */
+static unsigned tag_flags_h(const char *name, size_t n, unsigned h)
+{
+	unsigned s = h & (TAG_SLOTS - 1);
 	while (tag_table[s]) {
-		if (tag_len[tag_table[s] - tag_classes] == n && !memcmp(tag_table[s]->name, name, n))
+		if (tag_len[tag_table[s] - tag_classes] == n && short_eq(tag_table[s]->name, name, n))
 			return tag_table[s]->flags;
 		s = (s + 1) & (TAG_SLOTS - 1);
 	}
 	return 0;
+}
+
+static unsigned tag_flags(const char *name, size_t n)
+{
+	return tag_flags_h(name, n, name_hash(name, n));
 }
 
 /* Is name[0..n) the string literal lit?  Its length is known at compile
@@ -159,6 +174,7 @@ struct frame {
 	uint64_t hold_start;       /* held-stream offset of the start tag */
 	uint64_t inner_end;        /* held-stream offset of its end tag, if any */
 	uint8_t has_inner_end;
+	uint8_t tag_slot;          /* its open_tags[] slot (name_hash & 255) */
 };
 
 struct pend {
@@ -183,6 +199,14 @@ struct has_memo { uint64_t id; uint32_t stamp; uint8_t r; };
  * text stream (absolute offsets), for the test with that id. */
 struct word_memo { uint64_t id, start, end; };
 #define WORD_SLOTS 16
+
+/* What the page's index holds for an attribute name (a page has few
+ * distinct names, each on many elements): the bits AI_*, computed once
+ * per name and rewriter.  Names of AINFO_NAME bytes or more are not kept. */
+enum { AI_AT = 1, AI_INDEXED = 2, AI_SUB = 4, AI_ID = 8, AI_CLASS = 16 };
+#define AINFO_NAME 23
+#define AINFO_SLOTS 32
+struct ainfo { char name[AINFO_NAME]; uint8_t len; uint8_t bits; };
 
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
@@ -239,6 +263,7 @@ struct rewriter {
 	int cheap_valid;
 	const uint64_t *tri;       /* the page's "~name=abc" filter */
 	uint16_t open_tags[256];   /* open elements by tag name hash */
+	struct ainfo ainfo[AINFO_SLOTS];
 	struct has_memo has_memo[HAS_MEMO];
 	struct word_memo words[WORD_SLOTS]; /* cleared when text is cut */
 	uint32_t has_stamp;
@@ -964,7 +989,7 @@ static int pop_frame(struct rewriter *rw)
 	/* the closed element becomes its parent's latest child (its chain of
 	 * earlier siblings was linked when it opened) */
 	assert(parent->last_child == NULL);
-	rw->open_tags[name_hash(f->el->n.name, f->el->n.name_len) & 255]--;
+	rw->open_tags[f->tag_slot]--;
 	parent->last_child = f->el;
 	f->el = NULL;
 	rw->depth--;
@@ -1330,15 +1355,17 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 }
 
 /* Pushes an element record; returns its frame index, 0 when too deep. */
-static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign)
+/* (h: name_hash of its name) */
+static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign, unsigned h)
 {
 	if (rw->depth > MAX_DEPTH)
 		return 0;
 	unsigned lvl = rw->depth++;
-	rw->open_tags[name_hash(e->n.name, e->n.name_len) & 255]++;
+	rw->open_tags[h & 255]++;
 	struct frame *f = &rw->frames[lvl];
 	el_adopt(&rw->frames[lvl - 1], e);
 	memset(f, 0, sizeof *f);
+	f->tag_slot = (uint8_t)(h & 255);
 	f->el = e;
 	f->flags = fl;
 	f->foreign = (uint8_t)foreign;
@@ -1446,19 +1473,53 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
  * its classes (their generic rules also join the page's style), its
  * whole alphanumeric tokens and its 3-byte windows when rules are filed
  * under that attribute. */
+static unsigned ainfo_compute(struct rewriter *rw, const char *name, size_t n)
+{
+	const struct cosmetic_entry *one;
+	unsigned bits = 0;
+	if (cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('@'), name, n), &one, 1))
+		bits |= AI_AT;
+	if (cosmetic_page_attr_indexed(rw->page, name, n))
+		bits |= AI_INDEXED;
+	if (cosmetic_page_attr_sub_indexed(rw->page, name, n))
+		bits |= AI_SUB;
+	if (NAME_IS(name, n, "id"))
+		bits |= AI_ID;
+	if (NAME_IS(name, n, "class"))
+		bits |= AI_CLASS;
+	return bits;
+}
+
+/* The AI_* bits of attribute name (from the cache when there). */
+static unsigned ainfo_get(struct rewriter *rw, const char *name, size_t n)
+{
+	if (n == 0 || n >= AINFO_NAME)
+		return ainfo_compute(rw, name, n);
+	unsigned s = ((unsigned char)name[0] * 7u + (unsigned char)name[n - 1] + (unsigned)n * 13u) & (AINFO_SLOTS - 1);
+	struct ainfo *a = &rw->ainfo[s];
+	if (a->len == n && short_eq(a->name, name, n))
+		return a->bits;
+	a->bits = (uint8_t)ainfo_compute(rw, name, n);
+	memcpy(a->name, name, n);
+	a->len = (uint8_t)n;
+	return a->bits;
+}
+
 static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
                             const struct cosmetic_entry **cand, size_t *ncp)
 {
 	size_t nc = *ncp;
-	nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('@'), a->name, a->name_len),
-	                           cand + nc, MAX_CAND - nc);
-	if (NAME_IS(a->name, a->name_len, "id") && a->value_len) {
+	unsigned bits = ainfo_get(rw, a->name, a->name_len);
+	if (bits & AI_AT)
+		nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('@'), a->name, a->name_len),
+		                           cand + nc, MAX_CAND - nc);
+	if ((bits & AI_ID) && a->value_len) {
 		uint64_t h = cosmetic_key_add(cosmetic_key_start('#'), a->value, a->value_len);
 		size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
 		for (size_t k = 0; k < got; k++)
 			cosmetic_page_mark_seen(rw->page, cand[nc + k]);
 		nc += got;
-	} else if (NAME_IS(a->name, a->name_len, "class")) {
+	} else if (bits & AI_CLASS) {
 		const char *v = a->value, *e = v + a->value_len;
 		while (v < e) {
 			while (v < e && isspace((unsigned char)*v))
@@ -1475,7 +1536,7 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 			}
 		}
 	}
-	if (a->value_len >= 3 && cosmetic_page_attr_sub_indexed(rw->page, a->name, a->name_len)) {
+	if (a->value_len >= 3 && (bits & AI_SUB)) {
 		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('~'), a->name, a->name_len);
 		h0 = cosmetic_key_add(h0, "=", 1);
 		uint32_t v = 0;
@@ -1502,7 +1563,7 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 			}
 		}
 	}
-	if (cosmetic_page_attr_indexed(rw->page, a->name, a->name_len)) {
+	if (bits & AI_INDEXED) {
 		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('['), a->name, a->name_len);
 		h0 = cosmetic_key_add(h0, "=", 1);
 		const char *v = a->value, *e = v + a->value_len;
@@ -1644,7 +1705,7 @@ static int push_virtual(struct rewriter *rw, const char *name, unsigned fl, unsi
 	struct el *e = el_virtual(name);
 	if (!e)
 		return -1;
-	*level = push(rw, e, fl, 0);
+	*level = push(rw, e, fl, 0, name_hash(name, strlen(name)));
 	if (!*level)
 		free(e); /* too deep: cannot happen at the top, but never leak */
 	return 0;
@@ -1675,7 +1736,8 @@ static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
 
 static int on_start(struct rewriter *rw, const struct html_token *t)
 {
-	unsigned fl = tag_flags(t->name, t->name_len);
+	unsigned th = name_hash(t->name, t->name_len);
+	unsigned fl = tag_flags_h(t->name, t->name_len, th);
 	const char *nm = t->name;
 	size_t nl = t->name_len;
 	int in_foreign = rw->frames[rw->depth - 1].foreign;
@@ -1717,7 +1779,7 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 		rw->path[rw->depth - 1] = &e->n;
 		lvl = rw->depth;
 	} else {
-		lvl = push(rw, e, fl, foreign);
+		lvl = push(rw, e, fl, foreign, th);
 		if (!lvl) {
 			free(e);
 			if (enter_passthrough(rw, "document nested too deeply") < 0)
