@@ -7,7 +7,11 @@
  * $elemhide) and that have at least one cosmetic or HTML rule; everything
  * else is declined and passes untouched.  It weakens a strong ETag, and
  * when a Content-Security-Policy header forbids inline styles it adds the
- * page's nonce to it (never removing a source).  UTF-16 pages (by charset
+ * page's nonce to it (never removing a source).  While quell declines
+ * consent by cookie (filters/consent.h), the rewriter's removal reports
+ * are watched: a rule removing a consent manager's own banner teaches
+ * this worker that the page's host shows that manager (consent_learn), so
+ * the host's later requests carry the decline.  UTF-16 pages (by charset
  * or byte-order mark) pass unchanged, counted.  process() moves bytes from
  * the chain's input to its output through the rewriter.
  *
