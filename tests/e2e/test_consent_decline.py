@@ -60,13 +60,14 @@ def test_cookie_notice_declined_after_its_page(quell, origin, echo_origin, tmp_p
     page = origin.url("/consent/post.html")
     jar = str(tmp_path / "jar.txt")
 
-    # the page: banner removed, article kept; nothing known about H yet
+    # the page: banner removed, article kept; its head went out before the
+    # banner streamed (which teaches quell too: test_consent_markup.py)
     head, body = get(q, page, "-c", jar)
     assert "The article text stays." in body
     assert 'id="cookie-notice"' not in body and "We\n use cookies" not in body
     assert not set_cookies(head)
     # the browser asks for the plugin's script: H shows Cookie Notice, and
-    # this response already carries the decline for the browser to keep
+    # this response carries the decline for the browser to keep
     head, _ = get(q, origin.url(CN_JS + "?ver=2.4.16"), "-e", page, "-b", jar, "-c", jar)
     sc = set_cookies(head)
     assert sc == ["cookie_notice_accepted=false; Path=/; Max-Age=15552000; SameSite=Lax"], head
