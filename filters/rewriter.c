@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,8 +160,16 @@ static unsigned tag_flags(const char *name, size_t n)
 struct el {
 	struct sel_node n;
 	struct el *prev_el;
+	uint8_t size_class;        /* 1.. EL_CLASSES: its room is that many EL_UNIT; 0: other */
 	struct html_attr attrs[];
 };
+
+/* Records are made and dropped for every element: the freed ones are kept
+ * for reuse by size (a few per size, so the memory stays bounded) instead
+ * of a malloc and a free each. */
+#define EL_UNIT 64
+#define EL_CLASSES 8
+#define EL_KEEP 32
 
 struct frame {
 	struct el *el;
@@ -224,8 +233,6 @@ struct rewriter {
 	int passthrough;
 	int failed;
 
-	struct frame frames[MAX_DEPTH + 1];
-	const struct sel_node *path[MAX_DEPTH];
 	unsigned depth;            /* frames in use; frames[0] is the document */
 	unsigned html_level, head_level, body_level;
 	int seen_head;
@@ -282,8 +289,15 @@ struct rewriter {
 	char *css;
 	size_t css_cap;
 
-	const struct cosmetic_entry *cand[MAX_CAND];
 	struct rewriter_stats st;
+	struct el *el_free[EL_CLASSES]; /* records for reuse, by size class */
+	unsigned n_el_free[EL_CLASSES];
+
+	/* the large arrays last: only frames[0] is cleared at the start, the
+	 * others are written before they are read */
+	struct frame frames[MAX_DEPTH + 1];
+	const struct sel_node *path[MAX_DEPTH];
+	const struct cosmetic_entry *cand[MAX_CAND];
 };
 
 /* ---- output ------------------------------------------------------------------ */
@@ -379,11 +393,23 @@ static int hold_release(struct rewriter *rw, uint64_t upto)
 
 /* ---- element records ------------------------------------------------------- */
 
-static void el_free_chain(struct el *e)
+static void el_release(struct rewriter *rw, struct el *e)
+{
+	unsigned c = e->size_class;
+	if (c && rw->n_el_free[c - 1] < EL_KEEP) {
+		e->prev_el = rw->el_free[c - 1];
+		rw->el_free[c - 1] = e;
+		rw->n_el_free[c - 1]++;
+	} else {
+		free(e);
+	}
+}
+
+static void el_free_chain(struct rewriter *rw, struct el *e)
 {
 	while (e) {
 		struct el *p = e->prev_el;
-		free(e);
+		el_release(rw, e);
 		e = p;
 	}
 }
@@ -391,16 +417,26 @@ static void el_free_chain(struct el *e)
 static size_t decode_refs(const char *s, size_t n, char *out);
 
 /* Copies a start tag into a record (attributes only when with_attrs). */
-static struct el *el_new(const struct html_token *t, int with_attrs)
+static struct el *el_new(struct rewriter *rw, const struct html_token *t, int with_attrs)
 {
 	unsigned na = with_attrs ? t->n_attrs : 0;
 	size_t names = 0;
 	for (unsigned i = 0; i < na; i++)
 		names += t->attrs[i].name_len;
 	size_t raw = with_attrs ? t->raw_len : 0;
-	struct el *e = malloc(sizeof *e + na * sizeof(struct html_attr) + raw + names + t->name_len + 1);
-	if (!e)
-		return NULL;
+	size_t size = sizeof(struct el) + na * sizeof(struct html_attr) + raw + names + t->name_len + 1;
+	size_t c = (size + EL_UNIT - 1) / EL_UNIT;
+	struct el *e;
+	if (c <= EL_CLASSES && rw->el_free[c - 1]) {
+		e = rw->el_free[c - 1];
+		rw->el_free[c - 1] = e->prev_el;
+		rw->n_el_free[c - 1]--;
+	} else {
+		e = malloc(c <= EL_CLASSES ? c * EL_UNIT : size);
+		if (!e)
+			return NULL;
+	}
+	e->size_class = (uint8_t)(c <= EL_CLASSES ? c : 0);
 	char *mem = (char *)(e->attrs + na);
 	memcpy(mem, t->name, t->name_len);
 	mem[t->name_len] = 0;
@@ -432,18 +468,18 @@ static struct el *el_new(const struct html_token *t, int with_attrs)
 	return e;
 }
 
-static struct el *el_virtual(const char *name)
+static struct el *el_virtual(struct rewriter *rw, const char *name)
 {
 	struct html_token t;
 	memset(&t, 0, sizeof t);
 	t.name_len = strlen(name);
 	memcpy(t.name, name, t.name_len);
-	return el_new(&t, 0);
+	return el_new(rw, &t, 0);
 }
 
 /* Links e as the next child of frame f (its earlier siblings become e's
  * chain, cut at SIB_KEEP). */
-static void el_adopt(struct frame *f, struct el *e)
+static void el_adopt(struct rewriter *rw, struct frame *f, struct el *e)
 {
 	e->prev_el = f->last_child;
 	f->last_child = NULL;
@@ -457,7 +493,7 @@ static void el_adopt(struct frame *f, struct el *e)
 	for (int k = 0; c && k < SIB_KEEP; k++)
 		c = c->prev_el;
 	if (c) {
-		el_free_chain(c->prev_el);
+		el_free_chain(rw, c->prev_el);
 		c->prev_el = NULL;
 		c->n.prev = NULL;
 	}
@@ -820,6 +856,8 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 		/* by the test's id, so rules that repeat a test share it */
 		uint64_t key = cid ? rw->th ^ (cid * 0xc4ceb9fe1a85ec53ull)
 		                   : (rw->th ^ ((uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15ull)) + i;
+		if (!rw->memo) /* made by the first text test: most pages need none */
+			rw->memo = calloc(MEMO_SLOTS, sizeof *rw->memo);
 		struct memo *m = rw->memo ? &rw->memo[key & (MEMO_SLOTS - 1)] : NULL;
 		if (m && m->key == key) {
 			ok = m->result;
@@ -983,7 +1021,7 @@ static int pop_frame(struct rewriter *rw)
 		explain(rw, rw->skip_entry, f->in_start, rw->in_off, rw->skip_text, rw->skip_text_len, 0);
 		rw->skip_level = 0;
 	}
-	el_free_chain(f->last_child);
+	el_free_chain(rw, f->last_child);
 	f->last_child = NULL;
 	struct frame *parent = &rw->frames[lvl - 1];
 	/* the closed element becomes its parent's latest child (its chain of
@@ -1363,7 +1401,7 @@ static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign
 	unsigned lvl = rw->depth++;
 	rw->open_tags[h & 255]++;
 	struct frame *f = &rw->frames[lvl];
-	el_adopt(&rw->frames[lvl - 1], e);
+	el_adopt(rw, &rw->frames[lvl - 1], e);
 	memset(f, 0, sizeof *f);
 	f->tag_slot = (uint8_t)(h & 255);
 	f->el = e;
@@ -1381,7 +1419,7 @@ static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign
 static void add_void(struct rewriter *rw, struct el *e)
 {
 	struct frame *parent = &rw->frames[rw->depth - 1];
-	el_adopt(parent, e);
+	el_adopt(rw, parent, e);
 	parent->last_child = e;
 }
 
@@ -1702,12 +1740,12 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 /* Pushes a made-up html or body element.  Returns 0 or -1. */
 static int push_virtual(struct rewriter *rw, const char *name, unsigned fl, unsigned *level)
 {
-	struct el *e = el_virtual(name);
+	struct el *e = el_virtual(rw, name);
 	if (!e)
 		return -1;
 	*level = push(rw, e, fl, 0, name_hash(name, strlen(name)));
 	if (!*level)
-		free(e); /* too deep: cannot happen at the top, but never leak */
+		el_release(rw, e); /* too deep: cannot happen at the top, but never leak */
 	return 0;
 }
 
@@ -1760,14 +1798,14 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 	if (foreign && (fl & T_FOREIGN) && (t->flags & HTML_TOK_F_SELF_CLOSING))
 		is_void = 1;
 	int matchable = rw->active && !rw->skip_level;
-	struct el *e = el_new(t, matchable);
+	struct el *e = el_new(rw, t, matchable);
 	if (!e)
 		return -1;
 	unsigned lvl;
 	if (is_void) {
 		/* matched as a child at depth, then kept as a sibling */
 		if (rw->depth > MAX_DEPTH) {
-			free(e);
+			el_release(rw, e);
 			if (enter_passthrough(rw, "document nested too deeply") < 0)
 				return -1;
 			return emit(rw, t->raw, t->raw_len);
@@ -1781,7 +1819,7 @@ static int on_start(struct rewriter *rw, const struct html_token *t)
 	} else {
 		lvl = push(rw, e, fl, foreign, th);
 		if (!lvl) {
-			free(e);
+			el_release(rw, e);
 			if (enter_passthrough(rw, "document nested too deeply") < 0)
 				return -1;
 			return emit(rw, t->raw, t->raw_len);
@@ -2038,9 +2076,11 @@ static void make_nonce(char *out, size_t cap)
 struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_opts *o)
 {
 	pthread_once(&tag_once, tag_init);
-	struct rewriter *rw = calloc(1, sizeof *rw);
+	/* 49 KB, most of it frames nothing reads before it is pushed */
+	struct rewriter *rw = malloc(sizeof *rw);
 	if (!rw)
 		return NULL;
+	memset(rw, 0, offsetof(struct rewriter, frames) + sizeof rw->frames[0]);
 	rw->magic = RW_MAGIC;
 	if (o)
 		rw->o = *o;
@@ -2057,8 +2097,7 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 	rw->hold_cap = rw->text_cap = 1024;
 	rw->hold = malloc(rw->hold_cap);
 	rw->text = malloc(rw->text_cap);
-	rw->memo = calloc(MEMO_SLOTS, sizeof *rw->memo);
-	if (!rw->tok || !rw->host || !rw->hold || !rw->text || !rw->memo) {
+	if (!rw->tok || !rw->host || !rw->hold || !rw->text) {
 		rewriter_free(rw);
 		return NULL;
 	}
@@ -2080,9 +2119,15 @@ void rewriter_free(struct rewriter *rw)
 		return;
 	assert(rw->magic == RW_MAGIC);
 	for (unsigned i = 0; i < rw->depth; i++) {
-		el_free_chain(rw->frames[i].last_child);
-		el_free_chain(rw->frames[i].el); /* with the earlier siblings it owns */
+		el_free_chain(rw, rw->frames[i].last_child);
+		el_free_chain(rw, rw->frames[i].el); /* with the earlier siblings it owns */
 	}
+	for (unsigned c = 0; c < EL_CLASSES; c++)
+		while (rw->el_free[c]) {
+			struct el *e = rw->el_free[c];
+			rw->el_free[c] = e->prev_el;
+			free(e);
+		}
 	html_tok_free(rw->tok);
 	free(rw->pends);
 	free(rw->hold);
