@@ -206,7 +206,7 @@ def ad_labels():
              '.OUTBRAIN, div[id^="outbrain_widget"], .teads-inread, amp-ad')
     # the slot's own loader call stays behind as script text, which
     # :has-text() counts: allow it
-    push = r"(?:\(adsbygoogle[^;]{0,80}\.push\(\{\}\);?|googletag\.cmd\.push\([^;]{0,300}\);?\s*\}?\)?;?|\s)*"
+    push = r"(?:\(adsbygoogle[^;]{0,80}\.push\(\{\}\);?|googletag\.cmd\.push\([^;]{0,300}\);?\s*\}?\)?;?|\s)*+"
     empty_or_label = "/^" + push + L + "(?:" + UI + "|" + LAB + "|" + WORD + ")?" + R + push + "$/iu"
     for t in ("div", "aside", "section", "figure"):
         out.append("##%s:has(%s):not(:has(img, video)):has-text(%s)\n" % (t, slots, empty_or_label))
@@ -279,10 +279,15 @@ DON_LI = j(r"subscribe(?: (?:now|today|here))?", r"donate (?:now|today)", r"supp
 
 # A word every DON_DISMISS, DON_ALREADY, DON_PITCH and AS_LOW_AS phrase
 # holds, searched first (see CONSENT_KEY).
-DON_KEY = j(r"remind", r"later", r"erinner", r"später", r"rappeler", r"tard", r"recuérdame", r"ricordamelo", r"przypomnij", r"później",
-            r"already", r"schon", r"déjà", r"ya eres", r"sei già", r"al lid", r"al abonnee", r"já é",
-            r"support", r"free", r"subscribe", r"unterstütz", r"soutenez", r"apoy", r"apóy", r"sostien", r"steun", r"wesprzyj", r"apoie",
-            r"as low", r"as little", r"ab nur", r"à partir", r"desde solo", r"a partire")
+DON_KEY = j(r"remind me", r"maybe later", r"erinnere mich", r"erinnern sie", r"später erinnern", r"vielleicht später",
+            r"me le rappeler", r"plus tard", r"recuérdame", r"más tarde", r"ricordamelo", r"più tardi", r"herinner me",
+            r"misschien later", r"przypomnij", r"może później", r"lembre-me", r"mais tarde",
+            r"already a", r"already d", r"already c", r"already g", r"already s", r"schon mitglied", r"schon abonnent",
+            r"schon unterst", r"déjà abonn", r"déjà membre", r"déjà donateur", r"ya eres", r"sei gi", r"al lid", r"al abonnee", r"já é",
+            r"join and support", r"support independent", r"support quality", r"support fact", r"support reader", r"support public",
+            r"support us", r"free article", r"free stor", r"free read", r"for unlimited", r"unterstütze", r"soutenez", r"periodismo",
+            r"apóyanos", r"sostieni", r"steun on", r"wesprzyj", r"apoie o",
+            r"as low as", r"as little as", r"ab nur", r"partir de", r"desde solo", r"partire da")
 def don_boxes(t):
     """One rule per element kind for the four kinds of prompt box (a dismiss
     control and a word of the ask, 1500 characters; "Already a member?" and
@@ -396,7 +401,11 @@ NL_PITCH = j(
 )
 # A word every NL_UI and NL_PITCH phrase holds, searched first (see
 # CONSENT_KEY): few letters start it, so PCRE2 skips most positions.
-NL_KEY = j(r"sign", r"scri", r"mail", r"anmeld", r"receive", r"newsletter", r"nieuwsbrief", r"bolet", r"clicking", r"readers")
+NL_KEY = j(r"by signing up", r"by subscribing", r"by submitting", r"by entering", r"by clicking", r"enter your e",
+           r"for signing up", r"for subscribing", r"anmeldung", r"vous inscrivant", r"suscribirte", r"iscrivendoti", r"sign up with",
+           r"will receive", r"subscribers", r"readers", r"newsletter", r"nieuwsbrief", r"bolet",
+           r"up for our", r"up to our", r"up now", r"up today", r"subscribe for our", r"subscribe to our", r"subscribe now",
+           r"subscribe today", r"register for our", r"register to our", r"register now", r"register today")
 EMAIL_FIELD = 'input[type="email"], input[name*="mail" i], input[placeholder*="mail" i], input[id*="mail" i]'
 NL_CTA = j(
     r"(?:sign up|subscribe|register) (?:now |today )?(?:to|for) [^<>]{0,80}", r"get [^<>]{0,60} (?:in|to|into) your inbox[^<>]{0,20}",
@@ -576,7 +585,8 @@ CONSENT_CHOICE = j(
 # A word every CONSENT_SAYS phrase holds: searched first, it turns most
 # elements away at a few literal tests per position, where CONSENT_SAYS
 # would try its phrases ("we ...", "this site ...") at almost every one.
-CONSENT_KEY = j(r"cooki", r"technolog", r"device", r"personali", r"legitimate", r"datenschutz", r"traceurs", r"sütik", r"eväst",
+CONSENT_KEY = j(r"cooki", r"tracking technolog", r"similar technolog", r"information on", r"personalised ad", r"personalized ad",
+                r"legitimate interest", r"datenschutz-e", r"datenschutze", r"traceurs", r"sütiket", r"evästeitä",
                 r"informasjonskaps", r"çerez")
 def consent_box(n):
     return "/^(?=[\\s\\S]{0,%d}$)(?=[\\s\\S]*?(?:%s))[\\s\\S]*?(?:%s)/iu" % (n, CONSENT_SAYS, CONSENT_CHOICE)
