@@ -28,7 +28,7 @@ enum tst {
 	T_VAL_DQ, T_VAL_SQ, T_VAL_UQ, T_AFTER_VAL_Q, T_SELF,
 };
 
-struct attr_off { uint32_t noff, nlen, voff, vlen; };
+struct attr_off { uint32_t noff, nlen, voff, vlen, upper; /* upper: the name has A-Z */ };
 
 struct html_tok {
 	unsigned magic;
@@ -109,6 +109,15 @@ static unsigned char lower(unsigned char c)
 {
 	return (unsigned)(c - 'A') < 26 ? (unsigned char)(c | 0x20) : c;
 }
+
+/* Bytes that end a tag or attribute name: blanks, '/', '>' and (for
+ * attribute names) '='.  Names are most of a tag's bytes, so they are
+ * run over in a loop of their own with this table. */
+enum { STOP_TAG = 1, STOP_ATTR = 2 };
+static const unsigned char name_stop[256] = {
+	[' '] = 3, ['\n'] = 3, ['\t'] = 3, ['\r'] = 3, ['\f'] = 3,
+	['/'] = 3, ['>'] = 3, ['='] = STOP_ATTR,
+};
 
 /* Appends n bytes to hold.  Returns 0 or -1 (out of memory). */
 static int hold_add(struct html_tok *t, const char *p, size_t n)
@@ -227,11 +236,15 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 		for (unsigned i = 0; i < t->n_attrs; i++) {
 			const struct attr_off *a = &t->attrs[i];
 			struct html_attr *o = &t->out_attrs[i];
-			for (uint32_t k = 0; k < a->nlen; k++)
-				t->lnames[lo + k] = (char)lower((unsigned char)raw[a->noff + k]);
-			o->name = t->lnames + lo;
 			o->name_len = a->nlen;
-			lo += a->nlen;
+			if (!a->upper) {
+				o->name = raw + a->noff; /* already lower case */
+			} else {
+				for (uint32_t k = 0; k < a->nlen; k++)
+					t->lnames[lo + k] = (char)lower((unsigned char)raw[a->noff + k]);
+				o->name = t->lnames + lo;
+				lo += a->nlen;
+			}
 			o->value = raw + a->voff;
 			o->value_len = a->vlen;
 		}
@@ -267,6 +280,12 @@ static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len
 		unsigned char c = (unsigned char)data[i];
 		switch (t->tstate) {
 		case T_NAME:
+			while (!(name_stop[c] & STOP_TAG)) {
+				name_add(t, c);
+				if (++i == len)
+					goto more;
+				c = (unsigned char)data[i];
+			}
 			if (is_ws(c)) t->tstate = T_BEFORE_ATTR;
 			else if (c == '/') t->tstate = T_SELF;
 			else if (c == '>') goto done;
@@ -282,13 +301,25 @@ static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len
 				a = &t->attrs[t->n_attrs++];
 				a->noff = POS(i);
 				a->nlen = a->voff = a->vlen = 0;
+				a->upper = (unsigned)(c - 'A') < 26; /* its first byte */
 				t->rec = 1;
 			} else {
 				a = NULL;
 				t->rec = 0;
 			}
 			break;
-		case T_ATTR_NAME:
+		case T_ATTR_NAME: {
+			unsigned up = 0;
+			while (!(name_stop[c] & STOP_ATTR)) {
+				up |= (unsigned)(c - 'A') < 26;
+				if (++i == len)
+					break;
+				c = (unsigned char)data[i];
+			}
+			if (a)
+				a->upper |= up;
+			if (i == len)
+				goto more;
 			if (is_ws(c) || c == '/' || c == '>' || c == '=') {
 				if (a)
 					a->nlen = POS(i) - a->noff;
@@ -296,6 +327,7 @@ static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len
 				t->tstate = is_ws(c) ? T_AFTER_ATTR_NAME : c == '/' ? T_SELF : T_BEFORE_VAL;
 			}
 			break;
+		}
 		case T_AFTER_ATTR_NAME:
 			if (is_ws(c)) break;
 			if (c == '/') { t->tstate = T_SELF; break; }
@@ -347,6 +379,7 @@ static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len
 		}
 		i++;
 	}
+more:
 	*ip = i;
 	return 0;
 done:

@@ -157,6 +157,9 @@ static void test_02_attributes(void **state)
 	expect_sig("<x \"q\"=1 =y>", "\n<x \"q\"=[1] =y=[]");
 	expect_sig("<div\nclass\n=\n'a'\n>t</DIV\n>", "\n<div class=[a]\nT:t\n</div");
 	expect_sig("<a title='>'>x", "\n<a title=[>]\nT:x");
+	/* names lower-cased wherever the capital is, also split anywhere */
+	expect_sig("<DIV Class=a dAtA-X=1 data-Y data-z=2 Z ID=\"I\">",
+	           "\n<div class=[a] data-x=[1] data-y=[] data-z=[2] z=[] id=[I]");
 }
 
 static void test_03_comments(void **state)
