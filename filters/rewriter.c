@@ -144,11 +144,6 @@ static unsigned tag_flags_h(const char *name, size_t n, unsigned h)
 	return 0;
 }
 
-static unsigned tag_flags(const char *name, size_t n)
-{
-	return tag_flags_h(name, n, name_hash(name, n));
-}
-
 /* Is name[0..n) the string literal lit?  Its length is known at compile
  * time (these run for every tag). */
 #define NAME_IS(name, n, lit) ((n) == sizeof(lit) - 1 && !memcmp((name), (lit), sizeof(lit) - 1))
@@ -217,6 +212,11 @@ enum { AI_AT = 1, AI_INDEXED = 2, AI_SUB = 4, AI_ID = 8, AI_CLASS = 16 };
 #define AINFO_SLOTS 32
 struct ainfo { char name[AINFO_NAME]; uint8_t len; uint8_t bits; };
 
+/* The same for tag names: their T_* flags and whether rules are filed
+ * under '<'+name (bits), by name_hash() slot. */
+#define TINFO_SLOTS 32
+struct tinfo { char name[AINFO_NAME]; uint8_t len; uint8_t has_rules; unsigned flags; };
+
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
 #define MEMO_SLOTS 1024
@@ -271,6 +271,8 @@ struct rewriter {
 	const uint64_t *tri;       /* the page's "~name=abc" filter */
 	uint16_t open_tags[256];   /* open elements by tag name hash */
 	struct ainfo ainfo[AINFO_SLOTS];
+	struct tinfo tinfo[TINFO_SLOTS];
+	int tag_has_rules;         /* of the start tag being matched */
 	struct has_memo has_memo[HAS_MEMO];
 	struct word_memo words[WORD_SLOTS]; /* cleared when text is cut */
 	uint32_t has_stamp;
@@ -423,7 +425,7 @@ static struct el *el_new(struct rewriter *rw, const struct html_token *t, int wi
 	size_t names = 0;
 	for (unsigned i = 0; i < na; i++)
 		names += t->attrs[i].name_len;
-	size_t raw = with_attrs ? t->raw_len : 0;
+	size_t raw = na ? t->raw_len : 0; /* the values' bytes */
 	size_t size = sizeof(struct el) + na * sizeof(struct html_attr) + raw + names + t->name_len + 1;
 	size_t c = (size + EL_UNIT - 1) / EL_UNIT;
 	struct el *e;
@@ -1543,6 +1545,30 @@ static unsigned ainfo_get(struct rewriter *rw, const char *name, size_t n)
 	return a->bits;
 }
 
+/* The T_* flags of tag name (h: its name_hash), and in *has_rules
+ * whether rules are filed under it (when has_rules is not NULL). */
+static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsigned h, int *has_rules)
+{
+	struct tinfo *ti = &rw->tinfo[h & (TINFO_SLOTS - 1)];
+	if (n && n < AINFO_NAME && ti->len == n && short_eq(ti->name, name, n)) {
+		if (has_rules)
+			*has_rules = ti->has_rules;
+		return ti->flags;
+	}
+	const struct cosmetic_entry *one;
+	unsigned fl = tag_flags_h(name, n, h);
+	int r = rw->page && cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), name, n), &one, 1) != 0;
+	if (n && n < AINFO_NAME) {
+		memcpy(ti->name, name, n);
+		ti->len = (uint8_t)n;
+		ti->has_rules = (uint8_t)r;
+		ti->flags = fl;
+	}
+	if (has_rules)
+		*has_rules = r;
+	return fl;
+}
+
 static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
                             const struct cosmetic_entry **cand, size_t *ncp)
 {
@@ -1638,8 +1664,9 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 	size_t nc = 0;
 	for (unsigned i = 0; i < t->n_attrs; i++)
 		attr_candidates(rw, &t->attrs[i], cand, &nc);
-	nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), t->name, t->name_len),
-	                           cand + nc, MAX_CAND - nc);
+	if (rw->tag_has_rules)
+		nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), t->name, t->name_len),
+		                           cand + nc, MAX_CAND - nc);
 	const struct cosmetic_entry *const *uni;
 	size_t nu = cosmetic_page_universal(rw->page, &uni);
 	int action = 0;
@@ -1775,7 +1802,7 @@ static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
 static int on_start(struct rewriter *rw, const struct html_token *t)
 {
 	unsigned th = name_hash(t->name, t->name_len);
-	unsigned fl = tag_flags_h(t->name, t->name_len, th);
+	unsigned fl = tinfo_get(rw, t->name, t->name_len, th, &rw->tag_has_rules);
 	const char *nm = t->name;
 	size_t nl = t->name_len;
 	int in_foreign = rw->frames[rw->depth - 1].foreign;
@@ -1889,7 +1916,7 @@ static int on_end(struct rewriter *rw, const struct html_token *t)
 	const char *nm = t->name;
 	size_t nl = t->name_len;
 	unsigned target = 0;
-	unsigned fl = tag_flags(nm, nl);
+	unsigned fl = tinfo_get(rw, nm, nl, name_hash(nm, nl), NULL);
 	if (NAME_IS(nm, nl, "body") || NAME_IS(nm, nl, "html")) {
 		/* the body stays open for what follows; the late style goes here */
 		if (NAME_IS(nm, nl, "body") && !rw->skip_level && style_late(rw) < 0)
