@@ -100,6 +100,9 @@ static const struct tag_class tag_classes[] = {
 
 #define TAG_SLOTS 512
 static const struct tag_class *tag_table[TAG_SLOTS];
+/* open_tags[] slots of the names the implied end tags look for: a zero
+ * count there means no such element is open, so no walk of the stack */
+static unsigned slot_p, slot_li, slot_dd, slot_dt, slot_a, slot_button, slot_nobr;
 static pthread_once_t tag_once = PTHREAD_ONCE_INIT;
 
 static unsigned name_hash(const char *s, size_t n)
@@ -114,6 +117,13 @@ _Static_assert(sizeof tag_classes / sizeof tag_classes[0] <= sizeof tag_len, "ta
 
 static void tag_init(void)
 {
+	slot_p = name_hash("p", 1) & 255;
+	slot_li = name_hash("li", 2) & 255;
+	slot_dd = name_hash("dd", 2) & 255;
+	slot_dt = name_hash("dt", 2) & 255;
+	slot_a = name_hash("a", 1) & 255;
+	slot_button = name_hash("button", 6) & 255;
+	slot_nobr = name_hash("nobr", 4) & 255;
 	for (size_t i = 0; i < sizeof tag_classes / sizeof *tag_classes; i++) {
 		tag_len[i] = (uint8_t)strlen(tag_classes[i].name);
 		unsigned s = name_hash(tag_classes[i].name, tag_len[i]) & (TAG_SLOTS - 1);
@@ -1319,7 +1329,7 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 	if (rw->head_level && !(fl & T_HEADISH) && !NAME_IS(name, n, "head"))
 		if (pop_to(rw, rw->head_level) < 0)
 			return -1;
-	if (fl & T_CLOSES_P) {
+	if ((fl & T_CLOSES_P) && rw->open_tags[slot_p]) {
 		/* a p in button scope closes */
 		for (unsigned i = rw->depth - 1; i > 0; i--) {
 			const struct el *e = rw->frames[i].el;
@@ -1336,7 +1346,8 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 	if ((fl & T_HEADING) && top && (rw->frames[top].flags & T_HEADING))
 		if (pop_to(rw, top) < 0)
 			return -1;
-	if (NAME_IS(name, n, "li") || NAME_IS(name, n, "dd") || NAME_IS(name, n, "dt")) {
+	if ((NAME_IS(name, n, "li") && rw->open_tags[slot_li]) ||
+	    ((NAME_IS(name, n, "dd") || NAME_IS(name, n, "dt")) && (rw->open_tags[slot_dd] || rw->open_tags[slot_dt]))) {
 		int li = name[0] == 'l';
 		for (unsigned i = rw->depth - 1; i > 0; i--) {
 			const struct el *e = rw->frames[i].el;
@@ -1382,13 +1393,13 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 		if (lowest && pop_to(rw, lowest) < 0)
 			return -1;
 	}
-	if (NAME_IS(name, n, "a") && (k = find_name(rw, "a", T_SCOPE)) != 0)
+	if (NAME_IS(name, n, "a") && rw->open_tags[slot_a] && (k = find_name(rw, "a", T_SCOPE)) != 0)
 		if (pop_to(rw, k) < 0)
 			return -1;
-	if (NAME_IS(name, n, "button") && (k = find_name(rw, "button", T_SCOPE)) != 0)
+	if (NAME_IS(name, n, "button") && rw->open_tags[slot_button] && (k = find_name(rw, "button", T_SCOPE)) != 0)
 		if (pop_to(rw, k) < 0)
 			return -1;
-	if ((NAME_IS(name, n, "nobr")) && (k = find_name(rw, "nobr", T_SCOPE)) != 0)
+	if ((NAME_IS(name, n, "nobr")) && rw->open_tags[slot_nobr] && (k = find_name(rw, "nobr", T_SCOPE)) != 0)
 		if (pop_to(rw, k) < 0)
 			return -1;
 	return 0;
@@ -1545,6 +1556,12 @@ static unsigned ainfo_get(struct rewriter *rw, const char *name, size_t n)
 	return a->bits;
 }
 
+/* isspace() of the C locale (quell sets no other), without the call. */
+static int ascii_space(unsigned char c)
+{
+	return c == ' ' || (unsigned)(c - '\t') <= '\r' - '\t';
+}
+
 /* The T_* flags of tag name (h: its name_hash), and in *has_rules
  * whether rules are filed under it (when has_rules is not NULL). */
 static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsigned h, int *has_rules)
@@ -1586,10 +1603,10 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 	} else if (bits & AI_CLASS) {
 		const char *v = a->value, *e = v + a->value_len;
 		while (v < e) {
-			while (v < e && isspace((unsigned char)*v))
+			while (v < e && ascii_space((unsigned char)*v))
 				v++;
 			const char *s = v;
-			while (v < e && !isspace((unsigned char)*v))
+			while (v < e && !ascii_space((unsigned char)*v))
 				v++;
 			if (v > s) {
 				uint64_t h = cosmetic_key_add(cosmetic_key_start('.'), s, (size_t)(v - s));
