@@ -1816,7 +1816,9 @@ static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
 	return 0;
 }
 
-static int on_start(struct rewriter *rw, const struct html_token *t)
+/* (on_start and on_end are kept out of on_token: inlined, they made
+ * every text token pay for their registers) */
+__attribute__((noinline)) static int on_start(struct rewriter *rw, const struct html_token *t)
 {
 	unsigned th = name_hash(t->name, t->name_len);
 	unsigned fl = tinfo_get(rw, t->name, t->name_len, th, &rw->tag_has_rules);
@@ -1928,7 +1930,7 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 
 /* ---- end tags ----------------------------------------------------------------------------- */
 
-static int on_end(struct rewriter *rw, const struct html_token *t)
+__attribute__((noinline)) static int on_end(struct rewriter *rw, const struct html_token *t)
 {
 	const char *nm = t->name;
 	size_t nl = t->name_len;
@@ -2067,6 +2069,16 @@ static int on_token(void *arg, const struct html_token *t)
 {
 	struct rewriter *rw = arg;
 	int rc;
+	if (t->type == HTML_TOK_TEXT && !rw->n_pends && !rw->n_holding && !rw->skip_level &&
+	    !rw->passthrough && !(t->flags & HTML_TOK_F_LONG)) {
+		/* most tokens: text nothing waits for, straight out (what
+		 * text_add and emit come to then) */
+		rc = out_bytes(rw, t->raw, t->raw_len);
+		rw->in_off += t->raw_len;
+		if (rc < 0)
+			rw->failed = 1;
+		return rc;
+	}
 	if (rw->passthrough)
 		rc = out_bytes(rw, t->raw, t->raw_len);
 	else if (t->flags & HTML_TOK_F_LONG)
