@@ -289,14 +289,15 @@ DON_KEY = j(r"remind me", r"maybe later", r"erinnere mich", r"erinnern sie", r"s
             r"apóyanos", r"sostieni", r"steun on", r"wesprzyj", r"apoie o",
             r"as low as", r"as little as", r"ab nur", r"partir de", r"desde solo", r"partire da")
 def don_boxes(t):
-    """One rule per element kind for the four kinds of prompt box (a dismiss
+    """One rule per element kind for the five kinds of prompt box (a dismiss
     control and a word of the ask, 1500 characters; "Already a member?" and
-    a word of the ask, 600; a pitch, 600; "as low as 99c" and an offer, 400,
-    not in forms and dialogs), so an element costs one unanchored search
+    a word of the ask, 600; a pitch, 600; a dismiss control alone, 250;
+    "as low as 99c" and an offer, 400, not in forms and dialogs), so an element costs one unanchored search
     (any of the rare phrases) and one prose test, not four of each; the
     exact test runs only on the few elements that hold such a phrase."""
     rare = [DON_DISMISS, DON_ALREADY, DON_PITCH]
-    exact = [holds(DON_DISMISS) + holds(DON_ASK), within(600) + holds(DON_ALREADY) + holds(DON_ASK), within(600) + holds(DON_PITCH)]
+    exact = [holds(DON_DISMISS) + holds(DON_ASK), within(600) + holds(DON_ALREADY) + holds(DON_ASK), within(600) + holds(DON_PITCH),
+             within(250) + holds(DON_DISMISS)]
     if t in ("div", "section", "aside"):
         rare.append(AS_LOW_AS)
         exact.append(within(400) + holds(AS_LOW_AS) + holds(OFFER))
@@ -328,12 +329,12 @@ def donation():
 ! "Already a member?" and a word of the ask (600: paywalls put it under a
 ! teaser of the article); a pitch that is itself the prompt's headline
 ! ("Join and support independent free thinkers", "Soutenez-nous", 600);
-! "as low as 99c" and an offer (400, block containers only).  The size
-! test comes first, then one search for any of those rare phrases, so most
+! "as low as 99c" and an offer (400, block containers only); a dismiss
+! control alone in a tiny box (250 characters: the words of the ask may
+! have been on buttons that other rules removed first).  The size test
+! comes first, then one search for any of those rare phrases, so most
 ! elements cost one scan; the exact test runs on the few that hold one.
-""" + "".join(don_boxes(t) for t in ("div", "section", "aside", "form", "dialog")) + """! ... a dismiss control alone in a tiny box (250 characters): the words of
-! the ask may have been on buttons that other rules removed first.
-""" + "".join("##%s%s%s\n" % (t, size(250), has(DON_DISMISS)) for t in ("div", "section", "aside", "dialog")) + """!
+""" + "".join(don_boxes(t) for t in ("div", "section", "aside", "form", "dialog")) + """!
 ! Prompt boxes identified by their markup: the class or id names the
 ! donation/membership ask.  Bounded (3000 characters, counting inline
 ! scripts, which :has-text() counts as uBO does), because "membership" or
@@ -400,12 +401,14 @@ NL_PITCH = j(
     r"(?:schrijf je in|meld je aan) voor (?:onze|de) nieuwsbrief", r"zapisz się do (?:naszego )?newslettera", r"assine (?:a nossa|nossa) newsletter",
 )
 # A word every NL_UI and NL_PITCH phrase holds, searched first (see
-# CONSENT_KEY): few letters start it, so PCRE2 skips most positions.
+# CONSENT_KEY): few letters start it, so PCRE2 skips most positions.  The
+# newsletter and consent wording rules search the words of both (NLC_KEY,
+# defined with CONSENT_KEY): one filter, so the rewriter scans a text for
+# them once for both rules.
 NL_KEY = j(r"by signing up", r"by subscribing", r"by submitting", r"by entering", r"by clicking", r"enter your e",
            r"for signing up", r"for subscribing", r"anmeldung", r"vous inscrivant", r"suscribirte", r"iscrivendoti", r"sign up with",
            r"will receive", r"subscribers", r"readers", r"newsletter", r"nieuwsbrief", r"bolet",
-           r"up for our", r"up to our", r"up now", r"up today", r"subscribe for our", r"subscribe to our", r"subscribe now",
-           r"subscribe today", r"register for our", r"register to our", r"register now", r"register today")
+           r"for our", r"to our")
 EMAIL_FIELD = 'input[type="email"], input[name*="mail" i], input[placeholder*="mail" i], input[id*="mail" i]'
 NL_CTA = j(
     r"(?:sign up|subscribe|register) (?:now |today )?(?:to|for) [^<>]{0,80}", r"get [^<>]{0,60} (?:in|to|into) your inbox[^<>]{0,20}",
@@ -437,7 +440,7 @@ def newsletter():
 ! Boxes with a sign-up form's small print ("By signing up you agree to our
 ! Terms"), whatever the form is made of.
 ! ... and boxes whose headline is the nag, kept small (400 characters).
-""" + "".join("##%s%s%s%s%s%s\n" % (t, size(1500), has(NL_KEY), has(j(NL_UI, NL_PITCH)), PROSE,
+""" + "".join("##%s%s%s%s%s%s\n" % (t, size(1500), has(NLC_KEY), has(j(NL_UI, NL_PITCH)), PROSE,
                                    any_of([holds(NL_UI), within(400) + holds(NL_PITCH)])) for t in ("div", "section", "aside", "form", "dialog")) + """!
 ! Sign-up forms: a form with an e-mail field and no text area (a comment
 ! form) or password (a log-in form).
@@ -588,6 +591,9 @@ CONSENT_CHOICE = j(
 CONSENT_KEY = j(r"cooki", r"tracking technolog", r"similar technolog", r"information on", r"personalised ad", r"personalized ad",
                 r"legitimate interest", r"datenschutz-e", r"datenschutze", r"traceurs", r"sütiket", r"evästeitä",
                 r"informasjonskaps", r"çerez")
+# The first test of the newsletter and consent wording rules (see NL_KEY):
+# at most 64 words, the rewriter's word filter holds no more.
+NLC_KEY = j(NL_KEY, CONSENT_KEY)
 def consent_box(n):
     return "/^(?=[\\s\\S]{0,%d}$)(?=[\\s\\S]*?(?:%s))[\\s\\S]*?(?:%s)/iu" % (n, CONSENT_SAYS, CONSENT_CHOICE)
 CONSENT_CTA = j(
@@ -672,12 +678,12 @@ def consent():
     for t in ('div', 'section', 'aside', 'dialog', 'form'):
         for a in ('id', 'class'):
             for w in ('cookie', 'consent', 'gdpr', 'dsgvo', 'cmp-'):
-                out.append('##%s[%s*="%s" i]%s%s%s%s\n' % (t, a, w, size(2500), has(CONSENT_KEY), has(CONSENT_SAYS), has(CONSENT_CHOICE)))
+                out.append('##%s[%s*="%s" i]%s%s%s%s\n' % (t, a, w, size(2500), has(NLC_KEY), has(CONSENT_SAYS), has(CONSENT_CHOICE)))
     out.append("""!
 ! 3. Banners without known markup, by their wording, bounded in size.
 """)
     for t in ('div', 'section', 'aside', 'dialog', 'form'):
-        out.append("##%s%s%s%s%s%s\n" % (t, size(2500), has(CONSENT_KEY), PROSE, has(CONSENT_SAYS), has(CONSENT_CHOICE)))
+        out.append("##%s%s%s%s%s%s\n" % (t, size(2500), has(NLC_KEY), PROSE, has(CONSENT_SAYS), has(CONSENT_CHOICE)))
     out.append("""!
 ! "Cookie settings" / "Privacy settings" re-open links and buttons, by their
 ! whole text.
