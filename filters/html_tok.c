@@ -268,117 +268,150 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 }
 
 /* Runs the tag state machine over data[*ip, len).  Returns 1 when the tag
- * is complete (*ip just past '>'), 0 when the data ran out. */
+ * is complete (*ip just past '>'), 0 when the data ran out.
+ *
+ * Each state is a label and a move to the next byte jumps straight to the
+ * next state's label (NEXT): a switch on the state for every byte cost a
+ * mispredicted indirect jump at each change of state, and a tag changes
+ * state a few times per attribute.  The state is written to t->tstate only
+ * when the data runs out, and read back (the switch) on the next call. */
 static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len,
                     size_t from)
 {
 	size_t i = *ip;
 	/* position of data[i] within the token */
 #define POS(i) ((uint32_t)(t->nhold + ((i) - from)))
+	/* on to the next byte, in state st */
+#define NEXT(st) do { if (++i == len) { t->tstate = st; goto more; } \
+                      c = (unsigned char)data[i]; goto st##_l; } while (0)
+	/* the current byte again, in state st */
+#define STAY(st) do { if (++i == len) { t->tstate = st; goto more; } \
+                      c = (unsigned char)data[i]; } while (0)
 	struct attr_off *a = t->rec ? &t->attrs[t->n_attrs - 1] : NULL;
-	while (i < len) {
-		unsigned char c = (unsigned char)data[i];
-		switch (t->tstate) {
-		case T_NAME:
-			while (!(name_stop[c] & STOP_TAG)) {
-				name_add(t, c);
-				if (++i == len)
-					goto more;
-				c = (unsigned char)data[i];
-			}
-			if (is_ws(c)) t->tstate = T_BEFORE_ATTR;
-			else if (c == '/') t->tstate = T_SELF;
-			else if (c == '>') goto done;
-			else name_add(t, c);
-			break;
-		case T_BEFORE_ATTR:
-			if (is_ws(c)) break;
-			if (c == '/') { t->tstate = T_SELF; break; }
-			if (c == '>') goto done;
-		new_attr:
-			t->tstate = T_ATTR_NAME;
-			if (!t->is_long && t->n_attrs < HTML_TOK_MAX_ATTRS) {
-				a = &t->attrs[t->n_attrs++];
-				a->noff = POS(i);
-				a->nlen = a->voff = a->vlen = 0;
-				a->upper = (unsigned)(c - 'A') < 26; /* its first byte */
-				t->rec = 1;
-			} else {
-				a = NULL;
-				t->rec = 0;
-			}
-			break;
-		case T_ATTR_NAME: {
-			unsigned up = 0;
-			while (!(name_stop[c] & STOP_ATTR)) {
-				up |= (unsigned)(c - 'A') < 26;
-				if (++i == len)
-					break;
-				c = (unsigned char)data[i];
-			}
+	if (i >= len)
+		goto more;
+	unsigned char c = (unsigned char)data[i];
+	switch (t->tstate) {
+	case T_NAME: goto T_NAME_l;
+	case T_BEFORE_ATTR: goto T_BEFORE_ATTR_l;
+	case T_ATTR_NAME: goto T_ATTR_NAME_l;
+	case T_AFTER_ATTR_NAME: goto T_AFTER_ATTR_NAME_l;
+	case T_BEFORE_VAL: goto T_BEFORE_VAL_l;
+	case T_VAL_DQ: goto T_VAL_DQ_l;
+	case T_VAL_SQ: goto T_VAL_SQ_l;
+	case T_VAL_UQ: goto T_VAL_UQ_l;
+	case T_AFTER_VAL_Q: goto T_AFTER_VAL_Q_l;
+	case T_SELF: goto T_SELF_l;
+	}
+	goto more; /* not reached: every state is above */
+
+T_NAME_l:
+	while (!(name_stop[c] & STOP_TAG)) {
+		name_add(t, c);
+		STAY(T_NAME);
+	}
+	if (is_ws(c)) NEXT(T_BEFORE_ATTR);
+	if (c == '/') NEXT(T_SELF);
+	goto done; /* '>' */
+
+T_BEFORE_ATTR_l:
+	while (is_ws(c))
+		STAY(T_BEFORE_ATTR);
+	if (c == '/') NEXT(T_SELF);
+	if (c == '>') goto done;
+new_attr:
+	if (!t->is_long && t->n_attrs < HTML_TOK_MAX_ATTRS) {
+		a = &t->attrs[t->n_attrs++];
+		a->noff = POS(i);
+		a->nlen = a->voff = a->vlen = 0;
+		a->upper = (unsigned)(c - 'A') < 26; /* its first byte */
+		t->rec = 1;
+	} else {
+		a = NULL;
+		t->rec = 0;
+	}
+	NEXT(T_ATTR_NAME);
+
+T_ATTR_NAME_l: {
+	unsigned up = 0;
+	while (!(name_stop[c] & STOP_ATTR)) {
+		up |= (unsigned)(c - 'A') < 26;
+		if (++i == len) {
 			if (a)
 				a->upper |= up;
-			if (i == len)
-				goto more;
-			if (is_ws(c) || c == '/' || c == '>' || c == '=') {
-				if (a)
-					a->nlen = POS(i) - a->noff;
-				if (c == '>') goto done;
-				t->tstate = is_ws(c) ? T_AFTER_ATTR_NAME : c == '/' ? T_SELF : T_BEFORE_VAL;
-			}
-			break;
+			t->tstate = T_ATTR_NAME;
+			goto more;
 		}
-		case T_AFTER_ATTR_NAME:
-			if (is_ws(c)) break;
-			if (c == '/') { t->tstate = T_SELF; break; }
-			if (c == '=') { t->tstate = T_BEFORE_VAL; break; }
-			if (c == '>') goto done;
-			goto new_attr;
-		case T_BEFORE_VAL:
-			if (is_ws(c)) break;
-			if (c == '>') goto done;
-			if (c == '"' || c == '\'') {
-				t->tstate = c == '"' ? T_VAL_DQ : T_VAL_SQ;
-				if (a) a->voff = POS(i + 1);
-				break;
-			}
-			t->tstate = T_VAL_UQ;
-			if (a) a->voff = POS(i);
-			break;
-		case T_VAL_DQ:
-		case T_VAL_SQ: {
-			const char *q = memchr(data + i, t->tstate == T_VAL_DQ ? '"' : '\'', len - i);
-			if (!q) {
-				i = len;
-				continue;
-			}
-			i = (size_t)(q - data);
-			if (a) a->vlen = POS(i) - a->voff;
-			t->tstate = T_AFTER_VAL_Q;
-			break;
-		}
-		case T_VAL_UQ:
-			if (is_ws(c) || c == '>') {
-				if (a) a->vlen = POS(i) - a->voff;
-				if (c == '>') goto done;
-				t->tstate = T_BEFORE_ATTR;
-			}
-			break;
-		case T_AFTER_VAL_Q:
-			if (is_ws(c)) { t->tstate = T_BEFORE_ATTR; break; }
-			if (c == '/') { t->tstate = T_SELF; break; }
-			if (c == '>') goto done;
-			goto new_attr;
-		case T_SELF:
-			if (c == '>') {
-				t->self_closing = 1;
-				goto done;
-			}
-			t->tstate = T_BEFORE_ATTR;
-			continue; /* reconsume */
-		}
-		i++;
+		c = (unsigned char)data[i];
 	}
+	if (a) {
+		a->upper |= up;
+		a->nlen = POS(i) - a->noff;
+	}
+	if (c == '>') goto done;
+	if (is_ws(c)) NEXT(T_AFTER_ATTR_NAME);
+	if (c == '/') NEXT(T_SELF);
+	NEXT(T_BEFORE_VAL); /* '=' */
+}
+
+T_AFTER_ATTR_NAME_l:
+	while (is_ws(c))
+		STAY(T_AFTER_ATTR_NAME);
+	if (c == '/') NEXT(T_SELF);
+	if (c == '=') NEXT(T_BEFORE_VAL);
+	if (c == '>') goto done;
+	goto new_attr;
+
+T_BEFORE_VAL_l:
+	while (is_ws(c))
+		STAY(T_BEFORE_VAL);
+	if (c == '>') goto done;
+	if (c == '"' || c == '\'') {
+		/* the value's block reads which quote from t->tstate */
+		t->tstate = c == '"' ? T_VAL_DQ : T_VAL_SQ;
+		if (a) a->voff = POS(i + 1);
+		if (++i == len)
+			goto more;
+		c = (unsigned char)data[i];
+		goto T_VAL_Q_l;
+	}
+	if (a) a->voff = POS(i);
+	NEXT(T_VAL_UQ);
+
+T_VAL_DQ_l:
+T_VAL_SQ_l:
+T_VAL_Q_l: {
+	int dq = t->tstate == T_VAL_DQ;
+	const char *q = memchr(data + i, dq ? '"' : '\'', len - i);
+	if (!q) {
+		i = len;
+		goto more; /* t->tstate is already the quote's state */
+	}
+	i = (size_t)(q - data);
+	if (a) a->vlen = POS(i) - a->voff;
+	NEXT(T_AFTER_VAL_Q);
+}
+
+T_VAL_UQ_l:
+	while (!is_ws(c) && c != '>')
+		STAY(T_VAL_UQ);
+	if (a) a->vlen = POS(i) - a->voff;
+	if (c == '>') goto done;
+	NEXT(T_BEFORE_ATTR);
+
+T_AFTER_VAL_Q_l:
+	if (is_ws(c)) NEXT(T_BEFORE_ATTR);
+	if (c == '/') NEXT(T_SELF);
+	if (c == '>') goto done;
+	goto new_attr;
+
+T_SELF_l:
+	if (c == '>') {
+		t->self_closing = 1;
+		goto done;
+	}
+	goto T_BEFORE_ATTR_l; /* reconsume */
+
 more:
 	*ip = i;
 	return 0;
@@ -386,6 +419,8 @@ done:
 	*ip = i + 1;
 	return 1;
 #undef POS
+#undef NEXT
+#undef STAY
 }
 
 /* One step of the comment-end recogniser ("-->", "--!>", "<!-->"). */
