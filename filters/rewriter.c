@@ -428,13 +428,21 @@ static void el_free_chain(struct rewriter *rw, struct el *e)
 
 static size_t decode_refs(const char *s, size_t n, char *out);
 
+/* 1 when p[0..n) lies in the token's bytes. */
+static int in_raw(const struct html_token *t, const char *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, r = (uintptr_t)t->raw;
+	return a >= r && a + n <= r + t->raw_len;
+}
+
 /* Copies a start tag into a record (attributes only when with_attrs). */
 static struct el *el_new(struct rewriter *rw, const struct html_token *t, int with_attrs)
 {
 	unsigned na = with_attrs ? t->n_attrs : 0;
 	size_t names = 0;
 	for (unsigned i = 0; i < na; i++)
-		names += t->attrs[i].name_len;
+		if (!in_raw(t, t->attrs[i].name, t->attrs[i].name_len))
+			names += t->attrs[i].name_len;
 	size_t raw = na ? t->raw_len : 0; /* the values' bytes */
 	size_t size = sizeof(struct el) + na * sizeof(struct html_attr) + raw + names + t->name_len + 1;
 	size_t c = (size + EL_UNIT - 1) / EL_UNIT;
@@ -458,16 +466,23 @@ static struct el *el_new(struct rewriter *rw, const struct html_token *t, int wi
 	if (raw)
 		memcpy(mem, t->raw, raw);
 	char *nm = mem + raw;
+	int amp = raw && memchr(mem, '&', raw) != NULL;
 	for (unsigned i = 0; i < na; i++) {
-		memcpy(nm, t->attrs[i].name, t->attrs[i].name_len);
-		e->attrs[i].name = nm;
+		if (in_raw(t, t->attrs[i].name, t->attrs[i].name_len)) {
+			/* a name without capitals is in the tag's bytes */
+			e->attrs[i].name = mem + (t->attrs[i].name - t->raw);
+		} else {
+			memcpy(nm, t->attrs[i].name, t->attrs[i].name_len);
+			e->attrs[i].name = nm;
+			nm += t->attrs[i].name_len;
+		}
 		e->attrs[i].name_len = t->attrs[i].name_len;
-		nm += t->attrs[i].name_len;
 		char *v = mem + (t->attrs[i].value - t->raw);
 		size_t vl = t->attrs[i].value_len;
 		/* selectors see values as the DOM has them: "&amp;" is "&"
-		 * (decoded in place in the copy: never longer) */
-		if (memchr(v, '&', vl))
+		 * (decoded in place in the copy: never longer, and never
+		 * reaching the names, which come before their values) */
+		if (amp && memchr(v, '&', vl))
 			vl = decode_refs(v, vl, v);
 		e->attrs[i].value = v;
 		e->attrs[i].value_len = (uint32_t)vl;
