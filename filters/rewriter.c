@@ -346,6 +346,17 @@ static int out_bytes(struct rewriter *rw, const char *p, size_t n)
 	return rw->sink(rw->sink_arg, p, n);
 }
 
+/* out_bytes for the usual case, inlined where tokens go out: bytes that
+ * continue the run over the chunk. */
+static inline int out_next(struct rewriter *rw, const char *p, size_t n)
+{
+	if (rw->run_len && rw->run + rw->run_len == p && n <= (size_t)(rw->chunk + rw->chunk_len - p)) {
+		rw->run_len += n;
+		return 0;
+	}
+	return out_bytes(rw, p, n);
+}
+
 static int buf_add(char **b, size_t *len, size_t *cap, const char *p, size_t n)
 {
 	if (n == 0)
@@ -377,7 +388,7 @@ static int emit(struct rewriter *rw, const char *p, size_t n)
 			return -1;
 		return check_bound(rw);
 	}
-	return out_bytes(rw, p, n);
+	return out_next(rw, p, n);
 }
 
 static uint64_t hold_pos(const struct rewriter *rw) { return rw->hold_base + rw->hold_len; }
@@ -2088,7 +2099,7 @@ static int on_token(void *arg, const struct html_token *t)
 	    !rw->passthrough && !(t->flags & HTML_TOK_F_LONG)) {
 		/* most tokens: text nothing waits for, straight out (what
 		 * text_add and emit come to then) */
-		rc = out_bytes(rw, t->raw, t->raw_len);
+		rc = out_next(rw, t->raw, t->raw_len);
 		rw->in_off += t->raw_len;
 		if (rc < 0)
 			rw->failed = 1;
