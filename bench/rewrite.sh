@@ -14,7 +14,11 @@
 #                 easylist  all of EasyList (generic + the page domain's rules)
 #                 full      EasyList + quell's built-in rules (what quell runs)
 # 16 KiB chunks, median of N, in CPU time of the thread (steady on a shared
-# machine; "none" passes bytes through untouched, so it measures nothing).  lol-html (npm html-rewriter-wasm, through
+# machine; "none" passes bytes through untouched, so it measures nothing).
+# Then the rewriter's fixed cost on the proxy benchmark's 120 KB page
+# (made by ../shared/bench/peers/lib/gen_content.py): one rule that matches
+# nothing (every element still goes through the tree and the index) and
+# quell's built-in rules alone (what `list none` runs), in us per page.  lol-html (npm html-rewriter-wasm, through
 # ../shared/bench/engines/src/bench-html.mjs) runs on the same pages when
 # its node_modules are installed ($BENCH_WORK, default /tmp/nodepeers, set
 # up by ../shared/bench/engines/setup.sh); otherwise its numbers measured
@@ -77,6 +81,24 @@ echo "$PAGES" | while read -r name url; do
     printf '%-12s %9s  %-9s %7s MB/s %7s MB/s %8s\n' "$name" "$(wc -c < "$page")" "$mode" "$tok" "$rw" "$rm_"
   done
 done
+
+GEN="$SHARED/bench/peers/lib/gen_content.py"
+if [ -r "$GEN" ] && python3 "$GEN" "$TMP/www" >/dev/null 2>&1; then
+  echo
+  echo "proxy benchmark page ($(wc -c < "$TMP/www/page.html") bytes), us of CPU per page (median of $((RUNS * 20)) runs):"
+  echo '##.nothing-matches-this' > "$TMP/one.txt"
+  for mode in one-rule builtin; do
+    case $mode in
+      one-rule) args="--lists $TMP/one.txt --no-builtin" ;;
+      builtin)  args="--lists none" ;;
+    esac
+    # shellcheck disable=SC2086
+    ms=$("$QUELL" filter --url http://example.com/ $args --bench $((RUNS * 20)) "$TMP/www/page.html" 2>&1 |
+         sed -n 's/.*rewrite [0-9.]* MB\/s (\([0-9.]*\) ms).*/\1/p')
+    printf '  %-9s %6s us\n' "$mode" "$(echo "$ms" | awk '{ printf "%.0f", $1 * 1000 }')"
+  done
+  rm -f "$TMP/www/big.bin"
+fi
 
 echo
 HARNESS="$SHARED/bench/engines/src/bench-html.mjs"
