@@ -237,6 +237,16 @@ static void test_11_attributes(void **state)
 	/* values are matched decoded, as the DOM has them */
 	expect(R("##a[href*=\"&aff_id=\"]"), "<a href=\"/x?a=1&amp;aff_id=2\">1</a><a href=\"/x?aff_id=2\">2</a>",
 	       "<a href=\"/x?aff_id=2\">2</a>");
+	/* names with capitals (given lower-cased apart from the tag's
+	 * bytes) beside names without, a decoded value before a name, and
+	 * the same names again on later elements (looked up once) */
+	expect(R("##[data-ad]"), "<i DATA-AD>1</i><i Data-X>2</i><i data-AD=1>3</i><i data-ad>4</i>",
+	       "<i Data-X>2</i>");
+	expect(R("##div[title=\"a&b\"][data-k=v] > i"),
+	       "<div CLASS=c title=\"a&amp;b\" data-k=v><i>1</i></div><div title=\"a&amp;b\" Data-K=v><i>2</i></div>"
+	       "<div title=\"a&amp;c\" data-k=v><i>3</i></div>",
+	       "<div CLASS=c title=\"a&amp;b\" data-k=v></div><div title=\"a&amp;b\" Data-K=v></div>"
+	       "<div title=\"a&amp;c\" data-k=v><i>3</i></div>");
 }
 
 static void test_12_not_and_combinators(void **state)
@@ -326,6 +336,16 @@ static void test_30_implied_end_tags(void **state)
 	expect(R("##.ad"), "<div class=ad>a</span></p>b</div>c", "c");
 	expect(R("##head .ad"), "<html><head><meta class=ad></head><body><p class=ad>x", "<html><head></head><body><p class=ad>x");
 	expect(R("##body > .ad"), "<p class=ad>x</p><p>y", "<p>y");
+	/* the walks for an open p, li, dd/dt, a, button, nobr (skipped
+	 * while none is open) */
+	expect(R("##.ad"), "<ul><li class=ad>a<div><li>b</ul>", "<ul><li>b</ul>");
+	expect(R("##.ad"), "<dl><dd class=ad>a<dt>b</dl>", "<dl><dt>b</dl>");
+	expect(R("##.ad"), "<a class=ad>x<a>y</a>", "<a>y</a>");
+	expect(R("##.ad"), "<button class=ad>x<button>y</button>", "<button>y</button>");
+	expect(R("##.ad"), "<nobr class=ad>x<nobr>y</nobr>", "<nobr>y</nobr>");
+	expect(R("##.ad"), "<div><p class=ad>x<p>y</div>", "<div><p>y</div>");
+	expect(R("##.ad"), "<p class=ad>x<span><div>y</div></span>", "<div>y</div></span>");
+	expect(R("##.ad"), "<li><span class=ad>x<li>y", "<li><li>y");
 }
 
 static void test_31_void_and_foreign(void **state)
