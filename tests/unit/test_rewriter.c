@@ -508,6 +508,28 @@ static void test_45_text_guard(void **state)
 	free(doc);
 }
 
+/* The guard's count of visible bytes (> 0x20, bytes >= 0x80 included)
+ * over long runs of mixed bytes, to the byte: 3000 may go, 3001 stay. */
+static void test_46_text_guard_count(void **state)
+{
+	static const char unit[] = "a \t\xc3\xa9\n\x7f!\x01\xff~ \r"; /* 7 of 13 visible */
+	for (int extra = 0; extra <= 1; extra++) {
+		char *doc = malloc(12000);
+		assert_non_null(doc);
+		strcpy(doc, "<div class=c><span class=ad></span>");
+		for (int i = 0; i < 428; i++) /* 2996 visible */
+			strcat(doc, unit);
+		strcat(doc, extra ? "\x80xyz\x1f\x20w" : "\x80xy\x1f\x20w");
+		strcat(doc, "</div>");
+		struct opts op = { 0 };
+		char *out = rewrite(R("##div:has(> .ad)"), doc, &op);
+		assert_string_equal(out, extra ? doc : "");
+		assert_int_equal(op.st.guarded, extra);
+		free(out);
+		free(doc);
+	}
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -534,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_43_csp),
 		cmocka_unit_test(test_44_exceptions),
 		cmocka_unit_test(test_45_text_guard),
+		cmocka_unit_test(test_46_text_guard_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
