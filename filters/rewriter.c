@@ -225,10 +225,16 @@ enum { AI_AT = 1, AI_INDEXED = 2, AI_SUB = 4, AI_ID = 8, AI_CLASS = 16 };
 #define AINFO_SLOTS 32
 struct ainfo { char name[AINFO_NAME]; uint8_t len; uint8_t bits; };
 
-/* The same for tag names: their T_* flags and whether rules are filed
- * under '<'+name (bits), by name_hash() slot. */
+/* The same for tag names: their T_* flags, whether rules are filed
+ * under '<'+name and those rules (the index lookup's answer, the same for
+ * every element of the page: a page's p or a elements each asked for the
+ * same list), by name_hash() slot; rules NULL when the list could not be
+ * kept (the index is asked then). */
 #define TINFO_SLOTS 32
-struct tinfo { char name[AINFO_NAME]; uint8_t len; uint8_t has_rules; unsigned flags; };
+struct tinfo {
+	char name[AINFO_NAME]; uint8_t len; uint8_t has_rules; unsigned flags;
+	const struct cosmetic_entry **rules; size_t n_rules;
+};
 
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
@@ -286,6 +292,8 @@ struct rewriter {
 	struct ainfo ainfo[AINFO_SLOTS];
 	struct tinfo tinfo[TINFO_SLOTS];
 	int tag_has_rules;         /* of the start tag being matched */
+	const struct cosmetic_entry **tag_rules; /* its tinfo's rules (NULL: ask the index) */
+	size_t n_tag_rules;
 	struct has_memo has_memo[HAS_MEMO];
 	struct word_memo words[WORD_SLOTS]; /* cleared when text is cut */
 	uint32_t has_stamp;
@@ -1597,21 +1605,37 @@ static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsig
 {
 	struct tinfo *ti = &rw->tinfo[h & (TINFO_SLOTS - 1)];
 	if (n && n < AINFO_NAME && ti->len == n && short_eq(ti->name, name, n)) {
-		if (has_rules)
+		if (has_rules) {
 			*has_rules = ti->has_rules;
+			rw->tag_rules = ti->rules;
+			rw->n_tag_rules = ti->n_rules;
+		}
 		return ti->flags;
 	}
-	const struct cosmetic_entry *one;
+	const struct cosmetic_entry **rules = NULL;
 	unsigned fl = tag_flags_h(name, n, h);
-	int r = rw->page && cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), name, n), &one, 1) != 0;
+	/* all of them, as match_rules() would be given with no other
+	 * candidate before them (it takes a prefix when it has some), in
+	 * rw->cand: it holds candidates only while match_rules() runs */
+	size_t nr = rw->page ? cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), name, n),
+	                                            rw->cand, MAX_CAND) : 0;
+	int r = nr != 0;
+	if (r && n && n < AINFO_NAME && (rules = malloc(nr * sizeof *rules)))
+		memcpy(rules, rw->cand, nr * sizeof *rules);
 	if (n && n < AINFO_NAME) {
 		memcpy(ti->name, name, n);
 		ti->len = (uint8_t)n;
 		ti->has_rules = (uint8_t)r;
 		ti->flags = fl;
+		free(ti->rules);
+		ti->rules = rules;
+		ti->n_rules = nr;
 	}
-	if (has_rules)
+	if (has_rules) {
 		*has_rules = r;
+		rw->tag_rules = rules;
+		rw->n_tag_rules = nr;
+	}
 	return fl;
 }
 
@@ -1710,9 +1734,14 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 	size_t nc = 0;
 	for (unsigned i = 0; i < t->n_attrs; i++)
 		attr_candidates(rw, &t->attrs[i], cand, &nc);
-	if (rw->tag_has_rules)
+	if (rw->tag_has_rules && rw->tag_rules) {
+		size_t k = rw->n_tag_rules < MAX_CAND - nc ? rw->n_tag_rules : MAX_CAND - nc;
+		memcpy(cand + nc, rw->tag_rules, k * sizeof *cand);
+		nc += k;
+	} else if (rw->tag_has_rules) {
 		nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), t->name, t->name_len),
 		                           cand + nc, MAX_CAND - nc);
+	}
 	const struct cosmetic_entry *const *uni;
 	size_t nu = cosmetic_page_universal(rw->page, &uni);
 	int action = 0;
@@ -1721,16 +1750,17 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		const struct sel *s = cosmetic_entry_sel(e);
 		if (cosmetic_entry_kind(e) == COSM_STYLE)
 			continue; /* :style() only styles, through the injected sheet */
-		if (sel_tag_only(s)) {
-			/* most content rules ("p:has-text(...)"): the tag is all */
-			size_t tl;
-			const char *tg = sel_subject_tag(s, &tl);
-			const struct sel_node *el = rw->path[plen - 1];
-			if (tl != el->name_len || memcmp(tg, el->name, tl))
-				continue;
-		} else if (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)) {
+		/* the subject's tag first: most content rules ("p:has-text(...)")
+		 * are their tag and nothing else, and a rule found by a piece of
+		 * a class or attribute value ("div[class*=ad-]") is mostly tried
+		 * on another tag than its own */
+		size_t tl;
+		const char *tg = sel_subject_tag(s, &tl);
+		const struct sel_node *el = rw->path[plen - 1];
+		if (tg && (tl != el->name_len || memcmp(tg, el->name, tl)))
 			continue;
-		}
+		if (!sel_tag_only(s) && (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)))
+			continue;
 		if (sel_has_conds(s)) {
 			if (lvl >= rw->depth)
 				continue; /* a void element has no contents to wait for */
@@ -2231,6 +2261,8 @@ void rewriter_free(struct rewriter *rw)
 			rw->el_free[c] = e->prev_el;
 			free(e);
 		}
+	for (unsigned i = 0; i < TINFO_SLOTS; i++)
+		free(rw->tinfo[i].rules);
 	html_tok_free(rw->tok);
 	free(rw->pends);
 	free(rw->hold);

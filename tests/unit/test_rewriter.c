@@ -530,6 +530,35 @@ static void test_46_text_guard_count(void **state)
 	}
 }
 
+/* Rules filed under a tag, over more tag names than the rewriter keeps
+ * lists for (names that share a slot take it in turns): every element of
+ * a ruled tag is removed however often its name comes back, the others
+ * stay. */
+static void test_47_tag_rule_lists(void **state)
+{
+	enum { TAGS = 48 };
+	static char names[TAGS][16], rules_txt[TAGS][24];
+	const char *rules[TAGS + 2];
+	for (int i = 0; i < TAGS; i++) {
+		snprintf(names[i], sizeof names[i], "x-t%d", i);
+		snprintf(rules_txt[i], sizeof rules_txt[i], "##x-t%d", i);
+		rules[i] = rules_txt[i];
+	}
+	rules[TAGS] = "##p:has-text(ad)";
+	rules[TAGS + 1] = NULL;
+	char doc[16384] = "", want[16384] = "";
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < TAGS; i++) {
+			char el[96];
+			snprintf(el, sizeof el, "<%s>a</%s><x-u%d>b</x-u%d><p>ad</p><p>no</p>", names[(i * 7 + round) % TAGS],
+			         names[(i * 7 + round) % TAGS], i, i);
+			strcat(doc, el);
+			snprintf(el, sizeof el, "<x-u%d>b</x-u%d><p>no</p>", i, i);
+			strcat(want, el);
+		}
+	expect(rules, doc, want);
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -557,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_44_exceptions),
 		cmocka_unit_test(test_45_text_guard),
 		cmocka_unit_test(test_46_text_guard_count),
+		cmocka_unit_test(test_47_tag_rule_lists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
