@@ -397,6 +397,10 @@ static int emit(struct rewriter *rw, const char *p, size_t n)
 	if (rw->n_holding) {
 		if (buf_add(&rw->hold, &rw->hold_len, &rw->hold_cap, p, n) < 0)
 			return -1;
+		/* within the bound, with pends, check_bound() has nothing to do
+		 * (asked on every token of every held element) */
+		if (rw->hold_len <= rw->o.lookahead && rw->n_pends)
+			return 0;
 		return check_bound(rw);
 	}
 	return out_next(rw, p, n);
@@ -1757,7 +1761,7 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		size_t tl;
 		const char *tg = sel_subject_tag(s, &tl);
 		const struct sel_node *el = rw->path[plen - 1];
-		if (tg && (tl != el->name_len || memcmp(tg, el->name, tl)))
+		if (tg && (tl != el->name_len || !short_eq(tg, el->name, tl)))
 			continue;
 		if (!sel_tag_only(s) && (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)))
 			continue;
