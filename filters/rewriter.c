@@ -212,6 +212,14 @@ struct pend {
 struct has_memo { uint64_t id; uint32_t stamp; uint8_t r; };
 #define HAS_MEMO 64
 
+/* The distinct selectors the pends with descendant conditions wait on
+ * (a superset: kept until no such pend is left).  Most elements opened
+ * under pending blocks match none of them, and one test of each then
+ * stands for the walk of every pend's conditions (about 25 an element
+ * under nested divs, each asked of the selector module). */
+struct wait_sel { const struct sel *sub; const char *st; uint64_t id; uint32_t stl; uint8_t plain; };
+#define WAIT_SELS 16
+
 /* A text no word of a text test's filter starts in: [start, end) of the
  * text stream (absolute offsets), for the test with that id. */
 struct word_memo { uint64_t id, start, end; };
@@ -295,6 +303,8 @@ struct rewriter {
 	const struct cosmetic_entry **tag_rules; /* its tinfo's rules (NULL: ask the index) */
 	size_t n_tag_rules;
 	struct has_memo has_memo[HAS_MEMO];
+	struct wait_sel wait[WAIT_SELS];
+	unsigned n_wait;           /* wait[] in use; > WAIT_SELS: too many, walk */
 	struct word_memo words[WORD_SLOTS]; /* cleared when text is cut */
 	uint32_t has_stamp;
 
@@ -1477,6 +1487,64 @@ static void add_void(struct rewriter *rw, struct el *e)
 	parent->last_child = e;
 }
 
+/* Adds the selectors of s's descendant conditions (desc, a bit each) to
+ * wait[]; called before the new pend counts in n_desc. */
+static void wait_add(struct rewriter *rw, const struct sel *s, uint32_t desc)
+{
+	if (!rw->n_desc)
+		rw->n_wait = 0; /* no pend waits on the old ones */
+	for (; desc && rw->n_wait <= WAIT_SELS; desc &= desc - 1) {
+		unsigned c = (unsigned)__builtin_ctz(desc);
+		const struct sel *sub = sel_cond_sel(s, c);
+		int kind = sel_cond_kind(s, c);
+		size_t stl;
+		const char *st = sel_subject_tag(sub, &stl);
+		/* plain: hit or not on its own, the same for every scope */
+		int plain = kind != SEL_COND_DEPTH && kind != SEL_COND_UPWARD && sel_rel_simple(sub);
+		uint64_t id = sel_id(sub);
+		unsigned k = 0;
+		/* by id: rules parsed apart share it when they say the same */
+		while (k < rw->n_wait && !(rw->wait[k].id == id && rw->wait[k].plain == plain))
+			k++;
+		if (k < rw->n_wait)
+			continue;
+		if (rw->n_wait == WAIT_SELS) {
+			rw->n_wait = WAIT_SELS + 1;
+			break;
+		}
+		rw->wait[rw->n_wait++] = (struct wait_sel){ sub, st, id, (uint32_t)stl, (uint8_t)plain };
+	}
+}
+
+/* 1 when some pend may learn something from the element at lvl (el):
+ * a selector waited on has its subject tag and is not plain, or matches
+ * it (remembered in has_memo as feed_has() keys it). */
+static int wait_may_hit(struct rewriter *rw, const struct sel_node *el, unsigned lvl, unsigned scope)
+{
+	if (rw->n_wait > WAIT_SELS)
+		return 1;
+	for (unsigned k = 0; k < rw->n_wait; k++) {
+		const struct wait_sel *w = &rw->wait[k];
+		if (w->st && !(w->stl == el->name_len && !memcmp(w->st, el->name, w->stl)))
+			continue;
+		if (!w->plain)
+			return 1;
+		struct has_memo *m = &rw->has_memo[(w->id ^ (w->id >> 29)) & (HAS_MEMO - 1)];
+		int hit;
+		if (m->stamp == rw->has_stamp && m->id == w->id) {
+			hit = m->r;
+		} else {
+			hit = sel_match_rel(w->sub, rw->path, lvl, scope);
+			m->id = w->id;
+			m->stamp = rw->has_stamp;
+			m->r = (uint8_t)hit;
+		}
+		if (hit)
+			return 1;
+	}
+	return 0;
+}
+
 /* Ancestor pends with descendant conditions learn about the element just
  * pushed at frame lvl.  Returns 0 or -1. */
 static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
@@ -1490,6 +1558,8 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 		rw->has_stamp = 1;
 	}
 	const struct sel_node *el = rw->path[lvl - 1];
+	if (rw->last_desc >= 0 && !wait_may_hit(rw, el, lvl, rw->pends[rw->last_desc].level - 1))
+		return 0;
 	/* only the pends that wait on descendants, newest first */
 	for (int32_t i = rw->last_desc; i >= 0; i = rw->pends[i].prev_desc) {
 		struct pend *p = &rw->pends[i];
@@ -1546,6 +1616,8 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 			q->e = e;
 			q->s = sub;
 			q->desc = desc_mask(sub);
+			if (q->desc)
+				wait_add(rw, sub, q->desc);
 			rw->n_desc += q->desc != 0;
 			if (q->desc)
 				rw->last_desc = (int32_t)(q - rw->pends);
@@ -1780,6 +1852,8 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 			p->e = e;
 			p->s = s;
 			p->desc = desc_mask(s);
+			if (p->desc)
+				wait_add(rw, s, p->desc);
 			rw->n_desc += p->desc != 0;
 			if (p->desc)
 				rw->last_desc = (int32_t)(p - rw->pends);

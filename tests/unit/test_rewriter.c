@@ -559,6 +559,33 @@ static void test_47_tag_rule_lists(void **state)
 	expect(rules, doc, want);
 }
 
+/* The selectors pending :has() rules wait on: more distinct ones than
+ * the rewriter lists (each element then asks every pend), one selector
+ * text in rules parsed apart, and selectors whose match depends on the
+ * scope ("p + p", "> i") beside plain ones. */
+static void test_48_waited_selectors(void **state)
+{
+	enum { N = 20 };
+	static char rules_txt[N][32];
+	const char *rules[N + 1];
+	for (int i = 0; i < N; i++) {
+		snprintf(rules_txt[i], sizeof rules_txt[i], "##div:has(.k%d)", i);
+		rules[i] = rules_txt[i];
+	}
+	rules[N] = NULL;
+	expect(rules, "<div><div><p class=k19>a</p></div></div><div><p class=k5>b</p></div><div><p class=z>c</p></div>",
+	       "<div><p class=z>c</p></div>");
+	expect(R("##div:has(b.x)", "##section:has(b.x)", "##article:has(p + p)", "##aside:has(> i)"),
+	       "<section><div><b class=x>1</b></div></section><article><p>1</p><p>2</p></article>"
+	       "<article><p>1</p></article><aside><i>1</i></aside><aside><b><i>2</i></b></aside>",
+	       "<article><p>1</p></article><aside><b><i>2</i></b></aside>");
+	/* the list is made again once nothing waits on the old one */
+	expect(R("##div:has(u)", "##span:has(em)"), "<div><u>1</u></div><span><em>2</em></span><span><u>3</u></span>",
+	       "<span><u>3</u></span>");
+	expect(R("##div:has(u)", "##span:has(em)"), "<div><span><u>1</u></span><em>2</em></div><span><b><em>3</em></b></span>x",
+	       "x");
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -587,6 +614,7 @@ int main(void)
 		cmocka_unit_test(test_45_text_guard),
 		cmocka_unit_test(test_46_text_guard_count),
 		cmocka_unit_test(test_47_tag_rule_lists),
+		cmocka_unit_test(test_48_waited_selectors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
