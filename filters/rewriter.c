@@ -219,6 +219,7 @@ struct has_memo { uint64_t id; uint32_t stamp; uint8_t r; };
  * under nested divs, each asked of the selector module). */
 struct wait_sel { const struct sel *sub; const char *st; uint64_t id; uint32_t stl; uint8_t plain; };
 #define WAIT_SELS 16
+#define WAIT_SEEN 64           /* direct-mapped by rule: in wait[] already */
 
 /* A text no word of a text test's filter starts in: [start, end) of the
  * text stream (absolute offsets), for the test with that id. */
@@ -305,6 +306,8 @@ struct rewriter {
 	struct has_memo has_memo[HAS_MEMO];
 	struct wait_sel wait[WAIT_SELS];
 	unsigned n_wait;           /* wait[] in use; > WAIT_SELS: too many, walk */
+	uint32_t wait_gen;         /* counts the lists made */
+	struct { const struct sel *s; uint32_t gen; } wait_seen[WAIT_SEEN]; /* rules in wait[] */
 	struct word_memo words[WORD_SLOTS]; /* cleared when text is cut */
 	uint32_t has_stamp;
 
@@ -1491,8 +1494,21 @@ static void add_void(struct rewriter *rw, struct el *e)
  * wait[]; called before the new pend counts in n_desc. */
 static void wait_add(struct rewriter *rw, const struct sel *s, uint32_t desc)
 {
-	if (!rw->n_desc)
+	if (!rw->n_desc) {
 		rw->n_wait = 0; /* no pend waits on the old ones */
+		if (++rw->wait_gen == 0) {
+			memset(rw->wait_seen, 0, sizeof rw->wait_seen);
+			rw->wait_gen = 1;
+		}
+	}
+	/* blocks wait for the same rules over and over: each rule's
+	 * selectors are read once per list */
+	uintptr_t h = (uintptr_t)s;
+	unsigned slot = (unsigned)((h >> 4) ^ (h >> 11)) & (WAIT_SEEN - 1);
+	if (rw->wait_seen[slot].s == s && rw->wait_seen[slot].gen == rw->wait_gen)
+		return;
+	rw->wait_seen[slot].s = s;
+	rw->wait_seen[slot].gen = rw->wait_gen;
 	for (; desc && rw->n_wait <= WAIT_SELS; desc &= desc - 1) {
 		unsigned c = (unsigned)__builtin_ctz(desc);
 		const struct sel *sub = sel_cond_sel(s, c);
