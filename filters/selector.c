@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <pcre2.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,8 @@ struct cond {
 	pcre2_code **more;          /* IN_REGEX: further patterns that must all
 	                               find a match (see length_idiom) */
 	struct litset *pre;         /* IN_REGEX: words a match needs, or NULL */
+	const struct re_first *first; /* IN_REGEX: re's first-character filter
+	                               (owned by re's table slot), or NULL */
 	int cheap;                  /* costs less than hashing the text */
 	unsigned n_more;
 	size_t num;
@@ -344,6 +347,302 @@ oom:
 	return -1;
 }
 
+/* ---- first-character filter ----------------------------------------------
+ *
+ * The ad-label patterns are anchored whole-text tests,
+ * "^[blanks]*+(?:advertisement|anzeige|...)[blanks]*+$"/iu, tried on most
+ * paragraphs and links of a page.  PCRE2 finds no first character for
+ * them (the leading class may repeat zero times), so its JIT code tries
+ * each of some thirty alternatives in turn before failing on the first
+ * letter of nearly every text.  For a pattern of the shape "^", then
+ * optionally one atom S repeated possessively ("*+"), then an
+ * item X that cannot match the empty string, a match needs the character
+ * after the longest run of S-characters at the start of the text to be
+ * one that X can start with: the possessive run never gives a character
+ * back.  Both sets are kept for ASCII only, and are found by asking PCRE2
+ * itself (each atom compiled alone with the pattern's options and tried
+ * on every ASCII byte), so case folding, \s and the like mean exactly
+ * what they mean in the whole pattern; a text whose first non-S character
+ * is not ASCII goes to PCRE2.  Any other shape (an optional first item, a
+ * look-around or inline option before the first character, a top-level
+ * "|", /m, \Q, comments) gets no filter.  PCRE2's own start bitmap
+ * (PCRE2_INFO_FIRSTBITMAP) holds the run's characters and X's first ones
+ * together, so it cannot look past the run nor at a second character:
+ * hence the hand-written reader.
+ *
+ * Most text starts with one of the letters the labels start with, so the
+ * first two bytes after the run are checked too: whether X can begin with
+ * them is asked of PCRE2 once per pair, by a hard partial match of the
+ * pattern on the two bytes alone (PCRE2_ERROR_NOMATCH there means that no
+ * text beginning with them matches), and remembered.  The pair alone
+ * stands for the text after the run: X cannot look back at the run
+ * (patterns with a look-behind or a (*VERB) get no filter).
+ */
+struct re_first {
+	uint64_t skip[2];      /* the ASCII bytes of S (none without S) */
+	uint64_t start[2];     /* the ASCII bytes X may start with */
+	/* two bits for each pair of ASCII bytes X may start with, filled on
+	 * first use (see first_pair_ok): bit 0 known, bit 1 possible */
+	_Atomic unsigned char pairs[128 * 128 / 4];
+};
+
+static int bit_has(const uint64_t *set, unsigned char b) { return (int)((set[b >> 6] >> (b & 63)) & 1); }
+
+/* End of the character class opening at p[i] ("["), or 0 when it is not
+ * one this reader knows (POSIX names inside) or is unterminated. */
+static size_t fc_class_end(const char *p, size_t n, size_t i)
+{
+	size_t j = i + 1;
+	if (j < n && p[j] == '^')
+		j++;
+	if (j < n && p[j] == ']')
+		j++;                    /* a leading "]" is a literal */
+	while (j < n) {
+		if (p[j] == '\\')
+			j += 2;
+		else if (p[j] == '[' && j + 1 < n && (p[j + 1] == ':' || p[j + 1] == '.' || p[j + 1] == '='))
+			return 0;
+		else if (p[j] == ']')
+			return j + 1;
+		else
+			j++;
+	}
+	return 0;
+}
+
+/* End of the atom at p[i] when it matches exactly one character: a
+ * literal, ".", a class, "\" and punctuation, or \s \S \d \D \w \W.  0
+ * for anything else (anchors, groups, other escapes). */
+static size_t atom_end(const char *p, size_t n, size_t i, int utf)
+{
+	unsigned char c = (unsigned char)p[i];
+	if (c == '[')
+		return fc_class_end(p, n, i);
+	if (c == '\\') {
+		if (i + 1 >= n)
+			return 0;
+		unsigned char e = (unsigned char)p[i + 1];
+		if ((e < 0x80 && ispunct(e)) || strchr("sSdDwW", e))
+			return e ? i + 2 : 0;
+		return 0;
+	}
+	if (strchr("^$|()?*+{}]", c))
+		return 0;
+	if (c >= 0x80 && utf) {
+		size_t j = i + 1;
+		while (j < n && ((unsigned char)p[j] & 0xc0) == 0x80)
+			j++;
+		return j;
+	}
+	return i + 1;
+}
+
+/* Adds to set the ASCII bytes the pattern p[0..n) (one or more atoms,
+ * alternatives of one another) matches when anchored to the start of a
+ * one-byte text, as PCRE2 sees it with opts.  -1 when it does not compile
+ * or out of memory. */
+static int atom_bytes(const char *p, size_t n, uint32_t opts, uint64_t *set)
+{
+	char *buf = malloc(n + 5);
+	if (!buf)
+		return -1;
+	memcpy(buf, "^(?:", 4);
+	memcpy(buf + 4, p, n);
+	buf[n + 4] = ')';
+	int err;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)buf, n + 5, opts, &err, &off, NULL);
+	free(buf);
+	pcre2_match_data *md = re ? pcre2_match_data_create(1, NULL) : NULL;
+	if (!md) {
+		pcre2_code_free(re);
+		return -1;
+	}
+	for (unsigned b = 0; b < 128; b++) {
+		unsigned char s = (unsigned char)b;
+		if (pcre2_match(re, &s, 1, 0, 0, md, NULL) >= 0)
+			set[b >> 6] |= (uint64_t)1 << (b & 63);
+	}
+	pcre2_match_data_free(md);
+	pcre2_code_free(re);
+	return 0;
+}
+
+/* The leading run's atom is the same long class in every ad-label
+ * pattern, and compiling it under /iu costs some 200,000 instructions
+ * (PCRE2 looks up the other case of every character of its ranges): the
+ * last one's bytes are remembered (under re_mu, like the table; freed with
+ * it). */
+static struct {
+	char *pat;
+	size_t n;
+	uint32_t opts;
+	uint64_t set[2];
+} skip_memo;
+
+static void skip_memo_free(void)
+{
+	free(skip_memo.pat);
+	skip_memo.pat = NULL;
+}
+
+/* atom_bytes for the run's atom, through skip_memo. */
+static int skip_bytes(const char *p, size_t n, uint32_t opts, uint64_t *set)
+{
+	if (skip_memo.pat && skip_memo.n == n && skip_memo.opts == opts && !memcmp(skip_memo.pat, p, n)) {
+		set[0] |= skip_memo.set[0];
+		set[1] |= skip_memo.set[1];
+		return 0;
+	}
+	uint64_t got[2] = { 0, 0 };
+	if (atom_bytes(p, n, opts, got) < 0)
+		return -1;
+	char *copy = malloc(n ? n : 1);
+	if (copy) {
+		memcpy(copy, p, n);
+		skip_memo_free();
+		skip_memo.pat = copy;
+		skip_memo.n = n;
+		skip_memo.opts = opts;
+		memcpy(skip_memo.set, got, sizeof got);
+	}
+	set[0] |= got[0];
+	set[1] |= got[1];
+	return 0;
+}
+
+/* Index of the "|" or ")" that ends the branch going on at p[i] (n at the
+ * end of the pattern), or (size_t)-1 on a class this reader does not know. */
+static size_t branch_end(const char *p, size_t n, size_t i)
+{
+	unsigned depth = 0;
+	while (i < n) {
+		if (p[i] == '\\') {
+			i += 2;
+		} else if (p[i] == '[') {
+			size_t j = fc_class_end(p, n, i);
+			if (!j)
+				return (size_t)-1;
+			i = j;
+		} else if (p[i] == '(') {
+			depth++;
+			i++;
+		} else if ((p[i] == ')' || p[i] == '|') && !depth) {
+			return i;
+		} else {
+			if (p[i] == ')')
+				depth--;
+			i++;
+		}
+	}
+	return n;
+}
+
+/* The atoms a match of X may start with, as "a1|a2|...". */
+struct fc_atoms {
+	char *s;
+	size_t n, cap;
+};
+
+static int atoms_add(struct fc_atoms *a, const char *p, size_t n)
+{
+	if (a->n + n + 1 > a->cap) {
+		size_t cap = (a->n + n + 1) * 2;
+		char *t = realloc(a->s, cap);
+		if (!t)
+			return -1;
+		a->s = t;
+		a->cap = cap;
+	}
+	if (a->n)
+		a->s[a->n++] = '|';
+	memcpy(a->s + a->n, p, n);
+	a->n += n;
+	return 0;
+}
+
+/* Adds to start the atoms the sequence at p[*i] may start with, after
+ * checking that its first item matches at least one character; *i is
+ * left after that item.  -1 when the item is of another kind (the caller
+ * then keeps no filter) or out of memory. */
+static int item_first(const char *p, size_t n, size_t *i, uint32_t opts, struct fc_atoms *start,
+                      unsigned depth)
+{
+	size_t j = *i;
+	if (j >= n || depth > 8)
+		return -1;
+	int utf = (opts & PCRE2_UTF) != 0;
+	if (p[j] == '(') {
+		j++;
+		if (j < n && (p[j] == '?' || p[j] == '*')) {
+			if (p[j] != '?' || j + 1 >= n || p[j + 1] != ':')
+				return -1;
+			j += 2;
+		}
+		for (;;) {
+			if (j >= n || p[j] == '|' || p[j] == ')')
+				return -1;          /* an empty branch */
+			if (item_first(p, n, &j, opts, start, depth + 1) < 0)
+				return -1;
+			j = branch_end(p, n, j);
+			if (j >= n)
+				return -1;
+			if (p[j++] == ')')
+				break;
+		}
+	} else {
+		size_t e = atom_end(p, n, j, utf);
+		if (!e || atoms_add(start, p + j, e - j) < 0)
+			return -1;
+		j = e;
+	}
+	if (j < n && (p[j] == '?' || p[j] == '*' || p[j] == '{'))
+		return -1;                  /* may repeat zero times */
+	*i = j;
+	return 0;
+}
+
+/* The filter for pattern p[0..n) compiled with opts, or NULL (no filter:
+ * another shape, or out of memory). */
+static struct re_first *first_make(const char *p, size_t n, uint32_t opts)
+{
+	if (n < 2 || p[0] != '^' || (opts & (PCRE2_MULTILINE | PCRE2_EXTENDED)))
+		return NULL;
+	for (size_t k = 0; k + 1 < n; k++)
+		if ((p[k] == '\\' && (p[k + 1] == 'Q' || p[k + 1] == 'c')) ||
+		    (p[k] == '(' && p[k + 1] == '*'))
+			return NULL;
+	for (size_t k = 0; k + 2 < n; k++)
+		if (p[k] == '(' && p[k + 1] == '?' && !strchr(":=!<", p[k + 2]))
+			return NULL;        /* inline options reach later branches */
+		else if (p[k] == '(' && p[k + 1] == '?' && p[k + 2] == '<')
+			return NULL;        /* a look-behind, a named group */
+	if (branch_end(p, n, 1) != n)
+		return NULL;                /* "^a|b", or a class not understood */
+	struct { uint64_t skip[2], start[2]; } f = { { 0, 0 }, { 0, 0 } };
+	size_t i = 1;
+	size_t e = atom_end(p, n, i, (opts & PCRE2_UTF) != 0);
+	if (e && e + 1 < n && p[e] == '*' && p[e + 1] == '+') {
+		if (skip_bytes(p + i, e - i, opts, f.skip) < 0)
+			return NULL;
+		i = e + 2;
+	}
+	struct fc_atoms at = { NULL, 0, 0 };
+	int ok = item_first(p, n, &i, opts, &at, 0) == 0 && atom_bytes(at.s, at.n, opts, f.start) == 0;
+	free(at.s);
+	if (!ok)
+		return NULL;
+	struct re_first *r = malloc(sizeof *r);
+	if (!r)
+		return NULL;
+	memcpy(r->skip, f.skip, sizeof r->skip);
+	memcpy(r->start, f.start, sizeof r->start);
+	for (size_t k = 0; k < sizeof r->pairs; k++)
+		atomic_init(&r->pairs[k], 0);
+	return r;
+}
+
+
 /* Compiled regular expressions are shared: rules repeat the same pattern
  * (the built-in lists use 20 distinct ones in ~500 :has-text() places), and
  * each JIT-compiled copy costs tens of KB of executable memory, which made
@@ -357,17 +656,22 @@ struct re_slot {
 	uint32_t opts;
 	size_t refs;
 	pcre2_code *re;
+	struct re_first *first;     /* see first_make; NULL: none */
 };
 static pthread_mutex_t re_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct re_slot *re_tab;
 static size_t re_n, re_cap;
 
 /* The shared code for pat/opts, compiled and JIT-compiled on first use
- * (no JIT: the interpreter runs).  NULL with *err, *off set by PCRE2 when
- * the pattern does not compile, or with *err = 0 when out of memory. */
-static pcre2_code *re_get(const char *pat, size_t n, uint32_t opts, int *err, PCRE2_SIZE *off)
+ * (no JIT: the interpreter runs), and with first (when not NULL) its
+ * first-character filter (NULL: none), which lives as long as the code.
+ * NULL with *err, *off set by PCRE2 when the pattern does not compile, or
+ * with *err = 0 when out of memory. */
+static pcre2_code *re_get(const char *pat, size_t n, uint32_t opts, int *err, PCRE2_SIZE *off,
+                          const struct re_first **first)
 {
 	pcre2_code *re = NULL;
+	const struct re_first *fi = NULL;
 	*err = 0;
 	*off = 0;
 	pthread_mutex_lock(&re_mu);
@@ -375,6 +679,7 @@ static pcre2_code *re_get(const char *pat, size_t n, uint32_t opts, int *err, PC
 		if (re_tab[i].opts == opts && re_tab[i].n == n && !memcmp(re_tab[i].pat, pat, n)) {
 			re_tab[i].refs++;
 			re = re_tab[i].re;
+			fi = re_tab[i].first;
 			goto out;
 		}
 	if (re_n == re_cap) {
@@ -396,9 +701,13 @@ static pcre2_code *re_get(const char *pat, size_t n, uint32_t opts, int *err, PC
 		goto out;
 	}
 	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-	re_tab[re_n++] = (struct re_slot){ copy, n, opts, 1, re };
+	struct re_first *f = first_make(pat, n, opts);
+	re_tab[re_n++] = (struct re_slot){ copy, n, opts, 1, re, f };
+	fi = f;
 out:
 	pthread_mutex_unlock(&re_mu);
+	if (first)
+		*first = fi;
 	return re;
 }
 
@@ -412,12 +721,14 @@ static void re_put(pcre2_code *re)
 		if (re_tab[i].re == re) {
 			if (--re_tab[i].refs == 0) {
 				pcre2_code_free(re);
+				free(re_tab[i].first);
 				free(re_tab[i].pat);
 				re_tab[i] = re_tab[--re_n];
 			}
 			break;
 		}
 	if (!re_n) {            /* nothing shared any more: no table left behind */
+		skip_memo_free();
 		free(re_tab);
 		re_tab = NULL;
 		re_cap = 0;
@@ -463,7 +774,7 @@ static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n, struct cond
 		patl = lens[0] ? lens[0] : 1;
 		x->more = np > 1 ? calloc(np - 1, sizeof *x->more) : NULL;
 		for (unsigned k = 1; k < np; k++) {
-			pcre2_code *r = x->more ? re_get(pats[k], lens[k], opts, &err, &off) : NULL;
+			pcre2_code *r = x->more ? re_get(pats[k], lens[k], opts, &err, &off, NULL) : NULL;
 			if (r)
 				x->more[x->n_more++] = r;
 			free(pats[k]);
@@ -474,7 +785,7 @@ static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n, struct cond
 			return NULL;
 		}
 	}
-	pcre2_code *re = re_get(pat, patl, opts, &err, &off);
+	pcre2_code *re = re_get(pat, patl, opts, &err, &off, x ? &x->first : NULL);
 	if (np)
 		free(pats[0]);
 	if (!re && err)
@@ -1890,18 +2201,26 @@ static void match_ctx_init(void)
  * most matches. */
 static _Thread_local pcre2_match_data *thread_md;
 
-static int re_match(const pcre2_code *re, const char *s, size_t n)
+/* The calling thread's match data, or NULL when out of memory. */
+static pcre2_match_data *md_get(void)
 {
 	pthread_once(&match_once, match_ctx_init);
 	if (!thread_md) {
 		if (!md_key_ok || !(thread_md = pcre2_match_data_create(1, NULL)))
-			return 0;
+			return NULL;
 		if (pthread_setspecific(md_key, thread_md) != 0) {
 			pcre2_match_data_free(thread_md);
 			thread_md = NULL;
-			return 0;
+			return NULL;
 		}
 	}
+	return thread_md;
+}
+
+static int re_match(const pcre2_code *re, const char *s, size_t n)
+{
+	if (!md_get())
+		return 0;
 	/* straight into the JIT code (patterns are compiled with
 	 * MATCH_INVALID_UTF under /u, so no separate UTF check is needed);
 	 * the interpreter when JIT compilation failed */
@@ -1909,6 +2228,42 @@ static int re_match(const pcre2_code *re, const char *s, size_t n)
 	if (rc == PCRE2_ERROR_JIT_BADOPTION)
 		rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, thread_md, match_ctx);
 	return rc >= 0;
+}
+
+/* 0 when a text cannot match re, whose first-character filter is f; 1
+ * when PCRE2 must decide.  Skips the leading S-bytes the possessive run
+ * would take, then looks at the next byte: the end of the text (X needs a
+ * character) or an ASCII byte X cannot start with is a certain failure;
+ * then at the pair of ASCII bytes there, if any. */
+static int first_may_match(const struct re_first *f, const pcre2_code *re, const char *text,
+                           size_t len)
+{
+	size_t i = 0;
+	while (i < len && (unsigned char)text[i] < 0x80 && bit_has(f->skip, (unsigned char)text[i]))
+		i++;
+	if (i == len)
+		return 0;
+	unsigned char c = (unsigned char)text[i];
+	if (c >= 0x80)
+		return 1;
+	if (!bit_has(f->start, c))
+		return 0;
+	if (i + 1 == len || (unsigned char)text[i + 1] >= 0x80)
+		return 1;
+	unsigned k = c * 128u + (unsigned char)text[i + 1], sh = (k & 3) * 2;
+	_Atomic unsigned char *slot = (_Atomic unsigned char *)&f->pairs[k >> 2];
+	unsigned st = (atomic_load_explicit(slot, memory_order_relaxed) >> sh) & 3;
+	if (st & 1)
+		return (int)(st >> 1);
+	pcre2_match_data *md = md_get();
+	if (!md)
+		return 1;
+	/* the interpreter: the code is JIT-compiled for complete matches only */
+	int rc = pcre2_match(re, (PCRE2_SPTR)text + i, 2, 0, PCRE2_PARTIAL_HARD, md, match_ctx);
+	int possible = rc != PCRE2_ERROR_NOMATCH;
+	atomic_fetch_or_explicit(slot, (unsigned char)((1u | (unsigned)possible << 1) << sh),
+	                         memory_order_relaxed);
+	return possible;
 }
 
 static int attr_ok(const struct attr_test *t, const struct sel_node *e)
@@ -2117,6 +2472,11 @@ int sel_cond_words_at(const struct sel *s, unsigned i, const char *text, size_t 
 	return lit_scan(s->conds[i].pre, text, len, from, to);
 }
 
+int sel_cond_first_filtered(const struct sel *s, unsigned i)
+{
+	return s->conds[i].inner_op == IN_REGEX && s->conds[i].first;
+}
+
 static int cond_test(const struct cond *x, const char *text, size_t len, int use_words);
 
 int sel_cond_test_words(const struct sel *s, unsigned i, const char *text, size_t len, int words)
@@ -2145,6 +2505,8 @@ static int cond_test(const struct cond *x, const char *text, size_t len, int use
 			if (chars > x->num)
 				return 0;
 		}
+		if (x->first && !first_may_match(x->first, x->re, text, len))
+			return 0;
 		for (unsigned k = 0; k < x->n_more; k++)
 			if (!re_match(x->more[k], text, len))
 				return 0;

@@ -109,6 +109,10 @@ size_t sel_cond_word_span(const struct sel *s, unsigned i);
 int sel_cond_words_at(const struct sel *s, unsigned i, const char *text, size_t len, size_t from,
                       size_t to);
 int sel_cond_test_words(const struct sel *s, unsigned i, const char *text, size_t len, int words);
+/* 1 when the /regex/ text test i has a first-character filter (an
+ * anchored pattern whose text can be rejected from its first non-blank
+ * byte without PCRE2), 0 when PCRE2 decides every text.  For tests. */
+int sel_cond_first_filtered(const struct sel *s, unsigned i);
 
 /* SEL_COND_HAS / UPWARD / DEPTH: the selector a descendant must match.  It
  * is matched with sel_match_rel with the subject at path[scope]. */

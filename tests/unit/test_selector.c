@@ -435,6 +435,193 @@ static void test_10_word_filter(void **state)
 	}
 }
 
+/* The first-character filter of anchored patterns must never change an
+ * answer: every :has-text(/re/) of the built-in lists, and hand-made
+ * patterns of the shapes the filter reads (and of shapes it must refuse),
+ * on crafted and random texts, with the filter's memo cold and warm,
+ * against PCRE2 alone. */
+static const char *const first_words[] = {
+	"Advertisement", "ADVERTISEMENT", "advertisement", "Anzeige", "ANZEIGE", "Werbung", "werbung",
+	"Sponsored", "SPONSORED", "sponsored content", "Publicité", "PUBLICITÉ", "Publicite", "Reklama",
+	"реклама", "Реклама", "広告", "Ad", "AD", "ad", "Ads", "Ad Choices", "AdChoices", "Promoted",
+	"Cookie settings", "Privacy policy", "Manage cookies", "Sportrs", "Science", "The ", "A",
+	"a", "S", "s", "k", "K", "\xc5\xbf" "ponsored", "\xe2\x84\xaa" "lan", "i\xe2\x84\xaa" "lan",
+	"iklan", "IKLAN", " ", "  ", "\t", "\n", "\r\n", "\xc2\xa0", "\xe2\x80\x83", "\xe2\x80\xa2",
+	"|", ":", "~", "*", "-", "(", ")", "[", "]", "!", ".", "\xff", "\xc3", "x", "Z", "0", "é", "É",
+	"Story continues below advertisement", "Continue reading below", "Paid for by", "Mainos",
+	"(adsbygoogle = window.adsbygoogle || []).push({});", "googletag.cmd.push(function(){});",
+	"Loading ad", "Report this ad", "Weiterlesen nach der Anzeige", "Subscribe", "cookie",
+	"\xe2\x80\x94", "\xc2\xb7", "\xee\x80\x80",
+};
+
+static int first_regex_opts(const char *flags, size_t n, uint32_t *opts)
+{
+	*opts = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (flags[i] == 'i') *opts |= PCRE2_CASELESS;
+		else if (flags[i] == 'm') *opts |= PCRE2_MULTILINE;
+		else if (flags[i] == 's') *opts |= PCRE2_DOTALL;
+		else if (flags[i] == 'u') *opts |= PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+		else return -1;
+	}
+	return 0;
+}
+
+/* Tries pattern pat (flags as written) on many texts; returns 1 when the
+ * condition has a first-character filter. */
+static int first_check(const char *pat, const char *flags, unsigned *seed)
+{
+	uint32_t opts;
+	assert_int_equal(first_regex_opts(flags, strlen(flags), &opts), 0);
+	size_t rl = strlen(pat) + strlen(flags) + 32;
+	char *rule = malloc(rl);
+	assert_non_null(rule);
+	snprintf(rule, rl, "div:has-text(/%s/%s)", pat, flags);
+	struct sel *s = parse_ok(rule, SEL_SYNTAX_CSS);
+	free(rule);
+	int err;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
+	assert_non_null(re);
+	/* JIT-compiled like the selector's own code: PCRE2 10.42's JIT and
+	 * interpreter differ on some /iu patterns ("^a\W*c$" on "a\u00b7c":
+	 * only the interpreter matches), and the filter must not change what
+	 * quell answered without it */
+	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+	assert_non_null(md);
+	const size_t nw = sizeof first_words / sizeof *first_words;
+	for (int pass = 0; pass < 2; pass++) {
+		unsigned sd = *seed;    /* the same texts twice: memo cold, then warm */
+		for (int r = 0; r < 1500 + (int)(nw * nw); r++) {
+			char t[600] = "";
+			if (r < (int)(nw * nw)) {
+				/* every pair of words, the first one alone as well */
+				strcat(t, first_words[r / nw]);
+				if (r % nw)
+					strcat(t, first_words[r % nw]);
+			} else {
+				int nt = (int)(rand_r(&sd) % 6);
+				for (int k = 0; k < nt; k++) {
+					const char *w = first_words[rand_r(&sd) % nw];
+					size_t l = strlen(t), wl = strlen(w);
+					if (rand_r(&sd) % 4 == 0)
+						wl = wl ? (size_t)rand_r(&sd) % wl : 0;   /* a cut word */
+					memcpy(t + l, w, wl);
+					t[l + wl] = 0;
+				}
+				if (rand_r(&sd) % 3 == 0)      /* flipped case */
+					for (char *q = t; *q; q++)
+						if ((unsigned char)*q < 0x80 && rand_r(&sd) % 2)
+							*q = (char)((*q >= 'a' && *q <= 'z') ? *q - 32 : (*q >= 'A' && *q <= 'Z') ? *q + 32 : *q);
+			}
+			size_t n = strlen(t);
+			int want = pcre2_match(re, (PCRE2_SPTR)t, n, 0, 0, md, NULL) >= 0;
+			int got = sel_cond_test(s, 0, t, n);
+			if (want != got)
+				fprintf(stderr, "/%s/%s on \"%s\": want %d, got %d\n", pat, flags, t, want, got);
+			assert_int_equal(want, got);
+		}
+		if (pass == 1)
+			*seed = sd;
+	}
+	int filtered = sel_cond_first_filtered(s, 0);
+	pcre2_match_data_free(md);
+	pcre2_code_free(re);
+	sel_free(s);
+	return filtered;
+}
+
+static void test_11_first_filter(void **state)
+{
+	(void)state;
+	unsigned seed = 4242;
+	/* hand-made: the shapes read, and those refused */
+	static const struct { const char *pat, *flags; int filtered; } pats[] = {
+		{ "^\\s*+(?:ad|anzeige|sponsored)\\s*+$", "i", 1 },
+		{ "^[\\s\\x{a0}|:()\\-]*+(?:a(?:d|nzeige)|s(?:ponsored|kip)|iklan|реклама)[\\s.!]*+$", "iu", 1 },
+		{ "^[\\s\\x{a0}]*+(?:sun|kelvin|ſ)", "iu", 1 },
+		{ "^\\s++ad", "", 1 },
+		{ "^(?:ad|ads)$", "", 1 },
+		{ "^a+d", "i", 1 },
+		{ "^[-a]*+(?:a|b)", "i", 1 },
+		{ "^.d", "s", 1 },
+		{ "^\\s*+(?:(?:x|y)z|w)", "", 1 },
+		{ "^\\s*(?:ad|sponsored)$", "i", 0 },         /* greedy run */
+		{ "^\\s*+(?:change )?settings", "i", 0 },      /* optional first item */
+		{ "^\\s*+(?:a|)b", "", 0 },                     /* empty branch */
+		{ "^ad|sponsored", "i", 0 },                    /* top-level | */
+		{ "^\\s*+(?:x(?i)y|a)", "", 0 },                /* inline option */
+		{ "^\\s*+a(?<=\\sa)", "", 0 },                  /* look-behind */
+		{ "^\\s*+\\Qad\\E", "", 0 },
+		{ "^[[:space:]]*+ad", "", 0 },
+		{ "^\\s*+ad", "m", 0 },
+		{ "^\\s*$", "", 0 },
+		{ "(?:ad|sponsored)", "i", 0 },
+	};
+	for (size_t p = 0; p < sizeof pats / sizeof *pats; p++) {
+		int f = first_check(pats[p].pat, pats[p].flags, &seed);
+		if (f != pats[p].filtered)
+			fprintf(stderr, "/%s/%s: filter %d, want %d\n", pats[p].pat, pats[p].flags, f,
+			        pats[p].filtered);
+		assert_int_equal(f, pats[p].filtered);
+	}
+	/* every regex of the built-in lists */
+	static const char *const lists[] = { "filters/builtin/ad-labels.txt", "filters/builtin/consent.txt",
+	                                     "filters/builtin/donation.txt", "filters/builtin/newsletter.txt" };
+	char **seen = NULL;
+	size_t n_seen = 0, filtered = 0;
+	for (size_t l = 0; l < sizeof lists / sizeof *lists; l++) {
+		FILE *f = fopen(lists[l], "r");
+		assert_non_null(f);
+		static char line[65536];
+		while (fgets(line, sizeof line, f)) {
+			for (char *h = strstr(line, ":has-text(/"); h; h = strstr(h, ":has-text(/")) {
+				char *a = h + strlen(":has-text(/"), *e = a;
+				/* the pattern ends at an unescaped "/", flags, ")" */
+				for (; *e; e++) {
+					if (*e == '\\' && e[1]) {
+						e++;
+						continue;
+					}
+					if (*e == '/' && e[1 + strspn(e + 1, "imsu")] == ')')
+						break;
+				}
+				assert_true(*e == '/');
+				size_t fl = strspn(e + 1, "imsu");
+				char *key = malloc((size_t)(e - a) + fl + 2);
+				assert_non_null(key);
+				memcpy(key, e + 1, fl);
+				key[fl] = 0;
+				memcpy(key + fl + 1, a, (size_t)(e - a));
+				key[fl + 1 + (e - a)] = 0;
+				h = e + 1 + fl;
+				int dup = 0;
+				for (size_t k = 0; k < n_seen && !dup; k++)
+					dup = !strcmp(seen[k], key) && !strcmp(seen[k] + strlen(seen[k]) + 1, key + fl + 1);
+				if (dup) {
+					free(key);
+					continue;
+				}
+				char **t = realloc(seen, (n_seen + 1) * sizeof *t);
+				assert_non_null(t);
+				seen = t;
+				seen[n_seen++] = key;
+				filtered += (size_t)first_check(key + fl + 1, key, &seed);
+			}
+		}
+		fclose(f);
+	}
+	/* the ad-label and consent-label patterns have one */
+	fprintf(stderr, "built-in regexes: %zu distinct, %zu with a first-character filter\n", n_seen,
+	        filtered);
+	assert_true(n_seen >= 15);
+	assert_true(filtered >= 5);
+	for (size_t k = 0; k < n_seen; k++)
+		free(seen[k]);
+	free(seen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_08_class_tokens),
 		cmocka_unit_test(test_09_shared_regex_codes),
 		cmocka_unit_test(test_10_word_filter),
+		cmocka_unit_test(test_11_first_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
