@@ -438,30 +438,38 @@ static size_t atom_end(const char *p, size_t n, size_t i, int utf)
 }
 
 /* Adds to set the ASCII bytes the pattern p[0..n) (one or more atoms,
- * alternatives of one another) matches when anchored to the start of a
- * one-byte text, as PCRE2 sees it with opts.  -1 when it does not compile
- * or out of memory. */
+ * alternatives of one another, each matching one character) matches, as
+ * PCRE2 sees it with opts: found by searching the 128 ASCII bytes in
+ * order, each match starting at (and being) one such byte.  -1 when it
+ * does not compile or out of memory. */
 static int atom_bytes(const char *p, size_t n, uint32_t opts, uint64_t *set)
 {
 	char *buf = malloc(n + 5);
 	if (!buf)
 		return -1;
-	memcpy(buf, "^(?:", 4);
-	memcpy(buf + 4, p, n);
-	buf[n + 4] = ')';
+	memcpy(buf, "(?:", 3);
+	memcpy(buf + 3, p, n);
+	buf[n + 3] = ')';
 	int err;
 	PCRE2_SIZE off;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)buf, n + 5, opts, &err, &off, NULL);
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)buf, n + 4, opts, &err, &off, NULL);
 	free(buf);
 	pcre2_match_data *md = re ? pcre2_match_data_create(1, NULL) : NULL;
 	if (!md) {
 		pcre2_code_free(re);
 		return -1;
 	}
-	for (unsigned b = 0; b < 128; b++) {
-		unsigned char s = (unsigned char)b;
-		if (pcre2_match(re, &s, 1, 0, 0, md, NULL) >= 0)
-			set[b >> 6] |= (uint64_t)1 << (b & 63);
+	unsigned char all[128];
+	for (unsigned b = 0; b < 128; b++)
+		all[b] = (unsigned char)b;
+	for (size_t from = 0; from < sizeof all;) {
+		if (pcre2_match(re, all, sizeof all, from, 0, md, NULL) < 0)
+			break;
+		size_t b = pcre2_get_ovector_pointer(md)[0];
+		if (b >= sizeof all)
+			break;
+		set[b >> 6] |= (uint64_t)1 << (b & 63);
+		from = b + 1;
 	}
 	pcre2_match_data_free(md);
 	pcre2_code_free(re);
