@@ -376,11 +376,16 @@ oom:
  * pattern on the two bytes alone (PCRE2_ERROR_NOMATCH there means that no
  * text beginning with them matches), and remembered.  The pair alone
  * stands for the text after the run: X cannot look back at the run
- * (patterns with a look-behind or a (*VERB) get no filter).
+ * (patterns with a look-around, a (*VERB), or after a run \b, \B, \A, \G
+ * or ^ get no filter).  The pairs need no reading of X, so an anchored
+ * pattern whose X is of another shape (an optional first item, a greedy
+ * run, which is then part of X) gets them alone.
  */
 struct re_first {
 	uint64_t skip[2];      /* the ASCII bytes of S (none without S) */
-	uint64_t start[2];     /* the ASCII bytes X may start with */
+	uint64_t start[2];     /* the ASCII bytes X may start with (all when
+	                          X's shape is not read) */
+	int nonempty;          /* X needs a character (its shape was read) */
 	/* two bits for each pair of ASCII bytes X may start with, filled on
 	 * first use (see first_pair_ok): bit 0 known, bit 1 possible */
 	_Atomic unsigned char pairs[128 * 128 / 4];
@@ -610,6 +615,29 @@ static int item_first(const char *p, size_t n, size_t *i, uint32_t opts, struct 
 	return 0;
 }
 
+/* 1 when nothing in p[i..n) looks at what comes before i (\b, \B, \A,
+ * \G, ^; look-behinds are refused before), 0 otherwise. */
+static int rest_blind(const char *p, size_t n, size_t i)
+{
+	while (i < n) {
+		if (p[i] == '\\') {
+			if (i + 1 < n && strchr("bBAG", p[i + 1]))
+				return 0;
+			i += 2;
+		} else if (p[i] == '[') {
+			size_t j = fc_class_end(p, n, i);
+			if (!j)
+				return 0;
+			i = j;
+		} else if (p[i] == '^') {
+			return 0;
+		} else {
+			i++;
+		}
+	}
+	return 1;
+}
+
 /* The filter for pattern p[0..n) compiled with opts, or NULL (no filter:
  * another shape, or out of memory). */
 static struct re_first *first_make(const char *p, size_t n, uint32_t opts)
@@ -620,11 +648,11 @@ static struct re_first *first_make(const char *p, size_t n, uint32_t opts)
 		if ((p[k] == '\\' && (p[k + 1] == 'Q' || p[k + 1] == 'c')) ||
 		    (p[k] == '(' && p[k + 1] == '*'))
 			return NULL;
-	for (size_t k = 0; k + 2 < n; k++)
-		if (p[k] == '(' && p[k + 1] == '?' && !strchr(":=!<", p[k + 2]))
-			return NULL;        /* inline options reach later branches */
-		else if (p[k] == '(' && p[k + 1] == '?' && p[k + 2] == '<')
-			return NULL;        /* a look-behind, a named group */
+	/* inline options reach later branches; look-arounds, atomic and
+	 * named groups: kept simple */
+	for (size_t k = 0; k + 1 < n; k++)
+		if (p[k] == '(' && p[k + 1] == '?' && (k + 2 >= n || p[k + 2] != ':'))
+			return NULL;
 	if (branch_end(p, n, 1) != n)
 		return NULL;                /* "^a|b", or a class not understood */
 	struct { uint64_t skip[2], start[2]; } f = { { 0, 0 }, { 0, 0 } };
@@ -636,13 +664,23 @@ static struct re_first *first_make(const char *p, size_t n, uint32_t opts)
 		i = e + 2;
 	}
 	struct fc_atoms at = { NULL, 0, 0 };
-	int ok = item_first(p, n, &i, opts, &at, 0) == 0 && atom_bytes(at.s, at.n, opts, f.start) == 0;
+	size_t x = i;
+	int known = item_first(p, n, &x, opts, &at, 0) == 0, ok;
+	if (known) {
+		ok = atom_bytes(at.s, at.n, opts, f.start) == 0;
+	} else {
+		/* X of another shape: no first-byte set, only the pairs, which
+		 * need X blind to what comes before it when a run is skipped */
+		f.start[0] = f.start[1] = ~(uint64_t)0;
+		ok = i == 1 || rest_blind(p, n, i);
+	}
 	free(at.s);
 	if (!ok)
 		return NULL;
 	struct re_first *r = malloc(sizeof *r);
 	if (!r)
 		return NULL;
+	r->nonempty = known;
 	memcpy(r->skip, f.skip, sizeof r->skip);
 	memcpy(r->start, f.start, sizeof r->start);
 	for (size_t k = 0; k < sizeof r->pairs; k++)
@@ -2250,7 +2288,7 @@ static int first_may_match(const struct re_first *f, const pcre2_code *re, const
 	while (i < len && (unsigned char)text[i] < 0x80 && bit_has(f->skip, (unsigned char)text[i]))
 		i++;
 	if (i == len)
-		return 0;
+		return !f->nonempty;
 	unsigned char c = (unsigned char)text[i];
 	if (c >= 0x80)
 		return 1;

@@ -547,16 +547,28 @@ static void test_11_first_filter(void **state)
 		{ "^[-a]*+(?:a|b)", "i", 1 },
 		{ "^.d", "s", 1 },
 		{ "^\\s*+(?:(?:x|y)z|w)", "", 1 },
-		{ "^\\s*(?:ad|sponsored)$", "i", 0 },         /* greedy run */
-		{ "^\\s*+(?:change )?settings", "i", 0 },      /* optional first item */
-		{ "^\\s*+(?:a|)b", "", 0 },                     /* empty branch */
+		/* X of another shape: the pairs only */
+		{ "^\\s*(?:ad|sponsored)$", "i", 1 },         /* greedy run */
+		{ "^\\s*+(?:change )?settings", "i", 1 },      /* optional first item */
+		{ "^\\s*+(?:a|)b", "", 1 },                     /* empty branch */
+		{ "^[\\s\\x{a0}]*+(?:(?:change |manage )?(?:privacy|consent) settings|cookies?)$", "iu", 1 },
+		{ "^\\s*+$", "", 1 },
+		{ "^\\s*$", "", 1 },
+		{ "^(?:\\s|x)*+ad", "", 1 },
+		/* refused */
+		{ "^\\s*+\\bad", "", 0 },
+		{ "^\\s*+(?:\\Bx|ad)", "", 0 },
+		{ "^\\s*+(?:x|\\Aad)", "", 0 },
+		{ "^\\s*+(?:x|^ad)", "", 0 },
+		{ "^\\s*+a(?=d)", "", 0 },
+		{ "^\\s*+a(?!d)", "", 0 },
+		{ "^\\s*+(?>a|ad)d", "", 0 },
 		{ "^ad|sponsored", "i", 0 },                    /* top-level | */
 		{ "^\\s*+(?:x(?i)y|a)", "", 0 },                /* inline option */
 		{ "^\\s*+a(?<=\\sa)", "", 0 },                  /* look-behind */
 		{ "^\\s*+\\Qad\\E", "", 0 },
 		{ "^[[:space:]]*+ad", "", 0 },
 		{ "^\\s*+ad", "m", 0 },
-		{ "^\\s*$", "", 0 },
 		{ "(?:ad|sponsored)", "i", 0 },
 	};
 	for (size_t p = 0; p < sizeof pats / sizeof *pats; p++) {
