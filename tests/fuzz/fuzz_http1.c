@@ -13,30 +13,15 @@
 #include <event2/buffer.h>
 
 #include "proxy/http1.h"
+#include "tests/http1_field_names.h"
 
 /* A slow reference for http1_field_id: the same names, strncasecmp. */
 static int field_id_ref(const char *name, size_t len)
 {
-	static const struct { const char *n; int id; } t[] = {
-		{"accept", HTTP1_F_ACCEPT}, {"accept-encoding", HTTP1_F_ACCEPT_ENCODING},
-		{"cache-control", HTTP1_F_CACHE_CONTROL}, {"connection", HTTP1_F_CONNECTION},
-		{"content-encoding", HTTP1_F_CONTENT_ENCODING}, {"content-length", HTTP1_F_CONTENT_LENGTH},
-		{"content-security-policy", HTTP1_F_CONTENT_SECURITY_POLICY},
-		{"content-type", HTTP1_F_CONTENT_TYPE}, {"cookie", HTTP1_F_COOKIE}, {"etag", HTTP1_F_ETAG},
-		{"expect", HTTP1_F_EXPECT}, {"host", HTTP1_F_HOST}, {"keep-alive", HTTP1_F_KEEP_ALIVE},
-		{"location", HTTP1_F_LOCATION}, {"origin", HTTP1_F_ORIGIN}, {"ping-to", HTTP1_F_PING_TO},
-		{"proxy-authenticate", HTTP1_F_PROXY_AUTHENTICATE},
-		{"proxy-authorization", HTTP1_F_PROXY_AUTHORIZATION},
-		{"proxy-connection", HTTP1_F_PROXY_CONNECTION}, {"referer", HTTP1_F_REFERER},
-		{"sec-fetch-dest", HTTP1_F_SEC_FETCH_DEST}, {"sec-fetch-mode", HTTP1_F_SEC_FETCH_MODE},
-		{"sec-fetch-site", HTTP1_F_SEC_FETCH_SITE}, {"set-cookie", HTTP1_F_SET_COOKIE},
-		{"te", HTTP1_F_TE}, {"trailer", HTTP1_F_TRAILER},
-		{"transfer-encoding", HTTP1_F_TRANSFER_ENCODING}, {"upgrade", HTTP1_F_UPGRADE},
-		{"user-agent", HTTP1_F_USER_AGENT}, {"vary", HTTP1_F_VARY},
-	};
-	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
-		if (strlen(t[k].n) == len && strncasecmp(name, t[k].n, len) == 0)
-			return t[k].id;
+	for (size_t k = 0; k < sizeof http1_field_names / sizeof http1_field_names[0]; k++)
+		if (strlen(http1_field_names[k].name) == len &&
+		    strncasecmp(name, http1_field_names[k].name, len) == 0)
+			return http1_field_names[k].id;
 	return HTTP1_F_OTHER;
 }
 

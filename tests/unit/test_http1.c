@@ -17,6 +17,7 @@
 #include <event2/buffer.h>
 
 #include "proxy/http1.h"
+#include "tests/http1_field_names.h"
 
 #define MAX_HEAD 4096
 #define MAX_HEADERS 32
@@ -526,24 +527,8 @@ static void test_24_tokens_and_hop_headers(void **state)
  * case" and nothing else. */
 static void test_28_field_ids(void **state)
 {
-	static const struct { const char *name; int id; } names[] = {
-		{"accept", HTTP1_F_ACCEPT}, {"accept-encoding", HTTP1_F_ACCEPT_ENCODING},
-		{"cache-control", HTTP1_F_CACHE_CONTROL}, {"connection", HTTP1_F_CONNECTION},
-		{"content-encoding", HTTP1_F_CONTENT_ENCODING}, {"content-length", HTTP1_F_CONTENT_LENGTH},
-		{"content-security-policy", HTTP1_F_CONTENT_SECURITY_POLICY},
-		{"content-type", HTTP1_F_CONTENT_TYPE}, {"cookie", HTTP1_F_COOKIE}, {"etag", HTTP1_F_ETAG},
-		{"expect", HTTP1_F_EXPECT}, {"host", HTTP1_F_HOST}, {"keep-alive", HTTP1_F_KEEP_ALIVE},
-		{"location", HTTP1_F_LOCATION}, {"origin", HTTP1_F_ORIGIN}, {"ping-to", HTTP1_F_PING_TO},
-		{"proxy-authenticate", HTTP1_F_PROXY_AUTHENTICATE},
-		{"proxy-authorization", HTTP1_F_PROXY_AUTHORIZATION},
-		{"proxy-connection", HTTP1_F_PROXY_CONNECTION}, {"referer", HTTP1_F_REFERER},
-		{"sec-fetch-dest", HTTP1_F_SEC_FETCH_DEST}, {"sec-fetch-mode", HTTP1_F_SEC_FETCH_MODE},
-		{"sec-fetch-site", HTTP1_F_SEC_FETCH_SITE}, {"set-cookie", HTTP1_F_SET_COOKIE},
-		{"te", HTTP1_F_TE}, {"trailer", HTTP1_F_TRAILER},
-		{"transfer-encoding", HTTP1_F_TRANSFER_ENCODING}, {"upgrade", HTTP1_F_UPGRADE},
-		{"user-agent", HTTP1_F_USER_AGENT}, {"vary", HTTP1_F_VARY},
-	};
-	size_t n = sizeof(names) / sizeof(names[0]);
+	const struct http1_field_name *names = http1_field_names;
+	size_t n = sizeof(http1_field_names) / sizeof(http1_field_names[0]);
 	int seen[64] = {0};
 	for (size_t k = 0; k < n; k++) {
 		const char *nm = names[k].name;
