@@ -148,11 +148,14 @@ int headers_add_str(struct headers *h, const char *name, const char *value)
 	return headers_add(h, name, strlen(name), value, strlen(value));
 }
 
-int headers_del(struct headers *h, const char *name)
+/* Removes the fields drop() says 1 to, keeping the others in order.
+ * Returns how many went. */
+static int del_where(struct headers *h, int (*drop)(const struct field *f, const void *arg),
+                     const void *arg)
 {
-	int out = 0, removed = 0, id = http1_field_id(name, strlen(name));
+	int out = 0, removed = 0;
 	for (int i = 0; i < h->n; i++) {
-		if (is_named(&h->f[i], name, id)) {
+		if (drop(&h->f[i], arg)) {
 			field_free(&h->f[i]);
 			removed++;
 		} else {
@@ -161,6 +164,20 @@ int headers_del(struct headers *h, const char *name)
 	}
 	h->n = out;
 	return removed;
+}
+
+struct by_name { const char *name; int id; };
+
+static int drop_named(const struct field *f, const void *arg)
+{
+	const struct by_name *b = arg;
+	return is_named(f, b->name, b->id);
+}
+
+int headers_del(struct headers *h, const char *name)
+{
+	struct by_name b = { name, http1_field_id(name, strlen(name)) };
+	return del_where(h, drop_named, &b);
 }
 
 int headers_set(struct headers *h, const char *name, const char *value)
@@ -296,19 +313,18 @@ int headers_set_cookie_has(const struct headers *h, const char *name, size_t n, 
 	return 0;
 }
 
+struct by_cookie { const char *name; size_t n; int prefix; };
+
+static int drop_set_cookie(const struct field *f, const void *arg)
+{
+	const struct by_cookie *c = arg;
+	return f->id == HTTP1_F_SET_COOKIE && set_cookie_is(f->value, c->name, c->n, c->prefix);
+}
+
 int headers_del_set_cookie(struct headers *h, const char *name, size_t n, int prefix)
 {
-	int out = 0, removed = 0;
-	for (int i = 0; i < h->n; i++) {
-		if (h->f[i].id == HTTP1_F_SET_COOKIE && set_cookie_is(h->f[i].value, name, n, prefix)) {
-			field_free(&h->f[i]);
-			removed++;
-		} else {
-			h->f[out++] = h->f[i];
-		}
-	}
-	h->n = out;
-	return removed;
+	struct by_cookie c = { name, n, prefix };
+	return del_where(h, drop_set_cookie, &c);
 }
 
 int headers_cookie_append(struct headers *h, const char *pairs)
