@@ -31,57 +31,37 @@ def size(n):
     return ":has-text(/^[\\s\\S]{0,%d}$/)" % n
 # An element with three paragraphs in a row is prose: no text rule takes it.
 PROSE = ":not(:has(p + p + p))"
-def factor(alts):
-    """alts ("a|b|...") with the alternatives that begin with the same
-    plain letter grouped under it: PCRE2 tries the alternatives of a group
-    in turn at every position its start-of-match bitmap lets through, so
-    "s(?:ign up|ubscribe)" costs one test where "sign up|subscribe" costs
-    two.  Order does not matter to a search for any of them."""
-    parts, depth, cls, cur, i = [], 0, False, "", 0
-    while i < len(alts):
-        c = alts[i]
+def syntax(rx):
+    """(index, character, groups open before it) for each character of the
+    regular expression rx that is neither escaped nor inside a [class]:
+    the ones that can split alternatives or open and close groups."""
+    depth, cls, i = 0, False, 0
+    while i < len(rx):
+        c = rx[i]
         if c == "\\":
-            cur += alts[i:i + 2]
             i += 2
             continue
         if cls:
             cls = c != "]"
         elif c == "[":
             cls = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            parts.append(cur)
-            cur = ""
-            i += 1
-            continue
-        cur += c
+        else:
+            yield i, c, depth
+            depth += (c == "(") - (c == ")")
         i += 1
-    parts.append(cur)
+def factor(alts):
+    """alts ("a|b|...") with the alternatives that begin with the same
+    plain letter grouped under it: PCRE2 tries the alternatives of a group
+    in turn at every position its start-of-match bitmap lets through, so
+    "s(?:ign up|ubscribe)" costs one test where "sign up|subscribe" costs
+    two.  Order does not matter to a search for any of them."""
+    cuts = [i for i, c, depth in syntax(alts) if c == "|" and depth == 0]
+    parts = [alts[a + 1:b] for a, b in zip([-1] + cuts, cuts + [len(alts)])]
     # "(?:a|b)rest" is "arest|brest": spelt out, both find their letter
     wide = []
     for a in parts:
         if a.startswith("(?:"):
-            end, depth, cls, k = None, 0, False, 0
-            while k < len(a):
-                c = a[k]
-                if c == "\\":
-                    k += 2
-                    continue
-                if cls:
-                    cls = c != "]"
-                elif c == "[":
-                    cls = True
-                elif c == "(":
-                    depth += 1
-                elif c == ")":
-                    depth -= 1
-                    if depth == 0:
-                        end = k
-                        break
-                k += 1
+            end = next((k for k, c, depth in syntax(a) if c == ")" and depth == 1), None)
             inner, rest = (a[3:end], a[end + 1:]) if end else ("", "")
             if end and rest[:1] not in ("?", "*", "+", "{") and "(" not in inner and "|" in inner:
                 wide.extend(x + rest for x in inner.split("|"))
