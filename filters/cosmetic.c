@@ -20,7 +20,10 @@
 
 struct cosmetic_entry {
 	struct sel *sel;
-	char *text;                  /* the rule as written */
+	char *domains;               /* the rule's domains, NULL when none: with
+	                                sel's text and style, the rule as written
+	                                (cosmetic_entry_text), kept apart so the
+	                                selector text is held once */
 	char *style;                 /* :style() declarations, or NULL */
 	const char *list;
 	uint32_t line;
@@ -431,14 +434,11 @@ static int entry_init(struct cosmetic *c, struct cosmetic_entry *e, const struct
 		if (report) report(arg, r, "unsupported: :style() on a procedural selector");
 		return 0;
 	}
-	size_t tl = strlen(r->domains) + strlen(r->body) + 4;
-	e->text = malloc(tl);
-	if (!e->text) {
+	if (r->domains[0] && !(e->domains = strdup(r->domains))) {
 		sel_free(e->sel);
 		free(e->style);
 		return -1;
 	}
-	snprintf(e->text, tl, "%s%s%s", r->domains, sep_of(r->kind), r->body);
 	e->kind = r->kind;
 	e->html = r->kind == COSM_HTML || r->kind == COSM_ADG_HTML;
 	e->css_ok = !e->html && sel_css_ok(e->sel);
@@ -451,7 +451,7 @@ static int entry_init(struct cosmetic *c, struct cosmetic_entry *e, const struct
 static void entry_fini(struct cosmetic_entry *e)
 {
 	sel_free(e->sel);
-	free(e->text);
+	free(e->domains);
 	free(e->style);
 	strv_free(e->neg, e->n_neg);
 }
@@ -1001,6 +1001,16 @@ const struct sel *cosmetic_entry_sel(const struct cosmetic_entry *e) { return e-
 int cosmetic_entry_kind(const struct cosmetic_entry *e) { return e->kind; }
 int cosmetic_entry_generic(const struct cosmetic_entry *e) { return e->generic; }
 int cosmetic_entry_html(const struct cosmetic_entry *e) { return e->html; }
-const char *cosmetic_entry_text(const struct cosmetic_entry *e) { return e->text; }
+char *cosmetic_entry_text(const struct cosmetic_entry *e)
+{
+	/* the body is the selector's text, with ":style(...)" put back */
+	const char *d = e->domains ? e->domains : "", *sep = sep_of(e->kind), *st = e->style;
+	size_t n = strlen(d) + strlen(sep) + strlen(sel_text(e->sel)) + (st ? strlen(st) + 8 : 0) + 1;
+	char *t = malloc(n);
+	if (t)
+		snprintf(t, n, "%s%s%s%s%s%s", d, sep, sel_text(e->sel), st ? ":style(" : "", st ? st : "",
+		         st ? ")" : "");
+	return t;
+}
 const char *cosmetic_entry_list(const struct cosmetic_entry *e) { return e->list; }
 uint32_t cosmetic_entry_line(const struct cosmetic_entry *e) { return e->line; }

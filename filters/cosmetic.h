@@ -163,8 +163,11 @@ int cosmetic_entry_kind(const struct cosmetic_entry *e);           /* enum cosm_
 int cosmetic_entry_generic(const struct cosmetic_entry *e);
 /* 1 for ##^ and $$ rules: always removed, also in hide mode. */
 int cosmetic_entry_html(const struct cosmetic_entry *e);
-/* The rule as written ("example.com##.ad") and where: "easylist:1234". */
-const char *cosmetic_entry_text(const struct cosmetic_entry *e);
+/* The rule as written ("example.com##.ad"), made on each call (only
+ * --explain and logs want it: the index keeps a rule's text once, in its
+ * selector): a malloc'd string the caller frees, NULL when out of memory.
+ * And where the rule is: "easylist:1234". */
+char *cosmetic_entry_text(const struct cosmetic_entry *e);
 const char *cosmetic_entry_list(const struct cosmetic_entry *e);
 uint32_t cosmetic_entry_line(const struct cosmetic_entry *e);
 

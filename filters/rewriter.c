@@ -793,11 +793,13 @@ static void explain(struct rewriter *rw, const struct cosmetic_entry *e, uint64_
 	size_t dl = dec ? decode_refs(text, tl, dec) : 0;
 	first_words(dec ? dec : text, dec ? dl : tl, words, sizeof words);
 	free(dec);
+	char *rule = cosmetic_entry_text(e);
 	struct rewriter_removal r = {
-		cosmetic_entry_text(e), cosmetic_entry_list(e), cosmetic_entry_line(e),
+		rule ? rule : "(out of memory)", cosmetic_entry_list(e), cosmetic_entry_line(e),
 		start, end, words, hidden > 0, hidden < 0,
 	};
 	rw->o.explain(rw->o.explain_arg, &r);
+	free(rule);
 }
 
 /* ---- closing elements ------------------------------------------------------------ */

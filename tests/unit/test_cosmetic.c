@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "filters/cosmetic.h"
@@ -47,7 +48,10 @@ static const char *lookup(const struct cosmetic_page *p, uint64_t k)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			strcat(buf, "|");
-		strcat(buf, cosmetic_entry_text(v[i]));
+		char *t = cosmetic_entry_text(v[i]);
+		assert_non_null(t);
+		strcat(buf, t);
+		free(t);
 	}
 	return buf;
 }
@@ -98,14 +102,16 @@ static void test_02_generic_keys(void **state)
 	/* attribute-presence rules are filed under the attribute's name */
 	const struct cosmetic_entry *v[4];
 	assert_int_equal(cosmetic_page_lookup(p, key('@', "data-ad"), v, 4), 1);
-	assert_string_equal(cosmetic_entry_text(v[0]), "##[data-ad]");
+	assert_string_equal(lookup(p, key('@', "data-ad")), "##[data-ad]");
 	assert_string_equal(cosmetic_entry_list(v[0]), "easylist");
 	assert_int_equal(cosmetic_entry_line(v[0]), 17);
 	/* only rules with no key at all are tried on every element */
 	const struct cosmetic_entry *const *u;
 	size_t nu = cosmetic_page_universal(p, &u);
 	assert_int_equal(nu, 1);
-	assert_string_equal(cosmetic_entry_text(u[0]), "##*:not(p)");
+	char *t = cosmetic_entry_text(u[0]);
+	assert_string_equal(t, "##*:not(p)");
+	free(t);
 	cosmetic_page_free(p);
 	cosmetic_free(c);
 }
@@ -308,6 +314,43 @@ static void test_07_window_filter(void **state)
 	cosmetic_free(c);
 }
 
+/* The index keeps a rule's text once (in its selector) and rebuilds the
+ * rule as written for --explain: domains, separator, selector, style. */
+static void test_08_entry_text(void **state)
+{
+	static const struct cosmetic_rule r[] = {
+		{ ".x:style(color: red)", "news.com", COSM_STYLE, 0, 1, 5 },
+		{ "script:has-text(adblock)", "a.com,b.org", COSM_HTML, 0, 1, 6 },
+		{ "div[tag-content=\"banner\"]", "c.net", COSM_ADG_HTML, 0, 1, 7 },
+		{ "div.promo:has-text(/^Ad$/i)", "", COSM_PROCEDURAL, 0, 0, 8 },
+	};
+	const char *want[] = {
+		"news.com##.x:style(color: red)",
+		"a.com,b.org##^script:has-text(adblock)",
+		"c.net$$div[tag-content=\"banner\"]",
+		"##div.promo:has-text(/^Ad$/i)",
+	};
+	const char *host[] = { "news.com", "a.com", "c.net", "z.org" };
+	for (size_t i = 0; i < 4; i++) {
+		struct cosmetic *c = build(&r[i], 1);
+		assert_int_equal(cosmetic_n_rules(c), 1);
+		struct cosmetic_page *p = cosmetic_page_new(c, host[i], 0);
+		const struct cosmetic_entry *v[4];
+		const struct cosmetic_entry *const *u;
+		size_t n = cosmetic_page_lookup(p, key('.', "x"), v, 4) + cosmetic_page_lookup(p, key('<', "script"), v, 4) +
+		           cosmetic_page_lookup(p, key('<', "div"), v, 4) + cosmetic_page_lookup(p, key('.', "promo"), v, 4);
+		const struct cosmetic_entry *e = n ? v[0] : NULL;
+		if (!e && cosmetic_page_universal(p, &u))
+			e = u[0];
+		assert_non_null(e);
+		char *t = cosmetic_entry_text(e);
+		assert_string_equal(t, want[i]);
+		free(t);
+		cosmetic_page_free(p);
+		cosmetic_free(c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_05_css),
 		cmocka_unit_test(test_06_style_rules_ride_along),
 		cmocka_unit_test(test_07_window_filter),
+		cmocka_unit_test(test_08_entry_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
