@@ -57,6 +57,7 @@ struct exc { uint64_t dom; uint64_t body; };
 
 struct cosmetic {
 	unsigned magic;
+	unsigned flags;              /* COSMETIC_BUILD_* */
 	struct cosmetic_entry *e;
 	size_t n_e;
 	char **lists;
@@ -416,7 +417,10 @@ static int entry_init(struct cosmetic *c, struct cosmetic_entry *e, const struct
 		}
 		body = tmp;
 	}
-	e->sel = sel_parse(body, r->kind == COSM_ADG_HTML ? SEL_SYNTAX_ADG_HTML : SEL_SYNTAX_CSS, why, sizeof why);
+	int syn = r->kind == COSM_ADG_HTML ? SEL_SYNTAX_ADG_HTML : SEL_SYNTAX_CSS;
+	/* tmp (a :style() rule's selector part) is freed below: copied */
+	e->sel = (c->flags & COSMETIC_BUILD_BORROW) && !tmp ? sel_parse_borrow(body, syn, why, sizeof why)
+	                                                    : sel_parse(body, syn, why, sizeof why);
 	free(tmp);
 	if (!e->sel) {
 		free(e->style);
@@ -506,6 +510,13 @@ struct cosmetic *cosmetic_build(const struct cosmetic_rule *rules, size_t n,
                                 const char *const *list_names, size_t n_lists,
                                 cosmetic_report_fn report, void *arg)
 {
+	return cosmetic_build_ex(rules, n, list_names, n_lists, report, arg, 0);
+}
+
+struct cosmetic *cosmetic_build_ex(const struct cosmetic_rule *rules, size_t n,
+                                   const char *const *list_names, size_t n_lists,
+                                   cosmetic_report_fn report, void *arg, unsigned flags)
+{
 	struct cosmetic *c = calloc(1, sizeof *c);
 	struct pairs gen = { 0 }, dom = { 0 };
 	uint64_t *gexc = NULL;
@@ -513,6 +524,7 @@ struct cosmetic *cosmetic_build(const struct cosmetic_rule *rules, size_t n,
 	if (!c)
 		return NULL;
 	c->magic = COSMETIC_MAGIC;
+	c->flags = flags;
 	c->lists = calloc(n_lists ? n_lists : 1, sizeof *c->lists);
 	c->e = calloc(n ? n : 1, sizeof *c->e);
 	c->exc = calloc(n ? n : 1, sizeof *c->exc);

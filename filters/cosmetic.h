@@ -40,6 +40,13 @@ typedef void (*cosmetic_report_fn)(void *arg, const struct cosmetic_rule *r, con
 struct cosmetic *cosmetic_build(const struct cosmetic_rule *rules, size_t n,
                                 const char *const *list_names, size_t n_lists,
                                 cosmetic_report_fn report, void *arg);
+/* cosmetic_build with flags: COSMETIC_BUILD_BORROW keeps pointers to the
+ * rules' body strings instead of copies (they must outlive the index: an
+ * engine's rules and the index attached to it, freed first). */
+#define COSMETIC_BUILD_BORROW 1u
+struct cosmetic *cosmetic_build_ex(const struct cosmetic_rule *rules, size_t n,
+                                   const char *const *list_names, size_t n_lists,
+                                   cosmetic_report_fn report, void *arg, unsigned flags);
 void cosmetic_free(struct cosmetic *c);
 /* For engine_set_attachment(). */
 void cosmetic_free_any(void *c);

@@ -53,7 +53,9 @@ struct cosmetic *html_filter_index(struct engine *e)
 		return NULL;
 	for (size_t i = 0; i < nl; i++)
 		names[i] = engine_list_name(e, i);
-	c = cosmetic_build(rules, n, names, nl, report_rejected, NULL);
+	/* the rules' strings are the engine's, which frees its attachment
+	 * (this index) before them */
+	c = cosmetic_build_ex(rules, n, names, nl, report_rejected, NULL, COSMETIC_BUILD_BORROW);
 	free(names);
 	if (!c)
 		return NULL;

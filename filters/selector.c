@@ -80,6 +80,7 @@ enum { IN_SUBSTR, IN_WILDCARD, IN_MINLEN, IN_MAXLEN, IN_REGEX, IN_MAXCHARS };
 struct sel {
 	unsigned magic;
 	char *text;
+	int text_borrowed;          /* text is the caller's (sel_parse_borrow) */
 	struct complex *alts;
 	unsigned n_alts;
 	struct cond *conds;
@@ -1239,7 +1240,8 @@ void sel_free(struct sel *s)
 		complex_free(&s->alts[i]);
 	free(s->alts);
 	conds_free(s->conds, s->n_conds);
-	free(s->text);
+	if (!s->text_borrowed)
+		free(s->text);
 	s->magic = 0;
 	free(s);
 }
@@ -2048,6 +2050,17 @@ struct sel *sel_parse(const char *text, int syntax, char *why, size_t whylen)
 	set_desc_mask(s);
 	s->css_ok = !c.procedural && s->n_conds == 0 && syntax == SEL_SYNTAX_CSS &&
 	            !strpbrk(s->text, "{}<@;");
+	return s;
+}
+
+struct sel *sel_parse_borrow(const char *text, int syntax, char *why, size_t whylen)
+{
+	struct sel *s = sel_parse(text, syntax, why, whylen);
+	if (s && !strcmp(s->text, text)) {
+		free(s->text);
+		s->text = (char *)text; /* never written through: text_borrowed */
+		s->text_borrowed = 1;
+	}
 	return s;
 }
 

@@ -47,6 +47,11 @@ enum sel_syntax { SEL_SYNTAX_CSS = 0, SEL_SYNTAX_ADG_HTML = 1 };
 /* Parses TEXT.  Returns the selector, or NULL with a reason in why
  * (e.g. "unsupported: :xpath()") or on out of memory ("out of memory"). */
 struct sel *sel_parse(const char *text, int syntax, char *why, size_t whylen);
+/* sel_parse without a copy of TEXT when the selector is all of it (no
+ * surrounding blanks): sel_text() is then TEXT itself, which must outlive
+ * the selector.  For indexes of thousands of rules whose texts already sit
+ * in memory that lasts as long (an engine snapshot's pool). */
+struct sel *sel_parse_borrow(const char *text, int syntax, char *why, size_t whylen);
 void sel_free(struct sel *s);
 
 /* Properties.  css_ok: the text may go into a style sheet as it is;

@@ -351,6 +351,34 @@ static void test_08_entry_text(void **state)
 	}
 }
 
+/* With COSMETIC_BUILD_BORROW the index points at the rules' bodies (the
+ * engine's pool), except where it must cut one (:style()). */
+static void test_09_borrowed_bodies(void **state)
+{
+	static const struct cosmetic_rule r[] = {
+		{ ".promo", "", COSM_CSS, 0, 0, 1 },
+		{ ".x:style(color: red)", "", COSM_STYLE, 0, 0, 2 },
+	};
+	struct cosmetic *c = cosmetic_build_ex(r, 2, NULL, 0, report, NULL, COSMETIC_BUILD_BORROW);
+	assert_non_null(c);
+	struct cosmetic_page *p = cosmetic_page_new(c, "a.org", 0);
+	const struct cosmetic_entry *v[2];
+	assert_int_equal(cosmetic_page_lookup(p, key('.', "promo"), v, 2), 1);
+	assert_ptr_equal(sel_text(cosmetic_entry_sel(v[0])), r[0].body);
+	char *t = cosmetic_entry_text(v[0]);
+	assert_string_equal(t, "##.promo");
+	free(t);
+	cosmetic_page_free(p);
+	cosmetic_free(c);
+	/* without the flag: copies */
+	c = build(r, 1);
+	p = cosmetic_page_new(c, "a.org", 0);
+	assert_int_equal(cosmetic_page_lookup(p, key('.', "promo"), v, 2), 1);
+	assert_ptr_not_equal(sel_text(cosmetic_entry_sel(v[0])), r[0].body);
+	cosmetic_page_free(p);
+	cosmetic_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_06_style_rules_ride_along),
 		cmocka_unit_test(test_07_window_filter),
 		cmocka_unit_test(test_08_entry_text),
+		cmocka_unit_test(test_09_borrowed_bodies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

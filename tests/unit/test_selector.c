@@ -634,6 +634,28 @@ static void test_11_first_filter(void **state)
 	free(seen);
 }
 
+/* sel_parse_borrow keeps the caller's text when the selector is all of
+ * it, and copies otherwise; both free cleanly (the sanitized run checks). */
+static void test_12_borrowed_text(void **state)
+{
+	char why[128];
+	static const char a[] = "div.ad:has-text(/^Ad$/i)";
+	struct sel *s = sel_parse_borrow(a, SEL_SYNTAX_CSS, why, sizeof why);
+	assert_non_null(s);
+	assert_ptr_equal(sel_text(s), a);
+	sel_free(s);
+	char b[] = "  .ad  ";   /* trimmed: the selector is not all of it */
+	s = sel_parse_borrow(b, SEL_SYNTAX_CSS, why, sizeof why);
+	assert_non_null(s);
+	assert_ptr_not_equal(sel_text(s), b);
+	assert_string_equal(sel_text(s), ".ad");
+	b[2] = 'X';             /* the copy does not follow the caller's text */
+	assert_string_equal(sel_text(s), ".ad");
+	sel_free(s);
+	assert_null(sel_parse_borrow(":xpath(//a)", SEL_SYNTAX_CSS, why, sizeof why));
+	assert_non_null(strstr(why, "xpath"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_09_shared_regex_codes),
 		cmocka_unit_test(test_10_word_filter),
 		cmocka_unit_test(test_11_first_filter),
+		cmocka_unit_test(test_12_borrowed_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
