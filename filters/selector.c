@@ -9,6 +9,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "filters/selector.h"
+#include "filters/rxfix.h"
 
 #include <ctype.h>
 #include <pcre2.h>
@@ -742,7 +743,23 @@ static pcre2_code *re_get(const char *pat, size_t n, uint32_t opts, int *err, PC
 		goto out;
 	memcpy(copy, pat, n);
 	copy[n] = 0;
-	re = pcre2_compile((PCRE2_SPTR)pat, (PCRE2_SIZE)n, opts, err, off, NULL);
+	if (rxfix_needed(opts)) {
+		/* the same pattern with PCRE2 10.42's JIT bug avoided (rxfix.h);
+		 * an error offset still points into what the user wrote when
+		 * the original fails too */
+		char *fixed = malloc(3 * n + 1);
+		if (!fixed) {
+			free(copy);
+			goto out;
+		}
+		size_t fl = rxfix_rewrite(pat, n, fixed);
+		re = pcre2_compile((PCRE2_SPTR)fixed, (PCRE2_SIZE)fl, opts, err, off, NULL);
+		free(fixed);
+		if (!re)
+			re = pcre2_compile((PCRE2_SPTR)pat, (PCRE2_SIZE)n, opts, err, off, NULL);
+	} else {
+		re = pcre2_compile((PCRE2_SPTR)pat, (PCRE2_SIZE)n, opts, err, off, NULL);
+	}
 	if (!re) {
 		free(copy);
 		goto out;
