@@ -270,15 +270,20 @@ static int hf_open(const struct chain_msg *msg, void **state)
 	return CHAIN_ACCEPT;
 }
 
-/* The rewriter's output goes into space reserved in dst, HF_OUT_SPACE at a
- * time, rather than through evbuffer_add per piece: evbuffer_add grows
- * buffers in chains of at most 4 KiB, so a 120 KB page made ~30 chain
- * allocations, ~30 iovecs for writev and 4 KiB windows for the gzip
- * encoder.  While space is reserved nothing else may touch dst. */
-#define HF_OUT_SPACE (64 * 1024)
+/* The rewriter's output goes into space reserved in dst rather than
+ * through evbuffer_add per piece: evbuffer_add grows buffers in chains of
+ * at most 4 KiB, so a 120 KB page made ~30 chain allocations, ~30 iovecs
+ * for writev and 4 KiB windows for the gzip encoder.  The space reserved
+ * follows the input at hand (output is about as long), between
+ * HF_OUT_MIN and HF_OUT_MAX: a page trickling in a few hundred bytes at a
+ * time must not pin a 64 KiB chain per piece while a slow client reads.
+ * While space is reserved nothing else may touch dst. */
+#define HF_OUT_MIN 1024
+#define HF_OUT_MAX (64 * 1024)
 
 struct hf_out {
 	struct evbuffer *dst;
+	size_t want;                 /* space to reserve at a time */
 	struct evbuffer_iovec v;     /* reserved space, v.iov_len bytes */
 	size_t used;                 /* of which written */
 	int reserved;
@@ -305,9 +310,9 @@ static int sink_out(void *arg, const char *p, size_t n)
 	}
 	if (out_commit(o) < 0)
 		return -1;
-	if (n >= HF_OUT_SPACE / 2)
+	if (n >= o->want / 2)
 		return evbuffer_add(o->dst, p, n);
-	if (evbuffer_reserve_space(o->dst, HF_OUT_SPACE, &o->v, 1) < 1)
+	if (evbuffer_reserve_space(o->dst, (ev_ssize_t)o->want, &o->v, 1) < 1)
 		return -1;
 	o->reserved = 1;
 	o->used = n;
@@ -319,7 +324,8 @@ static int sink_out(void *arg, const char *p, size_t n)
  * output to dst.  0/-1. */
 static int feed_all(struct hf_state *s, struct evbuffer *src, struct evbuffer *dst, int last)
 {
-	struct hf_out o = { dst, { NULL, 0 }, 0, 0 };
+	size_t want = evbuffer_get_length(src) + HF_OUT_MIN;
+	struct hf_out o = { dst, want < HF_OUT_MAX ? want : HF_OUT_MAX, { NULL, 0 }, 0, 0 };
 	int rc = 0;
 	for (;;) {
 		struct evbuffer_iovec v[16];

@@ -29,8 +29,11 @@
 #define CODEC_MAGIC 0x434f4443u          /* "CODC" */
 #define CODEC_STEP_OUT (16 * 1024)       /* output reserved per step */
 /* ISA-L's inflate keeps its 32 KiB history by copying it out of the caller's
- * output after each call: bigger windows mean fewer such copies. */
+ * output after each call: bigger windows mean fewer such copies.  Only
+ * when CODEC_ISAL_BIG_IN bytes of input are there to fill them: a stream
+ * trickling in must not pin a 64 KiB chain per piece. */
 #define CODEC_ISAL_STEP_OUT (64 * 1024)
+#define CODEC_ISAL_BIG_IN (8 * 1024)
 #define CODEC_ISAL_LEVEL_BUF ISAL_DEF_LVL1_MEDIUM   /* 148 KiB; LARGE is no faster on pages */
 #define CODEC_ZSTD_WINDOW_LOG 23         /* 8 MiB */
 
@@ -571,7 +574,9 @@ int codec_run(struct codec *c, struct evbuffer *in, struct evbuffer *out, int la
 		}
 		if (il)
 			c->started = 1;
-		size_t room = CODEC_OUT_LIMIT - produced, step_out = c->id ? CODEC_ISAL_STEP_OUT : CODEC_STEP_OUT;
+		size_t room = CODEC_OUT_LIMIT - produced, step_out = CODEC_STEP_OUT;
+		if (c->id && total >= CODEC_ISAL_BIG_IN)
+			step_out = CODEC_ISAL_STEP_OUT;
 		if (room > step_out)
 			room = step_out;
 		if (evbuffer_reserve_space(out, (ev_ssize_t)room, &vout, 1) < 1)
