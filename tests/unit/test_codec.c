@@ -7,6 +7,7 @@
  * libisal.so.2 is installed, as tools/deps.sh makes it) and forced onto
  * zlib; streams made by one library are decoded by the other.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -551,6 +552,55 @@ static void test_13_library(void **state)
 		printf("test_codec: libisal.so.2 not found; both runs use zlib\n");
 }
 
+/* Decodes gzip in a codec pair alive at once (one takes the thread's spare
+ * ISA-L state, the other a new one), interleaved; then both freed and new
+ * ones (the spares again) decode gzip, raw deflate and zlib. */
+static void *decode_pairs(void *arg)
+{
+	size_t plen = 40000, l1, l2;
+	unsigned char *plain = sample(plen);
+	unsigned char *g = ref_zlib(plain, plen, 31, &l1), *r = ref_zlib(plain, plen, -15, &l2);
+	for (int round = 0; round < 3; round++) {
+		struct codec *a = codec_decoder_new(CODEC_GZIP), *b = codec_decoder_new(CODEC_GZIP);
+		struct evbuffer *ia = evbuffer_new(), *ib = evbuffer_new();
+		struct evbuffer *oa = evbuffer_new(), *ob = evbuffer_new();
+		for (size_t off = 0; off < l1; off += 1000) {
+			size_t k = l1 - off < 1000 ? l1 - off : 1000;
+			evbuffer_add(ia, g + off, k);
+			evbuffer_add(ib, g + off, k);
+			assert_int_equal(codec_run(a, ia, oa, off + k == l1), 0);
+			assert_int_equal(codec_run(b, ib, ob, off + k == l1), 0);
+		}
+		expect_buffer(oa, plain, plen);
+		expect_buffer(ob, plain, plen);
+		codec_free(a);
+		codec_free(b);
+		evbuffer_free(ia);
+		evbuffer_free(ib);
+		evbuffer_free(oa);
+		evbuffer_free(ob);
+		struct evbuffer *o = evbuffer_new();
+		assert_int_equal(decode_pieces(CODEC_DEFLATE, r, l2, NULL, 0, 1, o), 0);
+		expect_buffer(o, plain, plen);
+		evbuffer_free(o);
+		round_trip(CODEC_GZIP, 1, plain, plen);
+	}
+	free(g);
+	free(r);
+	free(plain);
+	return arg;
+}
+
+/* ISA-L states kept per thread serve the next codecs, in this thread and
+ * in one that exits (its spares go with it: no leak under ASan). */
+static void test_14_states_reused(void **state)
+{
+	decode_pairs(NULL);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, decode_pairs, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+}
+
 static int use_zlib = 1, use_default = 0;
 
 static int setup_zlib(void **state)
@@ -587,6 +637,7 @@ int main(void)
 		cmocka_unit_test(test_11_corruption_agrees),
 		cmocka_unit_test(test_12_preset_dictionary),
 		cmocka_unit_test(test_13_library),
+		cmocka_unit_test(test_14_states_reused),
 	};
 	int failed = cmocka_run_group_tests_name("codec (default library)", tests, setup_default, NULL);
 	failed += cmocka_run_group_tests_name("codec (zlib forced)", tests, setup_zlib, NULL);
