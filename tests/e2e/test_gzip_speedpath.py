@@ -6,6 +6,8 @@ the bytes the plain page gives, multi-member origin gzip included."""
 import gzip
 import random
 import re
+import socket
+import time
 
 import pytest
 
@@ -105,3 +107,38 @@ def test_03_corrupt_origin_gzip_aborts(gq, origin):
     r = curl("-x", gq.proxy, "-s", "-o", "/dev/null", "--compressed", origin.url("/gzsp/bad.html"))
     # the response is cut short, never ended cleanly
     assert r.returncode != 0
+
+
+@pytest.mark.parametrize("coding", ["gzip", "identity"])
+def test_04_trickled_body_same_bytes(gq, origin, raw_origin, coding):
+    """The head alone first, then the body in small pieces (a slow origin):
+    the client gets what the page sent whole gives."""
+    data = big_page(4)
+    origin.write("gzsp/whole.html", data)
+    _, want = fetch(gq, origin.url("/gzsp/whole.html"))
+    body = gzip.compress(data, 6) if coding == "gzip" else data
+    rnd = random.Random(4)
+
+    def serve(conn, server):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.recv(65536)
+        enc = b"Content-Encoding: gzip\r\n" if coding == "gzip" else b""
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n" + enc +
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body))
+        time.sleep(0.05)
+        off = 0
+        while off < len(body):
+            k = rnd.randint(1, 700)
+            conn.sendall(body[off:off + k])
+            off += k
+            if rnd.random() < 0.1:
+                time.sleep(0.002)
+        conn.close()
+    srv = raw_origin(serve)
+    head, raw = fetch(gq, "http://127.0.0.1:%d/t.html" % srv.port, "-H", "Accept-Encoding: gzip")
+    if coding == "gzip":                      # decoded, rewritten, recompressed
+        assert "content-encoding: gzip" in head
+        raw = gzip.decompress(raw)
+    else:                                     # quell compresses only what it decoded
+        assert "content-encoding" not in head
+    assert normalize(raw) == normalize(want)
