@@ -272,9 +272,83 @@ static int hf_open(const struct chain_msg *msg, void **state)
 	return CHAIN_ACCEPT;
 }
 
-static int sink_evbuffer(void *arg, const char *p, size_t n)
+/* The rewriter's output goes into space reserved in dst rather than
+ * through evbuffer_add per piece: evbuffer_add grows buffers in chains of
+ * at most 4 KiB, so a 120 KB page made ~30 chain allocations, ~30 iovecs
+ * for writev and 4 KiB windows for the gzip encoder.  The space reserved
+ * follows the input at hand (output is about as long), between
+ * HF_OUT_MIN and HF_OUT_MAX: a page trickling in a few hundred bytes at a
+ * time must not pin a 64 KiB chain per piece while a slow client reads.
+ * While space is reserved nothing else may touch dst. */
+#define HF_OUT_MIN 1024
+#define HF_OUT_MAX (64 * 1024)
+
+struct hf_out {
+	struct evbuffer *dst;
+	size_t want;                 /* space to reserve at a time */
+	struct evbuffer_iovec v;     /* reserved space, v.iov_len bytes */
+	size_t used;                 /* of which written */
+	int reserved;
+};
+
+/* Commits what was written into the reserved space.  0/-1. */
+static int out_commit(struct hf_out *o)
 {
-	return evbuffer_add(arg, p, n);
+	if (!o->reserved)
+		return 0;
+	o->reserved = 0;
+	o->v.iov_len = o->used;
+	return evbuffer_commit_space(o->dst, &o->v, 1);
+}
+
+/* rewriter_sink: copies p[0..n) to the end of o->dst.  0/-1 (ENOMEM). */
+static int sink_out(void *arg, const char *p, size_t n)
+{
+	struct hf_out *o = arg;
+	if (o->reserved && o->v.iov_len - o->used >= n) {
+		memcpy((char *)o->v.iov_base + o->used, p, n);
+		o->used += n;
+		return 0;
+	}
+	if (out_commit(o) < 0)
+		return -1;
+	if (n >= o->want / 2)
+		return evbuffer_add(o->dst, p, n);
+	if (evbuffer_reserve_space(o->dst, (ev_ssize_t)o->want, &o->v, 1) < 1)
+		return -1;
+	o->reserved = 1;
+	o->used = n;
+	memcpy(o->v.iov_base, p, n);
+	return 0;
+}
+
+/* Feeds every byte of src (and the end, with last) to the rewriter,
+ * output to dst.  0/-1. */
+static int feed_all(struct hf_state *s, struct evbuffer *src, struct evbuffer *dst, int last)
+{
+	size_t want = evbuffer_get_length(src) + HF_OUT_MIN;
+	struct hf_out o = { dst, want < HF_OUT_MAX ? want : HF_OUT_MAX, { NULL, 0 }, 0, 0 };
+	int rc = 0;
+	for (;;) {
+		struct evbuffer_iovec v[16];
+		int n = evbuffer_peek(src, -1, NULL, v, 16);
+		if (n <= 0)
+			break;
+		if (n > 16)
+			n = 16;
+		size_t total = 0;
+		for (int i = 0; i < n && rc == 0; i++) {
+			rc = rewriter_feed(s->rw, v[i].iov_base, v[i].iov_len, 0, sink_out, &o);
+			total += v[i].iov_len;
+		}
+		if (rc < 0 || evbuffer_drain(src, total) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && last)
+		rc = rewriter_feed(s->rw, NULL, 0, 1, sink_out, &o);
+	return out_commit(&o) < 0 ? -1 : rc;
 }
 
 static int hf_process(void *state, struct evbuffer *src, struct evbuffer *dst, int last)
@@ -293,25 +367,7 @@ static int hf_process(void *state, struct evbuffer *src, struct evbuffer *dst, i
 	}
 	if (s->utf16)
 		return evbuffer_add_buffer(dst, src) < 0 ? CHAIN_ERROR : CHAIN_OK;
-	for (;;) {
-		struct evbuffer_iovec v[16];
-		int n = evbuffer_peek(src, -1, NULL, v, 16);
-		if (n <= 0)
-			break;
-		if (n > 16)
-			n = 16;
-		size_t total = 0;
-		for (int i = 0; i < n; i++) {
-			if (rewriter_feed(s->rw, v[i].iov_base, v[i].iov_len, 0, sink_evbuffer, dst) < 0)
-				return CHAIN_ERROR;
-			total += v[i].iov_len;
-		}
-		if (evbuffer_drain(src, total) < 0)
-			return CHAIN_ERROR;
-	}
-	if (last && rewriter_feed(s->rw, NULL, 0, 1, sink_evbuffer, dst) < 0)
-		return CHAIN_ERROR;
-	return CHAIN_OK;
+	return feed_all(s, src, dst, last) < 0 ? CHAIN_ERROR : CHAIN_OK;
 }
 
 const struct chain_filter chain_html_filter = {

@@ -30,8 +30,10 @@
 
 static int codec_process(void *state, struct evbuffer *src, struct evbuffer *dst, int last)
 {
+	/* CODEC_MORE: the codec stopped at its output bound; ISA-L's inflate
+	 * may have read all of src ahead, so src can be empty. */
 	int r = codec_run(state, src, dst, last);
-	return r < 0 ? CHAIN_ERROR : CHAIN_OK;    /* CODEC_MORE leaves bytes in src */
+	return r < 0 ? CHAIN_ERROR : r == CODEC_MORE ? CHAIN_MORE : CHAIN_OK;
 }
 
 static void codec_close(void *state)
@@ -313,7 +315,7 @@ static struct evbuffer *run_stages(struct chain *c)
 				fail(c, s->f->name);
 				return NULL;
 			}
-			if (left && r == CHAIN_OK)
+			if (r == CHAIN_MORE || (left && r == CHAIN_OK))
 				c->pending = earlier_pending = 1;
 			else if (left && last) {
 				fail(c, "a filter kept bytes at the end of the body");

@@ -28,6 +28,8 @@
  *    src mean: with CHAIN_NEED_MORE, a bounded tail held until more input
  *    arrives (a split tag); with CHAIN_OK, it stopped early to bound its
  *    output and wants to be called again (same last) once dst drained.
+ *    CHAIN_MORE says the same when src may be empty (a decompressor holding
+ *    output it read ahead for): call again, same last.
  *    last = 1 when src holds the end of the body: everything must then be
  *    flushed to dst (CHAIN_NEED_MORE with last is an error).  A filter that
  *    returned CHAIN_OK with last = 1 and an empty src is not called again.
@@ -48,7 +50,7 @@ struct evbuffer;
 struct headers;
 struct config;
 
-enum { CHAIN_ERROR = -1, CHAIN_OK = 0, CHAIN_NEED_MORE = 1 };   /* process() */
+enum { CHAIN_ERROR = -1, CHAIN_OK = 0, CHAIN_NEED_MORE = 1, CHAIN_MORE = 2 };   /* process() */
 enum { CHAIN_DECLINE = 0, CHAIN_ACCEPT = 1 };                   /* open() */
 
 enum {

@@ -9,6 +9,11 @@
  * caller drains out to its client and calls again.  zstd windows are capped
  * at 8 MiB (as browsers do) so one stream cannot claim 128 MiB.
  *
+ * gzip and deflate run on ISA-L (Intel's igzip: libisal.so.2, opened on
+ * first use) when it is installed, several times faster than zlib, which
+ * stays the fallback; the encoder only at level 1 (quell's own), where the
+ * two compress alike.  Behaviour is the same on both.
+ *
  * Lenient where browsers are: an empty body decodes to nothing; bytes after
  * the end of a deflate/br stream or after the last gzip member (when they
  * do not start another member) are ignored.
@@ -58,5 +63,13 @@ int codec_run(struct codec *c, struct evbuffer *in, struct evbuffer *out, int la
 const char *codec_error(const struct codec *c);
 
 void codec_free(struct codec *c);                  /* NULL is a no-op */
+
+/* "isal" or "zlib": the library gzip/deflate codecs created now would use
+ * (loads ISA-L on the first call). */
+const char *codec_gzip_library(void);
+
+/* Tests and benchmarks: on = 1 makes codecs created afterwards use zlib even
+ * when ISA-L is there; 0 undoes it.  Codecs already made keep theirs. */
+void codec_force_zlib(int on);
 
 #endif

@@ -1314,6 +1314,25 @@ static void switch_protocols(struct conn *c, const struct http1_head *h, struct 
 	start_tunnel(c);
 }
 
+/* 1 when the body of the response h (whose chain is open) may be waiting
+ * in the origin's socket beyond what was read with the head.  libevent
+ * reads at most 4 KiB a call (EVBUFFER_MAX_READ), so a head and body sent
+ * together are mostly still there: taking them before the first relay
+ * gives the chain the body in one piece, and the client head and body in
+ * one write (120 KB page: one FIONREAD, one read and one write to the
+ * client fewer a response).  A Content-Length body already in hand is
+ * not waited for (no read that would only say EAGAIN). */
+static ssize_t slurp(struct conn *c, struct bufferevent *bev);
+
+static int body_waits(struct conn *c, const struct http1_head *h)
+{
+	struct exchange *x = c->x;
+	if (c->tls || http1_response_body(h, x->method, strlen(x->method)) == HTTP1_BODY_NONE)
+		return 0;
+	int64_t left = chain_remaining(x->chain);
+	return left < 0 || (uint64_t)left > evbuffer_get_length(bufferevent_get_input(upstream_bev(x->up)));
+}
+
 /* Handles a complete response head.  Returns 1 to keep parsing (an interim
  * response was forwarded), 0 otherwise. */
 static int on_response_head(struct conn *c, const struct http1_head *h)
@@ -1348,7 +1367,12 @@ static int on_response_head(struct conn *c, const struct http1_head *h)
 	struct timeval io = ms_tv(c->cfg->io_timeout_ms);
 	bufferevent_set_timeouts(upstream_bev(x->up), &io, &io);
 	x->resp = RESP_BODY;
+	int more = body_waits(c, h);
 	http1_parser_reset(c->resp_parser);
+	if (more && slurp(c, upstream_bev(x->up)) < 0) {
+		abort_response(c, "the origin's connection failed");
+		return 0;
+	}
 	relay_response(c, 0);
 	return 0;
 }
@@ -1388,7 +1412,13 @@ static ssize_t slurp(struct conn *c, struct bufferevent *bev)
 	size_t have = evbuffer_get_length(bufferevent_get_input(bev));
 	if (c->tls || have >= c->cfg->conn_buffer)
 		return 0;
-	return sockio_slurp(bev, c->cfg->conn_buffer - have);
+	size_t room = c->cfg->conn_buffer - have;
+	/* A Content-Length body: no more than the origin still owes, so a
+	 * 120 KB page does not reserve (and fault in) a 256 KiB chain. */
+	int64_t left = c->x && c->x->chain ? chain_remaining(c->x->chain) : -1;
+	if (left >= 0 && (uint64_t)left > have && (uint64_t)left - have < room)
+		room = (size_t)left - have;
+	return sockio_slurp(bev, room);
 }
 
 static void up_read(struct bufferevent *bev, void *arg)

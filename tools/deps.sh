@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is already present.
 set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
-libevent-dev libssl-dev libpcre2-dev zlib1g-dev libbrotli-dev libzstd-dev libpsl-dev
+libevent-dev libssl-dev libpcre2-dev zlib1g-dev libbrotli-dev libzstd-dev libpsl-dev libisal-dev
 libcmocka-dev openssl curl nginx python3 python3-pytest
 webext-ublock-origin-firefox chromium libnss3-tools"
 missing=""

@@ -373,6 +373,71 @@ static void test_output_bound(void **state)
 	free(z);
 }
 
+/* A content filter that swallows all its input and gives it back at most
+ * 1000 bytes a call, returning CHAIN_MORE while it holds some: its src is
+ * empty then, as for ISA-L's inflate when it read ahead. */
+struct trickle { struct evbuffer *held; };
+
+static int tr_open(const struct chain_msg *m, void **state)
+{
+	struct trickle *t = calloc(1, sizeof *t);
+	if (!t || !(t->held = evbuffer_new())) {
+		free(t);
+		return CHAIN_ERROR;
+	}
+	*state = t;
+	return CHAIN_ACCEPT;
+}
+
+static int tr_process(void *state, struct evbuffer *src, struct evbuffer *dst, int last)
+{
+	struct trickle *t = state;
+	evbuffer_add_buffer(t->held, src);
+	evbuffer_remove_buffer(t->held, dst, 1000);
+	return evbuffer_get_length(t->held) ? CHAIN_MORE : CHAIN_OK;
+}
+
+static void tr_close(void *state)
+{
+	struct trickle *t = state;
+	evbuffer_free(t->held);
+	free(t);
+}
+
+static const struct chain_filter trickle = { "trickle", CHAIN_F_CONTENT, tr_open, tr_process, tr_close };
+static const struct chain_filter *const trickle_table[] = { &trickle };
+
+/* Everything a CHAIN_MORE filter holds comes out, the last of it after
+ * the origin's body ended, with src empty. */
+static void test_more_with_empty_src(void **state)
+{
+	size_t n = 25000;
+	char *body = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		body[i] = (char)('a' + i % 26);
+	struct headers *h = headers_new();
+	struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+	struct chain *c = chain_new_table(trickle_table, 1);
+	struct chain_msg m = { "http://a.test/", "GET", 200, h, NULL, "text/plain", "",
+	                       0, 0, NULL, 0, NULL };
+	struct chain_framing f = { HTTP1_BODY_LENGTH, (int64_t)n, 0 };     /* HTTP/1.0: no chunks */
+	int cc, rc = 0, rounds = 0;
+	chain_set_limit(c, 1);
+	assert_int_equal(chain_open(c, &m, &f, &cc), 0);
+	evbuffer_add(in, body, n);
+	while (rc == 0 && rounds++ < 1000)
+		rc = chain_run(c, in, out, 0);
+	assert_int_equal(rc, 1);
+	assert_true(rounds > 20);
+	assert_int_equal(evbuffer_get_length(out), n);
+	assert_memory_equal(evbuffer_pullup(out, -1), body, n);
+	chain_free(c);
+	headers_free(h);
+	evbuffer_free(in);
+	evbuffer_free(out);
+	free(body);
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -391,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_gzip_passthrough_when_accepted),
 		cmocka_unit_test(test_corrupt_gzip_is_error),
 		cmocka_unit_test(test_output_bound),
+		cmocka_unit_test(test_more_with_empty_src),
 		cmocka_unit_test(test_random_chunked_property),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
