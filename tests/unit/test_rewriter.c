@@ -586,6 +586,25 @@ static void test_48_waited_selectors(void **state)
 	       "x");
 }
 
+/* Nonces made by the rewriter itself: 24 base64 characters, and no two
+ * alike over more pages than one 4 KB pool of random bytes serves. */
+static void test_49_own_nonces(void **state)
+{
+	enum { N = 600 };
+	static char seen[N][32];
+	for (int i = 0; i < N; i++) {
+		struct rewriter *rw = rewriter_new(NULL, NULL);
+		assert_non_null(rw);
+		const char *n = rewriter_nonce(rw);
+		assert_int_equal(strlen(n), 24);
+		assert_int_equal(strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"), 24);
+		for (int k = 0; k < i; k++)
+			assert_string_not_equal(seen[k], n);
+		strcpy(seen[i], n);
+		rewriter_free(rw);
+	}
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -615,6 +634,7 @@ int main(void)
 		cmocka_unit_test(test_46_text_guard_count),
 		cmocka_unit_test(test_47_tag_rule_lists),
 		cmocka_unit_test(test_48_waited_selectors),
+		cmocka_unit_test(test_49_own_nonces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
