@@ -2182,10 +2182,21 @@ int sel_index_key(const struct sel *s, char *buf, size_t len)
 
 /* ---- matching ------------------------------------------------------------ */
 
+/* Short byte strings (tag and attribute names, class tokens) compared
+ * inline: a libc call cost more than the compare, and matching asks it
+ * for every candidate rule on every element. */
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
 static const struct html_attr *find_attr(const struct sel_node *e, const char *name, size_t n)
 {
 	for (unsigned i = 0; i < e->n_attrs; i++)
-		if (e->attrs[i].name_len == n && !memcmp(e->attrs[i].name, name, n))
+		if (e->attrs[i].name_len == n && bytes_eq(e->attrs[i].name, name, n))
 			return &e->attrs[i];
 	return NULL;
 }
@@ -2365,20 +2376,24 @@ static int is_html_space(char ch)
 }
 
 /* Is cl one of the whitespace-separated tokens of the class attribute?
- * Searched with memmem, then the match must stand alone: pages carry
- * class lists of dozens of names, and the rules that are tried on an
- * element mostly hold one of them. */
+ * Its first byte is searched with memchr (pages carry class lists of
+ * dozens of names), then an occurrence must stand alone and hold the
+ * rest: memmem cost a call of some 200 instructions for these short
+ * needles. */
 static int has_class(const struct html_attr *a, const char *cl, size_t m)
 {
 	const char *v = a->value, *end = v + a->value_len;
-	if (m == 0 || memchr(cl, ' ', m) || memchr(cl, '\t', m) || memchr(cl, '\n', m) ||
-	    memchr(cl, '\r', m) || memchr(cl, '\f', m))
-		return 0; /* a token never holds a blank */
+	if (m == 0)
+		return 0;
+	for (size_t i = 0; i < m; i++)
+		if (is_html_space(cl[i]))
+			return 0; /* a token never holds a blank */
 	for (const char *p = v; (size_t)(end - p) >= m; p++) {
-		p = memmem(p, (size_t)(end - p), cl, m);
+		p = memchr(p, cl[0], (size_t)(end - p) - m + 1);
 		if (!p)
 			return 0;
-		if ((p == v || is_html_space(p[-1])) && (p + m == end || is_html_space(p[m])))
+		if ((p == v || is_html_space(p[-1])) && (p + m == end || is_html_space(p[m])) &&
+		    bytes_eq(p + 1, cl + 1, m - 1))
 			return 1;
 	}
 	return 0;
@@ -2390,7 +2405,7 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 static int compound_ok(const struct compound *k, const struct sel_node *const *path,
                        unsigned lvl, const struct sel_node *e)
 {
-	if (k->tag && !(e->name_len == k->tag_len && !memcmp(e->name, k->tag, k->tag_len)))
+	if (k->tag && !(e->name_len == k->tag_len && bytes_eq(e->name, k->tag, k->tag_len)))
 		return 0;
 	if (k->id) {
 		const struct html_attr *a = find_attr(e, "id", 2);
@@ -2460,9 +2475,16 @@ static int match_from(const struct complex *x, unsigned ci, const struct sel_nod
 static int match_at(const struct sel *s, const struct sel_node *const *path, unsigned k,
                     const struct sel_node *node, int scope)
 {
-	for (unsigned i = 0; i < s->n_alts; i++)
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		/* the subject's tag first, without the call: a selector list
+		 * ("img, video, iframe") mostly has an alternative of another
+		 * tag than the element */
+		const struct compound *c = &s->alts[i].c[s->alts[i].n - 1];
+		if (c->tag && (c->tag_len != node->name_len || (c->tag_len && c->tag[0] != node->name[0])))
+			continue;
 		if (match_from(&s->alts[i], s->alts[i].n - 1, path, k, node, scope))
 			return 1;
+	}
 	return 0;
 }
 

@@ -634,6 +634,38 @@ static void test_11_first_filter(void **state)
 	free(seen);
 }
 
+/* Selector lists: an alternative of another tag is passed over before
+ * its compound is looked at, one of the same first letter and length
+ * ("samp" for "span") or without a tag is not. */
+static void test_12_list_subject_tags(void **state)
+{
+	(void)state;
+	static struct sel_node n_video = { "video", 5, NULL, 0, NULL, 0 };
+	static struct sel_node n_iframe = { "iframe", 6, NULL, 0, NULL, 0 };
+	static struct html_attr a_x[] = { { "class", "ad x", 5, 4 } };
+	static struct sel_node n_spanx = { "span", 4, a_x, 1, NULL, 0 };
+	static const struct { const char *sel; const struct sel_node *n; int want; } t[] = {
+		{ "img, video", &n_video, 1 }, { "img, video", &n_iframe, 0 }, { "img, iframe, amp-ad", &n_iframe, 1 },
+		{ "samp, span", &n_spanx, 1 }, { "samp, spam", &n_spanx, 0 }, { "samp.x, .x", &n_spanx, 1 },
+		{ "samp.x, b.x", &n_spanx, 0 }, { "img, *", &n_iframe, 1 }, { "video.y, span.ad", &n_spanx, 1 },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+		const struct sel_node *path[] = { &n_html, t[i].n };
+		struct sel *s = parse_ok(t[i].sel, SEL_SYNTAX_CSS);
+		if (sel_match(s, path, 2) != t[i].want)
+			fprintf(stderr, "%s on %s: want %d\n", t[i].sel, t[i].n->name, t[i].want);
+		assert_int_equal(sel_match(s, path, 2), t[i].want);
+		sel_free(s);
+	}
+	/* relative lists, as :has() asks them */
+	struct sel *h = parse_ok("div:has(img, video)", SEL_SYNTAX_CSS);
+	const struct sel_node *p1[] = { &n_html, &n_video };
+	const struct sel_node *p2[] = { &n_html, &n_iframe };
+	assert_true(sel_match_rel(sel_cond_sel(h, 0), p1, 2, 0));
+	assert_false(sel_match_rel(sel_cond_sel(h, 0), p2, 2, 0));
+	sel_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +680,7 @@ int main(void)
 		cmocka_unit_test(test_09_shared_regex_codes),
 		cmocka_unit_test(test_10_word_filter),
 		cmocka_unit_test(test_11_first_filter),
+		cmocka_unit_test(test_12_list_subject_tags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
