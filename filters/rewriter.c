@@ -245,6 +245,13 @@ struct tinfo {
 	const struct cosmetic_entry **rules; size_t n_rules;
 };
 
+/* Attributes (name and value) known to add no candidate on this page: a
+ * page repeats the same class lists and attribute values on element after
+ * element, and each one otherwise costs a scan, a key hash per class
+ * token or value word and an index probe per key.  key: attr_key() of
+ * the name and value, 0 for an empty slot; direct-mapped. */
+#define ATTR_MEMO 256
+
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
 #define MEMO_SLOTS 1024
@@ -299,6 +306,7 @@ struct rewriter {
 	const uint64_t *tri;       /* the page's "~name=abc" filter */
 	uint16_t open_tags[256];   /* open elements by tag name hash */
 	struct ainfo ainfo[AINFO_SLOTS];
+	uint64_t attr_memo[ATTR_MEMO];
 	struct tinfo tinfo[TINFO_SLOTS];
 	int tag_has_rules;         /* of the start tag being matched */
 	const struct cosmetic_entry **tag_rules; /* its tinfo's rules (NULL: ask the index) */
@@ -1807,6 +1815,63 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 	*ncp = nc;
 }
 
+/* The n < 8 bytes at p as a word (not their exact packing: two loads that
+ * may overlap, never reading outside p[0..n)). */
+static inline uint64_t tail_word(const char *p, size_t n)
+{
+	uint32_t lo, hi;
+	if (n >= 4) {
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + n - 4, 4);
+		return (uint64_t)hi << 32 | lo;
+	}
+	if (n == 0)
+		return 0;
+	return (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n / 2] << 8 |
+	       (uint64_t)(unsigned char)p[n - 1] << 16;
+}
+
+/* A 64-bit hash of an attribute's name and value for attr_memo[] (never
+ * 0): eight bytes a step, so a long class list costs a few multiplies (a
+ * collision of two different attributes would make the second skip its
+ * index lookups: at 2^-64 a pair, as the text memo's keys). */
+static uint64_t attr_key(const struct html_attr *a)
+{
+	const uint64_t k = 0x9e3779b97f4a7c15ull;
+	uint64_t h = ((uint64_t)a->name_len << 32 | a->value_len) * k;
+	const char *p[2] = { a->name, a->value };
+	size_t n[2] = { a->name_len, a->value_len };
+	for (int j = 0; j < 2; j++) {
+		size_t i = 0;
+		uint64_t w;
+		for (; i + 8 <= n[j]; i += 8) {
+			memcpy(&w, p[j] + i, 8);
+			h = (h ^ w) * 0xff51afd7ed558ccdull;
+			h ^= h >> 29;
+		}
+		w = tail_word(p[j] + i, n[j] - i);
+		h = (h ^ w ^ (uint64_t)(j + 1) << 62) * 0xc4ceb9fe1a85ec53ull;
+		h ^= h >> 32;
+	}
+	return h ? h : 1;
+}
+
+/* attr_candidates() through attr_memo[]: an attribute that found no rule
+ * before is not looked up again.  Only a lookup that had room for every
+ * rule (the candidate array not full) proves there is none. */
+static void attr_candidates_memo(struct rewriter *rw, const struct html_attr *a,
+                                 const struct cosmetic_entry **cand, size_t *ncp)
+{
+	uint64_t key = attr_key(a);
+	uint64_t *slot = &rw->attr_memo[(key ^ (key >> 40)) & (ATTR_MEMO - 1)];
+	if (*slot == key)
+		return;
+	size_t before = *ncp;
+	attr_candidates(rw, a, cand, ncp);
+	if (*ncp == before && before < MAX_CAND)
+		*slot = key;
+}
+
 /* 0 when s needs an ancestor with a tag no open element has (the count
  * is by hash: a collision only costs the full match). */
 static int ancestor_open(const struct rewriter *rw, const struct sel *s)
@@ -1825,7 +1890,8 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 	const struct cosmetic_entry **cand = rw->cand;
 	size_t nc = 0;
 	for (unsigned i = 0; i < t->n_attrs; i++)
-		attr_candidates(rw, &t->attrs[i], cand, &nc);
+		if (ainfo_get(rw, t->attrs[i].name, t->attrs[i].name_len))
+			attr_candidates_memo(rw, &t->attrs[i], cand, &nc);
 	if (rw->tag_has_rules && rw->tag_rules) {
 		size_t k = rw->n_tag_rules < MAX_CAND - nc ? rw->n_tag_rules : MAX_CAND - nc;
 		memcpy(cand + nc, rw->tag_rules, k * sizeof *cand);

@@ -559,6 +559,37 @@ static void test_47_tag_rule_lists(void **state)
 	expect(rules, doc, want);
 }
 
+/* Attributes that found no rule are remembered by name and value and not
+ * looked up again: the same value under another name, or a value that
+ * differs by a byte (long and short ones, class lists past eight bytes),
+ * must still be looked up; so must a value whose lookup found rules that
+ * did not match (it is tried again on the next element). */
+static void test_49_attribute_memo(void **state)
+{
+	/* id "ad" finds nothing; class "ad" must still be looked up */
+	expect(R("##.ad"), "<i id=ad>1</i><i class=ad>2</i><i id=ad>3</i><i class=ad>4</i>",
+	       "<i id=ad>1</i><i id=ad>3</i>");
+	/* ... and under an indexed name of the same length */
+	expect(R("##.ad", "##[xname=\"qq\"]"), "<i xname=ad>1</i><i class=ad>2</i><i xname=ad>3</i><i xname=qq>4</i>",
+	       "<i xname=ad>1</i><i xname=ad>3</i>");
+	/* class lists that differ only at the end, past a word */
+	expect(R("##.ad-slot-2"),
+	       "<p class=\"flex items-center ad-slot-1\">1</p><p class=\"flex items-center ad-slot-2\">2</p>"
+	       "<p class=\"flex items-center ad-slot-1\">3</p><p class=\"flex items-center ad-slot-2\">4</p>",
+	       "<p class=\"flex items-center ad-slot-1\">1</p><p class=\"flex items-center ad-slot-1\">3</p>");
+	/* a value whose lookup found a rule that failed on one tag */
+	expect(R("##b.x"), "<i class=x>1</i><b class=x>2</b><i class=x>3</i><b class=x>4</b>",
+	       "<i class=x>1</i><i class=x>3</i>");
+	/* indexed attribute words and 3-byte windows */
+	expect(R("##[href*=\"/promo/\"]", "##[data-k=\"v\"]"),
+	       "<a href=/news/>1</a><a href=/promo/>2</a><a href=/news/>3</a><i data-k=w>4</i><i data-k=v>5</i>"
+	       "<i data-k=w>6</i><i data-k=v>7</i>",
+	       "<a href=/news/>1</a><a href=/news/>3</a><i data-k=w>4</i><i data-k=w>6</i>");
+	/* short values (fewer than four bytes) that share their ends */
+	expect(R("##.aba"), "<i class=aaa>1</i><i class=aba>2</i><i class=a>3</i><i class=ab>4</i><i class=aba>5</i>",
+	       "<i class=aaa>1</i><i class=a>3</i><i class=ab>4</i>");
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -615,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_46_text_guard_count),
 		cmocka_unit_test(test_47_tag_rule_lists),
 		cmocka_unit_test(test_48_waited_selectors),
+		cmocka_unit_test(test_49_attribute_memo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
