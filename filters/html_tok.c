@@ -213,7 +213,9 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 		tk.flags |= HTML_TOK_F_LONG;
 	tk.raw = raw;
 	tk.raw_len = n;
-	memcpy(tk.name, t->name, t->name_len);
+	/* the whole array (calloc'ed, so never uninitialised): a copy of
+	 * fixed size is two moves, a copy of name_len bytes a call */
+	memcpy(tk.name, t->name, sizeof tk.name);
 	tk.name[t->name_len] = 0;
 	tk.name_len = t->name_len;
 	tk.attrs = t->out_attrs;
