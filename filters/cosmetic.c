@@ -77,6 +77,8 @@ struct cosmetic {
 	 * cosmetic_page_css groups those with the same declarations. */
 	const struct cosmetic_entry **always;
 	size_t n_always;
+	int reads_others;            /* some rule's match reads attributes of
+	                                elements besides the one matched */
 };
 
 struct cosmetic_page {
@@ -571,6 +573,7 @@ struct cosmetic *cosmetic_build(const struct cosmetic_rule *rules, size_t n,
 			continue;
 		}
 		c->n_e++;
+		c->reads_others |= sel_reads_others(e->sel);
 		if (find(&e->body_hash, gexc, n_gexc, sizeof *gexc, u64_cmp))
 			e->disabled = 1; /* "#@#sel" with no domain: off everywhere */
 		char **pos;
@@ -830,6 +833,13 @@ int cosmetic_page_attr_sub_indexed(const struct cosmetic_page *p, const char *na
 }
 
 const uint64_t *cosmetic_page_tri_filter(const struct cosmetic_page *p) { return p->sub_tri; }
+
+/* Of every rule of the index, not only the page's: a page's rules are a
+ * subset, and the answer is then known once per index. */
+int cosmetic_page_reads_others(const struct cosmetic_page *p)
+{
+	return p->c && !(p->flags & COSMETIC_P_ELEMHIDE) && p->c->reads_others;
+}
 
 /* Generic entries the page lets through. */
 static int generic_ok(const struct cosmetic_page *p, const struct cosmetic_entry *e)

@@ -265,6 +265,8 @@ struct rewriter {
 	char nonce[40];
 	char *host;
 	int active;                /* rules may apply */
+	int keep_attrs;            /* element records keep their attributes
+	                              (cosmetic_page_reads_others) */
 	int passthrough;
 	int failed;
 
@@ -2064,9 +2066,18 @@ __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct 
 	if (foreign && (fl & T_FOREIGN) && (t->flags & HTML_TOK_F_SELF_CLOSING))
 		is_void = 1;
 	int matchable = rw->active && !rw->skip_level;
-	struct el *e = el_new(rw, t, matchable);
+	/* When no rule reads an element's attributes once it is not the one
+	 * matched, its record borrows the token's for this start tag (its
+	 * matching happens here) instead of a copy; not when a value holds
+	 * a reference, which the copy decodes */
+	int borrow = matchable && !rw->keep_attrs && t->n_attrs && !memchr(t->raw, '&', t->raw_len);
+	struct el *e = el_new(rw, t, matchable && !borrow);
 	if (!e)
 		return -1;
+	if (borrow) {
+		e->n.attrs = t->attrs;
+		e->n.n_attrs = t->n_attrs;
+	}
 	unsigned lvl;
 	if (is_void) {
 		/* matched as a child at depth, then kept as a sibling */
@@ -2103,6 +2114,11 @@ __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct 
 			action = match_rules(rw, t, lvl, lvl, &hit);
 	}
 	int rc = action < 0 ? -1 : emit_start(rw, t, action, hit, is_void, lvl);
+	if (borrow) {
+		/* the token's bytes go with it: later matches see the name */
+		e->n.attrs = NULL;
+		e->n.n_attrs = 0;
+	}
 	/* contents of elements waiting for them start after the start tag */
 	for (size_t i = rw->n_pends; i-- > 0 && rw->pends[i].level == lvl;)
 		rw->pends[i].inner_start = hold_pos(rw);
@@ -2383,6 +2399,7 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 	rw->page = page;
 	rw->active = page && !cosmetic_page_empty(page);
 	rw->tri = page ? cosmetic_page_tri_filter(page) : NULL;
+	rw->keep_attrs = page && cosmetic_page_reads_others(page);
 	if (!rw->o.max_tag)
 		rw->o.max_tag = rw->o.lookahead > (1u << 20) ? rw->o.lookahead : (1u << 20);
 	rw->tok = html_tok_new(rw->o.max_tag);

@@ -95,6 +95,10 @@ struct sel {
 	                               have, or NULL */
 	size_t ancestor_tag_len;
 	size_t subject_tag_len;
+	int reads_others;           /* a match reads the attributes (id, class,
+	                               others) of an element besides the one
+	                               matched: an ancestor or earlier sibling,
+	                               here or in a nested selector */
 	int rel_simple;             /* relative: every alternative is one compound
 	                               under a descendant combinator */
 };
@@ -1260,6 +1264,32 @@ static void set_desc_mask(struct sel *s)
 	}
 }
 
+/* Sets s->reads_others: a compound left of the subject that tests more
+ * than the tag, position or root (its element is an ancestor or earlier
+ * sibling when matched), or a nested selector (:not, :is, :has and the
+ * other conditions) that reads others.  Nested selectors are parsed
+ * before s is, so their flags are final. */
+static void set_reads_others(struct sel *s)
+{
+	int r = 0;
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		const struct complex *x = &s->alts[i];
+		for (unsigned j = 0; j < x->n; j++) {
+			const struct compound *k = &x->c[j];
+			if (j + 1 < x->n && (k->id || k->n_cls || k->n_at || k->n_nots || k->n_is))
+				r = 1;
+			for (unsigned q = 0; q < k->n_nots; q++)
+				r |= k->nots[q]->reads_others;
+			for (unsigned q = 0; q < k->n_is; q++)
+				r |= k->iss[q]->reads_others;
+		}
+	}
+	for (unsigned i = 0; i < s->n_conds; i++)
+		if (s->conds[i].sub)
+			r |= s->conds[i].sub->reads_others;
+	s->reads_others = r;
+}
+
 /* Parses a nested selector from an operator argument. */
 static struct sel *sub_sel(struct cur *c, const char *a, size_t n, int relative, int allow_conds)
 {
@@ -1931,6 +1961,7 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	for (unsigned i = 0; i < s->n_alts; i++)
 		if (s->alts[i].n != 1 || s->alts[i].c[0].comb != ' ')
 			s->rel_simple = 0;
+	set_reads_others(s);
 	(void)start;
 	return s;
 bad:
@@ -1966,6 +1997,7 @@ static int parse_upward(struct cur *c, struct sel *s, struct complex *x, struct 
 	/* A is matched relative to the ancestor: its leftmost compound is a
 	 * descendant of it */
 	a->alts[0].c[0].comb = ' ';
+	set_reads_others(a);
 	char *e;
 	unsigned long n = strtoul(up->arg, &e, 10);
 	int numeric = e != up->arg && (size_t)(e - up->arg) == up->alen;
@@ -2003,6 +2035,7 @@ static int parse_upward(struct cur *c, struct sel *s, struct complex *x, struct 
 	k->sub = a;
 	s->conds = k;
 	s->n_conds = 1;
+	set_reads_others(s);
 	return 0;
 }
 
@@ -2059,6 +2092,7 @@ int sel_has_conds(const struct sel *s) { return s->n_conds > 0; }
 const char *sel_text(const struct sel *s) { return s->text; }
 unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
 int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
+int sel_reads_others(const struct sel *s) { return s->reads_others; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
 int sel_tag_only(const struct sel *s) { return s->tag_only && s->stream_ok; }

@@ -590,6 +590,29 @@ static void test_49_attribute_memo(void **state)
 	       "<i class=aaa>1</i><i class=a>3</i><i class=ab>4</i>");
 }
 
+/* When no rule reads the attributes of an element besides the one
+ * matched, records borrow the token's attributes for their start tag
+ * only: matching on the element itself, on its tag as an ancestor or
+ * sibling, :has() on descendants and decoded values still work; a rule
+ * that reads an ancestor's class keeps them (and must still match). */
+static void test_50_borrowed_attributes(void **state)
+{
+	expect(R("##.ad", "##div > p", "##h2 + i"),
+	       "<div class=ad><p>1</p></div><div id=x><p>2</p><b>3</b></div><h2 class=c>t</h2><i class=d>4</i>",
+	       "<div id=x><b>3</b></div><h2 class=c>t</h2>");
+	expect(R("##div:has(i.x)", "##a[href*=\"&aff_id=\"]"),
+	       "<div class=k><b><i class=x>1</i></b></div><div class=k><i class=y>2</i></div>"
+	       "<a href=\"/x?a=1&amp;aff_id=2\">3</a><a href=\"/x?a=1&amp;aff=2\">4</a>",
+	       "<div class=k><i class=y>2</i></div><a href=\"/x?a=1&amp;aff=2\">4</a>");
+	/* an ancestor's class read: attributes kept */
+	expect(R("##.klaro .notice", "##.ad"),
+	       "<div class=klaro><p class=notice>1</p><p>2</p></div><div><p class=notice>3</p></div><i class=ad>4</i>",
+	       "<div class=klaro><p>2</p></div><div><p class=notice>3</p></div>");
+	expect(R("##section[id^=\"top\"] + aside"),
+	       "<section id=top1>a</section><aside>1</aside><section id=x>b</section><aside>2</aside>",
+	       "<section id=top1>a</section><section id=x>b</section><aside>2</aside>");
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -647,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_47_tag_rule_lists),
 		cmocka_unit_test(test_48_waited_selectors),
 		cmocka_unit_test(test_49_attribute_memo),
+		cmocka_unit_test(test_50_borrowed_attributes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -666,6 +666,28 @@ static void test_12_list_subject_tags(void **state)
 	sel_free(h);
 }
 
+/* Which selectors read the attributes of an element besides the one
+ * matched (the rewriter keeps them only then). */
+static void test_13_reads_others(void **state)
+{
+	(void)state;
+	static const struct { const char *sel; int syntax; int want; } t[] = {
+		{ ".ad", 0, 0 }, { "div > p.x", 0, 0 }, { "nav a[href]", 0, 0 }, { "h2 + p:nth-child(2)", 0, 0 },
+		{ "div:has(img, video)", 0, 0 }, { "div:not(.x)", 0, 0 }, { "div:has(p + p + p)", 0, 0 },
+		{ ".klaro .notice", 0, 1 }, { "div#main > p", 0, 1 }, { "[data-x] ~ p", 0, 1 },
+		{ "div:not(.x) > p", 0, 1 }, { "p:not(div.x > p)", 0, 1 }, { "p:is(.a .b, .c)", 0, 1 },
+		{ "div:has(.a .b)", 0, 1 }, { "div:has(> p):has(.a > .b)", 0, 1 }, { "div:has(:not(.a p))", 0, 1 },
+		{ "div:has-text(ad):upward(.box)", 0, 0 }, { ".a > p:upward(2)", 0, 1 },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+		struct sel *s = parse_ok(t[i].sel, t[i].syntax);
+		if (sel_reads_others(s) != t[i].want)
+			fprintf(stderr, "%s: want %d\n", t[i].sel, t[i].want);
+		assert_int_equal(sel_reads_others(s), t[i].want);
+		sel_free(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_10_word_filter),
 		cmocka_unit_test(test_11_first_filter),
 		cmocka_unit_test(test_12_list_subject_tags),
+		cmocka_unit_test(test_13_reads_others),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
