@@ -343,9 +343,6 @@ struct rewriter {
 	 * others are written before they are read */
 	struct frame frames[MAX_DEPTH + 1];
 	const struct sel_node *path[MAX_DEPTH];
-	uint64_t attr_mask[MAX_DEPTH + 1]; /* attr_bit()s of the attribute names of
-	                              frames[1..i] (written at each push) */
-	uint64_t attr_own[MAX_DEPTH + 1];  /* those of frames[i] alone */
 	const struct cosmetic_entry *cand[MAX_CAND];
 };
 
@@ -1491,8 +1488,6 @@ static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign
 	f->in_start = rw->in_off;
 	f->hold_start = hold_pos(rw);
 	rw->path[lvl - 1] = &e->n;
-	rw->attr_mask[lvl] = rw->attr_mask[lvl - 1]; /* on_start adds its own */
-	rw->attr_own[lvl] = 0;
 	html_tok_set_foreign(rw->tok, foreign);
 	return lvl;
 }
@@ -1889,29 +1884,6 @@ static int ancestor_open(const struct rewriter *rw, const struct sel *s)
 	return !tag || rw->open_tags[name_hash(tag, n) & 255] != 0;
 }
 
-/* A bit of attr_mask[] for an attribute name (n > 0): a cheap mix of its
- * ends and length, as ainfo_get's slot. */
-static uint64_t attr_bit(const char *name, size_t n)
-{
-	return 1ull << (((unsigned char)name[0] * 7u + (unsigned char)name[n - 1] + (unsigned)n * 13u) & 63);
-}
-
-/* 0 when s needs an ancestor carrying an attribute that no ancestor of
- * the element at path[plen - 1] carries, or that its parent (grandparent
- * ...) must carry and does not ("[href^=...] > img" on the images outside
- * links: EasyList files dozens of those under img); a bit shared by two
- * names only costs the full match. */
-static int ancestor_attr_open(const struct rewriter *rw, const struct sel *s, unsigned plen)
-{
-	size_t n;
-	unsigned up;
-	const char *name = sel_ancestor_attr(s, &n, &up);
-	if (!name || !n)
-		return 1;
-	uint64_t have = up == 0 ? rw->attr_mask[plen - 1] : up < plen ? rw->attr_own[plen - up] : 0;
-	return (have & attr_bit(name, n)) != 0;
-}
-
 /* Runs the page's rules on the element at frame lvl (or a void element not
  * pushed: lvl = depth and path extended by the caller).  Returns the
  * action: 0 keep, 1 remove, 2 hide; -1 error. */
@@ -1948,8 +1920,7 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		const struct sel_node *el = rw->path[plen - 1];
 		if (tg && (tl != el->name_len || !short_eq(tg, el->name, tl)))
 			continue;
-		if (!sel_tag_only(s) && (!sel_stream_ok(s) || !ancestor_open(rw, s) || !ancestor_attr_open(rw, s, plen) ||
-		                         !sel_match(s, rw->path, plen)))
+		if (!sel_tag_only(s) && (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)))
 			continue;
 		if (sel_has_conds(s)) {
 			if (lvl >= rw->depth)
@@ -2130,16 +2101,6 @@ __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct 
 				return -1;
 			return emit(rw, t->raw, t->raw_len);
 		}
-		uint64_t own = 0;
-		if (!matchable) {
-			own = ~0ull; /* its attributes are not known */
-		} else {
-			for (unsigned i = 0; i < t->n_attrs; i++)
-				if (t->attrs[i].name_len)
-					own |= attr_bit(t->attrs[i].name, t->attrs[i].name_len);
-		}
-		rw->attr_own[lvl] = own;
-		rw->attr_mask[lvl] |= own;
 		if (is_html) rw->html_level = lvl;
 		if (is_head) { rw->head_level = lvl; rw->seen_head = 1; }
 		if (is_body) rw->body_level = lvl;
@@ -2460,8 +2421,6 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 	rw->o.nonce = NULL;
 	rw->depth = 1;
 	rw->last_desc = -1;
-	rw->attr_mask[0] = 0;
-	rw->attr_own[0] = 0;
 	return rw;
 }
 

@@ -94,11 +94,6 @@ struct sel {
 	const char *ancestor_tag;   /* a tag some ancestor of the subject must
 	                               have, or NULL */
 	size_t ancestor_tag_len;
-	const char *ancestor_attr;  /* an attribute name some ancestor of the
-	                               subject must carry, or NULL */
-	size_t ancestor_attr_len;
-	unsigned ancestor_attr_up;  /* that ancestor is exactly this many levels
-	                               up (child combinators only), 0: any */
 	size_t subject_tag_len;
 	int reads_others;           /* a match reads the attributes (id, class,
 	                               others) of an element besides the one
@@ -1948,29 +1943,6 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 				break;
 			}
 		}
-		/* the same for an attribute name: the nearest such compound
-		 * that tests one by its literal name (an id or a class: the
-		 * "id" or "class" attribute) */
-		int child_only = 1; /* child combinators all the way up to c[j] */
-		for (unsigned j = x->n - 1; j-- > 0 && !s->ancestor_attr;) {
-			if (x->c[j + 1].comb != ' ' && x->c[j + 1].comb != '>')
-				break;
-			child_only &= x->c[j + 1].comb == '>';
-			s->ancestor_attr_up = child_only ? x->n - 1 - j : 0;
-			const struct compound *k = &x->c[j];
-			for (unsigned q = 0; q < k->n_at && !s->ancestor_attr; q++)
-				if (k->at[q].name && !k->at[q].nre) {
-					s->ancestor_attr = k->at[q].name;
-					s->ancestor_attr_len = k->at[q].nlen;
-				}
-			if (!s->ancestor_attr && k->id) {
-				s->ancestor_attr = "id";
-				s->ancestor_attr_len = 2;
-			} else if (!s->ancestor_attr && k->n_cls) {
-				s->ancestor_attr = "class";
-				s->ancestor_attr_len = 5;
-			}
-		}
 	}
 	if (s->n_alts == 1 && s->alts[0].n == 1) {
 		const struct compound *k = &s->alts[0].c[0];
@@ -2124,13 +2096,6 @@ int sel_reads_others(const struct sel *s) { return s->reads_others; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
 int sel_tag_only(const struct sel *s) { return s->tag_only && s->stream_ok; }
-const char *sel_ancestor_attr(const struct sel *s, size_t *len, unsigned *up)
-{
-	*len = s->ancestor_attr_len;
-	*up = s->ancestor_attr ? s->ancestor_attr_up : 0;
-	return s->ancestor_attr;
-}
-
 const char *sel_ancestor_tag(const struct sel *s, size_t *len)
 {
 	*len = s->ancestor_tag_len;

@@ -150,10 +150,5 @@ int sel_tag_only(const struct sel *s);
 /* A tag name one of the subject's ancestors must have for s to match
  * ("nav a": nav), or NULL. */
 const char *sel_ancestor_tag(const struct sel *s, size_t *len);
-/* An attribute name (as the selector writes it, not NUL-terminated) one
- * of the subject's ancestors must carry for s to match ("[href^=x] > img":
- * href; "#a p": id), or NULL; *up: that ancestor is the one so many
- * levels up (1: the parent), 0: any of them. */
-const char *sel_ancestor_attr(const struct sel *s, size_t *len, unsigned *up);
 
 #endif

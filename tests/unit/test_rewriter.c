@@ -613,22 +613,6 @@ static void test_50_borrowed_attributes(void **state)
 	       "<section id=top1>a</section><section id=x>b</section><aside>2</aside>");
 }
 
-/* Rules whose ancestor must carry an attribute are skipped on elements
- * where none does (or not the parent, for a child combinator); where one
- * does, on the element or further up, they still match. */
-static void test_51_ancestor_attributes(void **state)
-{
-	expect(R("##[href^=\"https://ad.\"] > img", "##[data-k] img", "##[data-g] > div > b"),
-	       "<a href=\"https://ad.x/\"><img src=1></a><a href=\"https://x/\"><img src=2></a><img src=3>"
-	       "<div data-k><p><span><img src=4></span></p></div><p><img src=5></p>"
-	       "<section data-g><div><b>6</b><i><b>7</b></i></div></section><div data-g><b>8</b></div>",
-	       "<a href=\"https://ad.x/\"></a><a href=\"https://x/\"><img src=2></a><img src=3>"
-	       "<div data-k><p><span></span></p></div><p><img src=5></p>"
-	       "<section data-g><div><i><b>7</b></i></div></section><div data-g><b>8</b></div>");
-	/* the attribute on the element itself, not an ancestor: no match */
-	expect(R("##[href] img"), "<img href=x src=1><a href=y><img src=2></a>", "<img href=x src=1><a href=y></a>");
-}
-
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -687,7 +671,6 @@ int main(void)
 		cmocka_unit_test(test_48_waited_selectors),
 		cmocka_unit_test(test_49_attribute_memo),
 		cmocka_unit_test(test_50_borrowed_attributes),
-		cmocka_unit_test(test_51_ancestor_attributes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -688,35 +688,6 @@ static void test_13_reads_others(void **state)
 	}
 }
 
-/* The attribute an ancestor must carry, and how far up when only child
- * combinators lead to it. */
-static void test_14_ancestor_attr(void **state)
-{
-	(void)state;
-	static const struct { const char *sel; const char *want; unsigned up; } t[] = {
-		{ "[href^=\"https://x/\"] > img", "href", 1 }, { "[href^=\"https://x/\"] img", "href", 0 },
-		{ "#a p", "id", 0 }, { "div.x > p", "class", 1 }, { "[data-k] > div > img", "data-k", 2 },
-		{ "[data-k] div > img", "data-k", 0 }, { "div > p", NULL, 0 }, { "h2[title] + p", NULL, 0 },
-		{ "a[href] ~ p", NULL, 0 }, { "[data-k] > .x img", "class", 0 }, { "img", NULL, 0 },
-		{ "[href] > img, p", NULL, 0 }, { "[a] > [b] > img", "b", 1 },
-	};
-	for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-		struct sel *s = parse_ok(t[i].sel, SEL_SYNTAX_CSS);
-		size_t n;
-		unsigned up;
-		const char *a = sel_ancestor_attr(s, &n, &up);
-		if (!t[i].want) {
-			assert_null(a);
-		} else {
-			if (!a || n != strlen(t[i].want) || memcmp(a, t[i].want, n) || up != t[i].up)
-				fprintf(stderr, "%s: got %.*s up %u\n", t[i].sel, (int)(a ? n : 4), a ? a : "none", up);
-			assert_true(a && n == strlen(t[i].want) && !memcmp(a, t[i].want, n));
-			assert_int_equal(up, t[i].up);
-		}
-		sel_free(s);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,7 +704,6 @@ int main(void)
 		cmocka_unit_test(test_11_first_filter),
 		cmocka_unit_test(test_12_list_subject_tags),
 		cmocka_unit_test(test_13_reads_others),
-		cmocka_unit_test(test_14_ancestor_attr),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
