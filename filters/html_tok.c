@@ -478,9 +478,23 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 			if (!lt)
 				return 0;
 			from = p;
-			t->state = S_LT;
-			i = p + 1;
-			continue;
+			/* "<x" and "</x" straight into the tag states: most '<' open
+			 * a tag, and a pass through the switch for S_LT and again
+			 * for S_TAG cost two mispredicted jumps a tag */
+			if (p + 2 < len && is_alpha((unsigned char)data[p + 1])) {
+				tag_begin(t, 0);
+				name_add(t, (unsigned char)data[p + 1]);
+				i = p + 2;
+			} else if (p + 3 < len && data[p + 1] == '/' && is_alpha((unsigned char)data[p + 2])) {
+				tag_begin(t, 1);
+				name_add(t, (unsigned char)data[p + 2]);
+				i = p + 3;
+			} else {
+				t->state = S_LT;
+				i = p + 1;
+				continue;
+			}
+			goto in_tag;
 		}
 		case S_LT:
 			if (is_alpha(c)) {
@@ -548,6 +562,7 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 			continue;
 		}
 		case S_TAG:
+		in_tag:
 			if (tag_scan(t, data, &i, len, from)) {
 				if (tag_emit(t, cb, arg, data, from, i) < 0)
 					return -1;
