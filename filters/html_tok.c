@@ -470,7 +470,8 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 	while (i < len) {
 		unsigned char c = (unsigned char)data[i];
 		switch (t->state) {
-		case S_DATA: {
+		case S_DATA:
+		in_data: {
 			const char *lt = memchr(data + i, '<', len - i);
 			size_t p = lt ? (size_t)(lt - data) : len;
 			if (piece(cb, arg, HTML_TOK_TEXT, 0, data + i, p - i) < 0)
@@ -566,6 +567,8 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 			if (tag_scan(t, data, &i, len, from)) {
 				if (tag_emit(t, cb, arg, data, from, i) < 0)
 					return -1;
+				if (t->state == S_DATA && i < len)
+					goto in_data; /* the usual next state, without the switch */
 			}
 			continue;
 		case S_COMMENT: {
