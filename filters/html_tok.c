@@ -113,10 +113,17 @@ static unsigned char lower(unsigned char c)
 /* Bytes that end a tag or attribute name: blanks, '/', '>' and (for
  * attribute names) '='.  Names are most of a tag's bytes, so they are
  * run over in a loop of their own with this table. */
-enum { STOP_TAG = 1, STOP_ATTR = 2 };
+enum { STOP_TAG = 1, STOP_ATTR = 2, UPPER = 4 };
 static const unsigned char name_stop[256] = {
 	[' '] = 3, ['\n'] = 3, ['\t'] = 3, ['\r'] = 3, ['\f'] = 3,
 	['/'] = 3, ['>'] = 3, ['='] = STOP_ATTR,
+	/* capitals: an attribute name's loop learns it has some from the
+	 * same load that looks for its end */
+	['A'] = UPPER, ['B'] = UPPER, ['C'] = UPPER, ['D'] = UPPER, ['E'] = UPPER, ['F'] = UPPER,
+	['G'] = UPPER, ['H'] = UPPER, ['I'] = UPPER, ['J'] = UPPER, ['K'] = UPPER, ['L'] = UPPER,
+	['M'] = UPPER, ['N'] = UPPER, ['O'] = UPPER, ['P'] = UPPER, ['Q'] = UPPER, ['R'] = UPPER,
+	['S'] = UPPER, ['T'] = UPPER, ['U'] = UPPER, ['V'] = UPPER, ['W'] = UPPER, ['X'] = UPPER,
+	['Y'] = UPPER, ['Z'] = UPPER,
 };
 
 /* Appends n bytes to hold.  Returns 0 or -1 (out of memory). */
@@ -335,9 +342,9 @@ new_attr:
 	NEXT(T_ATTR_NAME);
 
 T_ATTR_NAME_l: {
-	unsigned up = 0;
-	while (!(name_stop[c] & STOP_ATTR)) {
-		up |= (unsigned)(c - 'A') < 26;
+	unsigned up = 0, k;
+	while (!((k = name_stop[c]) & STOP_ATTR)) {
+		up |= k; /* UPPER or 0 */
 		if (++i == len) {
 			if (a)
 				a->upper |= up;
