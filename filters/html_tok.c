@@ -276,8 +276,9 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 	return 0;
 }
 
-/* Runs the tag state machine over data[*ip, len).  Returns 1 when the tag
- * is complete (*ip just past '>'), 0 when the data ran out.
+/* Runs the tag state machine over data[*ip, len) (fresh: the tag was begun
+ * just now, in T_NAME).  Returns 1 when the tag is complete (*ip just past
+ * '>'), 0 when the data ran out.
  *
  * Each state is a label and a move to the next byte jumps straight to the
  * next state's label (NEXT): a switch on the state for every byte cost a
@@ -285,7 +286,7 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
  * state a few times per attribute.  The state is written to t->tstate only
  * when the data runs out, and read back (the switch) on the next call. */
 static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len,
-                    size_t from)
+                    size_t from, int fresh)
 {
 	size_t i = *ip;
 	/* position of data[i] within the token */
@@ -300,6 +301,8 @@ static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len
 	if (i >= len)
 		goto more;
 	unsigned char c = (unsigned char)data[i];
+	if (fresh)
+		goto T_NAME_l; /* a tag begun in this chunk: its name, no switch */
 	switch (t->tstate) {
 	case T_NAME: goto T_NAME_l;
 	case T_BEFORE_ATTR: goto T_BEFORE_ATTR_l;
@@ -474,6 +477,7 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 {
 	assert(t && t->magic == HTML_TOK_MAGIC);
 	size_t i = 0, from = 0; /* from: this chunk's part of the current token */
+	int fresh = 0;          /* tag_scan() of a tag begun by the text state */
 	while (i < len) {
 		unsigned char c = (unsigned char)data[i];
 		switch (t->state) {
@@ -502,6 +506,7 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 				i = p + 1;
 				continue;
 			}
+			fresh = 1;
 			goto in_tag;
 		}
 		case S_LT:
@@ -570,8 +575,9 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 			continue;
 		}
 		case S_TAG:
+			fresh = 0;
 		in_tag:
-			if (tag_scan(t, data, &i, len, from)) {
+			if (tag_scan(t, data, &i, len, from, fresh)) {
 				if (tag_emit(t, cb, arg, data, from, i) < 0)
 					return -1;
 				if (t->state == S_DATA && i < len)
