@@ -15,9 +15,6 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h> /* attribute names sixteen bytes at a time */
-#endif
 
 #define HTML_TOK_MAGIC 0x48544f4bu
 
@@ -349,42 +346,6 @@ new_attr:
 
 T_ATTR_NAME_l: {
 	unsigned up = 0, k;
-#ifdef __SSE2__
-	/* sixteen bytes at a time while the chunk has them: the end is the
-	 * first blank, '/', '>' or '='; capitals before it count (names are
-	 * a tag's most bytes, "data-..." ones long) */
-	while (i + 16 <= len) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(data + i));
-		__m128i st = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')),
-		                                       _mm_cmpeq_epi8(x, _mm_set1_epi8('/'))),
-		                          _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('>')),
-		                                       _mm_cmpeq_epi8(x, _mm_set1_epi8('='))));
-		/* '\t' '\n' '\f' '\r' (9, 10, 12, 13): 9..13 but 11 */
-		__m128i ctl = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(8)), _mm_cmplt_epi8(x, _mm_set1_epi8(14)));
-		ctl = _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(11)), ctl);
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(st, ctl));
-		unsigned u = (unsigned)_mm_movemask_epi8(
-			_mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)), _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1))));
-		if (m) {
-			unsigned n = (unsigned)__builtin_ctz(m);
-			up |= (u & ((1u << n) - 1)) ? UPPER : 0;
-			i += n;
-			c = (unsigned char)data[i];
-			break;
-		}
-		up |= u ? UPPER : 0;
-		i += 16;
-		if (i == len)
-			break;
-		c = (unsigned char)data[i];
-	}
-	if (i == len) {
-		if (a)
-			a->upper |= up;
-		t->tstate = T_ATTR_NAME;
-		goto more;
-	}
-#endif
 	while (!((k = name_stop[c]) & STOP_ATTR)) {
 		up |= k; /* UPPER or 0 */
 		if (++i == len) {
