@@ -162,6 +162,24 @@ static void test_02_attributes(void **state)
 	           "\n<div class=[a] data-x=[1] data-y=[] data-z=[2] z=[] id=[I]");
 }
 
+/* Attribute names of sixteen bytes and more (scanned a block at a time):
+ * their end at each place in a block, capitals before and after it,
+ * bytes past 0x7f, control bytes that end a name and one (\v) that does
+ * not, all split anywhere. */
+static void test_02b_long_attribute_names(void **state)
+{
+	expect_sig("<i data-a-long-attribute-name=1 data-another-long-name-Here data-0123456789abcdef>",
+	           "\n<i data-a-long-attribute-name=[1] data-another-long-name-here=[] data-0123456789abcdef=[]");
+	expect_sig("<i aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaZ/><i bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\tc>",
+	           "\n<i/ aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaz=[]\n<i bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb=[] c=[]");
+	expect_sig("<i data-\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9-x=\"v\" DATA-XXXXXXXXXXXXXXXXXX\rk=v "
+	           "data-yyyyyyyyyyyyyyyyyyyy\v=w data-zzzzzzzzzzzzzzzzzzzz\fq>",
+	           "\n<i data-\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9-x=[v] data-xxxxxxxxxxxxxxxxxx=[] k=[v] "
+	           "data-yyyyyyyyyyyyyyyyyyyy\v=[w] data-zzzzzzzzzzzzzzzzzzzz=[] q=[]");
+	expect_sig("<i abcdefghijklmnoP=1 abcdefghijklmnop=2 Abcdefghijklmnopq=3 abcdefghijklmnopQ>",
+	           "\n<i abcdefghijklmnop=[1] abcdefghijklmnop=[2] abcdefghijklmnopq=[3] abcdefghijklmnopq=[]");
+}
+
 static void test_03_comments(void **state)
 {
 	expect_sig("<!-- a -- b -->x", "\nO:<!-- a -- b -->\nT:x");
@@ -253,6 +271,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_01_real_pages),
 		cmocka_unit_test(test_02_attributes),
+		cmocka_unit_test(test_02b_long_attribute_names),
 		cmocka_unit_test(test_03_comments),
 		cmocka_unit_test(test_04_doctype_bogus),
 		cmocka_unit_test(test_05_rawtext),
