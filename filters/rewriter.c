@@ -1742,11 +1742,10 @@ static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsig
 	return fl;
 }
 
-static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
+static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsigned bits,
                             const struct cosmetic_entry **cand, size_t *ncp)
 {
 	size_t nc = *ncp;
-	unsigned bits = ainfo_get(rw, a->name, a->name_len);
 	if (bits & AI_AT)
 		nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('@'), a->name, a->name_len),
 		                           cand + nc, MAX_CAND - nc);
@@ -1862,7 +1861,7 @@ static uint64_t attr_key(const struct html_attr *a)
 /* attr_candidates() through attr_memo[]: an attribute that found no rule
  * before is not looked up again.  Only a lookup that had room for every
  * rule (the candidate array not full) proves there is none. */
-static void attr_candidates_memo(struct rewriter *rw, const struct html_attr *a,
+static void attr_candidates_memo(struct rewriter *rw, const struct html_attr *a, unsigned bits,
                                  const struct cosmetic_entry **cand, size_t *ncp)
 {
 	uint64_t key = attr_key(a);
@@ -1870,7 +1869,7 @@ static void attr_candidates_memo(struct rewriter *rw, const struct html_attr *a,
 	if (*slot == key)
 		return;
 	size_t before = *ncp;
-	attr_candidates(rw, a, cand, ncp);
+	attr_candidates(rw, a, bits, cand, ncp);
 	if (*ncp == before && before < MAX_CAND)
 		*slot = key;
 }
@@ -1892,9 +1891,11 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 {
 	const struct cosmetic_entry **cand = rw->cand;
 	size_t nc = 0;
-	for (unsigned i = 0; i < t->n_attrs; i++)
-		if (ainfo_get(rw, t->attrs[i].name, t->attrs[i].name_len))
-			attr_candidates_memo(rw, &t->attrs[i], cand, &nc);
+	for (unsigned i = 0; i < t->n_attrs; i++) {
+		unsigned bits = ainfo_get(rw, t->attrs[i].name, t->attrs[i].name_len);
+		if (bits)
+			attr_candidates_memo(rw, &t->attrs[i], bits, cand, &nc);
+	}
 	if (rw->tag_has_rules && rw->tag_rules) {
 		size_t k = rw->n_tag_rules < MAX_CAND - nc ? rw->n_tag_rules : MAX_CAND - nc;
 		memcpy(cand + nc, rw->tag_rules, k * sizeof *cand);
