@@ -94,6 +94,11 @@ struct sel {
 	const char *ancestor_tag;   /* a tag some ancestor of the subject must
 	                               have, or NULL */
 	size_t ancestor_tag_len;
+	const struct attr_test *anc_test; /* an attribute test an ancestor must
+	                               pass (single alternative, not relative),
+	                               or NULL */
+	unsigned anc_up;            /* that ancestor is exactly this many levels
+	                               up (child combinators only), 0: any */
 	size_t subject_tag_len;
 	int reads_others;           /* a match reads the attributes (id, class,
 	                               others) of an element besides the one
@@ -1943,6 +1948,24 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 				break;
 			}
 		}
+		/* the nearest such compound with an attribute test: EasyList
+		 * files dozens of "[href^=...] > img" under img, and the test
+		 * alone turns most images down */
+		int child_only = 1;
+		for (unsigned j = x->n - 1; j-- > 0;) {
+			if (x->c[j + 1].comb != ' ' && x->c[j + 1].comb != '>')
+				break;
+			child_only &= x->c[j + 1].comb == '>';
+			const struct compound *k = &x->c[j];
+			unsigned q = 0;
+			while (q < k->n_at && k->at[q].op == OP_MATCHES)
+				q++;
+			if (q < k->n_at) {
+				s->anc_test = &k->at[q];
+				s->anc_up = child_only ? x->n - 1 - j : 0;
+				break;
+			}
+		}
 	}
 	if (s->n_alts == 1 && s->alts[0].n == 1) {
 		const struct compound *k = &s->alts[0].c[0];
@@ -2522,9 +2545,24 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 	return 0;
 }
 
+/* 0 when no ancestor of path[n - 1] (or not the one anc_up levels up)
+ * passes s's ancestor attribute test: a necessary condition, cheaper than
+ * the walk of match_from() it spares. */
+static int anc_test_ok(const struct sel *s, const struct sel_node *const *path, unsigned n)
+{
+	if (s->anc_up)
+		return s->anc_up < n && attr_ok(s->anc_test, path[n - 1 - s->anc_up]);
+	for (unsigned j = n - 1; j-- > 0;)
+		if (attr_ok(s->anc_test, path[j]))
+			return 1;
+	return 0;
+}
+
 int sel_match(const struct sel *s, const struct sel_node *const *path, unsigned n)
 {
 	if (n == 0 || !s->stream_ok)
+		return 0;
+	if (s->anc_test && !anc_test_ok(s, path, n))
 		return 0;
 	return match_at(s, path, n - 1, path[n - 1], -1);
 }

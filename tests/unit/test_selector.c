@@ -166,6 +166,18 @@ static void test_04_static_match(void **state)
 	assert_true(m("span:matches-attr(title=\"/^Spon/\")"));
 	assert_false(m("span:matches-attr(\"/^data-/\")"));
 	assert_true(m(".nope, .ad"));
+	/* an ancestor's attribute test, tried first on the parent (child
+	 * combinators) or on every ancestor (a descendant one) */
+	assert_true(m("[id=main] > span"));
+	assert_false(m("[id=x] > span"));
+	assert_false(m("[id=main] > div > span"));
+	assert_true(m("[id^=ma] span"));
+	assert_false(m("[class~=wide] > body span"));
+	assert_true(m("html > body > [class~=wide] > span"));
+	assert_false(m("[lang] > span"));
+	assert_true(m("[data-x] + span"));
+	assert_true(m("div[id=main] > [data-x=\"1\"] + span"));
+	assert_false(m("div[id=nope] > [data-x=\"1\"] + span"));
 }
 
 static void test_05_relative(void **state)
