@@ -1776,6 +1776,14 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('~'), a->name, a->name_len);
 		h0 = cosmetic_key_add(h0, "=", 1);
 		uint32_t v = 0;
+		/* a value may hold the same three bytes twice, whose lookup
+		 * gives the same rules (a rule is filed under one key): the
+		 * windows looked up are remembered and not asked again; past
+		 * WIN_SEEN of them, each rule found is checked against those
+		 * already there instead (writes never pass the reads) */
+		enum { WIN_SEEN = 32 };
+		uint32_t seen[WIN_SEEN];
+		unsigned n_seen = 0;
 		for (size_t k = 0; k < a->value_len; k++) {
 			unsigned char ch = (unsigned char)a->value[k];
 			if ((unsigned)(ch - 'A') < 26u)
@@ -1784,10 +1792,19 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 			unsigned b = cosmetic_tri_bit_packed(v);
 			if (k < 2 || !(rw->tri[b / 64] >> (b % 64) & 1))
 				continue; /* no rule holds these three bytes */
+			unsigned w = 0;
+			while (w < n_seen && seen[w] != v)
+				w++;
+			if (w < n_seen)
+				continue; /* asked already */
+			if (n_seen < WIN_SEEN)
+				seen[n_seen++] = v;
 			size_t got = cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, a->value + k - 2, 3),
 			                                  cand + nc, MAX_CAND - nc);
-			/* a value may hold the same three bytes twice: keep
-			 * each rule once (writes never pass the reads) */
+			if (w < WIN_SEEN) {
+				nc += got; /* a window not seen before: new rules */
+				continue;
+			}
 			size_t base = nc;
 			for (size_t g = 0; g < got; g++) {
 				const struct cosmetic_entry *e = cand[base + g];

@@ -613,6 +613,31 @@ static void test_50_borrowed_attributes(void **state)
 	       "<section id=top1>a</section><section id=x>b</section><aside>2</aside>");
 }
 
+/* Three-byte windows of a value ("~name=abc" keys): one asked twice is
+ * looked up once; past the windows remembered (32), further ones are
+ * still looked up and their rules kept once. */
+static void test_51_value_windows(void **state)
+{
+	static char rules_txt[41][32], val[512], doc[2048], want[2048];
+	const char *rules[42];
+	for (int i = 0; i < 39; i++) {
+		snprintf(rules_txt[i], sizeof rules_txt[i], "##i[title*=\"k%d\"]", 10 + i);
+		rules[i] = rules_txt[i];
+	}
+	rules[39] = "##b[title*=\"k49\"]";
+	rules[40] = "##b[title*=\"z-z\"]";
+	rules[41] = NULL;
+	val[0] = 0;
+	for (int i = 0; i < 39; i++)
+		snprintf(val + strlen(val), sizeof val - strlen(val), "k%d ", 10 + i);
+	/* 39 windows of rules for i before k49's; then a value without it;
+	 * then the same window twice, and one rule found twice in a value */
+	snprintf(doc, sizeof doc, "<b title=\"%sk49\">1</b><b title=\"%sk48\">2</b><b title=\"z-z z-z\">3</b>"
+	         "<i title=\"k10 k10\">4</i><b title=\"k4 k49 k49\">5</b>", val, val);
+	snprintf(want, sizeof want, "<b title=\"%sk48\">2</b>", val);
+	expect(rules, doc, want);
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -671,6 +696,7 @@ int main(void)
 		cmocka_unit_test(test_48_waited_selectors),
 		cmocka_unit_test(test_49_attribute_memo),
 		cmocka_unit_test(test_50_borrowed_attributes),
+		cmocka_unit_test(test_51_value_windows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
