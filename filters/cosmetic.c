@@ -81,6 +81,8 @@ struct cosmetic {
 	 * cosmetic_page_css groups those with the same declarations. */
 	const struct cosmetic_entry **always;
 	size_t n_always;
+	int reads_others;            /* some rule's match reads attributes of
+	                                elements besides the one matched */
 };
 
 struct cosmetic_page {
@@ -583,6 +585,7 @@ struct cosmetic *cosmetic_build_ex(const struct cosmetic_rule *rules, size_t n,
 			continue;
 		}
 		c->n_e++;
+		c->reads_others |= sel_reads_others(e->sel);
 		if (find(&e->body_hash, gexc, n_gexc, sizeof *gexc, u64_cmp))
 			e->disabled = 1; /* "#@#sel" with no domain: off everywhere */
 		char **pos;
@@ -843,6 +846,13 @@ int cosmetic_page_attr_sub_indexed(const struct cosmetic_page *p, const char *na
 
 const uint64_t *cosmetic_page_tri_filter(const struct cosmetic_page *p) { return p->sub_tri; }
 
+/* Of every rule of the index, not only the page's: a page's rules are a
+ * subset, and the answer is then known once per index. */
+int cosmetic_page_reads_others(const struct cosmetic_page *p)
+{
+	return p->c && !(p->flags & COSMETIC_P_ELEMHIDE) && p->c->reads_others;
+}
+
 /* Generic entries the page lets through. */
 static int generic_ok(const struct cosmetic_page *p, const struct cosmetic_entry *e)
 {
@@ -851,13 +861,36 @@ static int generic_ok(const struct cosmetic_page *p, const struct cosmetic_entry
 	return !p->n_exc || !find(&e->body_hash, p->exc, p->n_exc, sizeof *p->exc, u64_cmp);
 }
 
+/* 1 when a table's bloom filter lets key through (t->b set). */
+static inline int bloom_has(const struct table *t, uint64_t key)
+{
+	size_t bb = bloom_bit(key, t->bloom_mask);
+	return (int)(t->bloom[bb / 64] >> (bb % 64) & 1);
+}
+
+static size_t page_lookup(const struct cosmetic_page *p, uint64_t key,
+                          const struct cosmetic_entry **out, size_t max);
+
+/* Most keys asked (every class, attribute word and 3-byte window of the
+ * page) are in no table: both bloom filters are looked at here, and the
+ * tables walked in page_lookup() only when one lets the key through,
+ * which keeps this call small. */
 size_t cosmetic_page_lookup(const struct cosmetic_page *p, uint64_t key,
                             const struct cosmetic_entry **out, size_t max)
 {
-	size_t n = 0;
 	if (!p->c || (p->flags & COSMETIC_P_ELEMHIDE))
 		return 0;
 	key = key ? key : 1;
+	int g = !(p->flags & COSMETIC_P_GENERICHIDE) && p->c->generic.b && bloom_has(&p->c->generic, key);
+	if (!g && !(p->dom.b && bloom_has(&p->dom, key)))
+		return 0;
+	return page_lookup(p, key, out, max);
+}
+
+__attribute__((noinline)) static size_t page_lookup(const struct cosmetic_page *p, uint64_t key,
+                                                    const struct cosmetic_entry **out, size_t max)
+{
+	size_t n = 0;
 	if (!(p->flags & COSMETIC_P_GENERICHIDE)) {
 		const struct bucket *b = table_get(&p->c->generic, key);
 		for (uint32_t i = 0; b && i < b->n && n < max; i++) {

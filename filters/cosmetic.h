@@ -116,6 +116,11 @@ int cosmetic_page_attr_sub_indexed(const struct cosmetic_page *p, const char *na
  * long as the page. */
 #define COSMETIC_TRI_BITS 16384
 const uint64_t *cosmetic_page_tri_filter(const struct cosmetic_page *p);
+
+/* 1 when some rule that may apply on the page reads attributes of an
+ * element besides the one it is matched on (sel_reads_others): an
+ * element's attributes are then wanted after its start tag. */
+int cosmetic_page_reads_others(const struct cosmetic_page *p);
 /* v: the three bytes, lower-cased, as b0 << 16 | b1 << 8 | b2 (a scan
  * rolls it along the value). */
 static inline unsigned cosmetic_tri_bit_packed(uint32_t v)

@@ -113,10 +113,17 @@ static unsigned char lower(unsigned char c)
 /* Bytes that end a tag or attribute name: blanks, '/', '>' and (for
  * attribute names) '='.  Names are most of a tag's bytes, so they are
  * run over in a loop of their own with this table. */
-enum { STOP_TAG = 1, STOP_ATTR = 2 };
+enum { STOP_TAG = 1, STOP_ATTR = 2, UPPER = 4 };
 static const unsigned char name_stop[256] = {
 	[' '] = 3, ['\n'] = 3, ['\t'] = 3, ['\r'] = 3, ['\f'] = 3,
 	['/'] = 3, ['>'] = 3, ['='] = STOP_ATTR,
+	/* capitals: an attribute name's loop learns it has some from the
+	 * same load that looks for its end */
+	['A'] = UPPER, ['B'] = UPPER, ['C'] = UPPER, ['D'] = UPPER, ['E'] = UPPER, ['F'] = UPPER,
+	['G'] = UPPER, ['H'] = UPPER, ['I'] = UPPER, ['J'] = UPPER, ['K'] = UPPER, ['L'] = UPPER,
+	['M'] = UPPER, ['N'] = UPPER, ['O'] = UPPER, ['P'] = UPPER, ['Q'] = UPPER, ['R'] = UPPER,
+	['S'] = UPPER, ['T'] = UPPER, ['U'] = UPPER, ['V'] = UPPER, ['W'] = UPPER, ['X'] = UPPER,
+	['Y'] = UPPER, ['Z'] = UPPER,
 };
 
 /* Appends n bytes to hold.  Returns 0 or -1 (out of memory). */
@@ -213,7 +220,9 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 		tk.flags |= HTML_TOK_F_LONG;
 	tk.raw = raw;
 	tk.raw_len = n;
-	memcpy(tk.name, t->name, t->name_len);
+	/* the whole array (calloc'ed, so never uninitialised): a copy of
+	 * fixed size is two moves, a copy of name_len bytes a call */
+	memcpy(tk.name, t->name, sizeof tk.name);
 	tk.name[t->name_len] = 0;
 	tk.name_len = t->name_len;
 	tk.attrs = t->out_attrs;
@@ -267,8 +276,9 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 	return 0;
 }
 
-/* Runs the tag state machine over data[*ip, len).  Returns 1 when the tag
- * is complete (*ip just past '>'), 0 when the data ran out.
+/* Runs the tag state machine over data[*ip, len) (fresh: the tag was begun
+ * just now, in T_NAME).  Returns 1 when the tag is complete (*ip just past
+ * '>'), 0 when the data ran out.
  *
  * Each state is a label and a move to the next byte jumps straight to the
  * next state's label (NEXT): a switch on the state for every byte cost a
@@ -276,7 +286,7 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
  * state a few times per attribute.  The state is written to t->tstate only
  * when the data runs out, and read back (the switch) on the next call. */
 static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len,
-                    size_t from)
+                    size_t from, int fresh)
 {
 	size_t i = *ip;
 	/* position of data[i] within the token */
@@ -291,6 +301,8 @@ static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len
 	if (i >= len)
 		goto more;
 	unsigned char c = (unsigned char)data[i];
+	if (fresh)
+		goto T_NAME_l; /* a tag begun in this chunk: its name, no switch */
 	switch (t->tstate) {
 	case T_NAME: goto T_NAME_l;
 	case T_BEFORE_ATTR: goto T_BEFORE_ATTR_l;
@@ -333,9 +345,9 @@ new_attr:
 	NEXT(T_ATTR_NAME);
 
 T_ATTR_NAME_l: {
-	unsigned up = 0;
-	while (!(name_stop[c] & STOP_ATTR)) {
-		up |= (unsigned)(c - 'A') < 26;
+	unsigned up = 0, k;
+	while (!((k = name_stop[c]) & STOP_ATTR)) {
+		up |= k; /* UPPER or 0 */
 		if (++i == len) {
 			if (a)
 				a->upper |= up;
@@ -465,10 +477,12 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 {
 	assert(t && t->magic == HTML_TOK_MAGIC);
 	size_t i = 0, from = 0; /* from: this chunk's part of the current token */
+	int fresh = 0;          /* tag_scan() of a tag begun by the text state */
 	while (i < len) {
 		unsigned char c = (unsigned char)data[i];
 		switch (t->state) {
-		case S_DATA: {
+		case S_DATA:
+		in_data: {
 			const char *lt = memchr(data + i, '<', len - i);
 			size_t p = lt ? (size_t)(lt - data) : len;
 			if (piece(cb, arg, HTML_TOK_TEXT, 0, data + i, p - i) < 0)
@@ -476,9 +490,24 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 			if (!lt)
 				return 0;
 			from = p;
-			t->state = S_LT;
-			i = p + 1;
-			continue;
+			/* "<x" and "</x" straight into the tag states: most '<' open
+			 * a tag, and a pass through the switch for S_LT and again
+			 * for S_TAG cost two mispredicted jumps a tag */
+			if (p + 2 < len && is_alpha((unsigned char)data[p + 1])) {
+				tag_begin(t, 0);
+				name_add(t, (unsigned char)data[p + 1]);
+				i = p + 2;
+			} else if (p + 3 < len && data[p + 1] == '/' && is_alpha((unsigned char)data[p + 2])) {
+				tag_begin(t, 1);
+				name_add(t, (unsigned char)data[p + 2]);
+				i = p + 3;
+			} else {
+				t->state = S_LT;
+				i = p + 1;
+				continue;
+			}
+			fresh = 1;
+			goto in_tag;
 		}
 		case S_LT:
 			if (is_alpha(c)) {
@@ -546,9 +575,13 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 			continue;
 		}
 		case S_TAG:
-			if (tag_scan(t, data, &i, len, from)) {
+			fresh = 0;
+		in_tag:
+			if (tag_scan(t, data, &i, len, from, fresh)) {
 				if (tag_emit(t, cb, arg, data, from, i) < 0)
 					return -1;
+				if (t->state == S_DATA && i < len)
+					goto in_data; /* the usual next state, without the switch */
 			}
 			continue;
 		case S_COMMENT: {

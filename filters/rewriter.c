@@ -245,6 +245,13 @@ struct tinfo {
 	const struct cosmetic_entry **rules; size_t n_rules;
 };
 
+/* Attributes (name and value) known to add no candidate on this page: a
+ * page repeats the same class lists and attribute values on element after
+ * element, and each one otherwise costs a scan, a key hash per class
+ * token or value word and an index probe per key.  key: attr_key() of
+ * the name and value, 0 for an empty slot; direct-mapped. */
+#define ATTR_MEMO 256
+
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
 #define MEMO_SLOTS 1024
@@ -258,6 +265,8 @@ struct rewriter {
 	char nonce[40];
 	char *host;
 	int active;                /* rules may apply */
+	int keep_attrs;            /* element records keep their attributes
+	                              (cosmetic_page_reads_others) */
 	int passthrough;
 	int failed;
 
@@ -299,6 +308,7 @@ struct rewriter {
 	const uint64_t *tri;       /* the page's "~name=abc" filter */
 	uint16_t open_tags[256];   /* open elements by tag name hash */
 	struct ainfo ainfo[AINFO_SLOTS];
+	uint64_t attr_memo[ATTR_MEMO];
 	struct tinfo tinfo[TINFO_SLOTS];
 	int tag_has_rules;         /* of the start tag being matched */
 	const struct cosmetic_entry **tag_rules; /* its tinfo's rules (NULL: ask the index) */
@@ -497,7 +507,8 @@ static struct el *el_new(struct rewriter *rw, const struct html_token *t, int wi
 	}
 	e->size_class = (uint8_t)(c <= EL_CLASSES ? c : 0);
 	char *mem = (char *)(e->attrs + na);
-	memcpy(mem, t->name, t->name_len);
+	for (size_t i = 0; i < t->name_len; i++)
+		mem[i] = t->name[i]; /* a few bytes: inline, not a memcpy call */
 	mem[t->name_len] = 0;
 	e->n.name = mem;
 	e->n.name_len = t->name_len;
@@ -1733,11 +1744,10 @@ static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsig
 	return fl;
 }
 
-static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
+static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsigned bits,
                             const struct cosmetic_entry **cand, size_t *ncp)
 {
 	size_t nc = *ncp;
-	unsigned bits = ainfo_get(rw, a->name, a->name_len);
 	if (bits & AI_AT)
 		nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('@'), a->name, a->name_len),
 		                           cand + nc, MAX_CAND - nc);
@@ -1768,6 +1778,14 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('~'), a->name, a->name_len);
 		h0 = cosmetic_key_add(h0, "=", 1);
 		uint32_t v = 0;
+		/* a value may hold the same three bytes twice, whose lookup
+		 * gives the same rules (a rule is filed under one key): the
+		 * windows looked up are remembered and not asked again; past
+		 * WIN_SEEN of them, each rule found is checked against those
+		 * already there instead (writes never pass the reads) */
+		enum { WIN_SEEN = 32 };
+		uint32_t seen[WIN_SEEN];
+		unsigned n_seen = 0;
 		for (size_t k = 0; k < a->value_len; k++) {
 			unsigned char ch = (unsigned char)a->value[k];
 			if ((unsigned)(ch - 'A') < 26u)
@@ -1776,10 +1794,19 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 			unsigned b = cosmetic_tri_bit_packed(v);
 			if (k < 2 || !(rw->tri[b / 64] >> (b % 64) & 1))
 				continue; /* no rule holds these three bytes */
+			unsigned w = 0;
+			while (w < n_seen && seen[w] != v)
+				w++;
+			if (w < n_seen)
+				continue; /* asked already */
+			if (n_seen < WIN_SEEN)
+				seen[n_seen++] = v;
 			size_t got = cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, a->value + k - 2, 3),
 			                                  cand + nc, MAX_CAND - nc);
-			/* a value may hold the same three bytes twice: keep
-			 * each rule once (writes never pass the reads) */
+			if (w < WIN_SEEN) {
+				nc += got; /* a window not seen before: new rules */
+				continue;
+			}
 			size_t base = nc;
 			for (size_t g = 0; g < got; g++) {
 				const struct cosmetic_entry *e = cand[base + g];
@@ -1809,6 +1836,63 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a,
 	*ncp = nc;
 }
 
+/* The n < 8 bytes at p as a word (not their exact packing: two loads that
+ * may overlap, never reading outside p[0..n)). */
+static inline uint64_t tail_word(const char *p, size_t n)
+{
+	uint32_t lo, hi;
+	if (n >= 4) {
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + n - 4, 4);
+		return (uint64_t)hi << 32 | lo;
+	}
+	if (n == 0)
+		return 0;
+	return (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n / 2] << 8 |
+	       (uint64_t)(unsigned char)p[n - 1] << 16;
+}
+
+/* A 64-bit hash of an attribute's name and value for attr_memo[] (never
+ * 0): eight bytes a step, so a long class list costs a few multiplies (a
+ * collision of two different attributes would make the second skip its
+ * index lookups: at 2^-64 a pair, as the text memo's keys). */
+static uint64_t attr_key(const struct html_attr *a)
+{
+	const uint64_t k = 0x9e3779b97f4a7c15ull;
+	uint64_t h = ((uint64_t)a->name_len << 32 | a->value_len) * k;
+	const char *p[2] = { a->name, a->value };
+	size_t n[2] = { a->name_len, a->value_len };
+	for (int j = 0; j < 2; j++) {
+		size_t i = 0;
+		uint64_t w;
+		for (; i + 8 <= n[j]; i += 8) {
+			memcpy(&w, p[j] + i, 8);
+			h = (h ^ w) * 0xff51afd7ed558ccdull;
+			h ^= h >> 29;
+		}
+		w = tail_word(p[j] + i, n[j] - i);
+		h = (h ^ w ^ (uint64_t)(j + 1) << 62) * 0xc4ceb9fe1a85ec53ull;
+		h ^= h >> 32;
+	}
+	return h ? h : 1;
+}
+
+/* attr_candidates() through attr_memo[]: an attribute that found no rule
+ * before is not looked up again.  Only a lookup that had room for every
+ * rule (the candidate array not full) proves there is none. */
+static void attr_candidates_memo(struct rewriter *rw, const struct html_attr *a, unsigned bits,
+                                 const struct cosmetic_entry **cand, size_t *ncp)
+{
+	uint64_t key = attr_key(a);
+	uint64_t *slot = &rw->attr_memo[(key ^ (key >> 40)) & (ATTR_MEMO - 1)];
+	if (*slot == key)
+		return;
+	size_t before = *ncp;
+	attr_candidates(rw, a, bits, cand, ncp);
+	if (*ncp == before && before < MAX_CAND)
+		*slot = key;
+}
+
 /* 0 when s needs an ancestor with a tag no open element has (the count
  * is by hash: a collision only costs the full match). */
 static int ancestor_open(const struct rewriter *rw, const struct sel *s)
@@ -1826,8 +1910,11 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 {
 	const struct cosmetic_entry **cand = rw->cand;
 	size_t nc = 0;
-	for (unsigned i = 0; i < t->n_attrs; i++)
-		attr_candidates(rw, &t->attrs[i], cand, &nc);
+	for (unsigned i = 0; i < t->n_attrs; i++) {
+		unsigned bits = ainfo_get(rw, t->attrs[i].name, t->attrs[i].name_len);
+		if (bits)
+			attr_candidates_memo(rw, &t->attrs[i], bits, cand, &nc);
+	}
 	if (rw->tag_has_rules && rw->tag_rules) {
 		size_t k = rw->n_tag_rules < MAX_CAND - nc ? rw->n_tag_rules : MAX_CAND - nc;
 		memcpy(cand + nc, rw->tag_rules, k * sizeof *cand);
@@ -1999,9 +2086,18 @@ __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct 
 	if (foreign && (fl & T_FOREIGN) && (t->flags & HTML_TOK_F_SELF_CLOSING))
 		is_void = 1;
 	int matchable = rw->active && !rw->skip_level;
-	struct el *e = el_new(rw, t, matchable);
+	/* When no rule reads an element's attributes once it is not the one
+	 * matched, its record borrows the token's for this start tag (its
+	 * matching happens here) instead of a copy; not when a value holds
+	 * a reference, which the copy decodes */
+	int borrow = matchable && !rw->keep_attrs && t->n_attrs && !memchr(t->raw, '&', t->raw_len);
+	struct el *e = el_new(rw, t, matchable && !borrow);
 	if (!e)
 		return -1;
+	if (borrow) {
+		e->n.attrs = t->attrs;
+		e->n.n_attrs = t->n_attrs;
+	}
 	unsigned lvl;
 	if (is_void) {
 		/* matched as a child at depth, then kept as a sibling */
@@ -2038,6 +2134,11 @@ __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct 
 			action = match_rules(rw, t, lvl, lvl, &hit);
 	}
 	int rc = action < 0 ? -1 : emit_start(rw, t, action, hit, is_void, lvl);
+	if (borrow) {
+		/* the token's bytes go with it: later matches see the name */
+		e->n.attrs = NULL;
+		e->n.n_attrs = 0;
+	}
 	/* contents of elements waiting for them start after the start tag */
 	for (size_t i = rw->n_pends; i-- > 0 && rw->pends[i].level == lvl;)
 		rw->pends[i].inner_start = hold_pos(rw);
@@ -2333,6 +2434,7 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 	rw->page = page;
 	rw->active = page && !cosmetic_page_empty(page);
 	rw->tri = page ? cosmetic_page_tri_filter(page) : NULL;
+	rw->keep_attrs = page && cosmetic_page_reads_others(page);
 	if (!rw->o.max_tag)
 		rw->o.max_tag = rw->o.lookahead > (1u << 20) ? rw->o.lookahead : (1u << 20);
 	rw->tok = html_tok_new(rw->o.max_tag);

@@ -96,7 +96,16 @@ struct sel {
 	const char *ancestor_tag;   /* a tag some ancestor of the subject must
 	                               have, or NULL */
 	size_t ancestor_tag_len;
+	const struct attr_test *anc_test; /* an attribute test an ancestor must
+	                               pass (single alternative, not relative),
+	                               or NULL */
+	unsigned anc_up;            /* that ancestor is exactly this many levels
+	                               up (child combinators only), 0: any */
 	size_t subject_tag_len;
+	int reads_others;           /* a match reads the attributes (id, class,
+	                               others) of an element besides the one
+	                               matched: an ancestor or earlier sibling,
+	                               here or in a nested selector */
 	int rel_simple;             /* relative: every alternative is one compound
 	                               under a descendant combinator */
 };
@@ -1279,6 +1288,32 @@ static void set_desc_mask(struct sel *s)
 	}
 }
 
+/* Sets s->reads_others: a compound left of the subject that tests more
+ * than the tag, position or root (its element is an ancestor or earlier
+ * sibling when matched), or a nested selector (:not, :is, :has and the
+ * other conditions) that reads others.  Nested selectors are parsed
+ * before s is, so their flags are final. */
+static void set_reads_others(struct sel *s)
+{
+	int r = 0;
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		const struct complex *x = &s->alts[i];
+		for (unsigned j = 0; j < x->n; j++) {
+			const struct compound *k = &x->c[j];
+			if (j + 1 < x->n && (k->id || k->n_cls || k->n_at || k->n_nots || k->n_is))
+				r = 1;
+			for (unsigned q = 0; q < k->n_nots; q++)
+				r |= k->nots[q]->reads_others;
+			for (unsigned q = 0; q < k->n_is; q++)
+				r |= k->iss[q]->reads_others;
+		}
+	}
+	for (unsigned i = 0; i < s->n_conds; i++)
+		if (s->conds[i].sub)
+			r |= s->conds[i].sub->reads_others;
+	s->reads_others = r;
+}
+
 /* Parses a nested selector from an operator argument. */
 static struct sel *sub_sel(struct cur *c, const char *a, size_t n, int relative, int allow_conds)
 {
@@ -1932,6 +1967,24 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 				break;
 			}
 		}
+		/* the nearest such compound with an attribute test: EasyList
+		 * files dozens of "[href^=...] > img" under img, and the test
+		 * alone turns most images down */
+		int child_only = 1;
+		for (unsigned j = x->n - 1; j-- > 0;) {
+			if (x->c[j + 1].comb != ' ' && x->c[j + 1].comb != '>')
+				break;
+			child_only &= x->c[j + 1].comb == '>';
+			const struct compound *k = &x->c[j];
+			unsigned q = 0;
+			while (q < k->n_at && k->at[q].op == OP_MATCHES)
+				q++;
+			if (q < k->n_at) {
+				s->anc_test = &k->at[q];
+				s->anc_up = child_only ? x->n - 1 - j : 0;
+				break;
+			}
+		}
 	}
 	if (s->n_alts == 1 && s->alts[0].n == 1) {
 		const struct compound *k = &s->alts[0].c[0];
@@ -1950,6 +2003,7 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	for (unsigned i = 0; i < s->n_alts; i++)
 		if (s->alts[i].n != 1 || s->alts[i].c[0].comb != ' ')
 			s->rel_simple = 0;
+	set_reads_others(s);
 	(void)start;
 	return s;
 bad:
@@ -1985,6 +2039,7 @@ static int parse_upward(struct cur *c, struct sel *s, struct complex *x, struct 
 	/* A is matched relative to the ancestor: its leftmost compound is a
 	 * descendant of it */
 	a->alts[0].c[0].comb = ' ';
+	set_reads_others(a);
 	char *e;
 	unsigned long n = strtoul(up->arg, &e, 10);
 	int numeric = e != up->arg && (size_t)(e - up->arg) == up->alen;
@@ -2022,6 +2077,7 @@ static int parse_upward(struct cur *c, struct sel *s, struct complex *x, struct 
 	k->sub = a;
 	s->conds = k;
 	s->n_conds = 1;
+	set_reads_others(s);
 	return 0;
 }
 
@@ -2089,6 +2145,7 @@ int sel_has_conds(const struct sel *s) { return s->n_conds > 0; }
 const char *sel_text(const struct sel *s) { return s->text; }
 unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
 int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
+int sel_reads_others(const struct sel *s) { return s->reads_others; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
 int sel_tag_only(const struct sel *s) { return s->tag_only && s->stream_ok; }
@@ -2212,10 +2269,21 @@ int sel_index_key(const struct sel *s, char *buf, size_t len)
 
 /* ---- matching ------------------------------------------------------------ */
 
+/* Short byte strings (tag and attribute names, class tokens) compared
+ * inline: a libc call cost more than the compare, and matching asks it
+ * for every candidate rule on every element. */
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
 static const struct html_attr *find_attr(const struct sel_node *e, const char *name, size_t n)
 {
 	for (unsigned i = 0; i < e->n_attrs; i++)
-		if (e->attrs[i].name_len == n && !memcmp(e->attrs[i].name, name, n))
+		if (e->attrs[i].name_len == n && bytes_eq(e->attrs[i].name, name, n))
 			return &e->attrs[i];
 	return NULL;
 }
@@ -2395,20 +2463,24 @@ static int is_html_space(char ch)
 }
 
 /* Is cl one of the whitespace-separated tokens of the class attribute?
- * Searched with memmem, then the match must stand alone: pages carry
- * class lists of dozens of names, and the rules that are tried on an
- * element mostly hold one of them. */
+ * Its first byte is searched with memchr (pages carry class lists of
+ * dozens of names), then an occurrence must stand alone and hold the
+ * rest: memmem cost a call of some 200 instructions for these short
+ * needles. */
 static int has_class(const struct html_attr *a, const char *cl, size_t m)
 {
 	const char *v = a->value, *end = v + a->value_len;
-	if (m == 0 || memchr(cl, ' ', m) || memchr(cl, '\t', m) || memchr(cl, '\n', m) ||
-	    memchr(cl, '\r', m) || memchr(cl, '\f', m))
-		return 0; /* a token never holds a blank */
+	if (m == 0)
+		return 0;
+	for (size_t i = 0; i < m; i++)
+		if (is_html_space(cl[i]))
+			return 0; /* a token never holds a blank */
 	for (const char *p = v; (size_t)(end - p) >= m; p++) {
-		p = memmem(p, (size_t)(end - p), cl, m);
+		p = memchr(p, cl[0], (size_t)(end - p) - m + 1);
 		if (!p)
 			return 0;
-		if ((p == v || is_html_space(p[-1])) && (p + m == end || is_html_space(p[m])))
+		if ((p == v || is_html_space(p[-1])) && (p + m == end || is_html_space(p[m])) &&
+		    bytes_eq(p + 1, cl + 1, m - 1))
 			return 1;
 	}
 	return 0;
@@ -2420,7 +2492,7 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 static int compound_ok(const struct compound *k, const struct sel_node *const *path,
                        unsigned lvl, const struct sel_node *e)
 {
-	if (k->tag && !(e->name_len == k->tag_len && !memcmp(e->name, k->tag, k->tag_len)))
+	if (k->tag && !(e->name_len == k->tag_len && bytes_eq(e->name, k->tag, k->tag_len)))
 		return 0;
 	if (k->id) {
 		const struct html_attr *a = find_attr(e, "id", 2);
@@ -2490,8 +2562,28 @@ static int match_from(const struct complex *x, unsigned ci, const struct sel_nod
 static int match_at(const struct sel *s, const struct sel_node *const *path, unsigned k,
                     const struct sel_node *node, int scope)
 {
-	for (unsigned i = 0; i < s->n_alts; i++)
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		/* the subject's tag first, without the call: a selector list
+		 * ("img, video, iframe") mostly has an alternative of another
+		 * tag than the element */
+		const struct compound *c = &s->alts[i].c[s->alts[i].n - 1];
+		if (c->tag && (c->tag_len != node->name_len || (c->tag_len && c->tag[0] != node->name[0])))
+			continue;
 		if (match_from(&s->alts[i], s->alts[i].n - 1, path, k, node, scope))
+			return 1;
+	}
+	return 0;
+}
+
+/* 0 when no ancestor of path[n - 1] (or not the one anc_up levels up)
+ * passes s's ancestor attribute test: a necessary condition, cheaper than
+ * the walk of match_from() it spares. */
+static int anc_test_ok(const struct sel *s, const struct sel_node *const *path, unsigned n)
+{
+	if (s->anc_up)
+		return s->anc_up < n && attr_ok(s->anc_test, path[n - 1 - s->anc_up]);
+	for (unsigned j = n - 1; j-- > 0;)
+		if (attr_ok(s->anc_test, path[j]))
 			return 1;
 	return 0;
 }
@@ -2499,6 +2591,8 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 int sel_match(const struct sel *s, const struct sel_node *const *path, unsigned n)
 {
 	if (n == 0 || !s->stream_ok)
+		return 0;
+	if (s->anc_test && !anc_test_ok(s, path, n))
 		return 0;
 	return match_at(s, path, n - 1, path[n - 1], -1);
 }

@@ -133,6 +133,11 @@ unsigned sel_cond_depth(const struct sel *s, unsigned i);
  * alternative is a single compound, descendant of the scope): the result
  * for one ancestor holds for all of them. */
 int sel_rel_simple(const struct sel *s);
+/* 1 when matching s may read the attributes of an element other than the
+ * one matched (an ancestor's or earlier sibling's id, class or other
+ * attribute, here or in a nested selector); 0 when the other elements'
+ * names and positions are enough. */
+int sel_reads_others(const struct sel *s);
 /* A 64-bit hash of the selector's text, syntax and relativity: selectors
  * with the same id match the same elements (rules repeat inner selectors,
  * and the rewriter matches each once per element; like its text-test memo

@@ -76,7 +76,7 @@ static int on_tok(void *arg, const struct html_token *t)
 	return 0;
 }
 
-/* mode 0 whole, 1 byte by byte, 2 random */
+/* mode 0 whole, 1 byte by byte, 2 random, 10 + k: chunks of k bytes */
 static struct rec tokenize(const char *doc, size_t len, int mode, size_t max_tag, int foreign)
 {
 	struct rec r;
@@ -89,7 +89,7 @@ static struct rec tokenize(const char *doc, size_t len, int mode, size_t max_tag
 	assert_non_null(r.tok);
 	size_t i = 0;
 	while (i < len) {
-		size_t n = mode == 0 ? len : mode == 1 ? 1 : 1 + (size_t)(rand() % 61);
+		size_t n = mode == 0 ? len : mode == 1 ? 1 : mode >= 10 ? (size_t)(mode - 10) : 1 + (size_t)(rand() % 61);
 		if (n > len - i)
 			n = len - i;
 		assert_int_equal(html_tok_feed(r.tok, doc + i, n, 0, on_tok, &r), 0);
@@ -162,6 +162,24 @@ static void test_02_attributes(void **state)
 	           "\n<div class=[a] data-x=[1] data-y=[] data-z=[2] z=[] id=[I]");
 }
 
+/* Attribute names of sixteen bytes and more (scanned a block at a time):
+ * their end at each place in a block, capitals before and after it,
+ * bytes past 0x7f, control bytes that end a name and one (\v) that does
+ * not, all split anywhere. */
+static void test_02b_long_attribute_names(void **state)
+{
+	expect_sig("<i data-a-long-attribute-name=1 data-another-long-name-Here data-0123456789abcdef>",
+	           "\n<i data-a-long-attribute-name=[1] data-another-long-name-here=[] data-0123456789abcdef=[]");
+	expect_sig("<i aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaZ/><i bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\tc>",
+	           "\n<i/ aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaz=[]\n<i bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb=[] c=[]");
+	expect_sig("<i data-\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9-x=\"v\" DATA-XXXXXXXXXXXXXXXXXX\rk=v "
+	           "data-yyyyyyyyyyyyyyyyyyyy\v=w data-zzzzzzzzzzzzzzzzzzzz\fq>",
+	           "\n<i data-\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9-x=[v] data-xxxxxxxxxxxxxxxxxx=[] k=[v] "
+	           "data-yyyyyyyyyyyyyyyyyyyy\v=[w] data-zzzzzzzzzzzzzzzzzzzz=[] q=[]");
+	expect_sig("<i abcdefghijklmnoP=1 abcdefghijklmnop=2 Abcdefghijklmnopq=3 abcdefghijklmnopQ>",
+	           "\n<i abcdefghijklmnop=[1] abcdefghijklmnop=[2] abcdefghijklmnopq=[3] abcdefghijklmnopq=[]");
+}
+
 static void test_03_comments(void **state)
 {
 	expect_sig("<!-- a -- b -->x", "\nO:<!-- a -- b -->\nT:x");
@@ -218,6 +236,33 @@ static void test_08_unfinished_at_end(void **state)
 	expect_sig("<!-- open", "\nO:<!-- open");
 }
 
+/* "<x" and "</x" go from text straight into the tag states when the
+ * chunk holds the byte after the name's first; at the chunk's end, or
+ * when '<' opens something else, through the '<' states: every chunk size
+ * must give the same tokens. */
+static void test_09_tag_starts_at_chunk_ends(void **state)
+{
+	static const char doc[] = "a<b>c</b>d<3 <!x> </ x></><p><P>x</P><i\tk=1>e</I >f<a<b>g</\n"
+	                          "<s></s><br/><!--c--><x-y z>t</x-y><script>1<2</script><z";
+	const char *want = "\nT:a\n<b\nT:c\n</b\nT:d<3 \nO:<!x>\nT: \nO:</ x></>\n<p\n<p\nT:x\n</p\n<i k=[1]\nT:e"
+	                   "\n</i\nT:f\n<a<b\nT:g\nO:</\n<s>\n</s\n<br/\nO:<!--c-->\n<x-y z=[]\nT:t\n</x-y\n<script"
+	                   "\nR:1<2\n</script\nO:<z";
+	expect_sig(doc, want);
+	size_t len = strlen(doc);
+	char *whole = check(doc, len, 0, 1);
+	for (int k = 2; k <= 9; k++) {
+		struct rec o = tokenize(doc, len, 10 + k, 0, 1);
+		assert_int_equal(o.rn, len);
+		assert_memory_equal(o.raw, doc, len);
+		if (strcmp(o.sig, whole))
+			fprintf(stderr, "chunks of %d differ\nwhole:%s\nsplit:%s\n", k, whole, o.sig);
+		assert_string_equal(o.sig, whole);
+		free(o.sig);
+		free(o.raw);
+	}
+	free(whole);
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -226,12 +271,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_01_real_pages),
 		cmocka_unit_test(test_02_attributes),
+		cmocka_unit_test(test_02b_long_attribute_names),
 		cmocka_unit_test(test_03_comments),
 		cmocka_unit_test(test_04_doctype_bogus),
 		cmocka_unit_test(test_05_rawtext),
 		cmocka_unit_test(test_06_foreign_cdata),
 		cmocka_unit_test(test_07_long_tag),
 		cmocka_unit_test(test_08_unfinished_at_end),
+		cmocka_unit_test(test_09_tag_starts_at_chunk_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -559,6 +559,85 @@ static void test_47_tag_rule_lists(void **state)
 	expect(rules, doc, want);
 }
 
+/* Attributes that found no rule are remembered by name and value and not
+ * looked up again: the same value under another name, or a value that
+ * differs by a byte (long and short ones, class lists past eight bytes),
+ * must still be looked up; so must a value whose lookup found rules that
+ * did not match (it is tried again on the next element). */
+static void test_49_attribute_memo(void **state)
+{
+	/* id "ad" finds nothing; class "ad" must still be looked up */
+	expect(R("##.ad"), "<i id=ad>1</i><i class=ad>2</i><i id=ad>3</i><i class=ad>4</i>",
+	       "<i id=ad>1</i><i id=ad>3</i>");
+	/* ... and under an indexed name of the same length */
+	expect(R("##.ad", "##[xname=\"qq\"]"), "<i xname=ad>1</i><i class=ad>2</i><i xname=ad>3</i><i xname=qq>4</i>",
+	       "<i xname=ad>1</i><i xname=ad>3</i>");
+	/* class lists that differ only at the end, past a word */
+	expect(R("##.ad-slot-2"),
+	       "<p class=\"flex items-center ad-slot-1\">1</p><p class=\"flex items-center ad-slot-2\">2</p>"
+	       "<p class=\"flex items-center ad-slot-1\">3</p><p class=\"flex items-center ad-slot-2\">4</p>",
+	       "<p class=\"flex items-center ad-slot-1\">1</p><p class=\"flex items-center ad-slot-1\">3</p>");
+	/* a value whose lookup found a rule that failed on one tag */
+	expect(R("##b.x"), "<i class=x>1</i><b class=x>2</b><i class=x>3</i><b class=x>4</b>",
+	       "<i class=x>1</i><i class=x>3</i>");
+	/* indexed attribute words and 3-byte windows */
+	expect(R("##[href*=\"/promo/\"]", "##[data-k=\"v\"]"),
+	       "<a href=/news/>1</a><a href=/promo/>2</a><a href=/news/>3</a><i data-k=w>4</i><i data-k=v>5</i>"
+	       "<i data-k=w>6</i><i data-k=v>7</i>",
+	       "<a href=/news/>1</a><a href=/news/>3</a><i data-k=w>4</i><i data-k=w>6</i>");
+	/* short values (fewer than four bytes) that share their ends */
+	expect(R("##.aba"), "<i class=aaa>1</i><i class=aba>2</i><i class=a>3</i><i class=ab>4</i><i class=aba>5</i>",
+	       "<i class=aaa>1</i><i class=a>3</i><i class=ab>4</i>");
+}
+
+/* When no rule reads the attributes of an element besides the one
+ * matched, records borrow the token's attributes for their start tag
+ * only: matching on the element itself, on its tag as an ancestor or
+ * sibling, :has() on descendants and decoded values still work; a rule
+ * that reads an ancestor's class keeps them (and must still match). */
+static void test_50_borrowed_attributes(void **state)
+{
+	expect(R("##.ad", "##div > p", "##h2 + i"),
+	       "<div class=ad><p>1</p></div><div id=x><p>2</p><b>3</b></div><h2 class=c>t</h2><i class=d>4</i>",
+	       "<div id=x><b>3</b></div><h2 class=c>t</h2>");
+	expect(R("##div:has(i.x)", "##a[href*=\"&aff_id=\"]"),
+	       "<div class=k><b><i class=x>1</i></b></div><div class=k><i class=y>2</i></div>"
+	       "<a href=\"/x?a=1&amp;aff_id=2\">3</a><a href=\"/x?a=1&amp;aff=2\">4</a>",
+	       "<div class=k><i class=y>2</i></div><a href=\"/x?a=1&amp;aff=2\">4</a>");
+	/* an ancestor's class read: attributes kept */
+	expect(R("##.klaro .notice", "##.ad"),
+	       "<div class=klaro><p class=notice>1</p><p>2</p></div><div><p class=notice>3</p></div><i class=ad>4</i>",
+	       "<div class=klaro><p>2</p></div><div><p class=notice>3</p></div>");
+	expect(R("##section[id^=\"top\"] + aside"),
+	       "<section id=top1>a</section><aside>1</aside><section id=x>b</section><aside>2</aside>",
+	       "<section id=top1>a</section><section id=x>b</section><aside>2</aside>");
+}
+
+/* Three-byte windows of a value ("~name=abc" keys): one asked twice is
+ * looked up once; past the windows remembered (32), further ones are
+ * still looked up and their rules kept once. */
+static void test_51_value_windows(void **state)
+{
+	static char rules_txt[41][32], val[512], doc[2048], want[2048];
+	const char *rules[42];
+	for (int i = 0; i < 39; i++) {
+		snprintf(rules_txt[i], sizeof rules_txt[i], "##i[title*=\"k%d\"]", 10 + i);
+		rules[i] = rules_txt[i];
+	}
+	rules[39] = "##b[title*=\"k49\"]";
+	rules[40] = "##b[title*=\"z-z\"]";
+	rules[41] = NULL;
+	val[0] = 0;
+	for (int i = 0; i < 39; i++)
+		snprintf(val + strlen(val), sizeof val - strlen(val), "k%d ", 10 + i);
+	/* 39 windows of rules for i before k49's; then a value without it;
+	 * then the same window twice, and one rule found twice in a value */
+	snprintf(doc, sizeof doc, "<b title=\"%sk49\">1</b><b title=\"%sk48\">2</b><b title=\"z-z z-z\">3</b>"
+	         "<i title=\"k10 k10\">4</i><b title=\"k4 k49 k49\">5</b>", val, val);
+	snprintf(want, sizeof want, "<b title=\"%sk48\">2</b>", val);
+	expect(rules, doc, want);
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -588,7 +667,7 @@ static void test_48_waited_selectors(void **state)
 
 /* Nonces made by the rewriter itself: 24 base64 characters, and no two
  * alike over more pages than one 4 KB pool of random bytes serves. */
-static void test_49_own_nonces(void **state)
+static void test_52_own_nonces(void **state)
 {
 	enum { N = 600 };
 	static char seen[N][32];
@@ -634,7 +713,10 @@ int main(void)
 		cmocka_unit_test(test_46_text_guard_count),
 		cmocka_unit_test(test_47_tag_rule_lists),
 		cmocka_unit_test(test_48_waited_selectors),
-		cmocka_unit_test(test_49_own_nonces),
+		cmocka_unit_test(test_52_own_nonces),
+		cmocka_unit_test(test_49_attribute_memo),
+		cmocka_unit_test(test_50_borrowed_attributes),
+		cmocka_unit_test(test_51_value_windows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
