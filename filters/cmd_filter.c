@@ -255,8 +255,8 @@ static int bench(const struct cosmetic *idx, const char *host, unsigned flags,
 	qsort(tt, (size_t)runs, sizeof *tt, dbl_cmp);
 	qsort(tr, (size_t)runs, sizeof *tr, dbl_cmp);
 	double mt = tt[runs / 2], mr = tr[runs / 2];
-	fprintf(stderr, "bench: %zu bytes, %ld runs (median): tokenizer %.1f MB/s (%.3f ms), "
-	        "rewrite %.1f MB/s (%.3f ms), %llu removed, %zu rules\n", len, runs,
+	fprintf(stderr, "bench: %zu bytes, %ld runs (median): tokenizer %.1f MB/s (%.4f ms), "
+	        "rewrite %.1f MB/s (%.4f ms), %llu removed, %zu rules\n", len, runs,
 	        (double)len / 1e6 / mt, mt * 1e3, (double)len / 1e6 / mr, mr * 1e3,
 	        (unsigned long long)st.removed, cosmetic_n_rules(idx));
 	rc = 0;
