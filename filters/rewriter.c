@@ -203,8 +203,13 @@ struct pend {
 	uint8_t target_cond;
 	uint64_t hold_start, inner_start, text_start, in_start;
 	uint64_t vis_start;        /* visible-text counter at the start */
+	uint64_t amp_start;        /* '&' counter at the start */
 	uint32_t desc;             /* conditions met by descendants, a bit each */
 	int32_t prev_desc;         /* index of the previous pend with desc, -1 */
+	/* text tests still to try on the beginning of the text (see
+	 * early_check), a bit each: by sel_cond_test_prefix, by the bounds */
+	uint32_t early_pre, early_len;
+	uint8_t early_init;        /* early_pre and early_len are set */
 };
 
 /* A remembered static match of a scope-free :has() selector on the
@@ -285,6 +290,9 @@ struct rewriter {
 	size_t text_len, text_cap;
 	uint64_t text_base;
 	uint64_t visible;          /* non-blank bytes of visible text so far */
+	uint64_t amps;             /* '&' bytes of text so far (all text: a
+	                              reference may run on into the next piece) */
+	int early_pending;         /* some pend may have early tests (early_check) */
 	char *dec;                 /* decoded text of the element being resolved */
 	size_t dec_len, dec_cap;
 	uint64_t dec_start;
@@ -671,6 +679,8 @@ static struct pend *pend_add(struct rewriter *rw)
 	memset(p, 0, sizeof *p);
 	p->serial = ++rw->next_serial;
 	p->prev_desc = rw->last_desc;
+	p->amp_start = rw->amps; /* its text starts here (the caller sets the rest) */
+	rw->early_pending = 1;
 	return p;
 }
 
@@ -869,7 +879,7 @@ static int text_test(struct rewriter *rw, const struct pend *p, const struct sel
 {
 	if (!rw->dec_valid || rw->dec_start != p->text_start) {
 		rw->dec_valid = 0;
-		if (!memchr(rw->text + off, '&', n))
+		if (rw->amps == p->amp_start) /* no reference in its text */
 			return words_test(rw, p, s, i, off, n);
 		if (n + 1 > rw->dec_cap) {
 			char *d = realloc(rw->dec, n + 1);
@@ -1053,6 +1063,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 				rw->text_len = toff;
 				memset(rw->words, 0, sizeof rw->words); /* text is rewritten */
 				rw->visible = p->vis_start;
+				rw->amps = p->amp_start;
 				rw->dec_valid = 0;
 				rw->th_valid = 0;
 				rw->cheap_valid = 0;
@@ -2150,6 +2161,20 @@ __attribute__((noinline)) static int on_end(struct rewriter *rw, const struct ht
 
 /* ---- token dispatch --------------------------------------------------------------------- */
 
+/* After pends were dropped (e NULL): the bytes no pend holds any more go
+ * out.  Returns 0 or -1. */
+static int release_dropped(struct rewriter *rw)
+{
+	pends_compact(rw);
+	uint64_t first = hold_pos(rw);
+	for (size_t i = 0; i < rw->n_pends; i++)
+		if (!rw->pends[i].target && rw->pends[i].hold_start < first)
+			first = rw->pends[i].hold_start;
+	if (hold_release(rw, first) < 0)
+		return -1;
+	return check_bound(rw);
+}
+
 /* Once an element holds more visible text than a content rule may
  * remove (text_guard), its rules can only keep it: they are dropped at
  * once and the bytes held for it go out (time to first byte, memory).
@@ -2168,16 +2193,109 @@ static int release_guarded(struct rewriter *rw)
 		p->e = NULL;
 		changed = 1;
 	}
-	if (!changed)
+	return changed ? release_dropped(rw) : 0;
+}
+
+#define EARLY_PREFIX 256       /* raw text bytes a prefix test reads */
+#define REF_MAX 12             /* raw bytes of a reference decode_refs reads */
+
+/* 1 when a text test of p can no longer pass, judged on the beginning of
+ * its text up to end (vis, amps: the counters there).  The text a deeper
+ * element adds is only certain once no rule may remove that element: a
+ * removal cuts it out again (resolve_level), so the caller passes the
+ * start of the first such element as end.  The tests see decoded text
+ * (text_test), which the raw counts bound from below: every byte that no
+ * reference covers stays, and each '&' starts at most one reference of
+ * at most REF_MAX bytes; a test may also stop asking (its bit cleared). */
+static int early_fails(struct rewriter *rw, struct pend *p, uint64_t end, uint64_t vis, uint64_t amps)
+{
+	uint64_t cut = (amps - p->amp_start) * REF_MAX;
+	uint64_t len = end - p->text_start, nvis = vis - p->vis_start;
+	len = len > cut ? len - cut : 0;
+	nvis = nvis > cut ? nvis - cut : 0;
+	for (uint32_t m = p->early_len; m; m &= m - 1) {
+		unsigned c = (unsigned)__builtin_ctz(m);
+		if (len > sel_cond_max_len(p->s, c) || nvis > sel_cond_max_visible(p->s, c))
+			return 1;
+	}
+	if (!p->early_pre || end == p->text_start)
 		return 0;
-	pends_compact(rw);
-	uint64_t first = hold_pos(rw);
-	for (size_t i = 0; i < rw->n_pends; i++)
-		if (!rw->pends[i].target && rw->pends[i].hold_start < first)
-			first = rw->pends[i].hold_start;
-	if (hold_release(rw, first) < 0)
-		return -1;
-	return check_bound(rw);
+	const char *t = rw->text + (p->text_start - rw->text_base);
+	size_t n = (size_t)(end - p->text_start), raw = n;
+	char dec[EARLY_PREFIX];
+	if (n > EARLY_PREFIX)
+		n = EARLY_PREFIX;
+	if (amps != p->amp_start) {
+		/* decoded as text_test will: a reference whose ';' may lie
+		 * past the cut is left out, with what follows it */
+		for (;;) {
+			size_t from = n > REF_MAX ? n - REF_MAX : 0;
+			const char *a = memchr(t + from, '&', n - from);
+			if (!a)
+				break;
+			n = (size_t)(a - t);
+		}
+		n = decode_refs(t, n, dec);
+		t = dec;
+	}
+	for (uint32_t m = p->early_pre; m; m &= m - 1) {
+		unsigned c = (unsigned)__builtin_ctz(m);
+		int r = sel_cond_test_prefix(p->s, c, t, n);
+		if (r == 0)
+			return 1;
+		if (r > 0 || raw >= EARLY_PREFIX)
+			p->early_pre &= ~(1u << c); /* decided by the whole text */
+	}
+	return 0;
+}
+
+/* Drops the pends whose text tests can no longer pass (early_fails), so
+ * an element no rule may remove any more streams out before its end tag
+ * (the rules drop out as the first words arrive: most waits are for short
+ * labels).  The same bytes come out whenever that happens: the rules
+ * would fail at the end tag.  Returns 0 or -1. */
+static int early_check(struct rewriter *rw)
+{
+	int dropped = 0, left = 0;
+	if (!rw->early_pending)
+		return 0;
+	/* deepest first: a child dropped makes its text certain for its
+	 * ancestors in the same pass (a link that fills a list item) */
+	for (size_t i = rw->n_pends; i-- > 0;) {
+		struct pend *p = &rw->pends[i];
+		if (!p->e)
+			continue;
+		if (!p->early_init) {
+			p->early_init = 1;
+			p->early_pre = sel_early_mask(p->s);
+			for (uint32_t m = p->early_pre; m; m &= m - 1) {
+				unsigned c = (unsigned)__builtin_ctz(m);
+				if (sel_cond_max_len(p->s, c) != SIZE_MAX || sel_cond_max_visible(p->s, c) != SIZE_MAX)
+					p->early_len |= 1u << c;
+			}
+		}
+		if (!(p->early_pre | p->early_len))
+			continue;
+		/* pends are in document order: the first deeper holding one
+		 * starts where the certain text of p ends */
+		uint64_t end = text_pos(rw), vis = rw->visible, amps = rw->amps;
+		for (size_t j = i + 1; j < rw->n_pends; j++) {
+			const struct pend *q = &rw->pends[j];
+			if (q->e && !q->target && q->level > p->level) {
+				end = q->text_start;
+				vis = q->vis_start;
+				amps = q->amp_start;
+				break;
+			}
+		}
+		if (early_fails(rw, p, end, vis, amps)) {
+			p->e = NULL;
+			dropped = 1;
+		}
+		left |= p->e && (p->early_pre | p->early_len);
+	}
+	rw->early_pending = left;
+	return dropped ? release_dropped(rw) : 0;
 }
 
 static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
@@ -2195,28 +2313,33 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 		return 0;
 	if (buf_add(&rw->text, &rw->text_len, &rw->text_cap, p, n) < 0)
 		return -1;
-	if (rawtext)
-		return 0;
+	if (rawtext) {
+		for (const char *a = p, *e = p + n; (a = memchr(a, '&', (size_t)(e - a))) != NULL; a++)
+			rw->amps++;
+		return early_check(rw);
+	}
 	/* blanks and controls are all <= 0x20: one compare a byte, summed in
 	 * a local (the compiler cannot keep rw->visible in a register) */
-	uint64_t vis = 0;
+	uint64_t vis = 0, amps = 0;
 	size_t i = 0;
 #ifdef __SSE2__
 	/* sixteen at a time (the text of every element a rule waits for
 	 * comes through here, most of a page's): a byte counts when it is
 	 * > 0x20 as a signed byte (0x21..0x7f) or negative (>= 0x80); each
 	 * lane's counter (0xff per counted byte subtracted) is summed before
-	 * it can wrap, after at most 255 blocks */
-	const __m128i blank = _mm_set1_epi8(0x20), zero = _mm_setzero_si128();
+	 * it can wrap, after at most 255 blocks; the '&' bytes likewise */
+	const __m128i blank = _mm_set1_epi8(0x20), zero = _mm_setzero_si128(), amp = _mm_set1_epi8('&');
 	while (i + 16 <= n) {
-		__m128i acc = zero;
+		__m128i acc = zero, acca = zero;
 		for (unsigned k = 0; k < 255 && i + 16 <= n; k++, i += 16) {
 			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
 			__m128i m = _mm_or_si128(_mm_cmpgt_epi8(x, blank), _mm_cmpgt_epi8(zero, x));
 			acc = _mm_sub_epi8(acc, m);
+			acca = _mm_sub_epi8(acca, _mm_cmpeq_epi8(x, amp));
 		}
-		__m128i sum = _mm_sad_epu8(acc, zero);
+		__m128i sum = _mm_sad_epu8(acc, zero), suma = _mm_sad_epu8(acca, zero);
 		vis += (uint64_t)_mm_cvtsi128_si32(sum) + (uint64_t)_mm_extract_epi16(sum, 4);
+		amps += (uint64_t)_mm_cvtsi128_si32(suma) + (uint64_t)_mm_extract_epi16(suma, 4);
 	}
 #endif
 	for (; i + 8 <= n; i += 8) {
@@ -2226,14 +2349,23 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 		memcpy(&x, p + i, 8);
 		uint64_t hi = (((x & 0x7f7f7f7f7f7f7f7full) + 0x5f5f5f5f5f5f5f5full) | x) & 0x8080808080808080ull;
 		vis += ((hi >> 7) * 0x0101010101010101ull) >> 56; /* sum of the top bits */
+		/* the '&' bytes: exactly the zero bytes of x ^ '&'... */
+		uint64_t y = x ^ 0x2626262626262626ull;
+		uint64_t z = ~(((y & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | y | 0x7f7f7f7f7f7f7f7full);
+		amps += ((z >> 7) * 0x0101010101010101ull) >> 56;
 	}
-	for (; i < n; i++)
+	for (; i < n; i++) {
 		vis += (unsigned char)p[i] > 0x20;
+		amps += p[i] == '&';
+	}
 	rw->visible += vis;
+	rw->amps += amps;
 	/* pends are in order of creation, so the first has seen the most */
 	if (rw->visible - rw->pends[0].vis_start > GUARD_TEXT)
 		return release_guarded(rw);
-	return 0;
+	/* blanks between tags tell no test anything new (a later check
+	 * sees the same text) */
+	return vis || amps ? early_check(rw) : 0;
 }
 
 static int on_token(void *arg, const struct html_token *t)

@@ -71,6 +71,9 @@ struct cond {
 	const struct re_first *first; /* IN_REGEX: re's first-character filter
 	                               (owned by re's table slot), or NULL */
 	int cheap;                  /* costs less than hashing the text */
+	size_t max_len, max_vis;    /* SEL_COND_TEXT: the most bytes, and bytes
+	                               > 0x20, a passing text holds (see
+	                               vis_bound); SIZE_MAX: no bound */
 	unsigned n_more;
 	size_t num;
 	struct sel *sub;
@@ -90,6 +93,8 @@ struct sel {
 	const char *subject_tag;    /* the tag every alternative's subject must
 	                               have, or NULL */
 	uint32_t desc_mask;         /* conditions descendants decide, a bit each */
+	uint32_t early_mask;        /* text tests a beginning of the text may
+	                               decide (sel_early_mask), a bit each */
 	int tag_only;               /* one compound that tests the tag alone */
 	const char *ancestor_tag;   /* a tag some ancestor of the subject must
 	                               have, or NULL */
@@ -748,6 +753,11 @@ static pcre2_code *re_get(const char *pat, size_t n, uint32_t opts, int *err, PC
 	}
 	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
 	struct re_first *f = first_make(pat, n, opts);
+	/* an anchored label pattern is also matched on beginnings of texts
+	 * (sel_cond_test_prefix), a thousand instructions or more a time in
+	 * the interpreter: a dozen such patterns get the second mode */
+	if (f)
+		(void)pcre2_jit_compile(re, PCRE2_JIT_PARTIAL_HARD);
 	re_tab[re_n++] = (struct re_slot){ copy, n, opts, 1, re, f };
 	fi = f;
 out:
@@ -839,6 +849,246 @@ static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n, struct cond
 	else if (!re)
 		fail(c, "out of memory");
 	return re;
+}
+
+/* ---- visible-length bound -------------------------------------------------
+ *
+ * A whole-text test ("^\s*$", "^\s*(?:ad|sponsored)\s*$") can only pass
+ * on a text with few non-blank bytes: once an element's text holds more,
+ * the rewriter stops holding it (time to first byte, the copies).  PCRE2
+ * tells a pattern's minimum length (PCRE2_INFO_MINLENGTH) but neither a
+ * maximum nor which characters are blank, hence this reader: for a
+ * pattern anchored at both ends (^ first, $ last, no top-level "|", no
+ * /m), the most bytes > 0x20 (what the rewriter counts as visible) a
+ * matching text holds.  Each character an item may match that is not
+ * surely blank counts its most bytes (4 under /u: /iu matches "k" with
+ * the 3-byte KELVIN SIGN); an item that matches only blanks (a space,
+ * \t \n \r \f, \s when PCRE2 says it matches nothing else, a class of
+ * those) counts nothing however often it repeats; anything visible
+ * repeated without a bound, or anything this reader does not know
+ * (look-around, back-references, \Q, \p, \R, (*VERB), inline options,
+ * POSIX classes, a "{" that is not a quantifier) gives no bound.
+ */
+#define VB_NONE SIZE_MAX
+
+static size_t vb_add(size_t a, size_t b) { return a >= VB_NONE - b ? VB_NONE : a + b; }
+static size_t vb_mul(size_t a, size_t k) { return a && k >= VB_NONE / a ? VB_NONE : a * k; }
+
+/* 1 when \s under opts matches blanks (<= 0x20) only, asked of PCRE2: the
+ * ASCII bytes, and every byte >= 0x80 (no /u) or the Unicode spaces (/u),
+ * none of which may match.  Remembered per option set (a race computes
+ * the same answer twice). */
+static int vb_space_blank(uint32_t opts)
+{
+	static _Atomic unsigned char known[8]; /* 0 unknown, 1 blank only, 2 not */
+	if (opts & PCRE2_UCP)
+		return 0;
+	unsigned k = ((opts & PCRE2_UTF) ? 1u : 0u) | ((opts & PCRE2_CASELESS) ? 2u : 0u) |
+	             ((opts & PCRE2_DOTALL) ? 4u : 0u);
+	unsigned v = atomic_load(&known[k]);
+	if (v)
+		return v == 1;
+	uint64_t ascii[2] = { 0, 0 };
+	int blank = atom_bytes("\\s", 2, opts, ascii) == 0 && !(ascii[0] >> 33) && !ascii[1];
+	int err;
+	PCRE2_SIZE off;
+	pcre2_code *re = blank ? pcre2_compile((PCRE2_SPTR) "\\s", 2, opts, &err, &off, NULL) : NULL;
+	pcre2_match_data *md = re ? pcre2_match_data_create(1, NULL) : NULL;
+	blank = md != NULL;
+	static const char *const uspace[] = { "\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe1\xa0\x8e",
+	                                      "\xe2\x80\x80", "\xe2\x80\x8a", "\xe2\x80\x8b", "\xe2\x80\xa8",
+	                                      "\xe2\x80\xa9", "\xe2\x80\xaf", "\xe2\x81\x9f", "\xe3\x80\x80",
+	                                      "\xef\xbb\xbf" };
+	if (blank && (opts & PCRE2_UTF)) {
+		for (size_t i = 0; blank && i < sizeof uspace / sizeof *uspace; i++)
+			blank = pcre2_match(re, (PCRE2_SPTR)uspace[i], strlen(uspace[i]), 0, 0, md, NULL) < 0;
+	} else if (blank) {
+		for (unsigned b = 0x80; blank && b < 0x100; b++) {
+			unsigned char one = (unsigned char)b;
+			blank = pcre2_match(re, &one, 1, 0, 0, md, NULL) < 0;
+		}
+	}
+	pcre2_match_data_free(md);
+	pcre2_code_free(re);
+	atomic_store(&known[k], blank ? 1 : 2);
+	return blank;
+}
+
+/* The class p[i..e) (e past its "]") matches blanks only: not negated, of
+ * spaces, \t \n \r \f and \s (when blank) alone. */
+static int vb_class_blank(const char *p, size_t i, size_t e, uint32_t opts)
+{
+	if (p[i + 1] == '^')
+		return 0;
+	for (size_t j = i + 1; j + 1 < e;) {
+		if (p[j] == ' ') {
+			j++;
+		} else if (p[j] == '\\' && j + 2 < e && strchr("tnrfs", p[j + 1])) {
+			if (p[j + 1] == 's' && !vb_space_blank(opts))
+				return 0;
+			j += 2;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* End of the one-character (or zero-width) item at p[i], with *vis the
+ * most visible bytes it matches; 0 when this reader does not know it. */
+static size_t vb_atom(const char *p, size_t n, size_t i, uint32_t opts, size_t *vis)
+{
+	size_t w = (opts & PCRE2_UTF) ? 4 : 1;
+	unsigned char c = (unsigned char)p[i];
+	*vis = w;
+	if (c == '^' || c == '$') {
+		*vis = 0;
+		return i + 1;
+	}
+	if (c == '.')
+		return i + 1;
+	if (c == '[') {
+		size_t e = fc_class_end(p, n, i);
+		if (e && vb_class_blank(p, i, e, opts))
+			*vis = 0;
+		return e;
+	}
+	if (c == '\\') {
+		if (i + 1 >= n)
+			return 0;
+		unsigned char e = (unsigned char)p[i + 1];
+		if (strchr("bBAzZG", e) || strchr("tnrf", e) || (e == 's' && vb_space_blank(opts))) {
+			*vis = 0;
+			return i + 2;
+		}
+		if (strchr("sSdDwWhHvVNea", e))
+			return i + 2;
+		if (e == 'x') {
+			if (i + 2 < n && p[i + 2] == '{') {
+				const char *r = memchr(p + i + 2, '}', n - i - 2);
+				return r ? (size_t)(r - p) + 1 : 0;
+			}
+			size_t j = i + 2;
+			while (j < n && j < i + 4 && isxdigit((unsigned char)p[j]))
+				j++;
+			return j;
+		}
+		return e < 0x80 && ispunct(e) ? i + 2 : 0;
+	}
+	if (strchr("|()?*+{", c))
+		return 0;
+	if (c <= 0x20) {
+		*vis = 0;
+		return i + 1;
+	}
+	size_t j = i + 1;
+	if (c >= 0x80 && (opts & PCRE2_UTF))
+		while (j < n && ((unsigned char)p[j] & 0xc0) == 0x80)
+			j++;
+	return j;
+}
+
+static size_t vb_alt(const char *p, size_t n, size_t *i, uint32_t opts, unsigned depth);
+
+/* The bound of the sequence at p[*i] up to "|", ")" or the end (*i left
+ * there), VB_NONE for none. */
+static size_t vb_seq(const char *p, size_t n, size_t *i, uint32_t opts, unsigned depth)
+{
+	size_t total = 0;
+	while (*i < n && p[*i] != '|' && p[*i] != ')') {
+		size_t j = *i, item;
+		if (p[j] == '(') {
+			j++;
+			if (j < n && (p[j] == '?' || p[j] == '*')) {
+				if (p[j] != '?' || j + 1 >= n || p[j + 1] != ':')
+					return VB_NONE;
+				j += 2;
+			}
+			if (depth > 16)
+				return VB_NONE;
+			item = vb_alt(p, n, &j, opts, depth + 1);
+			if (item == VB_NONE || j >= n || p[j] != ')')
+				return VB_NONE;
+			j++;
+		} else {
+			j = vb_atom(p, n, j, opts, &item);
+			if (!j)
+				return VB_NONE;
+		}
+		size_t max = 1;
+		if (j < n && (p[j] == '?' || p[j] == '*' || p[j] == '+' || p[j] == '{')) {
+			if (p[j] == '*' || p[j] == '+') {
+				max = VB_NONE;
+				j++;
+			} else if (p[j] == '?') {
+				j++;
+			} else {
+				/* {m}, {m,} or {m,n}; anything else is a literal "{" */
+				size_t k = j + 1, lo = 0, hi;
+				while (k < n && isdigit((unsigned char)p[k]) && lo < 100000)
+					lo = lo * 10 + (size_t)(p[k++] - '0');
+				if (k == j + 1 || k >= n)
+					return VB_NONE;
+				hi = lo;
+				if (p[k] == ',') {
+					k++;
+					if (k < n && isdigit((unsigned char)p[k])) {
+						hi = 0;
+						while (k < n && isdigit((unsigned char)p[k]) && hi < 100000)
+							hi = hi * 10 + (size_t)(p[k++] - '0');
+					} else {
+						hi = VB_NONE;
+					}
+				}
+				if (k >= n || p[k] != '}')
+					return VB_NONE;
+				max = hi;
+				j = k + 1;
+			}
+			if (j < n && (p[j] == '?' || p[j] == '+'))
+				j++; /* lazy, possessive: the same most */
+		}
+		if (item) {
+			if (max == VB_NONE)
+				return VB_NONE;
+			total = vb_add(total, vb_mul(item, max));
+		}
+		*i = j;
+	}
+	return total;
+}
+
+/* The bound of the alternatives at p[*i] up to ")" or the end. */
+static size_t vb_alt(const char *p, size_t n, size_t *i, uint32_t opts, unsigned depth)
+{
+	size_t best = 0;
+	for (;;) {
+		size_t b = vb_seq(p, n, i, opts, depth);
+		if (b == VB_NONE)
+			return VB_NONE;
+		if (b > best)
+			best = b;
+		if (*i >= n || p[*i] != '|')
+			return best;
+		(*i)++;
+	}
+}
+
+/* The most visible bytes a text matching the whole-text pattern p[0..n)
+ * (compiled with opts) holds, VB_NONE when it is not anchored at both ends
+ * or not read. */
+static size_t vis_bound(const char *p, size_t n, uint32_t opts)
+{
+	if (n < 2 || p[0] != '^' || p[n - 1] != '$' || (opts & (PCRE2_MULTILINE | PCRE2_EXTENDED)))
+		return VB_NONE;
+	size_t bs = 0; /* an escaped "$" is a literal */
+	while (bs + 2 <= n && p[n - 2 - bs] == '\\')
+		bs++;
+	if (bs & 1)
+		return VB_NONE;
+	size_t i = 0;
+	size_t b = vb_seq(p, n, &i, opts, 0);
+	return i == n ? b : VB_NONE; /* a top-level "|" or a stray ")" */
 }
 
 /* ---- literal prefilter ----------------------------------------------------
@@ -1249,14 +1499,21 @@ void sel_free(struct sel *s)
 static struct sel *parse_sel(struct cur *c, int relative, int allow_conds);
 
 /* The bits of the conditions that descendants decide (:has(), :upward()),
- * once its conditions are final. */
+ * and of the text tests a beginning of the text may decide (a bound on
+ * its length, a first-character filter; not negated: a :not() of them
+ * fails only on the whole text), once its conditions are final. */
 static void set_desc_mask(struct sel *s)
 {
 	s->desc_mask = 0;
+	s->early_mask = 0;
 	for (unsigned c = 0; c < s->n_conds && c < 32; c++) {
-		int k = s->conds[c].kind;
+		const struct cond *x = &s->conds[c];
+		int k = x->kind;
 		if (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH)
 			s->desc_mask |= 1u << c;
+		if (k == SEL_COND_TEXT && !x->neg &&
+		    (x->max_len != SIZE_MAX || x->max_vis != SIZE_MAX || (x->inner_op == IN_REGEX && x->first)))
+			s->early_mask |= 1u << c;
 	}
 }
 
@@ -1292,6 +1549,8 @@ static struct cond *cond_add(struct cond **cs, unsigned *n, int kind, int neg)
 	memset(&x[*n], 0, sizeof x[*n]);
 	x[*n].kind = kind;
 	x[*n].neg = neg;
+	x[*n].max_len = SIZE_MAX;
+	x[*n].max_vis = SIZE_MAX;
 	return &x[(*n)++];
 }
 
@@ -1345,6 +1604,10 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 		x->cheap = 1;
 		x->num = hi;
 		x->utf = (size_t)used + 1 == n;
+		/* in bytes without /u; under /u stray continuation bytes
+		 * count no character, so no byte count bounds it */
+		if (!x->utf)
+			x->max_len = hi;
 		return 0;
 	}
 	if (is_regex(a, n)) {
@@ -1354,6 +1617,8 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 		if (!x->re)
 			return -1;
 		x->inner_op = IN_REGEX;
+		if (x->num != (size_t)-1 && !x->utf)
+			x->max_len = x->num; /* the length idiom (see IN_MAXCHARS) */
 		if (x->num == (size_t)-1) {
 			/* a plain search (the length idiom has its own split):
 			 * the words its matches start with, when it has some */
@@ -1361,6 +1626,7 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 			while (e > a + 1 && e[-1] != '/')
 				e--;
 			x->pre = lit_build(a + 1, (size_t)(e - 1 - (a + 1)));
+			x->max_vis = vis_bound(a + 1, (size_t)(e - 1 - (a + 1)), c->last_opts);
 			/* anchored at the start: tried once, most texts fail
 			 * within their first characters */
 			uint32_t all = 0;
@@ -2280,21 +2546,27 @@ static int re_match(const pcre2_code *re, const char *s, size_t n)
  * when PCRE2 must decide.  Skips the leading S-bytes the possessive run
  * would take, then looks at the next byte: the end of the text (X needs a
  * character) or an ASCII byte X cannot start with is a certain failure;
- * then at the pair of ASCII bytes there, if any. */
-static int first_may_match(const struct re_first *f, const pcre2_code *re, const char *text,
-                           size_t len)
+ * then at the pair of ASCII bytes there, if any.  With whole 0, text is
+ * only the beginning of the text to test: -1 when the bytes the filter
+ * looks at are not all there yet (every verdict is then one on any text
+ * that begins so: the run is read from the start and the pair check is a
+ * partial match). */
+static int first_check(const struct re_first *f, const pcre2_code *re, const char *text, size_t len,
+                       int whole)
 {
 	size_t i = 0;
 	while (i < len && (unsigned char)text[i] < 0x80 && bit_has(f->skip, (unsigned char)text[i]))
 		i++;
 	if (i == len)
-		return !f->nonempty;
+		return whole ? !f->nonempty : -1;
 	unsigned char c = (unsigned char)text[i];
 	if (c >= 0x80)
 		return 1;
 	if (!bit_has(f->start, c))
 		return 0;
-	if (i + 1 == len || (unsigned char)text[i + 1] >= 0x80)
+	if (i + 1 == len)
+		return whole ? 1 : -1;
+	if ((unsigned char)text[i + 1] >= 0x80)
 		return 1;
 	unsigned k = c * 128u + (unsigned char)text[i + 1], sh = (k & 3) * 2;
 	_Atomic unsigned char *slot = (_Atomic unsigned char *)&f->pairs[k >> 2];
@@ -2310,6 +2582,12 @@ static int first_may_match(const struct re_first *f, const pcre2_code *re, const
 	atomic_fetch_or_explicit(slot, (unsigned char)((1u | (unsigned)possible << 1) << sh),
 	                         memory_order_relaxed);
 	return possible;
+}
+
+static int first_may_match(const struct re_first *f, const pcre2_code *re, const char *text,
+                           size_t len)
+{
+	return first_check(f, re, text, len, 1);
 }
 
 static int attr_ok(const struct attr_test *t, const struct sel_node *e)
@@ -2516,6 +2794,52 @@ int sel_cond_words_at(const struct sel *s, unsigned i, const char *text, size_t 
                       size_t to)
 {
 	return lit_scan(s->conds[i].pre, text, len, from, to);
+}
+
+uint32_t sel_early_mask(const struct sel *s) { return s->early_mask; }
+size_t sel_cond_max_len(const struct sel *s, unsigned i) { return s->conds[i].max_len; }
+size_t sel_cond_max_visible(const struct sel *s, unsigned i) { return s->conds[i].max_vis; }
+
+#define PREFIX_PARTIAL 64        /* bytes of a beginning given to PCRE2 */
+
+/* For a pattern anchored at the start (one with a first-character
+ * filter): the filter first, then, when the pair allows a match, PCRE2's
+ * hard partial match on the beginning, whose "no match" means that no
+ * text beginning so matches (most sentences that start like a label part
+ * from it within a word or two). */
+int sel_cond_test_prefix(const struct sel *s, unsigned i, const char *text, size_t len)
+{
+	const struct cond *x = &s->conds[i];
+	if (x->kind != SEL_COND_TEXT || x->inner_op != IN_REGEX || !x->first)
+		return 1;
+	int r = first_check(x->first, x->re, text, len, 0);
+	if (r != 1)
+		return r;
+	size_t n = len < PREFIX_PARTIAL ? len : PREFIX_PARTIAL;
+	if (x->utf) {
+		/* a character cut at the end would be an invalid one, which
+		 * matches nothing: it is left out */
+		size_t k = n;
+		while (k && ((unsigned char)text[k - 1] & 0xc0) == 0x80)
+			k--;
+		if (k) {
+			unsigned char lead = (unsigned char)text[k - 1];
+			size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+			if (n - (k - 1) < need)
+				n = k - 1;
+		}
+	}
+	pcre2_match_data *md = md_get();
+	if (!md)
+		return 1;
+	if (!n)
+		return -1; /* PCRE2 finds no partial match in an empty text */
+	int rc = pcre2_jit_match(x->re, (PCRE2_SPTR)text, n, 0, PCRE2_PARTIAL_HARD, md, match_ctx);
+	if (rc == PCRE2_ERROR_JIT_BADOPTION)
+		rc = pcre2_match(x->re, (PCRE2_SPTR)text, n, 0, PCRE2_PARTIAL_HARD, md, match_ctx);
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	return len >= PREFIX_PARTIAL ? 1 : -1;
 }
 
 int sel_cond_first_filtered(const struct sel *s, unsigned i)

@@ -114,6 +114,19 @@ int sel_cond_test_words(const struct sel *s, unsigned i, const char *text, size_
  * byte without PCRE2), 0 when PCRE2 decides every text.  For tests. */
 int sel_cond_first_filtered(const struct sel *s, unsigned i);
 
+/* Early decisions on a text test while its text still grows (the text as
+ * sel_cond_test sees it; negation not applied).  sel_early_mask: the
+ * conditions (the first 32, a bit each) that are text tests, not negated,
+ * with a bound or a first-character filter.  sel_cond_max_len and
+ * sel_cond_max_visible: the most bytes, and bytes > 0x20, a passing text
+ * holds (SIZE_MAX: no bound).  sel_cond_test_prefix: 0 when no text that
+ * begins with text[0..len) passes, 1 when that beginning tells nothing,
+ * -1 when a longer beginning may. */
+uint32_t sel_early_mask(const struct sel *s);
+size_t sel_cond_max_len(const struct sel *s, unsigned i);
+size_t sel_cond_max_visible(const struct sel *s, unsigned i);
+int sel_cond_test_prefix(const struct sel *s, unsigned i, const char *text, size_t len);
+
 /* SEL_COND_HAS / UPWARD / DEPTH: the selector a descendant must match.  It
  * is matched with sel_match_rel with the subject at path[scope]. */
 const struct sel *sel_cond_sel(const struct sel *s, unsigned i);

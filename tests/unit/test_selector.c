@@ -518,6 +518,23 @@ static int first_check(const char *pat, const char *flags, unsigned *seed)
 			size_t n = strlen(t);
 			int want = pcre2_match(re, (PCRE2_SPTR)t, n, 0, 0, md, NULL) >= 0;
 			int got = sel_cond_test(s, 0, t, n);
+			/* the early decisions: no beginning of a matching text
+			 * is refused, nor is it longer than the bounds */
+			for (size_t k = 0; want && k <= n; k++)
+				if (sel_cond_test_prefix(s, 0, t, k) == 0)
+					fprintf(stderr, "/%s/%s: prefix %zu of \"%s\" refused\n", pat, flags, k, t);
+			for (size_t k = 0; want && k <= n; k++)
+				assert_int_not_equal(sel_cond_test_prefix(s, 0, t, k), 0);
+			if (want) {
+				size_t vis = 0;
+				for (size_t k = 0; k < n; k++)
+					vis += (unsigned char)t[k] > 0x20;
+				if (vis > sel_cond_max_visible(s, 0))
+					fprintf(stderr, "/%s/%s: \"%s\" matches, over the bound %zu\n", pat, flags, t,
+					        sel_cond_max_visible(s, 0));
+				assert_true(vis <= sel_cond_max_visible(s, 0));
+				assert_true(n <= sel_cond_max_len(s, 0));
+			}
 			if (want != got)
 				fprintf(stderr, "/%s/%s on \"%s\": want %d, got %d\n", pat, flags, t, want, got);
 			assert_int_equal(want, got);
@@ -634,6 +651,89 @@ static void test_11_first_filter(void **state)
 	free(seen);
 }
 
+/* The bounds a whole-text test puts on a passing text, for the rewriter's
+ * early decisions: the shapes read, and those that must stay unbounded. */
+static void test_12_text_bounds(void **state)
+{
+	(void)state;
+	const size_t none = SIZE_MAX;
+	static const struct { const char *arg; size_t vis; } v[] = {
+		{ "/^\\s*$/", 0 },
+		{ "/^\\s*$/u", 0 },                  /* no UCP: \s is ASCII */
+		{ "/^[ \\t\\n\\s]*+$/", 0 },
+		{ "/^\\s*(?:ad|ads)\\s*$/i", 3 },
+		{ "/^\\s*(?:ad|ads)\\s*$/iu", 12 },   /* "k" may be KELVIN SIGN */
+		{ "/^ad{2,3}\\b$/", 4 },
+		{ "/^(?:ab|c)?x$/", 3 },
+		{ "/^\\x{a0}?$/u", 4 },
+		/* unbounded */
+		{ "/\\s*/", none },                  /* unanchored */
+		{ "/^\\s*/", none },
+		{ "/\\s*$/", none },
+		{ "/^.*$/", none },                  /* greedy run */
+		{ "/^.*?$/", none },                 /* lazy run */
+		{ "/^a+$/", none },
+		{ "/^a{2,}$/", none },
+		{ "/^a{,3}$/", none },               /* a literal "{" */
+		{ "/^(?:ad|x+)$/", none },           /* a branch without bound */
+		{ "/^ad|x$/", none },                /* top-level | */
+		{ "/^[\\s\\x{a0}]*$/u", none },       /* NBSP is C2 A0: visible */
+		{ "/^\\h*$/", none },
+		{ "/^\\v*$/u", none },
+		{ "/(*UCP)^\\s*$/u", none },          /* \s with UCP takes NBSP */
+		{ "/^\\s*$/m", none },
+		{ "/^(?=a)a$/", none },
+		{ "/^(a)\\1$/", none },
+		{ "/^[^a]*$/", none },
+		{ "/^a\\$/", none },
+		{ "/^[[:space:]]*$/", none },
+		{ "/^\\Q \\E$/", none },
+		{ "advertisement", none },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		char rule[128];
+		snprintf(rule, sizeof rule, "div:has-text(%s)", v[i].arg);
+		struct sel *s = parse_ok(rule, SEL_SYNTAX_CSS);
+		if (sel_cond_max_visible(s, 0) != v[i].vis)
+			fprintf(stderr, "%s: bound %zu, want %zu\n", v[i].arg, sel_cond_max_visible(s, 0), v[i].vis);
+		assert_true(sel_cond_max_visible(s, 0) == v[i].vis);
+		if (v[i].vis != none) /* (a first-character filter sets it too) */
+			assert_int_equal(sel_early_mask(s), 1);
+		sel_free(s);
+	}
+	/* length tests: bytes, not under /u (stray continuation bytes count
+	 * no character) */
+	static const struct { const char *arg; size_t len; } l[] = {
+		{ "/^[\\s\\S]{0,40}$/", 40 },
+		{ "/^[\\s\\S]{0,40}$/u", none },
+		{ "/^(?=[\\s\\S]{0,100}$)(?=[\\s\\S]*?ab)/", 100 },
+		{ "/^(?=[\\s\\S]{0,100}$)(?=[\\s\\S]*?ab)/u", none },
+	};
+	for (size_t i = 0; i < sizeof l / sizeof *l; i++) {
+		char rule[128];
+		snprintf(rule, sizeof rule, "div:has-text(%s)", l[i].arg);
+		struct sel *s = parse_ok(rule, SEL_SYNTAX_CSS);
+		assert_true(sel_cond_max_len(s, 0) == l[i].len);
+		sel_free(s);
+	}
+	/* negated: decided on the whole text only */
+	struct sel *s = parse_ok("div:not(:has-text(/^\\s*$/)):has-text(/^[\\s\\S]{0,9}$/)", SEL_SYNTAX_CSS);
+	assert_int_equal(sel_n_conds(s), 2);
+	assert_int_equal(sel_early_mask(s), sel_cond_negated(s, 0) ? 2 : 1);
+	sel_free(s);
+	/* a first-character filter decides on a beginning */
+	s = parse_ok("p:has-text(/^\\s*+(?:ad|sponsored)\\s*+$/i)", SEL_SYNTAX_CSS);
+	assert_int_equal(sel_early_mask(s), 1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  ", 2), -1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  s", 3), -1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  sp", 4), -1);   /* PCRE2 is asked */
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  spa", 5), 0);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  sponsored  ", 13), -1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  st", 4), 0);
+	assert_int_equal(sel_cond_test_prefix(s, 0, " The", 4), 0);
+	sel_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_09_shared_regex_codes),
 		cmocka_unit_test(test_10_word_filter),
 		cmocka_unit_test(test_11_first_filter),
+		cmocka_unit_test(test_12_text_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
