@@ -734,6 +734,31 @@ static void test_12_text_bounds(void **state)
 	sel_free(s);
 }
 
+/* A literal :has-text() search at every position of texts around the
+ * 16-byte steps of the search, beside memmem. */
+static void test_13_literal_search(void **state)
+{
+	(void)state;
+	static const char *const needles[] = { "z", "zq", "zaz", "abcab", "0123456789abcdefgh" };
+	for (size_t k = 0; k < sizeof needles / sizeof *needles; k++) {
+		char rule[64];
+		snprintf(rule, sizeof rule, "div:has-text(%s)", needles[k]);
+		struct sel *s = parse_ok(rule, SEL_SYNTAX_CSS);
+		size_t nl = strlen(needles[k]);
+		for (size_t len = 0; len <= 40; len++)
+			for (size_t at = 0; at <= len + 1; at++) {
+				char t[64];
+				for (size_t i = 0; i < len; i++)
+					t[i] = "abzq"[(i * 7 + k) % 4];  /* near misses all over */
+				if (at + nl <= len)
+					memcpy(t + at, needles[k], nl);
+				int want = memmem(t, len, needles[k], nl) != NULL;
+				assert_int_equal(sel_cond_test(s, 0, t, len), want);
+			}
+		sel_free(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -749,6 +774,7 @@ int main(void)
 		cmocka_unit_test(test_10_word_filter),
 		cmocka_unit_test(test_11_first_filter),
 		cmocka_unit_test(test_12_text_bounds),
+		cmocka_unit_test(test_13_literal_search),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
