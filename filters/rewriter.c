@@ -206,10 +206,12 @@ struct pend {
 	uint64_t amp_start;        /* '&' counter at the start */
 	uint32_t desc;             /* conditions met by descendants, a bit each */
 	int32_t prev_desc;         /* index of the previous pend with desc, -1 */
-	/* text tests still to try on the beginning of the text (see
-	 * early_check), a bit each: by sel_cond_test_prefix, by the bounds */
-	uint32_t early_pre, early_len;
-	uint8_t early_init;        /* early_pre and early_len are set */
+	/* early_check: the text tests still to try on the beginning of the
+	 * text (sel_cond_test_prefix), a bit each; the bounds on its text
+	 * (sel_early_bounds), SIZE_MAX: none */
+	uint32_t early_pre;
+	uint8_t early_init;        /* early_pre and the bounds are set */
+	size_t len_room, vis_room;
 };
 
 /* A remembered static match of a scope-free :has() selector on the
@@ -2213,11 +2215,8 @@ static int early_fails(struct rewriter *rw, struct pend *p, uint64_t end, uint64
 	uint64_t len = end - p->text_start, nvis = vis - p->vis_start;
 	len = len > cut ? len - cut : 0;
 	nvis = nvis > cut ? nvis - cut : 0;
-	for (uint32_t m = p->early_len; m; m &= m - 1) {
-		unsigned c = (unsigned)__builtin_ctz(m);
-		if (len > sel_cond_max_len(p->s, c) || nvis > sel_cond_max_visible(p->s, c))
-			return 1;
-	}
+	if (len > p->len_room || nvis > p->vis_room)
+		return 1;
 	if (!p->early_pre || end == p->text_start)
 		return 0;
 	const char *t = rw->text + (p->text_start - rw->text_base);
@@ -2268,14 +2267,17 @@ static int early_check(struct rewriter *rw)
 		if (!p->early_init) {
 			p->early_init = 1;
 			p->early_pre = sel_early_mask(p->s);
-			for (uint32_t m = p->early_pre; m; m &= m - 1) {
-				unsigned c = (unsigned)__builtin_ctz(m);
-				if (sel_cond_max_len(p->s, c) != SIZE_MAX || sel_cond_max_visible(p->s, c) != SIZE_MAX)
-					p->early_len |= 1u << c;
-			}
+			sel_early_bounds(p->s, &p->len_room, &p->vis_room);
 		}
-		if (!(p->early_pre | p->early_len))
-			continue;
+		if (!p->early_pre) {
+			if (p->len_room == SIZE_MAX && p->vis_room == SIZE_MAX)
+				continue;
+			/* bounds alone: the counters so far (all the text, certain
+			 * or not) say when they cannot be passed yet, without a walk */
+			left = 1;
+			if (text_pos(rw) - p->text_start <= p->len_room && rw->visible - p->vis_start <= p->vis_room)
+				continue;
+		}
 		/* pends are in document order: the first deeper holding one
 		 * starts where the certain text of p ends */
 		uint64_t end = text_pos(rw), vis = rw->visible, amps = rw->amps;
@@ -2292,7 +2294,7 @@ static int early_check(struct rewriter *rw)
 			p->e = NULL;
 			dropped = 1;
 		}
-		left |= p->e && (p->early_pre | p->early_len);
+		left |= p->e && p->early_pre;
 	}
 	rw->early_pending = left;
 	return dropped ? release_dropped(rw) : 0;

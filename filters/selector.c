@@ -98,6 +98,7 @@ struct sel {
 	uint32_t desc_mask;         /* conditions descendants decide, a bit each */
 	uint32_t early_mask;        /* text tests a beginning of the text may
 	                               decide (sel_early_mask), a bit each */
+	size_t early_len, early_vis; /* the least bounds of its text tests */
 	int tag_only;               /* one compound that tests the tag alone */
 	const char *ancestor_tag;   /* a tag some ancestor of the subject must
 	                               have, or NULL */
@@ -756,11 +757,6 @@ static pcre2_code *re_get(const char *pat, size_t n, uint32_t opts, int *err, PC
 	}
 	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
 	struct re_first *f = first_make(pat, n, opts);
-	/* an anchored label pattern is also matched on beginnings of texts
-	 * (sel_cond_test_prefix), a thousand instructions or more a time in
-	 * the interpreter: a dozen such patterns get the second mode */
-	if (f)
-		(void)pcre2_jit_compile(re, PCRE2_JIT_PARTIAL_HARD);
 	re_tab[re_n++] = (struct re_slot){ copy, n, opts, 1, re, f };
 	fi = f;
 out:
@@ -1430,6 +1426,7 @@ static struct sel *sel_alloc(const char *text, size_t n)
 	if (!s)
 		return NULL;
 	s->magic = SEL_MAGIC;
+	s->early_len = s->early_vis = SIZE_MAX; /* no early decision until set_desc_mask */
 	s->text = strndup(text, n);
 	if (!s->text) {
 		free(s);
@@ -1509,14 +1506,20 @@ static void set_desc_mask(struct sel *s)
 {
 	s->desc_mask = 0;
 	s->early_mask = 0;
-	for (unsigned c = 0; c < s->n_conds && c < 32; c++) {
+	s->early_len = s->early_vis = SIZE_MAX;
+	for (unsigned c = 0; c < s->n_conds; c++) {
 		const struct cond *x = &s->conds[c];
 		int k = x->kind;
-		if (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH)
+		if (c < 32 && (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH))
 			s->desc_mask |= 1u << c;
-		if (k == SEL_COND_TEXT && !x->neg &&
-		    (x->max_len != SIZE_MAX || x->max_vis != SIZE_MAX || (x->inner_op == IN_REGEX && x->first)))
+		if (k != SEL_COND_TEXT || x->neg)
+			continue;
+		if (c < 32 && x->inner_op == IN_REGEX && x->first)
 			s->early_mask |= 1u << c;
+		if (x->max_len < s->early_len)
+			s->early_len = x->max_len;
+		if (x->max_vis < s->early_vis)
+			s->early_vis = x->max_vis;
 	}
 }
 
@@ -2832,49 +2835,24 @@ int sel_cond_words_at(const struct sel *s, unsigned i, const char *text, size_t 
 }
 
 uint32_t sel_early_mask(const struct sel *s) { return s->early_mask; }
+void sel_early_bounds(const struct sel *s, size_t *len, size_t *vis)
+{
+	*len = s->early_len;
+	*vis = s->early_vis;
+}
 size_t sel_cond_max_len(const struct sel *s, unsigned i) { return s->conds[i].max_len; }
 size_t sel_cond_max_visible(const struct sel *s, unsigned i) { return s->conds[i].max_vis; }
 
-#define PREFIX_PARTIAL 64        /* bytes of a beginning given to PCRE2 */
-
-/* For a pattern anchored at the start (one with a first-character
- * filter): the filter first, then, when the pair allows a match, PCRE2's
- * hard partial match on the beginning, whose "no match" means that no
- * text beginning so matches (most sentences that start like a label part
- * from it within a word or two). */
+/* For a pattern anchored at the start, its first-character filter on the
+ * beginning.  (PCRE2's hard partial match would also refuse sentences
+ * that start like a label, "Reservoir" for "report this ad"; tried, it cost
+ * more than the test of the whole text it spared.) */
 int sel_cond_test_prefix(const struct sel *s, unsigned i, const char *text, size_t len)
 {
 	const struct cond *x = &s->conds[i];
 	if (x->kind != SEL_COND_TEXT || x->inner_op != IN_REGEX || !x->first)
 		return 1;
-	int r = first_check(x->first, x->re, text, len, 0);
-	if (r != 1)
-		return r;
-	size_t n = len < PREFIX_PARTIAL ? len : PREFIX_PARTIAL;
-	if (x->utf) {
-		/* a character cut at the end would be an invalid one, which
-		 * matches nothing: it is left out */
-		size_t k = n;
-		while (k && ((unsigned char)text[k - 1] & 0xc0) == 0x80)
-			k--;
-		if (k) {
-			unsigned char lead = (unsigned char)text[k - 1];
-			size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-			if (n - (k - 1) < need)
-				n = k - 1;
-		}
-	}
-	pcre2_match_data *md = md_get();
-	if (!md)
-		return 1;
-	if (!n)
-		return -1; /* PCRE2 finds no partial match in an empty text */
-	int rc = pcre2_jit_match(x->re, (PCRE2_SPTR)text, n, 0, PCRE2_PARTIAL_HARD, md, match_ctx);
-	if (rc == PCRE2_ERROR_JIT_BADOPTION)
-		rc = pcre2_match(x->re, (PCRE2_SPTR)text, n, 0, PCRE2_PARTIAL_HARD, md, match_ctx);
-	if (rc == PCRE2_ERROR_NOMATCH)
-		return 0;
-	return len >= PREFIX_PARTIAL ? 1 : -1;
+	return first_check(x->first, x->re, text, len, 0);
 }
 
 int sel_cond_first_filtered(const struct sel *s, unsigned i)
