@@ -211,6 +211,9 @@ struct pend {
 	 * (sel_early_bounds), SIZE_MAX: none */
 	uint32_t early_pre;
 	uint8_t early_init;        /* early_pre and the bounds are set */
+	uint64_t pre_end;          /* the certain text early_pre last could not
+	                              decide ended here (the same text tells
+	                              the same: not read again) */
 	size_t len_room, vis_room;
 };
 
@@ -294,7 +297,8 @@ struct rewriter {
 	uint64_t visible;          /* non-blank bytes of visible text so far */
 	uint64_t amps;             /* '&' bytes of text so far (all text: a
 	                              reference may run on into the next piece) */
-	int early_pending;         /* some pend may have early tests (early_check) */
+	int early_full;            /* pends went that were not the deepest
+	                              (early_check reads all pends once) */
 	char *dec;                 /* decoded text of the element being resolved */
 	size_t dec_len, dec_cap;
 	uint64_t dec_start;
@@ -597,7 +601,8 @@ static void pends_compact(struct rewriter *rw)
 	for (size_t i = 0; i < rw->n_pends; i++) {
 		if (!rw->pends[i].e)
 			continue;
-		rw->pends[w] = rw->pends[i];
+		if (w != i)
+			rw->pends[w] = rw->pends[i];
 		rw->pends[w].prev_desc = last;
 		if (rw->pends[w].desc)
 			last = (int32_t)w;
@@ -646,6 +651,7 @@ static int check_bound(struct rewriter *rw)
 		for (size_t i = 0; i < rw->n_pends; i++)
 			if (rw->pends[i].hold_start == first)
 				rw->pends[i].e = NULL;
+		rw->early_full = 1; /* the text of those left may be certain further */
 		log_overflow(rw);
 		pends_compact(rw);
 		if (!rw->n_holding)
@@ -682,7 +688,7 @@ static struct pend *pend_add(struct rewriter *rw)
 	p->serial = ++rw->next_serial;
 	p->prev_desc = rw->last_desc;
 	p->amp_start = rw->amps; /* its text starts here (the caller sets the rest) */
-	rw->early_pending = 1;
+
 	return p;
 }
 
@@ -1009,6 +1015,9 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 {
 	struct frame *f = &rw->frames[lvl];
 	int removed = 0;
+	/* (the pends that go are the tail: the text of those left stays
+	 * capped by the same pends, or becomes the tail's, which
+	 * early_check reads anyway) */
 	rw->dec_valid = 0;
 	rw->th_valid = 0;
 	rw->cheap_valid = 0;
@@ -2195,6 +2204,7 @@ static int release_guarded(struct rewriter *rw)
 		p->e = NULL;
 		changed = 1;
 	}
+	rw->early_full |= changed; /* as in check_bound */
 	return changed ? release_dropped(rw) : 0;
 }
 
@@ -2217,8 +2227,9 @@ static int early_fails(struct rewriter *rw, struct pend *p, uint64_t end, uint64
 	nvis = nvis > cut ? nvis - cut : 0;
 	if (len > p->len_room || nvis > p->vis_room)
 		return 1;
-	if (!p->early_pre || end == p->text_start)
+	if (!p->early_pre || end == p->text_start || end == p->pre_end)
 		return 0;
+	p->pre_end = end;
 	const char *t = rw->text + (p->text_start - rw->text_base);
 	size_t n = (size_t)(end - p->text_start), raw = n;
 	char dec[EARLY_PREFIX];
@@ -2255,48 +2266,63 @@ static int early_fails(struct rewriter *rw, struct pend *p, uint64_t end, uint64
  * would fail at the end tag.  Returns 0 or -1. */
 static int early_check(struct rewriter *rw)
 {
-	int dropped = 0, left = 0;
-	if (!rw->early_pending)
-		return 0;
+	int dropped = 0, ordered = 1;
+	/* Pends are in document order and their levels never fall along the
+	 * array.  New text is certain only for the pends of the deepest
+	 * holding element and after it: the others' certain text ends where
+	 * a deeper holding pend starts, and grows only when one goes
+	 * (early_full), so most passes read a few pends. */
+	size_t from = 0, n = rw->n_pends;
+	if (!rw->early_full) {
+		from = n;
+		while (from > 0 && (!rw->pends[from - 1].e || rw->pends[from - 1].target))
+			from--;
+		if (from > 0) {
+			uint32_t lv = rw->pends[from - 1].level;
+			while (from > 0 && rw->pends[from - 1].level >= lv)
+				from--;
+		}
+	}
+	rw->early_full = 0;
 	/* deepest first: a child dropped makes its text certain for its
-	 * ancestors in the same pass (a link that fills a list item) */
-	for (size_t i = rw->n_pends; i-- > 0;) {
+	 * ancestors in the same pass (a link that fills a list item); the
+	 * first deeper holding pend after p (where the certain text of p
+	 * ends) is the first holding one seen (a), or, when a is at p's
+	 * level, the first one deeper than a (b) */
+	const struct pend *a = NULL, *b = NULL;
+	for (size_t i = n; i-- > from;) {
 		struct pend *p = &rw->pends[i];
 		if (!p->e)
 			continue;
+		if (a && p->level > a->level)
+			ordered = 0; /* (never so) no text is taken as certain */
 		if (!p->early_init) {
 			p->early_init = 1;
 			p->early_pre = sel_early_mask(p->s);
 			sel_early_bounds(p->s, &p->len_room, &p->vis_room);
 		}
-		if (!p->early_pre) {
-			if (p->len_room == SIZE_MAX && p->vis_room == SIZE_MAX)
+		int check = p->early_pre || p->len_room != SIZE_MAX || p->vis_room != SIZE_MAX;
+		/* bounds alone: the counters so far (all the text, certain or
+		 * not) say when they cannot be passed yet */
+		if (check && !p->early_pre && text_pos(rw) - p->text_start <= p->len_room &&
+		    rw->visible - p->vis_start <= p->vis_room)
+			check = 0;
+		const struct pend *q = a && a->level > p->level ? a : b;
+		if (check && ordered) {
+			uint64_t end = q ? q->text_start : text_pos(rw);
+			uint64_t vis = q ? q->vis_start : rw->visible, amps = q ? q->amp_start : rw->amps;
+			if (early_fails(rw, p, end, vis, amps)) {
+				p->e = NULL;
+				dropped = 1;
 				continue;
-			/* bounds alone: the counters so far (all the text, certain
-			 * or not) say when they cannot be passed yet, without a walk */
-			left = 1;
-			if (text_pos(rw) - p->text_start <= p->len_room && rw->visible - p->vis_start <= p->vis_room)
-				continue;
-		}
-		/* pends are in document order: the first deeper holding one
-		 * starts where the certain text of p ends */
-		uint64_t end = text_pos(rw), vis = rw->visible, amps = rw->amps;
-		for (size_t j = i + 1; j < rw->n_pends; j++) {
-			const struct pend *q = &rw->pends[j];
-			if (q->e && !q->target && q->level > p->level) {
-				end = q->text_start;
-				vis = q->vis_start;
-				amps = q->amp_start;
-				break;
 			}
 		}
-		if (early_fails(rw, p, end, vis, amps)) {
-			p->e = NULL;
-			dropped = 1;
+		if (!p->target) {
+			if (a && a->level > p->level)
+				b = a;
+			a = p;
 		}
-		left |= p->e && p->early_pre;
 	}
-	rw->early_pending = left;
 	return dropped ? release_dropped(rw) : 0;
 }
 

@@ -395,6 +395,8 @@ struct re_first {
 	uint64_t start[2];     /* the ASCII bytes X may start with (all when
 	                          X's shape is not read) */
 	int nonempty;          /* X needs a character (its shape was read) */
+	int ws;                /* S takes the blanks \t \n \v \f \r and space
+	                          (runs of them are skipped 16 at a time) */
 	/* two bits for each pair of ASCII bytes X may start with, filled on
 	 * first use (see first_pair_ok): bit 0 known, bit 1 possible */
 	_Atomic unsigned char pairs[128 * 128 / 4];
@@ -690,6 +692,7 @@ static struct re_first *first_make(const char *p, size_t n, uint32_t opts)
 	if (!r)
 		return NULL;
 	r->nonempty = known;
+	r->ws = (f.skip[0] & 0x100003e00ull) == 0x100003e00ull; /* bytes 9-13 and 32 */
 	memcpy(r->skip, f.skip, sizeof r->skip);
 	memcpy(r->start, f.start, sizeof r->start);
 	for (size_t k = 0; k < sizeof r->pairs; k++)
@@ -2593,6 +2596,20 @@ static int first_check(const struct re_first *f, const pcre2_code *re, const cha
                        int whole)
 {
 	size_t i = 0;
+#ifdef __SSE2__
+	if (f->ws) {
+		/* pages indent: texts often open with long runs of blanks;
+		 * x is one when x == ' ' or x - 9 <= 4 (unsigned: min_epu8) */
+		const __m128i sp = _mm_set1_epi8(' '), nine = _mm_set1_epi8(9), four = _mm_set1_epi8(4);
+		for (; i + 16 <= len; i += 16) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + i));
+			__m128i d = _mm_sub_epi8(x, nine);
+			__m128i ws = _mm_or_si128(_mm_cmpeq_epi8(x, sp), _mm_cmpeq_epi8(_mm_min_epu8(d, four), d));
+			if (_mm_movemask_epi8(ws) != 0xffff)
+				break;
+		}
+	}
+#endif
 	while (i < len && (unsigned char)text[i] < 0x80 && bit_has(f->skip, (unsigned char)text[i]))
 		i++;
 	if (i == len)

@@ -736,6 +736,21 @@ static void test_12_text_bounds(void **state)
 	assert_int_equal(sel_cond_test_prefix(s, 0, "  spa", 5), 1);     /* the pair alone */
 	assert_int_equal(sel_cond_test_prefix(s, 0, "  st", 4), 0);
 	assert_int_equal(sel_cond_test_prefix(s, 0, " The", 4), 0);
+	/* runs of blanks longer than the 16 read at once, ended anywhere */
+	for (size_t nb = 0; nb < 40; nb++) {
+		char t[64];
+		for (size_t k = 0; k < nb; k++)
+			t[k] = " \t\n\r\f\v"[k % 6];
+		memcpy(t + nb, "sponsored", 9);
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb), -1);
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 2), 1);
+		assert_int_equal(sel_cond_test(s, 0, t, nb + 9), 1);
+		t[nb + 1] = 't';
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 2), 0);
+		assert_int_equal(sel_cond_test(s, 0, t, nb + 9), 0);
+		t[nb] = '\x01'; /* not a blank \s takes */
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 1), 0);
+	}
 	sel_free(s);
 }
 
