@@ -2341,33 +2341,36 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 		return 0;
 	if (buf_add(&rw->text, &rw->text_len, &rw->text_cap, p, n) < 0)
 		return -1;
-	if (rawtext) {
-		for (const char *a = p, *e = p + n; (a = memchr(a, '&', (size_t)(e - a))) != NULL; a++)
-			rw->amps++;
-		return early_check(rw);
-	}
+	/* the references first: early decisions decode what holds one */
+	for (const char *a = p, *e = p + n; (a = memchr(a, '&', (size_t)(e - a))) != NULL; a++)
+		rw->amps++;
+	/* then the decisions, before the visible bytes are counted: most
+	 * waits end on the first words of an element's first text, and
+	 * then nothing needs its count (the bounds are asked after it) */
+	if (early_check(rw) < 0)
+		return -1;
+	if (rawtext || !rw->n_pends)
+		return 0;
 	/* blanks and controls are all <= 0x20: one compare a byte, summed in
 	 * a local (the compiler cannot keep rw->visible in a register) */
-	uint64_t vis = 0, amps = 0;
+	uint64_t vis = 0;
 	size_t i = 0;
 #ifdef __SSE2__
 	/* sixteen at a time (the text of every element a rule waits for
 	 * comes through here, most of a page's): a byte counts when it is
 	 * > 0x20 as a signed byte (0x21..0x7f) or negative (>= 0x80); each
 	 * lane's counter (0xff per counted byte subtracted) is summed before
-	 * it can wrap, after at most 255 blocks; the '&' bytes likewise */
-	const __m128i blank = _mm_set1_epi8(0x20), zero = _mm_setzero_si128(), amp = _mm_set1_epi8('&');
+	 * it can wrap, after at most 255 blocks */
+	const __m128i blank = _mm_set1_epi8(0x20), zero = _mm_setzero_si128();
 	while (i + 16 <= n) {
-		__m128i acc = zero, acca = zero;
+		__m128i acc = zero;
 		for (unsigned k = 0; k < 255 && i + 16 <= n; k++, i += 16) {
 			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
 			__m128i m = _mm_or_si128(_mm_cmpgt_epi8(x, blank), _mm_cmpgt_epi8(zero, x));
 			acc = _mm_sub_epi8(acc, m);
-			acca = _mm_sub_epi8(acca, _mm_cmpeq_epi8(x, amp));
 		}
-		__m128i sum = _mm_sad_epu8(acc, zero), suma = _mm_sad_epu8(acca, zero);
+		__m128i sum = _mm_sad_epu8(acc, zero);
 		vis += (uint64_t)_mm_cvtsi128_si32(sum) + (uint64_t)_mm_extract_epi16(sum, 4);
-		amps += (uint64_t)_mm_cvtsi128_si32(suma) + (uint64_t)_mm_extract_epi16(suma, 4);
 	}
 #endif
 	for (; i + 8 <= n; i += 8) {
@@ -2377,23 +2380,14 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 		memcpy(&x, p + i, 8);
 		uint64_t hi = (((x & 0x7f7f7f7f7f7f7f7full) + 0x5f5f5f5f5f5f5f5full) | x) & 0x8080808080808080ull;
 		vis += ((hi >> 7) * 0x0101010101010101ull) >> 56; /* sum of the top bits */
-		/* the '&' bytes: exactly the zero bytes of x ^ '&'... */
-		uint64_t y = x ^ 0x2626262626262626ull;
-		uint64_t z = ~(((y & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | y | 0x7f7f7f7f7f7f7f7full);
-		amps += ((z >> 7) * 0x0101010101010101ull) >> 56;
 	}
-	for (; i < n; i++) {
+	for (; i < n; i++)
 		vis += (unsigned char)p[i] > 0x20;
-		amps += p[i] == '&';
-	}
 	rw->visible += vis;
-	rw->amps += amps;
 	/* pends are in order of creation, so the first has seen the most */
 	if (rw->visible - rw->pends[0].vis_start > GUARD_TEXT)
 		return release_guarded(rw);
-	/* blanks between tags tell no test anything new (a later check
-	 * sees the same text) */
-	return vis || amps ? early_check(rw) : 0;
+	return vis ? early_check(rw) : 0; /* the same text: only the bounds are new */
 }
 
 static int on_token(void *arg, const struct html_token *t)
