@@ -390,6 +390,9 @@ oom:
  * pattern whose X is of another shape (an optional first item, a greedy
  * run, which is then part of X) gets them alone.
  */
+#define QUAD_BITS 9
+#define QUAD_SLOTS (1u << QUAD_BITS)
+
 struct re_first {
 	uint64_t skip[2];      /* the ASCII bytes of S (none without S) */
 	uint64_t start[2];     /* the ASCII bytes X may start with (all when
@@ -400,6 +403,11 @@ struct re_first {
 	/* two bits for each pair of ASCII bytes X may start with, filled on
 	 * first use (see first_pair_ok): bit 0 known, bit 1 possible */
 	_Atomic unsigned char pairs[128 * 128 / 4];
+	/* the same for the first four ASCII bytes, by value, direct-mapped
+	 * (menus and buttons repeat a few words, most of which begin like
+	 * some label: "News", "Sports", "Contact"): the four bytes << 8 |
+	 * 0x80 (known) | possible; 0: empty */
+	_Atomic uint64_t quads[QUAD_SLOTS];
 };
 
 static int bit_has(const uint64_t *set, unsigned char b) { return (int)((set[b >> 6] >> (b & 63)) & 1); }
@@ -697,6 +705,8 @@ static struct re_first *first_make(const char *p, size_t n, uint32_t opts)
 	memcpy(r->start, f.start, sizeof r->start);
 	for (size_t k = 0; k < sizeof r->pairs; k++)
 		atomic_init(&r->pairs[k], 0);
+	for (size_t k = 0; k < QUAD_SLOTS; k++)
+		atomic_init(&r->quads[k], 0);
 	return r;
 }
 
@@ -2583,6 +2593,31 @@ static int re_match(const pcre2_code *re, const char *s, size_t n)
 	return rc >= 0;
 }
 
+/* The pair at text[i] allows a match: the first four bytes there, when
+ * all ASCII, by the same partial match, remembered by value.  Returns as
+ * first_check. */
+static int quad_check(const struct re_first *f, const pcre2_code *re, const char *text, size_t len,
+                      size_t i, int whole)
+{
+	if (len - i < 4)
+		return whole ? 1 : -1;
+	if ((unsigned char)text[i + 2] >= 0x80 || (unsigned char)text[i + 3] >= 0x80)
+		return 1;
+	uint32_t key;
+	memcpy(&key, text + i, 4);
+	_Atomic uint64_t *slot = (_Atomic uint64_t *)&f->quads[(key * 0x9e3779b1u) >> (32 - QUAD_BITS)];
+	uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+	if ((v & 0x80) && (uint32_t)(v >> 8) == key)
+		return (int)(v & 1);
+	pcre2_match_data *md = md_get();
+	if (!md)
+		return 1;
+	int rc = pcre2_match(re, (PCRE2_SPTR)text + i, 4, 0, PCRE2_PARTIAL_HARD, md, match_ctx);
+	int possible = rc != PCRE2_ERROR_NOMATCH;
+	atomic_store_explicit(slot, (uint64_t)key << 8 | 0x80 | (uint64_t)possible, memory_order_relaxed);
+	return possible;
+}
+
 /* 0 when a text cannot match re, whose first-character filter is f; 1
  * when PCRE2 must decide.  Skips the leading S-bytes the possessive run
  * would take, then looks at the next byte: the end of the text (X needs a
@@ -2627,7 +2662,7 @@ static int first_check(const struct re_first *f, const pcre2_code *re, const cha
 	_Atomic unsigned char *slot = (_Atomic unsigned char *)&f->pairs[k >> 2];
 	unsigned st = (atomic_load_explicit(slot, memory_order_relaxed) >> sh) & 3;
 	if (st & 1)
-		return (int)(st >> 1);
+		return (st >> 1) ? quad_check(f, re, text, len, i, whole) : 0;
 	pcre2_match_data *md = md_get();
 	if (!md)
 		return 1;
@@ -2636,7 +2671,7 @@ static int first_check(const struct re_first *f, const pcre2_code *re, const cha
 	int possible = rc != PCRE2_ERROR_NOMATCH;
 	atomic_fetch_or_explicit(slot, (unsigned char)((1u | (unsigned)possible << 1) << sh),
 	                         memory_order_relaxed);
-	return possible;
+	return possible ? quad_check(f, re, text, len, i, whole) : 0;
 }
 
 static int first_may_match(const struct re_first *f, const pcre2_code *re, const char *text,

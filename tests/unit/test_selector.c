@@ -732,8 +732,15 @@ static void test_12_text_bounds(void **state)
 	assert_int_equal(sel_early_mask(s), 1);
 	assert_int_equal(sel_cond_test_prefix(s, 0, "  ", 2), -1);
 	assert_int_equal(sel_cond_test_prefix(s, 0, "  s", 3), -1);
-	assert_int_equal(sel_cond_test_prefix(s, 0, "  sp", 4), 1);
-	assert_int_equal(sel_cond_test_prefix(s, 0, "  spa", 5), 1);     /* the pair alone */
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  sp", 4), -1);     /* the pair, then */
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  spo", 5), -1);    /* four bytes */
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  spon", 6), 1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  spot", 6), 0);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  AD  x", 7), 1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  ad x", 6), 0);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  ad\xc2\xa0", 6), 1); /* not ASCII: PCRE2 decides */
+	assert_int_equal(sel_cond_test(s, 0, "  ad", 4), 1);
+	assert_int_equal(sel_cond_test(s, 0, "  ad x", 6), 0);
 	assert_int_equal(sel_cond_test_prefix(s, 0, "  st", 4), 0);
 	assert_int_equal(sel_cond_test_prefix(s, 0, " The", 4), 0);
 	/* runs of blanks longer than the 16 read at once, ended anywhere */
@@ -743,8 +750,11 @@ static void test_12_text_bounds(void **state)
 			t[k] = " \t\n\r\f\v"[k % 6];
 		memcpy(t + nb, "sponsored", 9);
 		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb), -1);
-		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 2), 1);
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 4), 1);
 		assert_int_equal(sel_cond_test(s, 0, t, nb + 9), 1);
+		t[nb + 3] = 't';
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 4), 0);
+		assert_int_equal(sel_cond_test(s, 0, t, nb + 9), 0);
 		t[nb + 1] = 't';
 		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 2), 0);
 		assert_int_equal(sel_cond_test(s, 0, t, nb + 9), 0);
