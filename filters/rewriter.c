@@ -299,6 +299,9 @@ struct rewriter {
 	                              reference may run on into the next piece) */
 	int early_full;            /* pends went that were not the deepest
 	                              (early_check reads all pends once) */
+	int early_new;             /* the deepest pends changed since early_check */
+	int early_info, early_bounds; /* its last pass saw a pend with early
+	                              tests, with bounds */
 	char *dec;                 /* decoded text of the element being resolved */
 	size_t dec_len, dec_cap;
 	uint64_t dec_start;
@@ -596,6 +599,7 @@ static void log_overflow(struct rewriter *rw)
 static void pends_compact(struct rewriter *rw)
 {
 	size_t w = 0;
+	rw->early_new = 1;
 	unsigned holding = 0, desc = 0;
 	int32_t last = -1;
 	for (size_t i = 0; i < rw->n_pends; i++) {
@@ -688,6 +692,7 @@ static struct pend *pend_add(struct rewriter *rw)
 	p->serial = ++rw->next_serial;
 	p->prev_desc = rw->last_desc;
 	p->amp_start = rw->amps; /* its text starts here (the caller sets the rest) */
+	rw->early_new = 1;
 
 	return p;
 }
@@ -1017,7 +1022,8 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 	int removed = 0;
 	/* (the pends that go are the tail: the text of those left stays
 	 * capped by the same pends, or becomes the tail's, which
-	 * early_check reads anyway) */
+	 * early_check reads next) */
+	rw->early_new = 1;
 	rw->dec_valid = 0;
 	rw->th_valid = 0;
 	rw->cheap_valid = 0;
@@ -2266,7 +2272,9 @@ static int early_fails(struct rewriter *rw, struct pend *p, uint64_t end, uint64
  * would fail at the end tag.  Returns 0 or -1. */
 static int early_check(struct rewriter *rw)
 {
-	int dropped = 0, ordered = 1;
+	int dropped = 0, ordered = 1, info = 0, bounds = 0;
+	if (!rw->early_full && !rw->early_new && !rw->early_info)
+		return 0; /* the deepest pends have no early tests */
 	/* Pends are in document order and their levels never fall along the
 	 * array.  New text is certain only for the pends of the deepest
 	 * holding element and after it: the others' certain text ends where
@@ -2284,6 +2292,7 @@ static int early_check(struct rewriter *rw)
 		}
 	}
 	rw->early_full = 0;
+	rw->early_new = 0;
 	/* deepest first: a child dropped makes its text certain for its
 	 * ancestors in the same pass (a link that fills a list item); the
 	 * first deeper holding pend after p (where the certain text of p
@@ -2317,12 +2326,17 @@ static int early_check(struct rewriter *rw)
 				continue;
 			}
 		}
+		int has_bounds = p->len_room != SIZE_MAX || p->vis_room != SIZE_MAX;
+		info |= p->early_pre || has_bounds;
+		bounds |= has_bounds;
 		if (!p->target) {
 			if (a && a->level > p->level)
 				b = a;
 			a = p;
 		}
 	}
+	rw->early_info = info;
+	rw->early_bounds = bounds;
 	return dropped ? release_dropped(rw) : 0;
 }
 
@@ -2387,7 +2401,8 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	/* pends are in order of creation, so the first has seen the most */
 	if (rw->visible - rw->pends[0].vis_start > GUARD_TEXT)
 		return release_guarded(rw);
-	return vis ? early_check(rw) : 0; /* the same text: only the bounds are new */
+	/* the same text: only the bounds may tell more */
+	return vis && rw->early_bounds ? early_check(rw) : 0;
 }
 
 static int on_token(void *arg, const struct html_token *t)
