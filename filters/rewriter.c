@@ -294,7 +294,8 @@ struct rewriter {
 	char *text;                /* text of pending elements (raw) */
 	size_t text_len, text_cap;
 	uint64_t text_base;
-	uint64_t visible;          /* non-blank bytes of visible text so far */
+	uint64_t visible;          /* non-blank bytes of visible text so far, */
+	uint64_t vis_upto;         /* counted up to this text offset (vis_sync) */
 	uint64_t amps;             /* '&' bytes of text so far (all text: a
 	                              reference may run on into the next piece) */
 	int early_full;            /* pends went that were not the deepest
@@ -675,6 +676,8 @@ static int check_bound(struct rewriter *rw)
 /* The conditions of s that descendants decide, a bit each. */
 static uint32_t desc_mask(const struct sel *s) { return sel_desc_mask(s); }
 
+static void vis_sync(struct rewriter *rw);
+
 static struct pend *pend_add(struct rewriter *rw)
 {
 	if (rw->n_pends >= MAX_PENDS)
@@ -693,6 +696,8 @@ static struct pend *pend_add(struct rewriter *rw)
 	p->prev_desc = rw->last_desc;
 	p->amp_start = rw->amps; /* its text starts here (the caller sets the rest) */
 	rw->early_new = 1;
+	if (rw->vis_upto != text_pos(rw))
+		vis_sync(rw); /* the caller reads rw->visible */
 
 	return p;
 }
@@ -992,11 +997,14 @@ static int hold_insert_hide(struct rewriter *rw, uint64_t at, const struct frame
  * and prompts are short, and a :has() written against one version of a
  * site's markup can match the article container of the next.  Returns 1
  * when the element must be kept. */
-static int text_guard(const struct rewriter *rw, const struct pend *p, const struct frame *f)
+static int text_guard(struct rewriter *rw, const struct pend *p, const struct frame *f)
 {
 	const struct el *e = f->el;
 	if (NAME_IS(e->n.name, e->n.name_len, "script") || NAME_IS(e->n.name, e->n.name_len, "style"))
 		return 0; /* code, not text a reader sees */
+	if (text_pos(rw) - p->text_start <= GUARD_TEXT)
+		return 0; /* fewer bytes: no need to count them */
+	vis_sync(rw);
 	return rw->visible - p->vis_start > GUARD_TEXT;
 }
 
@@ -1080,6 +1088,7 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 				rw->text_len = toff;
 				memset(rw->words, 0, sizeof rw->words); /* text is rewritten */
 				rw->visible = p->vis_start;
+				rw->vis_upto = text_pos(rw);
 				rw->amps = p->amp_start;
 				rw->dec_valid = 0;
 				rw->th_valid = 0;
@@ -2340,31 +2349,9 @@ static int early_check(struct rewriter *rw)
 	return dropped ? release_dropped(rw) : 0;
 }
 
-static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
+/* The bytes > 0x20 of p[0..n). */
+static uint64_t vis_count(const char *p, size_t n)
 {
-	if (rw->skip_level) {
-		size_t room = sizeof rw->skip_text - 1 - rw->skip_text_len;
-		if (room) {
-			size_t k = n < room ? n : room;
-			memcpy(rw->skip_text + rw->skip_text_len, p, k);
-			rw->skip_text_len += k;
-		}
-		return 0;
-	}
-	if (!rw->n_pends)
-		return 0;
-	if (buf_add(&rw->text, &rw->text_len, &rw->text_cap, p, n) < 0)
-		return -1;
-	/* the references first: early decisions decode what holds one */
-	for (const char *a = p, *e = p + n; (a = memchr(a, '&', (size_t)(e - a))) != NULL; a++)
-		rw->amps++;
-	/* then the decisions, before the visible bytes are counted: most
-	 * waits end on the first words of an element's first text, and
-	 * then nothing needs its count (the bounds are asked after it) */
-	if (early_check(rw) < 0)
-		return -1;
-	if (rawtext || !rw->n_pends)
-		return 0;
 	/* blanks and controls are all <= 0x20: one compare a byte, summed in
 	 * a local (the compiler cannot keep rw->visible in a register) */
 	uint64_t vis = 0;
@@ -2397,12 +2384,61 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	}
 	for (; i < n; i++)
 		vis += (unsigned char)p[i] > 0x20;
-	rw->visible += vis;
+	return vis;
+}
+
+/* Counts the visible bytes of the text not counted yet (rw->visible is
+ * exact up to the end of the text afterwards).  Text dropped since
+ * (pends_compact, check_bound) was no live pend's: not counted. */
+__attribute__((noinline)) static void vis_sync(struct rewriter *rw)
+{
+	if (rw->vis_upto < rw->text_base)
+		rw->vis_upto = rw->text_base;
+	if (rw->vis_upto < text_pos(rw))
+		rw->visible += vis_count(rw->text + (rw->vis_upto - rw->text_base), (size_t)(text_pos(rw) - rw->vis_upto));
+	rw->vis_upto = text_pos(rw);
+}
+
+static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
+{
+	if (rw->skip_level) {
+		size_t room = sizeof rw->skip_text - 1 - rw->skip_text_len;
+		if (room) {
+			size_t k = n < room ? n : room;
+			memcpy(rw->skip_text + rw->skip_text_len, p, k);
+			rw->skip_text_len += k;
+		}
+		return 0;
+	}
+	if (!rw->n_pends)
+		return 0;
+	if (rawtext)
+		vis_sync(rw); /* code is text, but not visible: counted past */
+	if (buf_add(&rw->text, &rw->text_len, &rw->text_cap, p, n) < 0)
+		return -1;
+	if (rawtext)
+		rw->vis_upto = text_pos(rw);
+	/* the references first: early decisions decode what holds one */
+	for (const char *a = p, *e = p + n; (a = memchr(a, '&', (size_t)(e - a))) != NULL; a++)
+		rw->amps++;
+	/* then the decisions, before the visible bytes are counted: most
+	 * waits end on the first words of an element's first text, and
+	 * then nothing needs its count (the bounds are asked after it) */
+	if (early_check(rw) < 0)
+		return -1;
+	if (rawtext || !rw->n_pends)
+		return 0;
+	/* only as far as someone asks (vis_sync): most texts are short,
+	 * and their pends end before the guard or a bound could matter */
+	if (text_pos(rw) - rw->pends[0].text_start <= GUARD_TEXT && !rw->early_bounds)
+		return 0;
+	uint64_t before = rw->visible;
+	vis_sync(rw);
 	/* pends are in order of creation, so the first has seen the most */
 	if (rw->visible - rw->pends[0].vis_start > GUARD_TEXT)
 		return release_guarded(rw);
 	/* the same text: only the bounds may tell more */
-	return vis && rw->early_bounds ? early_check(rw) : 0;
+	return rw->early_bounds && rw->visible != before ? early_check(rw) : 0;
 }
 
 static int on_token(void *arg, const struct html_token *t)

@@ -676,6 +676,36 @@ static void test_50_early_release_ancestors(void **state)
 	       "<body><ul><li><a>News</a></li><li></li></ul>");
 }
 
+/* The guard counts visible bytes only when some text could pass it: code
+ * (a script) is text but not visible, however long, and counts nothing;
+ * visible text split over many tokens and inner elements counts to the
+ * byte. */
+static void test_51_guard_lazy_count(void **state)
+{
+	char *doc = malloc(16000);
+	assert_non_null(doc);
+	strcpy(doc, "<div class=c><span class=ad></span><script>");
+	for (int i = 0; i < 800; i++)
+		strcat(doc, "x=1; ");
+	strcat(doc, "</script>short</div>");
+	struct opts op = { 0 };
+	char *out = rewrite(R("##div:has(> span.ad)"), doc, &op);
+	assert_string_equal(out, "");
+	assert_int_equal(op.st.guarded, 0);
+	free(out);
+	for (int extra = 0; extra <= 1; extra++) {
+		strcpy(doc, "<div class=c><span class=ad></span>");
+		for (int i = 0; i < 300; i++)
+			strcat(doc, "<b>abcd</b> efghij ");  /* 300 x 10 visible */
+		strcat(doc, extra ? "<i>z</i></div>" : "</div>");
+		out = rewrite(R("##div:has(> span.ad)"), doc, &op);
+		assert_string_equal(out, extra ? doc : "");
+		assert_int_equal(op.st.guarded, extra);
+		free(out);
+	}
+	free(doc);
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -707,6 +737,7 @@ int main(void)
 		cmocka_unit_test(test_48_waited_selectors),
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
+		cmocka_unit_test(test_51_guard_lazy_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
