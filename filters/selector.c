@@ -21,6 +21,10 @@
 #ifdef __SSE2__
 #include <emmintrin.h> /* text_has() */
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h> /* text_has_avx2() */
+#define HAVE_AVX2_PATH 1
+#endif
 
 #define SEL_MAGIC 0x53454c31u
 #define SEL_MAX_NEST 8          /* :not(:has(:not(...))) depth */
@@ -2513,6 +2517,28 @@ static const char *find_sub(const char *h, size_t hl, const char *nd, size_t nl,
  * :has-text() searches of every element a literal rule waits for):
  * testing the needle's first and last bytes at 16 positions at once and
  * comparing the rest only where both are there takes a fraction of it. */
+#ifdef HAVE_AVX2_PATH
+/* The same 32 positions at a time, on CPUs that have AVX2 (asked once):
+ * from i on, the position where the search stopped is returned (the
+ * caller finishes it), or SIZE_MAX when it found the needle. */
+__attribute__((target("avx2"))) static size_t text_has_avx2(const char *h, size_t last, const char *nd,
+                                                            size_t nl)
+{
+	const __m256i f = _mm256_set1_epi8(nd[0]), l = _mm256_set1_epi8(nd[nl - 1]);
+	size_t i = 0;
+	for (; i + 31 <= last; i += 32) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(h + i));
+		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(h + i + nl - 1));
+		unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_and_si256(_mm256_cmpeq_epi8(a, f),
+		                                                             _mm256_cmpeq_epi8(b, l)));
+		for (; m; m &= m - 1)
+			if (!memcmp(h + i + __builtin_ctz(m) + 1, nd + 1, nl - 2))
+				return SIZE_MAX;
+	}
+	return i;
+}
+#endif
+
 static int text_has(const char *h, size_t hl, const char *nd, size_t nl)
 {
 	if (nl == 0)
@@ -2522,6 +2548,13 @@ static int text_has(const char *h, size_t hl, const char *nd, size_t nl)
 	if (nl == 1)
 		return memchr(h, nd[0], hl) != NULL;
 	size_t i = 0, last = hl - nl; /* the last position a match may start at */
+#ifdef HAVE_AVX2_PATH
+	static _Atomic int avx2 = -1; /* (a race stores the same answer) */
+	if (avx2 < 0)
+		avx2 = __builtin_cpu_supports("avx2") != 0;
+	if (avx2 && (i = text_has_avx2(h, last, nd, nl)) == SIZE_MAX)
+		return 1;
+#endif
 #ifdef __SSE2__
 	const __m128i f = _mm_set1_epi8(nd[0]), l = _mm_set1_epi8(nd[nl - 1]);
 	for (; i + 15 <= last; i += 16) {

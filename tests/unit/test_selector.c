@@ -765,7 +765,7 @@ static void test_12_text_bounds(void **state)
 }
 
 /* A literal :has-text() search at every position of texts around the
- * 16-byte steps of the search, beside memmem. */
+ * 16- and 32-byte steps of the search, beside memmem. */
 static void test_13_literal_search(void **state)
 {
 	(void)state;
@@ -775,9 +775,9 @@ static void test_13_literal_search(void **state)
 		snprintf(rule, sizeof rule, "div:has-text(%s)", needles[k]);
 		struct sel *s = parse_ok(rule, SEL_SYNTAX_CSS);
 		size_t nl = strlen(needles[k]);
-		for (size_t len = 0; len <= 40; len++)
+		for (size_t len = 0; len <= 80; len++)
 			for (size_t at = 0; at <= len + 1; at++) {
-				char t[64];
+				char t[96];
 				for (size_t i = 0; i < len; i++)
 					t[i] = "abzq"[(i * 7 + k) % 4];  /* near misses all over */
 				if (at + nl <= len)
