@@ -301,8 +301,9 @@ struct rewriter {
 	int early_full;            /* pends went that were not the deepest
 	                              (early_check reads all pends once) */
 	int early_new;             /* the deepest pends changed since early_check */
-	int early_info, early_bounds; /* its last pass saw a pend with early
-	                              tests, with bounds */
+	int early_pre;             /* its last pass left beginning tests to try */
+	uint64_t early_at;         /* and bounds that text past this offset
+	                              may pass (UINT64_MAX: none) */
 	char *dec;                 /* decoded text of the element being resolved */
 	size_t dec_len, dec_cap;
 	uint64_t dec_start;
@@ -2189,9 +2190,21 @@ __attribute__((noinline)) static int on_end(struct rewriter *rw, const struct ht
 
 /* After pends were dropped (e NULL): the bytes no pend holds any more go
  * out.  Returns 0 or -1. */
-static int release_dropped(struct rewriter *rw)
+static int release_dropped(struct rewriter *rw, size_t dropped)
 {
-	pends_compact(rw);
+	/* early decisions drop the deepest pends, the tail of the array:
+	 * popped, without a pass over the others (pages nest deep) */
+	while (dropped && rw->n_pends && !rw->pends[rw->n_pends - 1].e) {
+		const struct pend *p = &rw->pends[--rw->n_pends];
+		rw->n_holding -= !p->target;
+		rw->n_desc -= p->desc != 0;
+		dropped--;
+	}
+	while (rw->last_desc >= (int32_t)rw->n_pends)
+		rw->last_desc = rw->pends[rw->last_desc].prev_desc;
+	rw->early_new = 1;
+	if (dropped || !rw->n_holding)
+		pends_compact(rw); /* (also the probes when nothing holds) */
 	uint64_t first = hold_pos(rw);
 	for (size_t i = 0; i < rw->n_pends; i++)
 		if (!rw->pends[i].target && rw->pends[i].hold_start < first)
@@ -2207,7 +2220,7 @@ static int release_dropped(struct rewriter *rw)
  * Returns 0 or -1. */
 static int release_guarded(struct rewriter *rw)
 {
-	int changed = 0;
+	size_t changed = 0;
 	for (size_t i = 0; i < rw->n_pends; i++) {
 		struct pend *p = &rw->pends[i];
 		if (!p->e || !text_guard(rw, p, &rw->frames[p->level]))
@@ -2217,10 +2230,10 @@ static int release_guarded(struct rewriter *rw)
 			explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, -1);
 		}
 		p->e = NULL;
-		changed = 1;
+		changed++;
 	}
-	rw->early_full |= changed; /* as in check_bound */
-	return changed ? release_dropped(rw) : 0;
+	rw->early_full |= changed != 0; /* as in check_bound */
+	return changed ? release_dropped(rw, changed) : 0;
 }
 
 #define EARLY_PREFIX 256       /* raw text bytes a prefix test reads */
@@ -2281,9 +2294,11 @@ static int early_fails(struct rewriter *rw, struct pend *p, uint64_t end, uint64
  * would fail at the end tag.  Returns 0 or -1. */
 static int early_check(struct rewriter *rw)
 {
-	int dropped = 0, ordered = 1, info = 0, bounds = 0;
-	if (!rw->early_full && !rw->early_new && !rw->early_info)
-		return 0; /* the deepest pends have no early tests */
+	int ordered = 1, pre = 0;
+	uint64_t at = UINT64_MAX;
+	size_t dropped = 0;
+	if (!rw->early_full && !rw->early_new && !rw->early_pre && text_pos(rw) <= rw->early_at)
+		return 0; /* the deepest pends have no early test to ask yet */
 	/* Pends are in document order and their levels never fall along the
 	 * array.  New text is certain only for the pends of the deepest
 	 * holding element and after it: the others' certain text ends where
@@ -2331,22 +2346,25 @@ static int early_check(struct rewriter *rw)
 			uint64_t vis = q ? q->vis_start : rw->visible, amps = q ? q->amp_start : rw->amps;
 			if (early_fails(rw, p, end, vis, amps)) {
 				p->e = NULL;
-				dropped = 1;
+				dropped++;
 				continue;
 			}
 		}
-		int has_bounds = p->len_room != SIZE_MAX || p->vis_room != SIZE_MAX;
-		info |= p->early_pre || has_bounds;
-		bounds |= has_bounds;
+		pre |= p->early_pre != 0;
+		/* (visible bytes are bytes: text_pos bounds both counts) */
+		if (p->len_room != SIZE_MAX && p->text_start + p->len_room < at)
+			at = p->text_start + p->len_room;
+		if (p->vis_room != SIZE_MAX && p->text_start + p->vis_room < at)
+			at = p->text_start + p->vis_room;
 		if (!p->target) {
 			if (a && a->level > p->level)
 				b = a;
 			a = p;
 		}
 	}
-	rw->early_info = info;
-	rw->early_bounds = bounds;
-	return dropped ? release_dropped(rw) : 0;
+	rw->early_pre = pre;
+	rw->early_at = at;
+	return dropped ? release_dropped(rw, dropped) : 0;
 }
 
 /* The bytes > 0x20 of p[0..n). */
@@ -2419,18 +2437,24 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	if (rawtext)
 		rw->vis_upto = text_pos(rw);
 	/* the references first: early decisions decode what holds one */
+	uint64_t amps_before = rw->amps;
 	for (const char *a = p, *e = p + n; (a = memchr(a, '&', (size_t)(e - a))) != NULL; a++)
 		rw->amps++;
 	/* then the decisions, before the visible bytes are counted: most
 	 * waits end on the first words of an element's first text, and
-	 * then nothing needs its count (the bounds are asked after it) */
-	if (early_check(rw) < 0)
+	 * then nothing needs its count (the bounds are asked after it);
+	 * blanks between tags tell no test anything (a later check sees
+	 * the same text) */
+	size_t k = 0;
+	while (k < n && (unsigned char)p[k] <= 0x20)
+		k++;
+	if ((k < n || amps_before != rw->amps) && early_check(rw) < 0)
 		return -1;
 	if (rawtext || !rw->n_pends)
 		return 0;
 	/* only as far as someone asks (vis_sync): most texts are short,
 	 * and their pends end before the guard or a bound could matter */
-	if (text_pos(rw) - rw->pends[0].text_start <= GUARD_TEXT && !rw->early_bounds)
+	if (text_pos(rw) - rw->pends[0].text_start <= GUARD_TEXT && text_pos(rw) <= rw->early_at)
 		return 0;
 	uint64_t before = rw->visible;
 	vis_sync(rw);
@@ -2438,7 +2462,7 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	if (rw->visible - rw->pends[0].vis_start > GUARD_TEXT)
 		return release_guarded(rw);
 	/* the same text: only the bounds may tell more */
-	return rw->early_bounds && rw->visible != before ? early_check(rw) : 0;
+	return text_pos(rw) > rw->early_at && rw->visible != before ? early_check(rw) : 0;
 }
 
 static int on_token(void *arg, const struct html_token *t)
