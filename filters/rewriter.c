@@ -447,13 +447,13 @@ static int hold_release(struct rewriter *rw, uint64_t upto)
 	size_t n = (size_t)(upto - rw->hold_base);
 	if (n > rw->hold_len)
 		n = rw->hold_len;
+	if (!n)
+		return 0; /* (an inner element let go under a held one) */
 	if (flush_run(rw) < 0)
 		return -1;
-	if (n) {
-		rw->st.bytes_out += n;
-		if (rw->sink(rw->sink_arg, rw->hold, n) < 0)
-			return -1;
-	}
+	rw->st.bytes_out += n;
+	if (rw->sink(rw->sink_arg, rw->hold, n) < 0)
+		return -1;
 	if (n < rw->hold_len)
 		memmove(rw->hold, rw->hold + n, rw->hold_len - n);
 	rw->hold_len -= n;
