@@ -203,8 +203,18 @@ struct pend {
 	uint8_t target_cond;
 	uint64_t hold_start, inner_start, text_start, in_start;
 	uint64_t vis_start;        /* visible-text counter at the start */
+	uint64_t amp_start;        /* '&' counter at the start */
 	uint32_t desc;             /* conditions met by descendants, a bit each */
 	int32_t prev_desc;         /* index of the previous pend with desc, -1 */
+	/* early_check: the text tests still to try on the beginning of the
+	 * text (sel_cond_test_prefix), a bit each; the bounds on its text
+	 * (sel_early_bounds), SIZE_MAX: none */
+	uint32_t early_pre;
+	uint8_t early_init;        /* early_pre and the bounds are set */
+	uint64_t pre_end;          /* the certain text early_pre last could not
+	                              decide ended here (the same text tells
+	                              the same: not read again) */
+	size_t len_room, vis_room;
 };
 
 /* A remembered static match of a scope-free :has() selector on the
@@ -293,7 +303,16 @@ struct rewriter {
 	char *text;                /* text of pending elements (raw) */
 	size_t text_len, text_cap;
 	uint64_t text_base;
-	uint64_t visible;          /* non-blank bytes of visible text so far */
+	uint64_t visible;          /* non-blank bytes of visible text so far, */
+	uint64_t vis_upto;         /* counted up to this text offset (vis_sync) */
+	uint64_t amps;             /* '&' bytes of text so far (all text: a
+	                              reference may run on into the next piece) */
+	int early_full;            /* pends went that were not the deepest
+	                              (early_check reads all pends once) */
+	int early_new;             /* the deepest pends changed since early_check */
+	int early_pre;             /* its last pass left beginning tests to try */
+	uint64_t early_at;         /* and bounds that text past this offset
+	                              may pass (UINT64_MAX: none) */
 	char *dec;                 /* decoded text of the element being resolved */
 	size_t dec_len, dec_cap;
 	uint64_t dec_start;
@@ -438,13 +457,13 @@ static int hold_release(struct rewriter *rw, uint64_t upto)
 	size_t n = (size_t)(upto - rw->hold_base);
 	if (n > rw->hold_len)
 		n = rw->hold_len;
+	if (!n)
+		return 0; /* (an inner element let go under a held one) */
 	if (flush_run(rw) < 0)
 		return -1;
-	if (n) {
-		rw->st.bytes_out += n;
-		if (rw->sink(rw->sink_arg, rw->hold, n) < 0)
-			return -1;
-	}
+	rw->st.bytes_out += n;
+	if (rw->sink(rw->sink_arg, rw->hold, n) < 0)
+		return -1;
 	if (n < rw->hold_len)
 		memmove(rw->hold, rw->hold + n, rw->hold_len - n);
 	rw->hold_len -= n;
@@ -593,12 +612,14 @@ static void log_overflow(struct rewriter *rw)
 static void pends_compact(struct rewriter *rw)
 {
 	size_t w = 0;
+	rw->early_new = 1;
 	unsigned holding = 0, desc = 0;
 	int32_t last = -1;
 	for (size_t i = 0; i < rw->n_pends; i++) {
 		if (!rw->pends[i].e)
 			continue;
-		rw->pends[w] = rw->pends[i];
+		if (w != i)
+			rw->pends[w] = rw->pends[i];
 		rw->pends[w].prev_desc = last;
 		if (rw->pends[w].desc)
 			last = (int32_t)w;
@@ -647,6 +668,7 @@ static int check_bound(struct rewriter *rw)
 		for (size_t i = 0; i < rw->n_pends; i++)
 			if (rw->pends[i].hold_start == first)
 				rw->pends[i].e = NULL;
+		rw->early_full = 1; /* the text of those left may be certain further */
 		log_overflow(rw);
 		pends_compact(rw);
 		if (!rw->n_holding)
@@ -666,6 +688,8 @@ static int check_bound(struct rewriter *rw)
 /* The conditions of s that descendants decide, a bit each. */
 static uint32_t desc_mask(const struct sel *s) { return sel_desc_mask(s); }
 
+static void vis_sync(struct rewriter *rw);
+
 static struct pend *pend_add(struct rewriter *rw)
 {
 	if (rw->n_pends >= MAX_PENDS)
@@ -682,6 +706,11 @@ static struct pend *pend_add(struct rewriter *rw)
 	memset(p, 0, sizeof *p);
 	p->serial = ++rw->next_serial;
 	p->prev_desc = rw->last_desc;
+	p->amp_start = rw->amps; /* its text starts here (the caller sets the rest) */
+	rw->early_new = 1;
+	if (rw->vis_upto != text_pos(rw))
+		vis_sync(rw); /* the caller reads rw->visible */
+
 	return p;
 }
 
@@ -882,7 +911,7 @@ static int text_test(struct rewriter *rw, const struct pend *p, const struct sel
 {
 	if (!rw->dec_valid || rw->dec_start != p->text_start) {
 		rw->dec_valid = 0;
-		if (!memchr(rw->text + off, '&', n))
+		if (rw->amps == p->amp_start) /* no reference in its text */
 			return words_test(rw, p, s, i, off, n);
 		if (n + 1 > rw->dec_cap) {
 			char *d = realloc(rw->dec, n + 1);
@@ -982,11 +1011,14 @@ static int hold_insert_hide(struct rewriter *rw, uint64_t at, const struct frame
  * and prompts are short, and a :has() written against one version of a
  * site's markup can match the article container of the next.  Returns 1
  * when the element must be kept. */
-static int text_guard(const struct rewriter *rw, const struct pend *p, const struct frame *f)
+static int text_guard(struct rewriter *rw, const struct pend *p, const struct frame *f)
 {
 	const struct el *e = f->el;
 	if (NAME_IS(e->n.name, e->n.name_len, "script") || NAME_IS(e->n.name, e->n.name_len, "style"))
 		return 0; /* code, not text a reader sees */
+	if (text_pos(rw) - p->text_start <= GUARD_TEXT)
+		return 0; /* fewer bytes: no need to count them */
+	vis_sync(rw);
 	return rw->visible - p->vis_start > GUARD_TEXT;
 }
 
@@ -1010,6 +1042,10 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 {
 	struct frame *f = &rw->frames[lvl];
 	int removed = 0;
+	/* (the pends that go are the tail: the text of those left stays
+	 * capped by the same pends, or becomes the tail's, which
+	 * early_check reads next) */
+	rw->early_new = 1;
 	rw->dec_valid = 0;
 	rw->th_valid = 0;
 	rw->cheap_valid = 0;
@@ -1066,6 +1102,8 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 				rw->text_len = toff;
 				memset(rw->words, 0, sizeof rw->words); /* text is rewritten */
 				rw->visible = p->vis_start;
+				rw->vis_upto = text_pos(rw);
+				rw->amps = p->amp_start;
 				rw->dec_valid = 0;
 				rw->th_valid = 0;
 				rw->cheap_valid = 0;
@@ -2253,27 +2291,23 @@ __attribute__((noinline)) static int on_end(struct rewriter *rw, const struct ht
 
 /* ---- token dispatch --------------------------------------------------------------------- */
 
-/* Once an element holds more visible text than a content rule may
- * remove (text_guard), its rules can only keep it: they are dropped at
- * once and the bytes held for it go out (time to first byte, memory).
- * Returns 0 or -1. */
-static int release_guarded(struct rewriter *rw)
+/* After pends were dropped (e NULL): the bytes no pend holds any more go
+ * out.  Returns 0 or -1. */
+static int release_dropped(struct rewriter *rw, size_t dropped)
 {
-	int changed = 0;
-	for (size_t i = 0; i < rw->n_pends; i++) {
-		struct pend *p = &rw->pends[i];
-		if (!p->e || !text_guard(rw, p, &rw->frames[p->level]))
-			continue;
-		if (!p->target && flags_only_pass(p)) {
-			size_t toff = (size_t)(p->text_start - rw->text_base);
-			explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, -1);
-		}
-		p->e = NULL;
-		changed = 1;
+	/* early decisions drop the deepest pends, the tail of the array:
+	 * popped, without a pass over the others (pages nest deep) */
+	while (dropped && rw->n_pends && !rw->pends[rw->n_pends - 1].e) {
+		const struct pend *p = &rw->pends[--rw->n_pends];
+		rw->n_holding -= !p->target;
+		rw->n_desc -= p->desc != 0;
+		dropped--;
 	}
-	if (!changed)
-		return 0;
-	pends_compact(rw);
+	while (rw->last_desc >= (int32_t)rw->n_pends)
+		rw->last_desc = rw->pends[rw->last_desc].prev_desc;
+	rw->early_new = 1;
+	if (dropped || !rw->n_holding)
+		pends_compact(rw); /* (also the probes when nothing holds) */
 	uint64_t first = hold_pos(rw);
 	for (size_t i = 0; i < rw->n_pends; i++)
 		if (!rw->pends[i].target && rw->pends[i].hold_start < first)
@@ -2283,23 +2317,162 @@ static int release_guarded(struct rewriter *rw)
 	return check_bound(rw);
 }
 
-static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
+/* Once an element holds more visible text than a content rule may
+ * remove (text_guard), its rules can only keep it: they are dropped at
+ * once and the bytes held for it go out (time to first byte, memory).
+ * Returns 0 or -1. */
+static int release_guarded(struct rewriter *rw)
 {
-	if (rw->skip_level) {
-		size_t room = sizeof rw->skip_text - 1 - rw->skip_text_len;
-		if (room) {
-			size_t k = n < room ? n : room;
-			memcpy(rw->skip_text + rw->skip_text_len, p, k);
-			rw->skip_text_len += k;
+	size_t changed = 0;
+	for (size_t i = 0; i < rw->n_pends; i++) {
+		struct pend *p = &rw->pends[i];
+		if (!p->e || !text_guard(rw, p, &rw->frames[p->level]))
+			continue;
+		if (!p->target && flags_only_pass(p)) {
+			size_t toff = (size_t)(p->text_start - rw->text_base);
+			explain(rw, p->e, p->in_start, rw->in_off, rw->text + toff, rw->text_len - toff, -1);
 		}
-		return 0;
+		p->e = NULL;
+		changed++;
 	}
-	if (!rw->n_pends)
+	rw->early_full |= changed != 0; /* as in check_bound */
+	return changed ? release_dropped(rw, changed) : 0;
+}
+
+#define EARLY_PREFIX 256       /* raw text bytes a prefix test reads */
+#define REF_MAX 12             /* raw bytes of a reference decode_refs reads */
+
+/* 1 when a text test of p can no longer pass, judged on the beginning of
+ * its text up to end (vis, amps: the counters there).  The text a deeper
+ * element adds is only certain once no rule may remove that element: a
+ * removal cuts it out again (resolve_level), so the caller passes the
+ * start of the first such element as end.  The tests see decoded text
+ * (text_test), which the raw counts bound from below: every byte that no
+ * reference covers stays, and each '&' starts at most one reference of
+ * at most REF_MAX bytes; a test may also stop asking (its bit cleared). */
+static int early_fails(struct rewriter *rw, struct pend *p, uint64_t end, uint64_t vis, uint64_t amps)
+{
+	uint64_t cut = (amps - p->amp_start) * REF_MAX;
+	uint64_t len = end - p->text_start, nvis = vis - p->vis_start;
+	len = len > cut ? len - cut : 0;
+	nvis = nvis > cut ? nvis - cut : 0;
+	if (len > p->len_room || nvis > p->vis_room)
+		return 1;
+	if (!p->early_pre || end == p->text_start || end == p->pre_end)
 		return 0;
-	if (buf_add(&rw->text, &rw->text_len, &rw->text_cap, p, n) < 0)
-		return -1;
-	if (rawtext)
-		return 0;
+	p->pre_end = end;
+	const char *t = rw->text + (p->text_start - rw->text_base);
+	size_t n = (size_t)(end - p->text_start), raw = n;
+	char dec[EARLY_PREFIX];
+	if (n > EARLY_PREFIX)
+		n = EARLY_PREFIX;
+	if (amps != p->amp_start) {
+		/* decoded as text_test will: a reference whose ';' may lie
+		 * past the cut is left out, with what follows it */
+		for (;;) {
+			size_t from = n > REF_MAX ? n - REF_MAX : 0;
+			const char *a = memchr(t + from, '&', n - from);
+			if (!a)
+				break;
+			n = (size_t)(a - t);
+		}
+		n = decode_refs(t, n, dec);
+		t = dec;
+	}
+	for (uint32_t m = p->early_pre; m; m &= m - 1) {
+		unsigned c = (unsigned)__builtin_ctz(m);
+		int r = sel_cond_test_prefix(p->s, c, t, n);
+		if (r == 0)
+			return 1;
+		if (r > 0 || raw >= EARLY_PREFIX)
+			p->early_pre &= ~(1u << c); /* decided by the whole text */
+	}
+	return 0;
+}
+
+/* Drops the pends whose text tests can no longer pass (early_fails), so
+ * an element no rule may remove any more streams out before its end tag
+ * (the rules drop out as the first words arrive: most waits are for short
+ * labels).  The same bytes come out whenever that happens: the rules
+ * would fail at the end tag.  Returns 0 or -1. */
+static int early_check(struct rewriter *rw)
+{
+	int ordered = 1, pre = 0;
+	uint64_t at = UINT64_MAX;
+	size_t dropped = 0;
+	if (!rw->early_full && !rw->early_new && !rw->early_pre && text_pos(rw) <= rw->early_at)
+		return 0; /* the deepest pends have no early test to ask yet */
+	/* Pends are in document order and their levels never fall along the
+	 * array.  New text is certain only for the pends of the deepest
+	 * holding element and after it: the others' certain text ends where
+	 * a deeper holding pend starts, and grows only when one goes
+	 * (early_full), so most passes read a few pends. */
+	size_t from = 0, n = rw->n_pends;
+	if (!rw->early_full) {
+		from = n;
+		while (from > 0 && (!rw->pends[from - 1].e || rw->pends[from - 1].target))
+			from--;
+		if (from > 0) {
+			uint32_t lv = rw->pends[from - 1].level;
+			while (from > 0 && rw->pends[from - 1].level >= lv)
+				from--;
+		}
+	}
+	rw->early_full = 0;
+	rw->early_new = 0;
+	/* deepest first: a child dropped makes its text certain for its
+	 * ancestors in the same pass (a link that fills a list item); the
+	 * first deeper holding pend after p (where the certain text of p
+	 * ends) is the first holding one seen (a), or, when a is at p's
+	 * level, the first one deeper than a (b) */
+	const struct pend *a = NULL, *b = NULL;
+	for (size_t i = n; i-- > from;) {
+		struct pend *p = &rw->pends[i];
+		if (!p->e)
+			continue;
+		if (a && p->level > a->level)
+			ordered = 0; /* (never so) no text is taken as certain */
+		if (!p->early_init) {
+			p->early_init = 1;
+			p->early_pre = sel_early_mask(p->s);
+			sel_early_bounds(p->s, &p->len_room, &p->vis_room);
+		}
+		int check = p->early_pre || p->len_room != SIZE_MAX || p->vis_room != SIZE_MAX;
+		/* bounds alone: the counters so far (all the text, certain or
+		 * not) say when they cannot be passed yet */
+		if (check && !p->early_pre && text_pos(rw) - p->text_start <= p->len_room &&
+		    rw->visible - p->vis_start <= p->vis_room)
+			check = 0;
+		const struct pend *q = a && a->level > p->level ? a : b;
+		if (check && ordered) {
+			uint64_t end = q ? q->text_start : text_pos(rw);
+			uint64_t vis = q ? q->vis_start : rw->visible, amps = q ? q->amp_start : rw->amps;
+			if (early_fails(rw, p, end, vis, amps)) {
+				p->e = NULL;
+				dropped++;
+				continue;
+			}
+		}
+		pre |= p->early_pre != 0;
+		/* (visible bytes are bytes: text_pos bounds both counts) */
+		if (p->len_room != SIZE_MAX && p->text_start + p->len_room < at)
+			at = p->text_start + p->len_room;
+		if (p->vis_room != SIZE_MAX && p->text_start + p->vis_room < at)
+			at = p->text_start + p->vis_room;
+		if (!p->target) {
+			if (a && a->level > p->level)
+				b = a;
+			a = p;
+		}
+	}
+	rw->early_pre = pre;
+	rw->early_at = at;
+	return dropped ? release_dropped(rw, dropped) : 0;
+}
+
+/* The bytes > 0x20 of p[0..n). */
+static uint64_t vis_count(const char *p, size_t n)
+{
 	/* blanks and controls are all <= 0x20: one compare a byte, summed in
 	 * a local (the compiler cannot keep rw->visible in a register) */
 	uint64_t vis = 0;
@@ -2332,11 +2505,67 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	}
 	for (; i < n; i++)
 		vis += (unsigned char)p[i] > 0x20;
-	rw->visible += vis;
+	return vis;
+}
+
+/* Counts the visible bytes of the text not counted yet (rw->visible is
+ * exact up to the end of the text afterwards).  Text dropped since
+ * (pends_compact, check_bound) was no live pend's: not counted. */
+__attribute__((noinline)) static void vis_sync(struct rewriter *rw)
+{
+	if (rw->vis_upto < rw->text_base)
+		rw->vis_upto = rw->text_base;
+	if (rw->vis_upto < text_pos(rw))
+		rw->visible += vis_count(rw->text + (rw->vis_upto - rw->text_base), (size_t)(text_pos(rw) - rw->vis_upto));
+	rw->vis_upto = text_pos(rw);
+}
+
+static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
+{
+	if (rw->skip_level) {
+		size_t room = sizeof rw->skip_text - 1 - rw->skip_text_len;
+		if (room) {
+			size_t k = n < room ? n : room;
+			memcpy(rw->skip_text + rw->skip_text_len, p, k);
+			rw->skip_text_len += k;
+		}
+		return 0;
+	}
+	if (!rw->n_pends)
+		return 0;
+	if (rawtext)
+		vis_sync(rw); /* code is text, but not visible: counted past */
+	if (buf_add(&rw->text, &rw->text_len, &rw->text_cap, p, n) < 0)
+		return -1;
+	if (rawtext)
+		rw->vis_upto = text_pos(rw);
+	/* the references first: early decisions decode what holds one */
+	uint64_t amps_before = rw->amps;
+	for (const char *a = p, *e = p + n; (a = memchr(a, '&', (size_t)(e - a))) != NULL; a++)
+		rw->amps++;
+	/* then the decisions, before the visible bytes are counted: most
+	 * waits end on the first words of an element's first text, and
+	 * then nothing needs its count (the bounds are asked after it);
+	 * blanks between tags tell no test anything (a later check sees
+	 * the same text) */
+	size_t k = 0;
+	while (k < n && (unsigned char)p[k] <= 0x20)
+		k++;
+	if ((k < n || amps_before != rw->amps) && early_check(rw) < 0)
+		return -1;
+	if (rawtext || !rw->n_pends)
+		return 0;
+	/* only as far as someone asks (vis_sync): most texts are short,
+	 * and their pends end before the guard or a bound could matter */
+	if (text_pos(rw) - rw->pends[0].text_start <= GUARD_TEXT && text_pos(rw) <= rw->early_at)
+		return 0;
+	uint64_t before = rw->visible;
+	vis_sync(rw);
 	/* pends are in order of creation, so the first has seen the most */
 	if (rw->visible - rw->pends[0].vis_start > GUARD_TEXT)
 		return release_guarded(rw);
-	return 0;
+	/* the same text: only the bounds may tell more */
+	return text_pos(rw) > rw->early_at && rw->visible != before ? early_check(rw) : 0;
 }
 
 static int on_token(void *arg, const struct html_token *t)

@@ -19,6 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h> /* text_has() */
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h> /* text_has_avx2() */
+#define HAVE_AVX2_PATH 1
+#endif
 
 #define SEL_MAGIC 0x53454c31u
 #define SEL_MAX_NEST 8          /* :not(:has(:not(...))) depth */
@@ -72,6 +79,9 @@ struct cond {
 	const struct re_first *first; /* IN_REGEX: re's first-character filter
 	                               (owned by re's table slot), or NULL */
 	int cheap;                  /* costs less than hashing the text */
+	size_t max_len, max_vis;    /* SEL_COND_TEXT: the most bytes, and bytes
+	                               > 0x20, a passing text holds (see
+	                               vis_bound); SIZE_MAX: no bound */
 	unsigned n_more;
 	size_t num;
 	struct sel *sub;
@@ -92,6 +102,9 @@ struct sel {
 	const char *subject_tag;    /* the tag every alternative's subject must
 	                               have, or NULL */
 	uint32_t desc_mask;         /* conditions descendants decide, a bit each */
+	uint32_t early_mask;        /* text tests a beginning of the text may
+	                               decide (sel_early_mask), a bit each */
+	size_t early_len, early_vis; /* the least bounds of its text tests */
 	int tag_only;               /* one compound that tests the tag alone */
 	const char *ancestor_tag;   /* a tag some ancestor of the subject must
 	                               have, or NULL */
@@ -392,14 +405,24 @@ oom:
  * pattern whose X is of another shape (an optional first item, a greedy
  * run, which is then part of X) gets them alone.
  */
+#define QUAD_BITS 9
+#define QUAD_SLOTS (1u << QUAD_BITS)
+
 struct re_first {
 	uint64_t skip[2];      /* the ASCII bytes of S (none without S) */
 	uint64_t start[2];     /* the ASCII bytes X may start with (all when
 	                          X's shape is not read) */
 	int nonempty;          /* X needs a character (its shape was read) */
+	int ws;                /* S takes the blanks \t \n \v \f \r and space
+	                          (runs of them are skipped 16 at a time) */
 	/* two bits for each pair of ASCII bytes X may start with, filled on
 	 * first use (see first_pair_ok): bit 0 known, bit 1 possible */
 	_Atomic unsigned char pairs[128 * 128 / 4];
+	/* the same for the first four ASCII bytes, by value, direct-mapped
+	 * (menus and buttons repeat a few words, most of which begin like
+	 * some label: "News", "Sports", "Contact"): the four bytes << 8 |
+	 * 0x80 (known) | possible; 0: empty */
+	_Atomic uint64_t quads[QUAD_SLOTS];
 };
 
 static int bit_has(const uint64_t *set, unsigned char b) { return (int)((set[b >> 6] >> (b & 63)) & 1); }
@@ -692,10 +715,13 @@ static struct re_first *first_make(const char *p, size_t n, uint32_t opts)
 	if (!r)
 		return NULL;
 	r->nonempty = known;
+	r->ws = (f.skip[0] & 0x100003e00ull) == 0x100003e00ull; /* bytes 9-13 and 32 */
 	memcpy(r->skip, f.skip, sizeof r->skip);
 	memcpy(r->start, f.start, sizeof r->start);
 	for (size_t k = 0; k < sizeof r->pairs; k++)
 		atomic_init(&r->pairs[k], 0);
+	for (size_t k = 0; k < QUAD_SLOTS; k++)
+		atomic_init(&r->quads[k], 0);
 	return r;
 }
 
@@ -866,6 +892,246 @@ static pcre2_code *regex_arg(struct cur *c, const char *a, size_t n, struct cond
 	else if (!re)
 		fail(c, "out of memory");
 	return re;
+}
+
+/* ---- visible-length bound -------------------------------------------------
+ *
+ * A whole-text test ("^\s*$", "^\s*(?:ad|sponsored)\s*$") can only pass
+ * on a text with few non-blank bytes: once an element's text holds more,
+ * the rewriter stops holding it (time to first byte, the copies).  PCRE2
+ * tells a pattern's minimum length (PCRE2_INFO_MINLENGTH) but neither a
+ * maximum nor which characters are blank, hence this reader: for a
+ * pattern anchored at both ends (^ first, $ last, no top-level "|", no
+ * /m), the most bytes > 0x20 (what the rewriter counts as visible) a
+ * matching text holds.  Each character an item may match that is not
+ * surely blank counts its most bytes (4 under /u: /iu matches "k" with
+ * the 3-byte KELVIN SIGN); an item that matches only blanks (a space,
+ * \t \n \r \f, \s when PCRE2 says it matches nothing else, a class of
+ * those) counts nothing however often it repeats; anything visible
+ * repeated without a bound, or anything this reader does not know
+ * (look-around, back-references, \Q, \p, \R, (*VERB), inline options,
+ * POSIX classes, a "{" that is not a quantifier) gives no bound.
+ */
+#define VB_NONE SIZE_MAX
+
+static size_t vb_add(size_t a, size_t b) { return a >= VB_NONE - b ? VB_NONE : a + b; }
+static size_t vb_mul(size_t a, size_t k) { return a && k >= VB_NONE / a ? VB_NONE : a * k; }
+
+/* 1 when \s under opts matches blanks (<= 0x20) only, asked of PCRE2: the
+ * ASCII bytes, and every byte >= 0x80 (no /u) or the Unicode spaces (/u),
+ * none of which may match.  Remembered per option set (a race computes
+ * the same answer twice). */
+static int vb_space_blank(uint32_t opts)
+{
+	static _Atomic unsigned char known[8]; /* 0 unknown, 1 blank only, 2 not */
+	if (opts & PCRE2_UCP)
+		return 0;
+	unsigned k = ((opts & PCRE2_UTF) ? 1u : 0u) | ((opts & PCRE2_CASELESS) ? 2u : 0u) |
+	             ((opts & PCRE2_DOTALL) ? 4u : 0u);
+	unsigned v = atomic_load(&known[k]);
+	if (v)
+		return v == 1;
+	uint64_t ascii[2] = { 0, 0 };
+	int blank = atom_bytes("\\s", 2, opts, ascii) == 0 && !(ascii[0] >> 33) && !ascii[1];
+	int err;
+	PCRE2_SIZE off;
+	pcre2_code *re = blank ? pcre2_compile((PCRE2_SPTR) "\\s", 2, opts, &err, &off, NULL) : NULL;
+	pcre2_match_data *md = re ? pcre2_match_data_create(1, NULL) : NULL;
+	blank = md != NULL;
+	static const char *const uspace[] = { "\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe1\xa0\x8e",
+	                                      "\xe2\x80\x80", "\xe2\x80\x8a", "\xe2\x80\x8b", "\xe2\x80\xa8",
+	                                      "\xe2\x80\xa9", "\xe2\x80\xaf", "\xe2\x81\x9f", "\xe3\x80\x80",
+	                                      "\xef\xbb\xbf" };
+	if (blank && (opts & PCRE2_UTF)) {
+		for (size_t i = 0; blank && i < sizeof uspace / sizeof *uspace; i++)
+			blank = pcre2_match(re, (PCRE2_SPTR)uspace[i], strlen(uspace[i]), 0, 0, md, NULL) < 0;
+	} else if (blank) {
+		for (unsigned b = 0x80; blank && b < 0x100; b++) {
+			unsigned char one = (unsigned char)b;
+			blank = pcre2_match(re, &one, 1, 0, 0, md, NULL) < 0;
+		}
+	}
+	pcre2_match_data_free(md);
+	pcre2_code_free(re);
+	atomic_store(&known[k], blank ? 1 : 2);
+	return blank;
+}
+
+/* The class p[i..e) (e past its "]") matches blanks only: not negated, of
+ * spaces, \t \n \r \f and \s (when blank) alone. */
+static int vb_class_blank(const char *p, size_t i, size_t e, uint32_t opts)
+{
+	if (p[i + 1] == '^')
+		return 0;
+	for (size_t j = i + 1; j + 1 < e;) {
+		if (p[j] == ' ') {
+			j++;
+		} else if (p[j] == '\\' && j + 2 < e && strchr("tnrfs", p[j + 1])) {
+			if (p[j + 1] == 's' && !vb_space_blank(opts))
+				return 0;
+			j += 2;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* End of the one-character (or zero-width) item at p[i], with *vis the
+ * most visible bytes it matches; 0 when this reader does not know it. */
+static size_t vb_atom(const char *p, size_t n, size_t i, uint32_t opts, size_t *vis)
+{
+	size_t w = (opts & PCRE2_UTF) ? 4 : 1;
+	unsigned char c = (unsigned char)p[i];
+	*vis = w;
+	if (c == '^' || c == '$') {
+		*vis = 0;
+		return i + 1;
+	}
+	if (c == '.')
+		return i + 1;
+	if (c == '[') {
+		size_t e = fc_class_end(p, n, i);
+		if (e && vb_class_blank(p, i, e, opts))
+			*vis = 0;
+		return e;
+	}
+	if (c == '\\') {
+		if (i + 1 >= n)
+			return 0;
+		unsigned char e = (unsigned char)p[i + 1];
+		if (strchr("bBAzZG", e) || strchr("tnrf", e) || (e == 's' && vb_space_blank(opts))) {
+			*vis = 0;
+			return i + 2;
+		}
+		if (strchr("sSdDwWhHvVNea", e))
+			return i + 2;
+		if (e == 'x') {
+			if (i + 2 < n && p[i + 2] == '{') {
+				const char *r = memchr(p + i + 2, '}', n - i - 2);
+				return r ? (size_t)(r - p) + 1 : 0;
+			}
+			size_t j = i + 2;
+			while (j < n && j < i + 4 && isxdigit((unsigned char)p[j]))
+				j++;
+			return j;
+		}
+		return e < 0x80 && ispunct(e) ? i + 2 : 0;
+	}
+	if (strchr("|()?*+{", c))
+		return 0;
+	if (c <= 0x20) {
+		*vis = 0;
+		return i + 1;
+	}
+	size_t j = i + 1;
+	if (c >= 0x80 && (opts & PCRE2_UTF))
+		while (j < n && ((unsigned char)p[j] & 0xc0) == 0x80)
+			j++;
+	return j;
+}
+
+static size_t vb_alt(const char *p, size_t n, size_t *i, uint32_t opts, unsigned depth);
+
+/* The bound of the sequence at p[*i] up to "|", ")" or the end (*i left
+ * there), VB_NONE for none. */
+static size_t vb_seq(const char *p, size_t n, size_t *i, uint32_t opts, unsigned depth)
+{
+	size_t total = 0;
+	while (*i < n && p[*i] != '|' && p[*i] != ')') {
+		size_t j = *i, item;
+		if (p[j] == '(') {
+			j++;
+			if (j < n && (p[j] == '?' || p[j] == '*')) {
+				if (p[j] != '?' || j + 1 >= n || p[j + 1] != ':')
+					return VB_NONE;
+				j += 2;
+			}
+			if (depth > 16)
+				return VB_NONE;
+			item = vb_alt(p, n, &j, opts, depth + 1);
+			if (item == VB_NONE || j >= n || p[j] != ')')
+				return VB_NONE;
+			j++;
+		} else {
+			j = vb_atom(p, n, j, opts, &item);
+			if (!j)
+				return VB_NONE;
+		}
+		size_t max = 1;
+		if (j < n && (p[j] == '?' || p[j] == '*' || p[j] == '+' || p[j] == '{')) {
+			if (p[j] == '*' || p[j] == '+') {
+				max = VB_NONE;
+				j++;
+			} else if (p[j] == '?') {
+				j++;
+			} else {
+				/* {m}, {m,} or {m,n}; anything else is a literal "{" */
+				size_t k = j + 1, lo = 0, hi;
+				while (k < n && isdigit((unsigned char)p[k]) && lo < 100000)
+					lo = lo * 10 + (size_t)(p[k++] - '0');
+				if (k == j + 1 || k >= n)
+					return VB_NONE;
+				hi = lo;
+				if (p[k] == ',') {
+					k++;
+					if (k < n && isdigit((unsigned char)p[k])) {
+						hi = 0;
+						while (k < n && isdigit((unsigned char)p[k]) && hi < 100000)
+							hi = hi * 10 + (size_t)(p[k++] - '0');
+					} else {
+						hi = VB_NONE;
+					}
+				}
+				if (k >= n || p[k] != '}')
+					return VB_NONE;
+				max = hi;
+				j = k + 1;
+			}
+			if (j < n && (p[j] == '?' || p[j] == '+'))
+				j++; /* lazy, possessive: the same most */
+		}
+		if (item) {
+			if (max == VB_NONE)
+				return VB_NONE;
+			total = vb_add(total, vb_mul(item, max));
+		}
+		*i = j;
+	}
+	return total;
+}
+
+/* The bound of the alternatives at p[*i] up to ")" or the end. */
+static size_t vb_alt(const char *p, size_t n, size_t *i, uint32_t opts, unsigned depth)
+{
+	size_t best = 0;
+	for (;;) {
+		size_t b = vb_seq(p, n, i, opts, depth);
+		if (b == VB_NONE)
+			return VB_NONE;
+		if (b > best)
+			best = b;
+		if (*i >= n || p[*i] != '|')
+			return best;
+		(*i)++;
+	}
+}
+
+/* The most visible bytes a text matching the whole-text pattern p[0..n)
+ * (compiled with opts) holds, VB_NONE when it is not anchored at both ends
+ * or not read. */
+static size_t vis_bound(const char *p, size_t n, uint32_t opts)
+{
+	if (n < 2 || p[0] != '^' || p[n - 1] != '$' || (opts & (PCRE2_MULTILINE | PCRE2_EXTENDED)))
+		return VB_NONE;
+	size_t bs = 0; /* an escaped "$" is a literal */
+	while (bs + 2 <= n && p[n - 2 - bs] == '\\')
+		bs++;
+	if (bs & 1)
+		return VB_NONE;
+	size_t i = 0;
+	size_t b = vb_seq(p, n, &i, opts, 0);
+	return i == n ? b : VB_NONE; /* a top-level "|" or a stray ")" */
 }
 
 /* ---- literal prefilter ----------------------------------------------------
@@ -1204,6 +1470,7 @@ static struct sel *sel_alloc(const char *text, size_t n)
 	if (!s)
 		return NULL;
 	s->magic = SEL_MAGIC;
+	s->early_len = s->early_vis = SIZE_MAX; /* no early decision until set_desc_mask */
 	s->text = strndup(text, n);
 	if (!s->text) {
 		free(s);
@@ -1277,14 +1544,27 @@ void sel_free(struct sel *s)
 static struct sel *parse_sel(struct cur *c, int relative, int allow_conds);
 
 /* The bits of the conditions that descendants decide (:has(), :upward()),
- * once its conditions are final. */
+ * and of the text tests a beginning of the text may decide (a bound on
+ * its length, a first-character filter; not negated: a :not() of them
+ * fails only on the whole text), once its conditions are final. */
 static void set_desc_mask(struct sel *s)
 {
 	s->desc_mask = 0;
-	for (unsigned c = 0; c < s->n_conds && c < 32; c++) {
-		int k = s->conds[c].kind;
-		if (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH)
+	s->early_mask = 0;
+	s->early_len = s->early_vis = SIZE_MAX;
+	for (unsigned c = 0; c < s->n_conds; c++) {
+		const struct cond *x = &s->conds[c];
+		int k = x->kind;
+		if (c < 32 && (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH))
 			s->desc_mask |= 1u << c;
+		if (k != SEL_COND_TEXT || x->neg)
+			continue;
+		if (c < 32 && x->inner_op == IN_REGEX && x->first)
+			s->early_mask |= 1u << c;
+		if (x->max_len < s->early_len)
+			s->early_len = x->max_len;
+		if (x->max_vis < s->early_vis)
+			s->early_vis = x->max_vis;
 	}
 }
 
@@ -1346,6 +1626,8 @@ static struct cond *cond_add(struct cond **cs, unsigned *n, int kind, int neg)
 	memset(&x[*n], 0, sizeof x[*n]);
 	x[*n].kind = kind;
 	x[*n].neg = neg;
+	x[*n].max_len = SIZE_MAX;
+	x[*n].max_vis = SIZE_MAX;
 	return &x[(*n)++];
 }
 
@@ -1399,6 +1681,10 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 		x->cheap = 1;
 		x->num = hi;
 		x->utf = (size_t)used + 1 == n;
+		/* in bytes without /u; under /u stray continuation bytes
+		 * count no character, so no byte count bounds it */
+		if (!x->utf)
+			x->max_len = hi;
 		return 0;
 	}
 	if (is_regex(a, n)) {
@@ -1408,6 +1694,8 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 		if (!x->re)
 			return -1;
 		x->inner_op = IN_REGEX;
+		if (x->num != (size_t)-1 && !x->utf)
+			x->max_len = x->num; /* the length idiom (see IN_MAXCHARS) */
 		if (x->num == (size_t)-1) {
 			/* a plain search (the length idiom has its own split):
 			 * the words its matches start with, when it has some */
@@ -1415,6 +1703,7 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 			while (e > a + 1 && e[-1] != '/')
 				e--;
 			x->pre = lit_build(a + 1, (size_t)(e - 1 - (a + 1)));
+			x->max_vis = vis_bound(a + 1, (size_t)(e - 1 - (a + 1)), c->last_opts);
 			/* anchored at the start: tried once, most texts fail
 			 * within their first characters */
 			uint32_t all = 0;
@@ -1430,6 +1719,7 @@ static int text_cond(struct cur *c, struct cond *x, const char *a, size_t n)
 	}
 	x->str = strndup(a, n);
 	x->slen = n;
+	x->cheap = 1; /* a search costs less than the hash (see text_has) */
 	return x->str ? 0 : fail(c, "out of memory");
 }
 
@@ -2320,6 +2610,66 @@ static const char *find_sub(const char *h, size_t hl, const char *nd, size_t nl,
 	return NULL;
 }
 
+/* 1 when nd[0..nl) occurs in h[0..hl), 0 when not.  glibc's memmem runs
+ * a two-way search at some four instructions a byte of article text (the
+ * :has-text() searches of every element a literal rule waits for):
+ * testing the needle's first and last bytes at 16 positions at once and
+ * comparing the rest only where both are there takes a fraction of it. */
+#ifdef HAVE_AVX2_PATH
+/* The same 32 positions at a time, on CPUs that have AVX2 (asked once):
+ * from i on, the position where the search stopped is returned (the
+ * caller finishes it), or SIZE_MAX when it found the needle. */
+__attribute__((target("avx2"))) static size_t text_has_avx2(const char *h, size_t last, const char *nd,
+                                                            size_t nl)
+{
+	const __m256i f = _mm256_set1_epi8(nd[0]), l = _mm256_set1_epi8(nd[nl - 1]);
+	size_t i = 0;
+	for (; i + 31 <= last; i += 32) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(h + i));
+		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(h + i + nl - 1));
+		unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_and_si256(_mm256_cmpeq_epi8(a, f),
+		                                                             _mm256_cmpeq_epi8(b, l)));
+		for (; m; m &= m - 1)
+			if (!memcmp(h + i + __builtin_ctz(m) + 1, nd + 1, nl - 2))
+				return SIZE_MAX;
+	}
+	return i;
+}
+#endif
+
+static int text_has(const char *h, size_t hl, const char *nd, size_t nl)
+{
+	if (nl == 0)
+		return 1;
+	if (nl > hl)
+		return 0;
+	if (nl == 1)
+		return memchr(h, nd[0], hl) != NULL;
+	size_t i = 0, last = hl - nl; /* the last position a match may start at */
+#ifdef HAVE_AVX2_PATH
+	static _Atomic int avx2 = -1; /* (a race stores the same answer) */
+	if (avx2 < 0)
+		avx2 = __builtin_cpu_supports("avx2") != 0;
+	if (avx2 && (i = text_has_avx2(h, last, nd, nl)) == SIZE_MAX)
+		return 1;
+#endif
+#ifdef __SSE2__
+	const __m128i f = _mm_set1_epi8(nd[0]), l = _mm_set1_epi8(nd[nl - 1]);
+	for (; i + 15 <= last; i += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(h + i + nl - 1));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, f), _mm_cmpeq_epi8(b, l)));
+		for (; m; m &= m - 1)
+			if (!memcmp(h + i + __builtin_ctz(m) + 1, nd + 1, nl - 2))
+				return 1;
+	}
+#endif
+	for (; i <= last; i++)
+		if (h[i] == nd[0] && h[i + nl - 1] == nd[nl - 1] && !memcmp(h + i + 1, nd + 1, nl - 2))
+			return 1;
+	return 0;
+}
+
 /* One match context for every thread (read-only once made): bounds the
  * work a pathological pattern may do on page text. */
 static pcre2_match_context *match_ctx;
@@ -2374,31 +2724,76 @@ static int re_match(const pcre2_code *re, const char *s, size_t n)
 	return rc >= 0;
 }
 
+/* The pair at text[i] allows a match: the first four bytes there, when
+ * all ASCII, by the same partial match, remembered by value.  Returns as
+ * first_check. */
+static int quad_check(const struct re_first *f, const pcre2_code *re, const char *text, size_t len,
+                      size_t i, int whole)
+{
+	if (len - i < 4)
+		return whole ? 1 : -1;
+	if ((unsigned char)text[i + 2] >= 0x80 || (unsigned char)text[i + 3] >= 0x80)
+		return 1;
+	uint32_t key;
+	memcpy(&key, text + i, 4);
+	_Atomic uint64_t *slot = (_Atomic uint64_t *)&f->quads[(key * 0x9e3779b1u) >> (32 - QUAD_BITS)];
+	uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+	if ((v & 0x80) && (uint32_t)(v >> 8) == key)
+		return (int)(v & 1);
+	pcre2_match_data *md = md_get();
+	if (!md)
+		return 1;
+	int rc = pcre2_match(re, (PCRE2_SPTR)text + i, 4, 0, PCRE2_PARTIAL_HARD, md, match_ctx);
+	int possible = rc != PCRE2_ERROR_NOMATCH;
+	atomic_store_explicit(slot, (uint64_t)key << 8 | 0x80 | (uint64_t)possible, memory_order_relaxed);
+	return possible;
+}
+
 /* 0 when a text cannot match re, whose first-character filter is f; 1
  * when PCRE2 must decide.  Skips the leading S-bytes the possessive run
  * would take, then looks at the next byte: the end of the text (X needs a
  * character) or an ASCII byte X cannot start with is a certain failure;
- * then at the pair of ASCII bytes there, if any. */
-static int first_may_match(const struct re_first *f, const pcre2_code *re, const char *text,
-                           size_t len)
+ * then at the pair of ASCII bytes there, if any.  With whole 0, text is
+ * only the beginning of the text to test: -1 when the bytes the filter
+ * looks at are not all there yet (every verdict is then one on any text
+ * that begins so: the run is read from the start and the pair check is a
+ * partial match). */
+static int first_check(const struct re_first *f, const pcre2_code *re, const char *text, size_t len,
+                       int whole)
 {
 	size_t i = 0;
+#ifdef __SSE2__
+	if (f->ws) {
+		/* pages indent: texts often open with long runs of blanks;
+		 * x is one when x == ' ' or x - 9 <= 4 (unsigned: min_epu8) */
+		const __m128i sp = _mm_set1_epi8(' '), nine = _mm_set1_epi8(9), four = _mm_set1_epi8(4);
+		for (; i + 16 <= len; i += 16) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + i));
+			__m128i d = _mm_sub_epi8(x, nine);
+			__m128i ws = _mm_or_si128(_mm_cmpeq_epi8(x, sp), _mm_cmpeq_epi8(_mm_min_epu8(d, four), d));
+			if (_mm_movemask_epi8(ws) != 0xffff)
+				break;
+		}
+	}
+#endif
 	while (i < len && (unsigned char)text[i] < 0x80 && bit_has(f->skip, (unsigned char)text[i]))
 		i++;
 	if (i == len)
-		return !f->nonempty;
+		return whole ? !f->nonempty : -1;
 	unsigned char c = (unsigned char)text[i];
 	if (c >= 0x80)
 		return 1;
 	if (!bit_has(f->start, c))
 		return 0;
-	if (i + 1 == len || (unsigned char)text[i + 1] >= 0x80)
+	if (i + 1 == len)
+		return whole ? 1 : -1;
+	if ((unsigned char)text[i + 1] >= 0x80)
 		return 1;
 	unsigned k = c * 128u + (unsigned char)text[i + 1], sh = (k & 3) * 2;
 	_Atomic unsigned char *slot = (_Atomic unsigned char *)&f->pairs[k >> 2];
 	unsigned st = (atomic_load_explicit(slot, memory_order_relaxed) >> sh) & 3;
 	if (st & 1)
-		return (int)(st >> 1);
+		return (st >> 1) ? quad_check(f, re, text, len, i, whole) : 0;
 	pcre2_match_data *md = md_get();
 	if (!md)
 		return 1;
@@ -2407,7 +2802,13 @@ static int first_may_match(const struct re_first *f, const pcre2_code *re, const
 	int possible = rc != PCRE2_ERROR_NOMATCH;
 	atomic_fetch_or_explicit(slot, (unsigned char)((1u | (unsigned)possible << 1) << sh),
 	                         memory_order_relaxed);
-	return possible;
+	return possible ? quad_check(f, re, text, len, i, whole) : 0;
+}
+
+static int first_may_match(const struct re_first *f, const pcre2_code *re, const char *text,
+                           size_t len)
+{
+	return first_check(f, re, text, len, 1);
 }
 
 static int attr_ok(const struct attr_test *t, const struct sel_node *e)
@@ -2642,6 +3043,27 @@ int sel_cond_words_at(const struct sel *s, unsigned i, const char *text, size_t 
 	return lit_scan(s->conds[i].pre, text, len, from, to);
 }
 
+uint32_t sel_early_mask(const struct sel *s) { return s->early_mask; }
+void sel_early_bounds(const struct sel *s, size_t *len, size_t *vis)
+{
+	*len = s->early_len;
+	*vis = s->early_vis;
+}
+size_t sel_cond_max_len(const struct sel *s, unsigned i) { return s->conds[i].max_len; }
+size_t sel_cond_max_visible(const struct sel *s, unsigned i) { return s->conds[i].max_vis; }
+
+/* For a pattern anchored at the start, its first-character filter on the
+ * beginning.  (PCRE2's hard partial match would also refuse sentences
+ * that start like a label, "Reservoir" for "report this ad"; tried, it cost
+ * more than the test of the whole text it spared.) */
+int sel_cond_test_prefix(const struct sel *s, unsigned i, const char *text, size_t len)
+{
+	const struct cond *x = &s->conds[i];
+	if (x->kind != SEL_COND_TEXT || x->inner_op != IN_REGEX || !x->first)
+		return 1;
+	return first_check(x->first, x->re, text, len, 0);
+}
+
 int sel_cond_first_filtered(const struct sel *s, unsigned i)
 {
 	return s->conds[i].inner_op == IN_REGEX && s->conds[i].first;
@@ -2662,7 +3084,7 @@ int sel_cond_test(const struct sel *s, unsigned i, const char *text, size_t len)
 static int cond_test(const struct cond *x, const char *text, size_t len, int use_words)
 {
 	switch (x->inner_op) {
-	case IN_SUBSTR: return find_sub(text, len, x->str, x->slen, 0) != NULL;
+	case IN_SUBSTR: return text_has(text, len, x->str, x->slen);
 	case IN_REGEX:
 		if (x->num != (size_t)-1 && len > x->num) {
 			/* the length idiom: characters, not bytes, under /u (a

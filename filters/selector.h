@@ -119,6 +119,21 @@ int sel_cond_test_words(const struct sel *s, unsigned i, const char *text, size_
  * byte without PCRE2), 0 when PCRE2 decides every text.  For tests. */
 int sel_cond_first_filtered(const struct sel *s, unsigned i);
 
+/* Early decisions on a text test while its text still grows (the text as
+ * sel_cond_test sees it; negation not applied).  sel_cond_max_len and
+ * sel_cond_max_visible: the most bytes, and bytes > 0x20, a passing text
+ * holds (SIZE_MAX: no bound); sel_early_bounds: the least of them over the
+ * selector's text tests that are not negated (a :not() of one fails on
+ * the whole text only).  sel_early_mask: those of them (the first 32, a
+ * bit each) that a beginning of the text may decide, with
+ * sel_cond_test_prefix: 0 when no text that begins with text[0..len)
+ * passes, 1 when that beginning tells nothing, -1 when a longer one may. */
+size_t sel_cond_max_len(const struct sel *s, unsigned i);
+size_t sel_cond_max_visible(const struct sel *s, unsigned i);
+void sel_early_bounds(const struct sel *s, size_t *len, size_t *vis);
+uint32_t sel_early_mask(const struct sel *s);
+int sel_cond_test_prefix(const struct sel *s, unsigned i, const char *text, size_t len);
+
 /* SEL_COND_HAS / UPWARD / DEPTH: the selector a descendant must match.  It
  * is matched with sel_match_rel with the subject at path[scope]. */
 const struct sel *sel_cond_sel(const struct sel *s, unsigned i);

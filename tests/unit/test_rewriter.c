@@ -684,6 +684,126 @@ static void test_52_own_nonces(void **state)
 	}
 }
 
+#define SPACES70 "          " "          " "          " "          " "          " "          " "          "
+
+/* Feeds head (not the end of the body) and tells whether mark came out
+ * already: 1 when the element was let go before its end tag. */
+static int out_early(const char *const *rules, const char *head, const char *mark)
+{
+	struct cosmetic *c = build(rules);
+	struct cosmetic_page *pg = cosmetic_page_new(c, "www.example.com", 0);
+	assert_non_null(pg);
+	struct rewriter_opts ro = { 0 };
+	ro.nonce = NONCE;
+	struct rewriter *rw = rewriter_new(pg, &ro);
+	assert_non_null(rw);
+	struct out o = { calloc(1, 1), 0, 1 };
+	assert_int_equal(rewriter_feed(rw, head, strlen(head), 0, sink, &o), 0);
+	int r = strstr(o.p, mark) != NULL;
+	rewriter_free(rw);
+	cosmetic_page_free(pg);
+	cosmetic_free(c);
+	free(o.p);
+	return r;
+}
+
+/* Early decisions: an element whose content rules can no longer match
+ * streams out before its end tag (a label test refused by the first
+ * words, a bound on the visible text passed), with the same bytes
+ * whatever the split; shapes without a bound stay held. */
+static void test_49_early_release(void **state)
+{
+	static const char label[] = "##p:has-text(/^\\s*+(?:ad|sponsored)\\s*+$/i)";
+	/* the first-character filter: "Th" starts no label, "Adve" none
+	 * either (four bytes), "spon" may; then the bound: "sponsored" has 9
+	 * visible bytes, "sponsor" 7, "sponsored x" 10 */
+	assert_true(out_early(R(label), "<body><p>The reservoir", "The reservoir"));
+	assert_true(out_early(R(label), "<body><p> Adverts", "Adverts"));
+	assert_false(out_early(R(label), "<body><p> sponsor", "sponsor"));
+	assert_true(out_early(R(label), "<body><p> sponsored x", "sponsored x"));
+	assert_false(out_early(R(label), "<body><p> Ad", "Ad"));
+	assert_false(out_early(R(label), "<body><p>\n  ", "\n  "));
+	expect(R(label), "<body><p>The reservoir</p><p> Sponsored </p><p>Adverts</p>",
+	       "<body><p>The reservoir</p><p>Adverts</p>");
+	/* a bound on the visible text: none for \s*, four under /u (a k may
+	 * be the KELVIN SIGN) */
+	assert_true(out_early(R("##div:has-text(/^\\s*$/)"), "<body><div> \n x", " x"));
+	assert_false(out_early(R("##div:has-text(/^\\s*$/)"), "<body><div> \n ", "\n "));
+	assert_false(out_early(R("##div:has-text(/^\\s*(?:x)?\\s*$/u)"), "<body><div>" SPACES70 "abcd", "abcd"));
+	assert_true(out_early(R("##div:has-text(/^\\s*(?:x)?\\s*$/u)"), "<body><div>" SPACES70 "abcde", "abcde"));
+	/* length tests count bytes */
+	assert_true(out_early(R("##div:has-text(/^[\\s\\S]{0,5}$/)"), "<body><div>abcdef", "abcdef"));
+	assert_false(out_early(R("##div:has-text(/^[\\s\\S]{0,5}$/u)"), "<body><div>abcdef", "abcdef"));
+	/* references decode to fewer visible bytes: "&nbsp;" is a blank */
+	assert_false(out_early(R("##div:has-text(/^\\s*$/)"), "<body><div>&nbsp;&nbsp; ", "&nbsp; "));
+	expect(R("##div:has-text(/^\\s*$/)"), "<body><div>&nbsp;&nbsp;</div><div>x</div>", "<body><div>x</div>");
+	/* no bound: unanchored, greedy and lazy runs, \s under UCP (takes
+	 * NBSP, C2 A0), an alternation with an unbounded branch */
+	assert_false(out_early(R("##div:has-text(/x/)"), "<body><div>abcdefgh", "abcdefgh"));
+	assert_false(out_early(R("##div:has-text(/^.*$/)"), "<body><div>abcdefgh", "abcdefgh"));
+	assert_false(out_early(R("##div:has-text(/^.*?$/)"), "<body><div>abcdefgh", "abcdefgh"));
+	assert_false(out_early(R("##div:has-text(/(*UCP)^\\s*$/u)"), "<body><div>\xc2\xa0\xc2\xa0", "\xc2\xa0\xc2\xa0"));
+	expect(R("##div:has-text(/(*UCP)^\\s*$/u)"), "<body><div>\xc2\xa0\xc2\xa0</div><div>x</div>",
+	       "<body><div>x</div>");
+	assert_false(out_early(R("##div:has-text(/^(?:ad|x+)$/)"), "<body><div>xxxxxxxx", "xxxxxxxx"));
+	expect(R("##div:has-text(/^(?:ad|x+)$/)"), "<body><div>xxxxxxxx</div><div>xy</div>", "<body><div>xy</div>");
+	/* a negated test decides on the whole text only */
+	assert_false(out_early(R("##div:not(:has-text(/^\\s*$/))"), "<body><div>abc", "abc"));
+}
+
+/* What a deeper element adds to an ancestor's text is only certain once
+ * no rule may remove it; an element let go early may still go with an
+ * ancestor a later rule removes. */
+static void test_50_early_release_ancestors(void **state)
+{
+	static const char label[] = "##p:has-text(/^\\s*+(?:ad|sponsored)\\s*+$/i)";
+	/* the p is removed at its end: the div's text is then empty */
+	expect(R("##div:has-text(/^\\s*$/)", label), "<body><div><p>Ad</p></div><div><p>Hi</p></div>",
+	       "<body><div><p>Hi</p></div>");
+	/* the p is let go early, the div that holds it is removed later */
+	assert_false(out_early(R("##div:has(> span.ad)", label), "<body><div><p>The reservoir", "The reservoir"));
+	expect(R("##div:has(> span.ad)", label),
+	       "<body><div><p>The reservoir</p><span class=ad></span></div><p>The end</p>",
+	       "<body><p>The end</p>");
+	expect(R("##div:has-text(/^[\\s\\S]{0,20}$/)", label),
+	       "<body><div><p>The reservoir</p></div><div><p>The reservoir is low</p> and falling</div>",
+	       "<body><div><p>The reservoir is low</p> and falling</div>");
+	/* a link that fills a list item: dropped first, then the item */
+	expect(R("##li:has-text(/^\\s*+ad\\s*+$/i)", "##li > a:has-text(/^\\s*+ad\\s*+$/i)"),
+	       "<body><ul><li><a>News</a></li><li><a> AD </a></li><li>ad</li></ul>",
+	       "<body><ul><li><a>News</a></li><li></li></ul>");
+}
+
+/* The guard counts visible bytes only when some text could pass it: code
+ * (a script) is text but not visible, however long, and counts nothing;
+ * visible text split over many tokens and inner elements counts to the
+ * byte. */
+static void test_51_guard_lazy_count(void **state)
+{
+	char *doc = malloc(16000);
+	assert_non_null(doc);
+	strcpy(doc, "<div class=c><span class=ad></span><script>");
+	for (int i = 0; i < 800; i++)
+		strcat(doc, "x=1; ");
+	strcat(doc, "</script>short</div>");
+	struct opts op = { 0 };
+	char *out = rewrite(R("##div:has(> span.ad)"), doc, &op);
+	assert_string_equal(out, "");
+	assert_int_equal(op.st.guarded, 0);
+	free(out);
+	for (int extra = 0; extra <= 1; extra++) {
+		strcpy(doc, "<div class=c><span class=ad></span>");
+		for (int i = 0; i < 300; i++)
+			strcat(doc, "<b>abcd</b> efghij ");  /* 300 x 10 visible */
+		strcat(doc, extra ? "<i>z</i></div>" : "</div>");
+		out = rewrite(R("##div:has(> span.ad)"), doc, &op);
+		assert_string_equal(out, extra ? doc : "");
+		assert_int_equal(op.st.guarded, extra);
+		free(out);
+	}
+	free(doc);
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -717,6 +837,9 @@ int main(void)
 		cmocka_unit_test(test_49_attribute_memo),
 		cmocka_unit_test(test_50_borrowed_attributes),
 		cmocka_unit_test(test_51_value_windows),
+		cmocka_unit_test(test_49_early_release),
+		cmocka_unit_test(test_50_early_release_ancestors),
+		cmocka_unit_test(test_51_guard_lazy_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -528,6 +528,23 @@ static int first_check(const char *pat, const char *flags, unsigned *seed)
 			size_t n = strlen(t);
 			int want = pcre2_match(re, (PCRE2_SPTR)t, n, 0, PCRE2_NO_JIT, md, NULL) >= 0;
 			int got = sel_cond_test(s, 0, t, n);
+			/* the early decisions: no beginning of a matching text
+			 * is refused, nor is it longer than the bounds */
+			for (size_t k = 0; want && k <= n; k++)
+				if (sel_cond_test_prefix(s, 0, t, k) == 0)
+					fprintf(stderr, "/%s/%s: prefix %zu of \"%s\" refused\n", pat, flags, k, t);
+			for (size_t k = 0; want && k <= n; k++)
+				assert_int_not_equal(sel_cond_test_prefix(s, 0, t, k), 0);
+			if (want) {
+				size_t vis = 0;
+				for (size_t k = 0; k < n; k++)
+					vis += (unsigned char)t[k] > 0x20;
+				if (vis > sel_cond_max_visible(s, 0))
+					fprintf(stderr, "/%s/%s: \"%s\" matches, over the bound %zu\n", pat, flags, t,
+					        sel_cond_max_visible(s, 0));
+				assert_true(vis <= sel_cond_max_visible(s, 0));
+				assert_true(n <= sel_cond_max_len(s, 0));
+			}
 			if (want != got)
 				fprintf(stderr, "/%s/%s on \"%s\": want %d, got %d\n", pat, flags, t, want, got);
 			assert_int_equal(want, got);
@@ -720,6 +737,144 @@ static void test_13_reads_others(void **state)
 	}
 }
 
+/* The bounds a whole-text test puts on a passing text, for the rewriter's
+ * early decisions: the shapes read, and those that must stay unbounded. */
+static void test_12_text_bounds(void **state)
+{
+	(void)state;
+	const size_t none = SIZE_MAX;
+	static const struct { const char *arg; size_t vis; } v[] = {
+		{ "/^\\s*$/", 0 },
+		{ "/^\\s*$/u", 0 },                  /* no UCP: \s is ASCII */
+		{ "/^[ \\t\\n\\s]*+$/", 0 },
+		{ "/^\\s*(?:ad|ads)\\s*$/i", 3 },
+		{ "/^\\s*(?:ad|ads)\\s*$/iu", 12 },   /* "k" may be KELVIN SIGN */
+		{ "/^ad{2,3}\\b$/", 4 },
+		{ "/^(?:ab|c)?x$/", 3 },
+		{ "/^\\x{a0}?$/u", 4 },
+		/* unbounded */
+		{ "/\\s*/", none },                  /* unanchored */
+		{ "/^\\s*/", none },
+		{ "/\\s*$/", none },
+		{ "/^.*$/", none },                  /* greedy run */
+		{ "/^.*?$/", none },                 /* lazy run */
+		{ "/^a+$/", none },
+		{ "/^a{2,}$/", none },
+		{ "/^a{,3}$/", none },               /* a literal "{" */
+		{ "/^(?:ad|x+)$/", none },           /* a branch without bound */
+		{ "/^ad|x$/", none },                /* top-level | */
+		{ "/^[\\s\\x{a0}]*$/u", none },       /* NBSP is C2 A0: visible */
+		{ "/^\\h*$/", none },
+		{ "/^\\v*$/u", none },
+		{ "/(*UCP)^\\s*$/u", none },          /* \s with UCP takes NBSP */
+		{ "/^\\s*$/m", none },
+		{ "/^(?=a)a$/", none },
+		{ "/^(a)\\1$/", none },
+		{ "/^[^a]*$/", none },
+		{ "/^a\\$/", none },
+		{ "/^[[:space:]]*$/", none },
+		{ "/^\\Q \\E$/", none },
+		{ "advertisement", none },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		char rule[128];
+		snprintf(rule, sizeof rule, "div:has-text(%s)", v[i].arg);
+		struct sel *s = parse_ok(rule, SEL_SYNTAX_CSS);
+		if (sel_cond_max_visible(s, 0) != v[i].vis)
+			fprintf(stderr, "%s: bound %zu, want %zu\n", v[i].arg, sel_cond_max_visible(s, 0), v[i].vis);
+		assert_true(sel_cond_max_visible(s, 0) == v[i].vis);
+		size_t bl, bv;
+		sel_early_bounds(s, &bl, &bv);
+		assert_true(bv == v[i].vis && bl == none);
+		sel_free(s);
+	}
+	/* length tests: bytes, not under /u (stray continuation bytes count
+	 * no character) */
+	static const struct { const char *arg; size_t len; } l[] = {
+		{ "/^[\\s\\S]{0,40}$/", 40 },
+		{ "/^[\\s\\S]{0,40}$/u", none },
+		{ "/^(?=[\\s\\S]{0,100}$)(?=[\\s\\S]*?ab)/", 100 },
+		{ "/^(?=[\\s\\S]{0,100}$)(?=[\\s\\S]*?ab)/u", none },
+	};
+	for (size_t i = 0; i < sizeof l / sizeof *l; i++) {
+		char rule[128];
+		snprintf(rule, sizeof rule, "div:has-text(%s)", l[i].arg);
+		struct sel *s = parse_ok(rule, SEL_SYNTAX_CSS);
+		assert_true(sel_cond_max_len(s, 0) == l[i].len);
+		size_t bl, bv;
+		sel_early_bounds(s, &bl, &bv);
+		assert_true(bl == l[i].len);
+		sel_free(s);
+	}
+	/* negated: decided on the whole text only */
+	struct sel *s = parse_ok("div:not(:has-text(/^\\s*$/)):has-text(/^[\\s\\S]{0,9}$/)", SEL_SYNTAX_CSS);
+	assert_int_equal(sel_n_conds(s), 2);
+	size_t bl, bv;
+	sel_early_bounds(s, &bl, &bv);
+	assert_true(bl == 9 && bv == SIZE_MAX); /* not the negated test's 0 */
+	sel_free(s);
+	/* a first-character filter decides on a beginning */
+	s = parse_ok("p:has-text(/^\\s*+(?:ad|sponsored)\\s*+$/i)", SEL_SYNTAX_CSS);
+	assert_int_equal(sel_early_mask(s), 1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  ", 2), -1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  s", 3), -1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  sp", 4), -1);     /* the pair, then */
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  spo", 5), -1);    /* four bytes */
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  spon", 6), 1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  spot", 6), 0);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  AD  x", 7), 1);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  ad x", 6), 0);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  ad\xc2\xa0", 6), 1); /* not ASCII: PCRE2 decides */
+	assert_int_equal(sel_cond_test(s, 0, "  ad", 4), 1);
+	assert_int_equal(sel_cond_test(s, 0, "  ad x", 6), 0);
+	assert_int_equal(sel_cond_test_prefix(s, 0, "  st", 4), 0);
+	assert_int_equal(sel_cond_test_prefix(s, 0, " The", 4), 0);
+	/* runs of blanks longer than the 16 read at once, ended anywhere */
+	for (size_t nb = 0; nb < 40; nb++) {
+		char t[64];
+		for (size_t k = 0; k < nb; k++)
+			t[k] = " \t\n\r\f\v"[k % 6];
+		memcpy(t + nb, "sponsored", 9);
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb), -1);
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 4), 1);
+		assert_int_equal(sel_cond_test(s, 0, t, nb + 9), 1);
+		t[nb + 3] = 't';
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 4), 0);
+		assert_int_equal(sel_cond_test(s, 0, t, nb + 9), 0);
+		t[nb + 1] = 't';
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 2), 0);
+		assert_int_equal(sel_cond_test(s, 0, t, nb + 9), 0);
+		t[nb] = '\x01'; /* not a blank \s takes */
+		assert_int_equal(sel_cond_test_prefix(s, 0, t, nb + 1), 0);
+	}
+	sel_free(s);
+}
+
+/* A literal :has-text() search at every position of texts around the
+ * 16- and 32-byte steps of the search, beside memmem. */
+static void test_13_literal_search(void **state)
+{
+	(void)state;
+	static const char *const needles[] = { "z", "zq", "zaz", "abcab", "0123456789abcdefgh" };
+	for (size_t k = 0; k < sizeof needles / sizeof *needles; k++) {
+		char rule[64];
+		snprintf(rule, sizeof rule, "div:has-text(%s)", needles[k]);
+		struct sel *s = parse_ok(rule, SEL_SYNTAX_CSS);
+		size_t nl = strlen(needles[k]);
+		for (size_t len = 0; len <= 80; len++)
+			for (size_t at = 0; at <= len + 1; at++) {
+				char t[96];
+				for (size_t i = 0; i < len; i++)
+					t[i] = "abzq"[(i * 7 + k) % 4];  /* near misses all over */
+				if (at + nl <= len)
+					memcpy(t + at, needles[k], nl);
+				int want = memmem(t, len, needles[k], nl) != NULL;
+				assert_int_equal(sel_cond_test(s, 0, t, len), want);
+			}
+		sel_free(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -737,6 +892,8 @@ int main(void)
 		cmocka_unit_test(test_12_borrowed_text),
 		cmocka_unit_test(test_12_list_subject_tags),
 		cmocka_unit_test(test_13_reads_others),
+		cmocka_unit_test(test_12_text_bounds),
+		cmocka_unit_test(test_13_literal_search),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
