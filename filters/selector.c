@@ -62,6 +62,9 @@ struct compound {
 struct complex {
 	struct compound *c;
 	unsigned n;
+	uint64_t need;              /* name_bit() of each attribute name its
+	                               subject compound must carry (id, class,
+	                               [name...] tests), or 0 */
 };
 
 struct cond {
@@ -1568,6 +1571,32 @@ static void set_desc_mask(struct sel *s)
 	}
 }
 
+
+/* One of 64 bits for an attribute name, from its length and end bytes:
+ * equal names get the same bit, so a compound whose needed bits are not
+ * all among an element's cannot match it (see match_at). */
+static inline uint64_t name_bit(const char *name, size_t n)
+{
+	if (n == 0)
+		return 1;
+	unsigned h = (unsigned)n * 7u + (unsigned char)name[0] + (unsigned char)name[n - 1] * 3u;
+	return 1ull << (h & 63);
+}
+
+/* The attribute names compound k tests by exact name: id, class and the
+ * [name...] tests (not the regex names of OP_MATCHES). */
+static uint64_t compound_need(const struct compound *k)
+{
+	uint64_t need = 0;
+	if (k->id)
+		need |= name_bit("id", 2);
+	if (k->n_cls)
+		need |= name_bit("class", 5);
+	for (unsigned i = 0; i < k->n_at; i++)
+		if (k->at[i].name && !k->at[i].nre)
+			need |= name_bit(k->at[i].name, k->at[i].nlen);
+	return need;
+}
 /* Sets s->reads_others: a compound left of the subject that tests more
  * than the tag, position or root (its element is an ancestor or earlier
  * sibling when matched), or a nested selector (:not, :is, :has and the
@@ -2133,7 +2162,7 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	unsigned nc = 0;
 	for (;;) {
 		ws(c);
-		struct complex x = { NULL, 0 };
+		struct complex x = { NULL, 0, 0 };
 		uint8_t comb = 0;
 		if (relative) {
 			comb = ' ';
@@ -2293,6 +2322,8 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	for (unsigned i = 0; i < s->n_alts; i++)
 		if (s->alts[i].n != 1 || s->alts[i].c[0].comb != ' ')
 			s->rel_simple = 0;
+	for (unsigned i = 0; i < s->n_alts; i++)
+		s->alts[i].need = compound_need(&s->alts[i].c[s->alts[i].n - 1]);
 	set_reads_others(s);
 	(void)start;
 	return s;
@@ -2873,16 +2904,19 @@ static int has_class(const struct html_attr *a, const char *cl, size_t m)
 	const char *v = a->value, *end = v + a->value_len;
 	if (m == 0)
 		return 0;
-	for (size_t i = 0; i < m; i++)
-		if (is_html_space(cl[i]))
-			return 0; /* a token never holds a blank */
 	for (const char *p = v; (size_t)(end - p) >= m; p++) {
 		p = memchr(p, cl[0], (size_t)(end - p) - m + 1);
 		if (!p)
 			return 0;
 		if ((p == v || is_html_space(p[-1])) && (p + m == end || is_html_space(p[m])) &&
-		    bytes_eq(p + 1, cl + 1, m - 1))
+		    bytes_eq(p + 1, cl + 1, m - 1)) {
+			/* a token never holds a blank: asked of the name only
+			 * here, not on every call (most find no occurrence) */
+			for (size_t i = 0; i < m; i++)
+				if (is_html_space(cl[i]))
+					return 0;
 			return 1;
+		}
 	}
 	return 0;
 }
@@ -2963,12 +2997,23 @@ static int match_from(const struct complex *x, unsigned ci, const struct sel_nod
 static int match_at(const struct sel *s, const struct sel_node *const *path, unsigned k,
                     const struct sel_node *node, int scope)
 {
+	/* the element's attribute names as name_bit()s, made for lists
+	 * only ("div[id^=a], div[data-b], .c, ..."): most alternatives ask
+	 * for a name the element lacks, and a look at the mask spares their
+	 * find_attr() walks; one alternative walks once anyway */
+	uint64_t have = 0;
+	int masked = s->n_alts > 2;
+	if (masked)
+		for (unsigned a = 0; a < node->n_attrs; a++)
+			have |= name_bit(node->attrs[a].name, node->attrs[a].name_len);
 	for (unsigned i = 0; i < s->n_alts; i++) {
 		/* the subject's tag first, without the call: a selector list
 		 * ("img, video, iframe") mostly has an alternative of another
 		 * tag than the element */
 		const struct compound *c = &s->alts[i].c[s->alts[i].n - 1];
 		if (c->tag && (c->tag_len != node->name_len || (c->tag_len && c->tag[0] != node->name[0])))
+			continue;
+		if (masked && (s->alts[i].need & ~have))
 			continue;
 		if (match_from(&s->alts[i], s->alts[i].n - 1, path, k, node, scope))
 			return 1;

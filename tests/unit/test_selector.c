@@ -875,6 +875,55 @@ static void test_13_literal_search(void **state)
 	}
 }
 
+/* Lists of three or more alternatives skip those that ask for an
+ * attribute name the element lacks (by a 64-bit mask of names): an
+ * alternative runs whenever its names may be there, also when another
+ * name shares the bit ("data-bd-unit" beside "data-ad-unit"). */
+static void test_14_list_attr_mask(void **state)
+{
+	(void)state;
+	static struct html_attr a_cls[] = { { "class", "x ob y", 5, 6 } };
+	static struct html_attr a_id[] = { { "data-x", "1", 6, 1 }, { "id", "gpt-1", 2, 5 } };
+	static struct html_attr a_unit[] = { { "class", "a", 5, 1 }, { "title", "t", 5, 1 },
+	                                     { "data-ad-unit", "", 12, 0 } };
+	static struct html_attr a_twin[] = { { "data-bd-unit", "1", 12, 1 } };
+	static struct html_attr a_clsx[] = { { "class", "obx", 5, 3 } };
+	static struct sel_node d_cls = { "div", 3, a_cls, 1, NULL, 0 };
+	static struct sel_node d_id = { "div", 3, a_id, 2, NULL, 0 };
+	static struct sel_node d_unit = { "div", 3, a_unit, 3, NULL, 0 };
+	static struct sel_node d_twin = { "div", 3, a_twin, 1, NULL, 0 };
+	static struct sel_node d_clsx = { "div", 3, a_clsx, 1, NULL, 0 };
+	static struct sel_node d_bare = { "div", 3, NULL, 0, NULL, 0 };
+	static struct sel_node amp = { "amp-ad", 6, NULL, 0, NULL, 0 };
+	static const struct { const struct sel_node *n; int want; } t[] = {
+		{ &d_cls, 1 }, { &d_id, 1 }, { &d_unit, 1 }, { &d_twin, 0 }, { &d_clsx, 0 },
+		{ &d_bare, 0 }, { &amp, 1 },
+	};
+	const char *list = "div[id^=\"gpt\"], div[data-ad-unit], .ob, amp-ad";
+	struct sel *s = parse_ok(list, SEL_SYNTAX_CSS);
+	struct sel *h = parse_ok("section:has(div[id^=\"gpt\"], div[data-ad-unit], .ob, amp-ad)", SEL_SYNTAX_CSS);
+	/* the same alternatives two at a time: no mask */
+	struct sel *pa = parse_ok("div[id^=\"gpt\"], div[data-ad-unit]", SEL_SYNTAX_CSS);
+	struct sel *pb = parse_ok(".ob, amp-ad", SEL_SYNTAX_CSS);
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+		const struct sel_node *path[] = { &n_html, t[i].n };
+		assert_int_equal(sel_match(s, path, 2), t[i].want);
+		assert_int_equal(sel_match_rel(sel_cond_sel(h, 0), path, 2, 0), t[i].want);
+		assert_int_equal(sel_match(pa, path, 2) || sel_match(pb, path, 2), t[i].want);
+	}
+	sel_free(s);
+	sel_free(h);
+	sel_free(pa);
+	sel_free(pb);
+	/* a class name with a blank (escaped) is never a token */
+	struct sel *b = sel_parse(".x\\ ob, .q, .r", SEL_SYNTAX_CSS, NULL, 0);
+	if (b) {
+		const struct sel_node *path[] = { &n_html, &d_cls };
+		assert_false(sel_match(b, path, 2));
+		sel_free(b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -894,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_13_reads_others),
 		cmocka_unit_test(test_12_text_bounds),
 		cmocka_unit_test(test_13_literal_search),
+		cmocka_unit_test(test_14_list_attr_mask),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
