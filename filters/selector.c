@@ -1166,12 +1166,20 @@ struct litset {
 	unsigned n;
 	uint8_t len[LIT_MAX];
 	char lit[LIT_MAX][LIT_LEN];  /* lower case ASCII and LIT_ANY */
-	uint8_t next[LIT_MAX];       /* chain of words by first byte, 0xff ends */
+	uint8_t next[LIT_MAX];       /* chain of words by first byte (second
+	                                LIT_ANY) or by pair, 0xff ends */
 	uint8_t head[256];
+	uint8_t head2[1024];         /* by lit_pair() of the first two bytes */
 	uint8_t fold[256];           /* a word's first byte (either case): its
 	                                lower case; LIT_SPECIAL: see below; else 0 */
 	uint64_t any2[4];            /* first bytes of words whose second is LIT_ANY */
 	uint64_t pair[16];           /* the first two bytes (lower case), hashed */
+	/* the first three bytes for lit_scan_avx2(), 32 positions at a
+	 * time: each word sets its bucket's bit (of 8) under the low and
+	 * the high half of each case of its first byte (nib[0], nib[1]),
+	 * of its second (nib[2], nib[3]) and third (nib[4], nib[5]; every
+	 * byte for LIT_ANY, a third after a LIT_ANY or none) */
+	uint8_t nib[6][16];
 };
 
 static unsigned lit_pair(unsigned char a, unsigned char b) { return (a * 31u + b) & 1023; }
@@ -1334,6 +1342,34 @@ static int lit_alt(const char *p, size_t n, struct lit_exp *out, int depth)
 	return k;
 }
 
+/* Files a word beginning f, g, h (lower case; LIT_ANY: any) under
+ * bucket b of L->nib (both cases of letters). */
+static void lit_nib(struct litset *L, unsigned char f, unsigned char g, unsigned char h, unsigned b)
+{
+	uint8_t bit = (uint8_t)(1u << b);
+	unsigned char fc[2] = { f, (unsigned char)(f < 0x80 ? toupper(f) : f) };
+	for (int k = 0; k < 2; k++) {
+		L->nib[0][fc[k] & 15] |= bit;
+		L->nib[1][fc[k] >> 4] |= bit;
+	}
+	unsigned char later[2] = { g, h };
+	for (int j = 0; j < 2; j++) {
+		uint8_t *lo = L->nib[2 + 2 * j], *hi = L->nib[3 + 2 * j];
+		if (later[j] == LIT_ANY) {
+			for (int k = 0; k < 16; k++) {
+				lo[k] |= bit;
+				hi[k] |= bit;
+			}
+			continue;
+		}
+		unsigned char gc[2] = { later[j], (unsigned char)toupper(later[j]) };
+		for (int k = 0; k < 2; k++) {
+			lo[gc[k] & 15] |= bit;
+			hi[gc[k] >> 4] |= bit;
+		}
+	}
+}
+
 /* The filter for pattern p[0..n), or NULL (none: every text is tried). */
 static struct litset *lit_build(const char *p, size_t n)
 {
@@ -1345,6 +1381,7 @@ static struct litset *lit_build(const char *p, size_t n)
 	if (k <= 0)
 		goto none;
 	memset(L->head, 0xff, sizeof L->head);
+	memset(L->head2, 0xff, sizeof L->head2);
 	for (int a = 0; a < k; a++) {
 		/* ASCII bytes as they are (lower case), any other character
 		 * as LIT_ANY, one per character */
@@ -1379,19 +1416,27 @@ static struct litset *lit_build(const char *p, size_t n)
 		memcpy(L->lit[x], w + at, best);
 		L->len[x] = (uint8_t)best;
 		unsigned char f = (unsigned char)w[at];
-		L->next[x] = L->head[f];
-		L->head[f] = (uint8_t)x;
 		L->fold[f] = f;
 		L->fold[(unsigned char)toupper(f)] = f;
 		unsigned char g = (unsigned char)w[at + 1]; /* ascii >= 2: there is one */
 		if (g == LIT_ANY) {
 			L->any2[f >> 6] |= 1ull << (f & 63);
+			L->next[x] = L->head[f];
+			L->head[f] = (uint8_t)x;
 		} else {
+			/* words are walked by their first two bytes: many share
+			 * a first letter */
 			unsigned h = lit_pair(f, g);
 			L->pair[h / 64] |= 1ull << (h % 64);
+			L->next[x] = L->head2[h];
+			L->head2[h] = (uint8_t)x;
 		}
+		unsigned char h3 = g == LIT_ANY || best < 3 ? LIT_ANY : (unsigned char)w[at + 2];
+		lit_nib(L, f, g, h3, (unsigned)(x & 7));
 	}
 	L->fold[0xc5] = L->fold[0xe2] = LIT_SPECIAL;
+	lit_nib(L, 0xc5, LIT_ANY, LIT_ANY, 7);
+	lit_nib(L, 0xe2, LIT_ANY, LIT_ANY, 7);
 	free(e);
 	return L;
 none:
@@ -1400,55 +1445,113 @@ none:
 	return NULL;
 }
 
-/* 0 when text[0..n) holds none of L's words (in any ASCII case), so the
- * pattern cannot match; 1 when it may.  A KELVIN SIGN or LONG S (which
- * /iu matches as k and s) makes it 1 too. */
+/* 1 when word x of L starts at t[i]. */
+static inline int lit_word_at(const struct litset *L, unsigned x, const unsigned char *t, size_t n, size_t i)
+{
+	size_t m = L->len[x], j = 1, q = i + 1;
+	while (j < m && q < n) {
+		unsigned char d = t[q], w = (unsigned char)L->lit[x][j];
+		if (w == LIT_ANY) {
+			/* one character, whatever it is (a valid one has one
+			 * length; a match never holds an invalid one) */
+			q += d < 0xc0 ? 1 : d >= 0xf0 ? 4 : d >= 0xe0 ? 3 : 2;
+		} else {
+			if ((unsigned)(d - 'A') < 26u)
+				d |= 0x20;
+			if (d != w)
+				return 0;
+			q++;
+		}
+		j++;
+	}
+	return j == m && q <= n;
+}
+
+/* 1 when one of L's words starts at t[i] (fold[t[i]] not 0): those whose
+ * second character is any (by first byte), then those of the pair. */
+static inline int lit_at(const struct litset *L, const unsigned char *t, size_t n, size_t i)
+{
+	unsigned char c = L->fold[t[i]];
+	if (c == LIT_SPECIAL)
+		return (t[i] == 0xc5 && i + 1 < n && t[i + 1] == 0xbf) ||
+		       (t[i] == 0xe2 && i + 2 < n && t[i + 1] == 0x84 && t[i + 2] == 0xaa);
+	if (L->any2[c >> 6] >> (c & 63) & 1)
+		for (unsigned x = L->head[c]; x != 0xff; x = L->next[x])
+			if (lit_word_at(L, x, t, n, i))
+				return 1;
+	if (i + 1 >= n)
+		return 0;
+	unsigned char d = t[i + 1];
+	if ((unsigned)(d - 'A') < 26u)
+		d |= 0x20;
+	unsigned h = lit_pair(c, d);
+	if (!(L->pair[h / 64] >> (h % 64) & 1))
+		return 0; /* most first letters are common: the pair decides */
+	for (unsigned x = L->head2[h]; x != 0xff; x = L->next[x])
+		if ((unsigned char)L->lit[x][0] == c && lit_word_at(L, x, t, n, i))
+			return 1;
+	return 0;
+}
+
+/* lit_scan() over the positions from..to - 1 where 32 of them and the
+ * two bytes after fit before n: the first three bytes of each position
+ * looked up in L->nib (six nibble lookups, pshufb), lit_at() on those
+ * some bucket lets through.  Returns 1 on a word, else the position where the
+ * caller goes on (byte at a time). */
+__attribute__((target("avx2"))) static size_t lit_scan_avx2(const struct litset *L, const unsigned char *t,
+                                                              size_t n, size_t from, size_t to, int *hit)
+{
+	const __m256i n0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)L->nib[0]));
+	const __m256i n1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)L->nib[1]));
+	const __m256i n2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)L->nib[2]));
+	const __m256i n3 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)L->nib[3]));
+	const __m256i n4 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)L->nib[4]));
+	const __m256i n5 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)L->nib[5]));
+	const __m256i lo = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+	size_t i = from;
+	for (; i + 32 <= to && i + 34 <= n; i += 32) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(t + i));
+		__m256i b = _mm256_loadu_si256((const __m256i *)(t + i + 1));
+		__m256i c = _mm256_loadu_si256((const __m256i *)(t + i + 2));
+		__m256i m = _mm256_and_si256(
+			_mm256_and_si256(_mm256_shuffle_epi8(n0, _mm256_and_si256(a, lo)),
+		                         _mm256_shuffle_epi8(n1, _mm256_and_si256(_mm256_srli_epi16(a, 4), lo))),
+			_mm256_and_si256(_mm256_shuffle_epi8(n2, _mm256_and_si256(b, lo)),
+		                         _mm256_shuffle_epi8(n3, _mm256_and_si256(_mm256_srli_epi16(b, 4), lo))));
+		m = _mm256_and_si256(m, _mm256_and_si256(_mm256_shuffle_epi8(n4, _mm256_and_si256(c, lo)),
+		                                         _mm256_shuffle_epi8(n5, _mm256_and_si256(_mm256_srli_epi16(c, 4), lo))));
+		uint32_t cand = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(m, zero));
+		for (; cand; cand &= cand - 1) {
+			size_t q = i + (unsigned)__builtin_ctz(cand);
+			if (L->fold[t[q]] && lit_at(L, t, n, q)) {
+				*hit = 1;
+				return q;
+			}
+		}
+	}
+	*hit = 0;
+	return i;
+}
+
+/* 0 when text[from..to) starts none of L's words (in any ASCII case), so
+ * the pattern cannot match there; 1 when one may.  A KELVIN SIGN or LONG
+ * S (which /iu matches as k and s) makes it 1 too. */
 static int lit_scan(const struct litset *L, const char *text, size_t n, size_t from, size_t to)
 {
 	const unsigned char *t = (const unsigned char *)text;
-	for (size_t i = from; i < to && i < n; i++) {
-		unsigned char c = L->fold[t[i]];
-		if (!c)
-			continue; /* most bytes: one load and a branch */
-		if (c == LIT_SPECIAL) {
-			if ((t[i] == 0xc5 && i + 1 < n && t[i + 1] == 0xbf) ||
-			    (t[i] == 0xe2 && i + 2 < n && t[i + 1] == 0x84 && t[i + 2] == 0xaa))
-				return 1;
-			continue;
-		}
-		if (!(L->any2[c >> 6] >> (c & 63) & 1)) {
-			/* most first letters are common: the pair decides */
-			if (i + 1 >= n)
-				continue;
-			unsigned char d = t[i + 1];
-			if ((unsigned)(d - 'A') < 26u)
-				d |= 0x20;
-			unsigned h = lit_pair(c, d);
-			if (!(L->pair[h / 64] >> (h % 64) & 1))
-				continue;
-		}
-		for (unsigned x = L->head[c]; x != 0xff; x = L->next[x]) {
-			size_t m = L->len[x], j = 1, q = i + 1;
-			while (j < m && q < n) {
-				unsigned char d = t[q], w = (unsigned char)L->lit[x][j];
-				if (w == LIT_ANY) {
-					/* one character, whatever it is (a valid one
-					 * has one length; a match never holds an
-					 * invalid one) */
-					q += d < 0xc0 ? 1 : d >= 0xf0 ? 4 : d >= 0xe0 ? 3 : 2;
-				} else {
-					if ((unsigned)(d - 'A') < 26u)
-						d |= 0x20;
-					if (d != w)
-						break;
-					q++;
-				}
-				j++;
-			}
-			if (j == m && q <= n)
-				return 1;
-		}
+	static _Atomic int avx2 = -1; /* (a race stores the same answer) */
+	if (avx2 < 0)
+		avx2 = __builtin_cpu_supports("avx2") != 0;
+	size_t i = from;
+	if (avx2 && to > from + 64) {
+		int hit;
+		i = lit_scan_avx2(L, t, n, from, to, &hit);
+		if (hit)
+			return 1;
 	}
+	for (; i < to && i < n; i++)
+		if (L->fold[t[i]] && lit_at(L, t, n, i)) /* most bytes: one load and a branch */
+			return 1;
 	return 0;
 }
 

@@ -924,6 +924,49 @@ static void test_14_list_attr_mask(void **state)
 	}
 }
 
+/* Long texts take the literal scan 32 positions at a time (AVX2, when
+ * the CPU has it): it must find what the byte loop finds, the word at
+ * every offset around the steps, in either case, and nothing in near
+ * misses (the byte loop is the reference: pieces under 64 bytes). */
+static void test_14_literal_scan_long(void **state)
+{
+	(void)state;
+	struct sel *s = parse_ok("div:has-text(/(?:s(?:upport us|ubscri)|remind me|déjà abonn|xq\\b)/iu)", SEL_SYNTAX_CSS);
+	assert_true(sel_cond_word_span(s, 0) > 0);
+	static const char *words[] = { "support us", "SUPPORT US", "Subscri", "remind me", "déjà abonn",
+	                               "DÉJÀ ABONN", "xq", "\xc5\xbfubscri", "\xe2\x84\xaa", "suppor", "remind m",
+	                               "déja abonn", "x", "sub", "the text goes on ", "ré", "\xc3", "\xff" };
+	const size_t nw = sizeof words / sizeof *words;
+	unsigned seed = 777;
+	char t[1024];
+	for (int r = 0; r < 4000; r++) {
+		size_t n = 0;
+		while (n < 600) {
+			const char *w = r % 3 ? words[(rand_r(&seed) % (nw - 9)) + 9] : words[rand_r(&seed) % nw];
+			size_t l = strlen(w);
+			memcpy(t + n, w, l);
+			n += l;
+		}
+		size_t from = (size_t)rand_r(&seed) % 200, to = from + (size_t)rand_r(&seed) % (n - from + 1);
+		int ref = 0;
+		for (size_t a = from; a < to && !ref; a += 40)
+			ref = sel_cond_words_at(s, 0, t, n, a, a + 40 < to ? a + 40 : to);
+		assert_int_equal(sel_cond_words_at(s, 0, t, n, from, to), ref);
+	}
+	/* a word at each offset of a blank text, found, and not past to */
+	for (size_t at = 0; at < 300; at++) {
+		memset(t, ' ', 400);
+		memcpy(t + at, "Remind Me", 9);
+		assert_true(sel_cond_words_at(s, 0, t, 400, 0, 400));
+		assert_int_equal(sel_cond_words_at(s, 0, t, 400, 0, at), 0);
+		assert_true(sel_cond_words_at(s, 0, t, 400, at, at + 1));
+		assert_int_equal(sel_cond_words_at(s, 0, t, 400, at + 1, 400), 0);
+		/* cut by the text's end: no word */
+		assert_int_equal(sel_cond_words_at(s, 0, t, at + 8, 0, at + 8), 0);
+	}
+	sel_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -944,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_12_text_bounds),
 		cmocka_unit_test(test_13_literal_search),
 		cmocka_unit_test(test_14_list_attr_mask),
+		cmocka_unit_test(test_14_literal_scan_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
