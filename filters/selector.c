@@ -1169,7 +1169,8 @@ struct litset {
 	uint8_t next[LIT_MAX];       /* chain of words by first byte (second
 	                                LIT_ANY) or by pair, 0xff ends */
 	uint8_t head[256];
-	uint8_t head2[1024];         /* by lit_pair() of the first two bytes */
+	uint8_t head2[256];          /* by lit_pair() of the first two bytes,
+	                                its low 8 bits (256 bytes a pattern) */
 	uint8_t fold[256];           /* a word's first byte (either case): its
 	                                lower case; LIT_SPECIAL: see below; else 0 */
 	uint64_t any2[4];            /* first bytes of words whose second is LIT_ANY */
@@ -1428,8 +1429,8 @@ static struct litset *lit_build(const char *p, size_t n)
 			 * a first letter */
 			unsigned h = lit_pair(f, g);
 			L->pair[h / 64] |= 1ull << (h % 64);
-			L->next[x] = L->head2[h];
-			L->head2[h] = (uint8_t)x;
+			L->next[x] = L->head2[h & 255];
+			L->head2[h & 255] = (uint8_t)x;
 		}
 		unsigned char h3 = g == LIT_ANY || best < 3 ? LIT_ANY : (unsigned char)w[at + 2];
 		lit_nib(L, f, g, h3, (unsigned)(x & 7));
@@ -1487,7 +1488,7 @@ static inline int lit_at(const struct litset *L, const unsigned char *t, size_t 
 	unsigned h = lit_pair(c, d);
 	if (!(L->pair[h / 64] >> (h % 64) & 1))
 		return 0; /* most first letters are common: the pair decides */
-	for (unsigned x = L->head2[h]; x != 0xff; x = L->next[x])
+	for (unsigned x = L->head2[h & 255]; x != 0xff; x = L->next[x])
 		if ((unsigned char)L->lit[x][0] == c && lit_word_at(L, x, t, n, i))
 			return 1;
 	return 0;
