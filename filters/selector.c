@@ -54,6 +54,7 @@ struct compound {
 	unsigned n_nots, n_is;
 	int root, has_nth;
 	long nth_a, nth_b;
+	uint8_t tag_only;           /* a tag and no other test */
 	uint8_t comb;               /* relation to the compound on the left;
 	                               on c[0]: leading combinator of a
 	                               relative selector (' ' or '>') */
@@ -2426,8 +2427,14 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	for (unsigned i = 0; i < s->n_alts; i++)
 		if (s->alts[i].n != 1 || s->alts[i].c[0].comb != ' ')
 			s->rel_simple = 0;
-	for (unsigned i = 0; i < s->n_alts; i++)
+	for (unsigned i = 0; i < s->n_alts; i++) {
 		s->alts[i].need = compound_need(&s->alts[i].c[s->alts[i].n - 1]);
+		for (unsigned j = 0; j < s->alts[i].n; j++) {
+			struct compound *k = &s->alts[i].c[j];
+			k->tag_only = k->tag && !k->id && !k->n_cls && !k->n_at && !k->n_nots && !k->n_is &&
+			              !k->root && !k->has_nth;
+		}
+	}
 	set_reads_others(s);
 	(void)start;
 	return s;
@@ -3091,6 +3098,15 @@ static int match_from(const struct complex *x, unsigned ci, const struct sel_nod
 				return 1;
 		return 0;
 	default:
+		if (ci == 1 && scope < 0 && x->c[0].tag_only) {
+			/* "nav a", "header a": the walk up compares names,
+			 * without a call a level */
+			const struct compound *a = &x->c[0];
+			for (unsigned j = lvl; j-- > 0;)
+				if (path[j]->name_len == a->tag_len && bytes_eq(path[j]->name, a->tag, a->tag_len))
+					return 1;
+			return 0;
+		}
 		for (unsigned j = lvl; j-- > low;)
 			if (match_from(x, ci - 1, path, j, path[j], scope))
 				return 1;
