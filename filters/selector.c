@@ -2629,6 +2629,49 @@ static int attr_token(const struct attr_test *at, const char **tok, size_t *tl)
 	return best > 0;
 }
 
+/* Where the 3-byte window of v[0..n) (n >= 3) least likely in attribute
+ * values starts: a value holding v holds each of its windows, so any one
+ * can file the rule, and the rewriter tries the rule on every element
+ * whose value has that window ("con" of "consent" is in container,
+ * content, icon...).  Rarity by English letter frequency (class names
+ * are mostly English words); '-', '_', digits and others count as
+ * common; the first rarest wins. */
+static size_t rare_window(const char *v, size_t n)
+{
+	static const char order[] = "etaoinsrlcdhumpgfbywvkxjqz"; /* most common first */
+	/* windows of the words class names are made of everywhere (layout
+	 * and component vocabulary): never the pick while another is left */
+	static const char *const common[] = {
+		"container", "content", "wrapper", "header", "footer", "section", "button", "item",
+		"title", "text", "link", "icon", "image", "column", "layout", "flex", "grid", "menu",
+		"list", "card", "inner", "outer", "main", "page", "center", "border", "margin", "padding",
+		"width", "height", "hidden", "block", "inline", "font", "color", "background", "active",
+		"mobile", "desktop", "large", "small", "medium", "row", "col", "nav", "btn", "wrap",
+	};
+	size_t best = 0;
+	int best_score = -1000;
+	for (size_t i = 0; i + 3 <= n; i++) {
+		int score = 0;
+		char w[3];
+		for (size_t j = 0; j < 3; j++) {
+			w[j] = (char)tolower((unsigned char)v[i + j]);
+			const char *r = strchr(order, w[j]);
+			score += r && w[j] ? (int)(r - order) : 0;
+		}
+		for (size_t c = 0; c < sizeof common / sizeof *common; c++) {
+			const char *cw = common[c];
+			for (size_t k = 0; cw[k] && cw[k + 1] && cw[k + 2]; k++)
+				if (cw[k] == w[0] && cw[k + 1] == w[1] && cw[k + 2] == w[2])
+					score -= 100;
+		}
+		if (score > best_score) {
+			best_score = score;
+			best = i;
+		}
+	}
+	return best;
+}
+
 int sel_index_key(const struct sel *s, char *buf, size_t len)
 {
 	if (s->n_alts != 1)
@@ -2669,8 +2712,10 @@ int sel_index_key(const struct sel *s, char *buf, size_t len)
 					bat = at;
 			}
 			if (bat) {
-				n = snprintf(buf, len, "~%s=%c%c%c", bat->name, tolower((unsigned char)bat->val[0]),
-				             tolower((unsigned char)bat->val[1]), tolower((unsigned char)bat->val[2]));
+				size_t at = rare_window(bat->val, bat->vlen);
+				n = snprintf(buf, len, "~%s=%c%c%c", bat->name, tolower((unsigned char)bat->val[at]),
+				             tolower((unsigned char)bat->val[at + 1]),
+				             tolower((unsigned char)bat->val[at + 2]));
 				return (n < 0 || (size_t)n >= len) ? -1 : n;
 			}
 		} else {

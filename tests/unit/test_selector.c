@@ -110,6 +110,11 @@ static void test_03_index_keys(void **state)
 	expect_key("a[href*=\"ad\"]", "@href");    /* "ad" may be part of a longer run */
 	expect_key("a:not(.x)", "<a");
 	expect_key("a[href*=\"/ad/\"]", "[href=ad");
+	/* no whole token: the window least likely in values ("con" of
+	 * content, container...; "ent" too), the first of equals */
+	expect_key("div[class*=\"consent\" i]", "~class=ons");
+	expect_key("div[id*=\"sponsor\"]", "~id=spo");
+	expect_key("div[class^=\"Xyz\"]", "~class=xyz");
 	expect_key("*", "");
 }
 
@@ -706,6 +711,27 @@ static void test_12_list_subject_tags(void **state)
 		assert_int_equal(sel_match(s, path, 2), t[i].want);
 		sel_free(s);
 	}
+	/* descendant walks up to a tag alone take the name loop; others
+	 * (a class on it, a scope) the full match */
+	static struct html_attr a_nav[] = { { "class", "x", 5, 1 } };
+	static struct sel_node n_nav = { "nav", 3, a_nav, 1, NULL, 0 };
+	static struct sel_node n_a = { "a", 1, NULL, 0, NULL, 0 };
+	const struct sel_node *pn[] = { &n_html, &n_nav, &n_spanx, &n_a };
+	const struct sel_node *pv[] = { &n_html, &n_video, &n_spanx, &n_a };
+	const struct { const char *sel; const struct sel_node *const *path; int want; } d[] = {
+		{ "nav a", pn, 1 }, { "nav a", pv, 0 }, { "html a", pn, 1 }, { "nav.x a", pn, 1 },
+		{ "nav.y a", pn, 0 }, { "span a", pn, 1 }, { "video a", pn, 0 }, { "a a", pn, 0 },
+		{ "nav span a", pn, 1 }, { "span nav a", pn, 0 },
+	};
+	for (size_t i = 0; i < sizeof d / sizeof *d; i++) {
+		struct sel *s = parse_ok(d[i].sel, SEL_SYNTAX_CSS);
+		assert_int_equal(sel_match(s, d[i].path, 4), d[i].want);
+		sel_free(s);
+	}
+	struct sel *hs = parse_ok("div:has(nav a)", SEL_SYNTAX_CSS);
+	assert_true(sel_match_rel(sel_cond_sel(hs, 0), pn, 4, 0));
+	assert_false(sel_match_rel(sel_cond_sel(hs, 0), pn, 4, 1)); /* the nav is the scope */
+	sel_free(hs);
 	/* relative lists, as :has() asks them */
 	struct sel *h = parse_ok("div:has(img, video)", SEL_SYNTAX_CSS);
 	const struct sel_node *p1[] = { &n_html, &n_video };
