@@ -66,6 +66,10 @@ struct complex {
 	uint64_t need;              /* name_bit() of each attribute name its
 	                               subject compound must carry (id, class,
 	                               [name...] tests), or 0 */
+	const char *stag;           /* its subject compound's tag (NULL: any;
+	                               never empty) and length, kept here for
+	                               match_at's loop over a list */
+	size_t stag_len;
 };
 
 struct cond {
@@ -2267,7 +2271,7 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	unsigned nc = 0;
 	for (;;) {
 		ws(c);
-		struct complex x = { NULL, 0, 0 };
+		struct complex x = { NULL, 0, 0, NULL, 0 };
 		uint8_t comb = 0;
 		if (relative) {
 			comb = ' ';
@@ -2429,6 +2433,10 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 			s->rel_simple = 0;
 	for (unsigned i = 0; i < s->n_alts; i++) {
 		s->alts[i].need = compound_need(&s->alts[i].c[s->alts[i].n - 1]);
+		s->alts[i].stag = s->alts[i].c[s->alts[i].n - 1].tag;
+		s->alts[i].stag_len = s->alts[i].c[s->alts[i].n - 1].tag_len;
+		if (s->alts[i].stag && !s->alts[i].stag_len)
+			s->alts[i].stag = NULL; /* (the old test let an empty tag through) */
 		for (unsigned j = 0; j < s->alts[i].n; j++) {
 			struct compound *k = &s->alts[i].c[j];
 			k->tag_only = k->tag && !k->id && !k->n_cls && !k->n_at && !k->n_nots && !k->n_is &&
@@ -3167,19 +3175,23 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 	 * for a name the element lacks, and a look at the mask spares their
 	 * find_attr() walks; one alternative walks once anyway */
 	uint64_t have = 0;
-	int masked = s->n_alts > 2;
-	if (masked)
-		for (unsigned a = 0; a < node->n_attrs; a++)
-			have |= name_bit(node->attrs[a].name, node->attrs[a].name_len);
+	int masked = s->n_alts > 2, have_made = 0;
 	for (unsigned i = 0; i < s->n_alts; i++) {
 		/* the subject's tag first, without the call: a selector list
 		 * ("img, video, iframe") mostly has an alternative of another
 		 * tag than the element */
-		const struct compound *c = &s->alts[i].c[s->alts[i].n - 1];
-		if (c->tag && (c->tag_len != node->name_len || (c->tag_len && c->tag[0] != node->name[0])))
+		const struct complex *x = &s->alts[i];
+		if (x->stag && (x->stag_len != node->name_len || x->stag[0] != node->name[0]))
 			continue;
-		if (masked && (s->alts[i].need & ~have))
-			continue;
+		if (masked && x->need) {
+			if (!have_made) {
+				for (unsigned a = 0; a < node->n_attrs; a++)
+					have |= name_bit(node->attrs[a].name, node->attrs[a].name_len);
+				have_made = 1;
+			}
+			if (x->need & ~have)
+				continue;
+		}
 		if (match_from(&s->alts[i], s->alts[i].n - 1, path, k, node, scope))
 			return 1;
 	}
