@@ -1529,7 +1529,20 @@ __attribute__((target("avx2"))) static size_t lit_scan_avx2(const struct litset 
 		uint32_t cand = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(m, zero));
 		for (; cand; cand &= cand - 1) {
 			size_t q = i + (unsigned)__builtin_ctz(cand);
-			if (L->fold[t[q]] && lit_at(L, t, n, q)) {
+			unsigned char c = L->fold[t[q]];
+			if (!c)
+				continue;
+			if (c != LIT_SPECIAL && !(L->any2[c >> 6] >> (c & 63) & 1)) {
+				/* lit_at()'s pair test without the call: the nibble
+				 * buckets let through many pairs no word has */
+				unsigned char d = t[q + 1];
+				if ((unsigned)(d - 'A') < 26u)
+					d |= 0x20;
+				unsigned h = lit_pair(c, d);
+				if (!(L->pair[h / 64] >> (h % 64) & 1))
+					continue;
+			}
+			if (lit_at(L, t, n, q)) {
 				*hit = 1;
 				return q;
 			}
