@@ -1874,6 +1874,24 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 	*ncp = nc;
 }
 
+/* How many bytes <= 0x20 p[0..n) begins with: indentation between tags
+ * runs long on real pages, sixteen bytes a step (SSE2) while they last. */
+static size_t blank_run(const char *p, size_t n)
+{
+	size_t k = 0;
+	const __m128i top = _mm_set1_epi8(0x20);
+	for (; k + 16 <= n; k += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
+		/* x <= 0x20 unsigned: max(x, 0x20) == 0x20 */
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(x, top), top));
+		if (m != 0xffff)
+			return k + (unsigned)__builtin_ctz(~m);
+	}
+	while (k < n && (unsigned char)p[k] <= 0x20)
+		k++;
+	return k;
+}
+
 /* The n < 8 bytes at p as a word (not their exact packing: two loads that
  * may overlap, never reading outside p[0..n)). */
 static inline uint64_t tail_word(const char *p, size_t n)
@@ -2548,9 +2566,7 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	 * then nothing needs its count (the bounds are asked after it);
 	 * blanks between tags tell no test anything (a later check sees
 	 * the same text) */
-	size_t k = 0;
-	while (k < n && (unsigned char)p[k] <= 0x20)
-		k++;
+	size_t k = blank_run(p, n);
 	if ((k < n || amps_before != rw->amps) && early_check(rw) < 0)
 		return -1;
 	if (rawtext || !rw->n_pends)

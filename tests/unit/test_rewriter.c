@@ -749,6 +749,21 @@ static void test_49_early_release(void **state)
 	expect(R("##div:has-text(/^(?:ad|x+)$/)"), "<body><div>xxxxxxxx</div><div>xy</div>", "<body><div>xy</div>");
 	/* a negated test decides on the whole text only */
 	assert_false(out_early(R("##div:not(:has-text(/^\\s*$/))"), "<body><div>abc", "abc"));
+	/* the first words after a run of blanks (sixteen bytes a step):
+	 * found at every offset around the steps, a blank run alone decides
+	 * nothing */
+	for (size_t k = 0; k <= 40; k++) {
+		char head[128] = "<body><p>", mark[64] = "";
+		size_t h = strlen(head);
+		for (size_t j = 0; j < k; j++)
+			head[h++] = " \n\t\r"[j % 4];
+		head[h] = 0;
+		strcpy(mark, head + 9);
+		assert_false(out_early(R(label), head, k ? mark : "<p>x"));
+		strcat(head, "The reservoir");
+		strcat(mark, "The reservoir");
+		assert_true(out_early(R(label), head, mark));
+	}
 }
 
 /* What a deeper element adds to an ancestor's text is only certain once
