@@ -930,13 +930,15 @@ static int text_test(struct rewriter *rw, const struct pend *p, const struct sel
 static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, uint64_t inner_end)
 {
 	const struct sel *s = p->s;
+	struct sel_cond_brief cb;
+	sel_cond_brief(s, i, &cb);
 	int ok;
-	switch (sel_cond_kind(s, i)) {
+	switch (cb.kind) {
 	case SEL_COND_TEXT: {
 		size_t off = (size_t)(p->text_start - rw->text_base);
 		size_t n = rw->text_len - off;
-		uint64_t cid = sel_cond_id(s, i);
-		if (sel_cond_cheap(s, i)) {
+		uint64_t cid = cb.id;
+		if (cb.cheap) {
 			/* not worth a hash of the text; rules that repeat the
 			 * test on this element still run it once */
 			if (!rw->cheap_valid || rw->cheap_start != p->text_start) {
@@ -946,7 +948,7 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 			}
 			for (unsigned k = 0; cid && k < rw->n_cheap; k++)
 				if (rw->cheap[k].key == cid)
-					return sel_cond_negated(s, i) ? !rw->cheap[k].result : rw->cheap[k].result;
+					return cb.neg ? !rw->cheap[k].result : rw->cheap[k].result;
 			ok = text_test(rw, p, s, i, off, n);
 			if (cid && rw->n_cheap < CHEAP_SLOTS) {
 				rw->cheap[rw->n_cheap].key = cid;
@@ -989,7 +991,7 @@ static int cond_passes(struct rewriter *rw, const struct pend *p, unsigned i, ui
 		ok = (p->flags >> i) & 1;
 		break;
 	}
-	return sel_cond_negated(s, i) ? !ok : ok;
+	return cb.neg ? !ok : ok;
 }
 
 /* Inserts the hide attribute into a held start tag at absolute at. */
@@ -1077,10 +1079,12 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 		/* all must pass: the flags descendants set first, the text
 		 * and inner HTML tests (regular expressions) only then */
 		int ok = 1;
-		for (unsigned c = 0; ok && c < sel_n_conds(p->s); c++)
-			if ((p->desc >> c & 1) || c >= 32)
-				ok = cond_passes(rw, p, c, inner_end);
-		for (unsigned c = 0; ok && c < sel_n_conds(p->s) && c < 32; c++)
+		unsigned nconds = sel_n_conds(p->s);
+		for (uint32_t d = p->desc; ok && d; d &= d - 1)
+			ok = cond_passes(rw, p, (unsigned)__builtin_ctz(d), inner_end);
+		for (unsigned c = 32; ok && c < nconds; c++)
+			ok = cond_passes(rw, p, c, inner_end);
+		for (unsigned c = 0; ok && c < nconds && c < 32; c++)
 			if (!(p->desc >> c & 1))
 				ok = cond_passes(rw, p, c, inner_end);
 		if (ok && p->target) {

@@ -2614,6 +2614,14 @@ const char *sel_subject_tag(const struct sel *s, size_t *len)
 }
 uint64_t sel_cond_id(const struct sel *s, unsigned i) { return s->conds[i].id; }
 int sel_cond_cheap(const struct sel *s, unsigned i) { return s->conds[i].cheap; }
+void sel_cond_brief(const struct sel *s, unsigned i, struct sel_cond_brief *b)
+{
+	const struct cond *c = &s->conds[i];
+	b->kind = c->kind;
+	b->neg = c->neg;
+	b->cheap = c->cheap;
+	b->id = c->id;
+}
 int sel_cond_kind(const struct sel *s, unsigned i) { return s->conds[i].kind; }
 int sel_cond_negated(const struct sel *s, unsigned i) { return s->conds[i].neg; }
 const struct sel *sel_cond_sel(const struct sel *s, unsigned i) { return s->conds[i].sub; }

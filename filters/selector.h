@@ -102,6 +102,13 @@ uint64_t sel_cond_id(const struct sel *s, unsigned i);
 /* 1 when the text test costs less than hashing the text (an anchored
  * pattern, a length bound): not worth remembering. */
 int sel_cond_cheap(const struct sel *s, unsigned i);
+/* The four above for condition i in one call (the rewriter asks them
+ * for every test it runs at an element's end). */
+struct sel_cond_brief {
+	int kind, neg, cheap;
+	uint64_t id;
+};
+void sel_cond_brief(const struct sel *s, unsigned i, struct sel_cond_brief *b);
 
 /* The word filter of a /regex/ text test, for callers that scan nested
  * texts once: sel_cond_word_span is 0 when condition i has none, else the

@@ -993,6 +993,29 @@ static void test_14_literal_scan_long(void **state)
 	sel_free(s);
 }
 
+/* sel_cond_brief() says what the four accessors say, for each kind. */
+static void test_15_cond_brief(void **state)
+{
+	(void)state;
+	struct sel *s = parse_ok("div:has(p):not(:has-text(/^ad$/)):has-text(/[\\s\\S]*x/):has-text(cookie)", SEL_SYNTAX_CSS);
+	assert_int_equal(sel_n_conds(s), 4);
+	for (unsigned i = 0; i < sel_n_conds(s); i++) {
+		struct sel_cond_brief b;
+		memset(&b, 0x5a, sizeof b);
+		sel_cond_brief(s, i, &b);
+		assert_int_equal(b.kind, sel_cond_kind(s, i));
+		assert_int_equal(b.neg, sel_cond_negated(s, i));
+		assert_int_equal(b.cheap, sel_cond_cheap(s, i));
+		assert_true(b.id == sel_cond_id(s, i));
+	}
+	struct sel_cond_brief b;
+	sel_cond_brief(s, 1, &b);
+	assert_true(b.neg);
+	sel_cond_brief(s, 0, &b);
+	assert_int_equal(b.kind, SEL_COND_HAS);
+	sel_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1014,6 +1037,7 @@ int main(void)
 		cmocka_unit_test(test_13_literal_search),
 		cmocka_unit_test(test_14_list_attr_mask),
 		cmocka_unit_test(test_14_literal_scan_long),
+		cmocka_unit_test(test_15_cond_brief),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
