@@ -2810,6 +2810,40 @@ static const char *find_sub(const char *h, size_t hl, const char *nd, size_t nl,
 	 * call and a locale lookup) */
 	unsigned char f0 = (unsigned char)tolower((unsigned char)nd[0]);
 	unsigned char f1 = (unsigned char)toupper((unsigned char)nd[0]);
+	if (nl >= 2 && hl >= nl + 15) {
+		/* both cases of the first and the last byte at 16 positions at
+		 * once (SSE2), the middle compared where both are there: two
+		 * memchr() calls per occurrence of the first byte cost more on
+		 * long class lists ("[class*=\"consent\" i]" on every c) */
+		unsigned char l0 = (unsigned char)tolower((unsigned char)nd[nl - 1]);
+		unsigned char l1 = (unsigned char)toupper((unsigned char)nd[nl - 1]);
+		const __m128i a0 = _mm_set1_epi8((char)f0), a1 = _mm_set1_epi8((char)f1);
+		const __m128i b0 = _mm_set1_epi8((char)l0), b1 = _mm_set1_epi8((char)l1);
+		size_t i = 0;
+		for (; i + nl - 1 + 16 <= hl; i += 16) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
+			__m128i y = _mm_loadu_si128((const __m128i *)(const void *)(h + i + nl - 1));
+			__m128i m = _mm_and_si128(_mm_or_si128(_mm_cmpeq_epi8(x, a0), _mm_cmpeq_epi8(x, a1)),
+			                          _mm_or_si128(_mm_cmpeq_epi8(y, b0), _mm_cmpeq_epi8(y, b1)));
+			for (unsigned bits = (unsigned)_mm_movemask_epi8(m); bits; bits &= bits - 1) {
+				const char *c = h + i + (unsigned)__builtin_ctz(bits);
+				size_t k = 1;
+				while (k < nl - 1 && tolower((unsigned char)c[k]) == tolower((unsigned char)nd[k]))
+					k++;
+				if (k >= nl - 1)
+					return c;
+			}
+		}
+		/* the last positions one at a time */
+		for (; i + nl <= hl; i++) {
+			size_t k = 0;
+			while (k < nl && tolower((unsigned char)h[i + k]) == tolower((unsigned char)nd[k]))
+				k++;
+			if (k == nl)
+				return h + i;
+		}
+		return NULL;
+	}
 	for (size_t i = 0; i + nl <= hl;) {
 		const char *a = memchr(h + i, f0, hl - nl + 1 - i);
 		const char *b = f1 != f0 ? memchr(h + i, f1, hl - nl + 1 - i) : NULL;

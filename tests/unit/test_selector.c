@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <ctype.h>
 #include <string.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -1016,6 +1017,49 @@ static void test_15_cond_brief(void **state)
 	sel_free(s);
 }
 
+/* Case-blind substring tests ([class*="x" i]) on long values take
+ * sixteen positions a step: the needle in any case at every offset,
+ * near misses, needles that begin or end with a non-letter, against a
+ * plain case-blind search. */
+static int naive_icase_has(const char *h, const char *nd)
+{
+	size_t hl = strlen(h), nl = strlen(nd);
+	for (size_t i = 0; i + nl <= hl; i++) {
+		size_t k = 0;
+		while (k < nl && tolower((unsigned char)h[i + k]) == tolower((unsigned char)nd[k]))
+			k++;
+		if (k == nl)
+			return 1;
+	}
+	return 0;
+}
+
+static void test_16_icase_substring(void **state)
+{
+	(void)state;
+	static const char *needles[] = { "consent", "-ad-", "x1", "Cookie-Banner", "ab" };
+	static const char *pieces[] = { "consent", "CONSENT", "conSENt", "consen", "onsent", "-ad-", "-AD_",
+	                                "x1", "X1", "x 1", "cookie-banner", "COOKIE-BANNEr", "cookie-banne",
+	                                "a", "b", "AB", " ", "c", "t", "\xc3\xa9" };
+	unsigned seed = 99;
+	for (size_t n = 0; n < sizeof needles / sizeof *needles; n++) {
+		char sel[64];
+		snprintf(sel, sizeof sel, "div[class*=\"%s\" i]", needles[n]);
+		struct sel *s = parse_ok(sel, SEL_SYNTAX_CSS);
+		for (int r = 0; r < 3000; r++) {
+			char v[256] = "";
+			int np = 1 + (int)(rand_r(&seed) % 14);
+			for (int k = 0; k < np; k++)
+				strcat(v, pieces[rand_r(&seed) % (sizeof pieces / sizeof *pieces)]);
+			struct html_attr a[] = { { "class", v, 5, strlen(v) } };
+			struct sel_node d = { "div", 3, a, 1, NULL, 0 };
+			const struct sel_node *path[] = { &n_html, &d };
+			assert_int_equal(sel_match(s, path, 2), naive_icase_has(v, needles[n]));
+		}
+		sel_free(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1038,6 +1082,7 @@ int main(void)
 		cmocka_unit_test(test_14_list_attr_mask),
 		cmocka_unit_test(test_14_literal_scan_long),
 		cmocka_unit_test(test_15_cond_brief),
+		cmocka_unit_test(test_16_icase_substring),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
