@@ -70,6 +70,7 @@ struct complex {
 	                               never empty) and length, kept here for
 	                               match_at's loop over a list */
 	size_t stag_len;
+	char stag0;                 /* stag[0]: compared without the load */
 };
 
 struct cond {
@@ -2284,7 +2285,7 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 	unsigned nc = 0;
 	for (;;) {
 		ws(c);
-		struct complex x = { NULL, 0, 0, NULL, 0 };
+		struct complex x = { NULL, 0, 0, NULL, 0, 0 };
 		uint8_t comb = 0;
 		if (relative) {
 			comb = ' ';
@@ -2450,6 +2451,7 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 		s->alts[i].stag_len = s->alts[i].c[s->alts[i].n - 1].tag_len;
 		if (s->alts[i].stag && !s->alts[i].stag_len)
 			s->alts[i].stag = NULL; /* (the old test let an empty tag through) */
+		s->alts[i].stag0 = s->alts[i].stag ? s->alts[i].stag[0] : 0;
 		for (unsigned j = 0; j < s->alts[i].n; j++) {
 			struct compound *k = &s->alts[i].c[j];
 			k->tag_only = k->tag && !k->id && !k->n_cls && !k->n_at && !k->n_nots && !k->n_is &&
@@ -3236,7 +3238,7 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 		 * ("img, video, iframe") mostly has an alternative of another
 		 * tag than the element */
 		const struct complex *x = &s->alts[i];
-		if (x->stag && (x->stag_len != node->name_len || x->stag[0] != node->name[0]))
+		if (x->stag && (x->stag_len != node->name_len || x->stag0 != node->name[0]))
 			continue;
 		if (masked && x->need) {
 			if (!have_made) {
