@@ -1746,6 +1746,12 @@ static int ascii_space(unsigned char c)
 	return c == ' ' || (unsigned)(c - '\t') <= '\r' - '\t';
 }
 
+/* isalnum() of the C locale, without the call. */
+static int ascii_alnum(unsigned char c)
+{
+	return (unsigned)(c - '0') < 10u || (unsigned)((c | 0x20u) - 'a') < 26u;
+}
+
 /* The T_* flags of tag name (h: its name_hash), and in *has_rules
  * whether rules are filed under it (when has_rules is not NULL). */
 static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsigned h, int *has_rules)
@@ -1805,10 +1811,14 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 			while (v < e && ascii_space((unsigned char)*v))
 				v++;
 			const char *s = v;
-			while (v < e && !ascii_space((unsigned char)*v))
+			/* the token's key made as its end is sought (one pass,
+			 * as cosmetic_key_add() would make it after) */
+			uint64_t h = cosmetic_key_start('.');
+			while (v < e && !ascii_space((unsigned char)*v)) {
+				h = (h ^ (unsigned char)*v) * 1099511628211ull;
 				v++;
+			}
 			if (v > s) {
-				uint64_t h = cosmetic_key_add(cosmetic_key_start('.'), s, (size_t)(v - s));
 				size_t got = cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
 				for (size_t k = 0; k < got; k++)
 					cosmetic_page_mark_seen(rw->page, cand[nc + k]);
@@ -1864,15 +1874,21 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('['), a->name, a->name_len);
 		h0 = cosmetic_key_add(h0, "=", 1);
 		const char *v = a->value, *e = v + a->value_len;
+		/* words of ASCII letters and digits (isalnum() in the C locale,
+		 * which quell never leaves), each key made lower-cased as its
+		 * end is sought, as cosmetic_key_add_lower() would make it
+		 * after: ch | 0x20 lowers a capital and leaves a digit as is */
 		while (v < e) {
-			while (v < e && !isalnum((unsigned char)*v))
+			while (v < e && !ascii_alnum((unsigned char)*v))
 				v++;
 			const char *s = v;
-			while (v < e && isalnum((unsigned char)*v))
+			uint64_t h = h0;
+			while (v < e && ascii_alnum((unsigned char)*v)) {
+				h = (h ^ ((unsigned char)*v | 0x20u)) * 1099511628211ull;
 				v++;
+			}
 			if (v - s >= 2)
-				nc += cosmetic_page_lookup(rw->page, cosmetic_key_add_lower(h0, s, (size_t)(v - s)),
-				                           cand + nc, MAX_CAND - nc);
+				nc += cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
 		}
 	}
 	*ncp = nc;
