@@ -613,6 +613,19 @@ static void test_50_borrowed_attributes(void **state)
 	       "<section id=top1>a</section><section id=x>b</section><aside>2</aside>");
 }
 
+/* Words of an attribute value ("[name=word" keys): letters and digits in
+ * any case, cut at every other byte (bytes past 0x7f too), one-byte words
+ * and near misses that must not find the rule, class tokens beside them. */
+static void test_53_value_words(void **state)
+{
+	expect(R("##a[href*=\"/Ad2x9/\"]", "##b[title*=\"q-7z_\"]", "##.Mx-1"),
+	       "<a href=\"/AD2X9/\">1</a><a href=\"/x/Ad2x9/y\">2</a><a href=\"/Ad2x9z/\">3</a>"
+	       "<a href=\"\xc3\xa9" "Ad2x9/\">4</a><a href=\"a/Ad2x9/\">5</a><b title=\"q-7z_\">6</b>"
+	       "<b title=\"Q-7Z_\">7</b><b title=\"q-7z\">8</b><i class=\"a Mx-1\">9</i><i class=\"mx-1 Mx-1z\">10</i>",
+	       "<a href=\"/AD2X9/\">1</a><a href=\"/Ad2x9z/\">3</a><a href=\"\xc3\xa9" "Ad2x9/\">4</a>"
+	       "<b title=\"Q-7Z_\">7</b><b title=\"q-7z\">8</b><i class=\"mx-1 Mx-1z\">10</i>");
+}
+
 /* Three-byte windows of a value ("~name=abc" keys): one asked twice is
  * looked up once; past the windows remembered (32), further ones are
  * still looked up and their rules kept once. */
@@ -852,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_49_attribute_memo),
 		cmocka_unit_test(test_50_borrowed_attributes),
 		cmocka_unit_test(test_51_value_windows),
+		cmocka_unit_test(test_53_value_words),
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),
