@@ -71,6 +71,7 @@ struct cosmetic {
 	uint64_t attr_slot[ATTR_SLOTS]; /* hashes of indexed attribute names, 0 = free */
 	uint64_t sub_slot[ATTR_SLOTS];  /* same for "~name=abc" keys */
 	uint64_t sub_tri[COSMETIC_TRI_BITS / 64]; /* their "abc"s (cosmetic.h) */
+	uint64_t word_pair[COSMETIC_PAIR_BITS / 64]; /* "[name=word" keys' "wo"s */
 	size_t n_generic, n_rejected;
 	/* Generic :style() rules.  They undo what a script does at run time
 	 * (a consent manager's "html.sp-message-open" scroll lock), so their
@@ -102,6 +103,7 @@ struct cosmetic_page {
 	uint64_t attr_slot[ATTR_SLOTS];
 	uint64_t sub_slot[ATTR_SLOTS];
 	uint64_t sub_tri[COSMETIC_TRI_BITS / 64];
+	uint64_t word_pair[COSMETIC_PAIR_BITS / 64];
 	uint8_t *seen;               /* bitmap over generic entries */
 	const struct cosmetic_entry **seen_list;
 	size_t n_seen, cap_seen, css_done;
@@ -480,11 +482,11 @@ static int pairs_add(struct pairs *v, uint64_t key, const struct cosmetic_entry 
 }
 
 /* Files a rule under its selector key into keyed/universal; attribute
- * names go to slots, the bytes of "~name=abc" keys to tri.  Returns 0 or
- * -1. */
+ * names go to slots, the bytes of "~name=abc" keys to tri, the first two
+ * bytes of "[name=word" keys' words to pair.  Returns 0 or -1. */
 static int file_entry(const struct cosmetic_entry *e, struct pairs *keyed,
                       const struct cosmetic_entry ***uni, size_t *n_uni, uint64_t *slots,
-                      uint64_t *sub_slots, uint64_t *tri)
+                      uint64_t *sub_slots, uint64_t *tri, uint64_t *pair)
 {
 	char key[512];
 	int kl = sel_index_key(e->sel, key, sizeof key);
@@ -497,6 +499,14 @@ static int file_entry(const struct cosmetic_entry *e, struct pairs *keyed,
 	if (kl > 0 && key[0] == '~' && (size_t)kl >= 4) {
 		unsigned b = cosmetic_tri_bit(key + kl - 3);
 		tri[b / 64] |= 1ull << (b % 64);
+	}
+	if (kl > 0 && key[0] == '[') {
+		/* words shorter than two bytes are never looked up */
+		const char *w = strchr(key, '=') + 1;
+		if (strlen(w) >= 2) {
+			unsigned b = cosmetic_pair_bit((unsigned char)w[0], (unsigned char)w[1]);
+			pair[b / 64] |= 1ull << (b % 64);
+		}
 	}
 	if (kl > 0)
 		return pairs_add(keyed, str_hash(key[0], key + 1, (size_t)kl - 1), e);
@@ -606,7 +616,7 @@ struct cosmetic *cosmetic_build_ex(const struct cosmetic_rule *rules, size_t n,
 				e->always = 1;
 			}
 			if (!e->disabled && file_entry(e, &gen, &c->universal, &c->n_universal, c->attr_slot, c->sub_slot,
-			                                  c->sub_tri) < 0) {
+			                                  c->sub_tri, c->word_pair) < 0) {
 				strv_free(pos, np);
 				goto oom;
 			}
@@ -745,6 +755,7 @@ struct cosmetic_page *cosmetic_page_new(const struct cosmetic *c, const char *ho
 	memcpy(p->attr_slot, c->attr_slot, sizeof p->attr_slot);
 	memcpy(p->sub_slot, c->sub_slot, sizeof p->sub_slot);
 	memcpy(p->sub_tri, c->sub_tri, sizeof p->sub_tri);
+	memcpy(p->word_pair, c->word_pair, sizeof p->word_pair);
 	p->seen = calloc(c->n_generic / 8 + 1, 1);
 	if (!p->seen)
 		goto oom;
@@ -775,7 +786,7 @@ struct cosmetic_page *cosmetic_page_new(const struct cosmetic *c, const char *ho
 	k.v = NULL;
 	for (size_t i = 0; i < p->n_dom_all; i++)
 		if (file_entry(p->dom_all[i], &keyed, &p->dom_universal, &p->n_dom_universal, p->attr_slot,
-		               p->sub_slot, p->sub_tri) < 0)
+		               p->sub_slot, p->sub_tri, p->word_pair) < 0)
 			goto oom;
 	if (table_build(&p->dom, keyed.p, keyed.n) < 0)
 		goto oom;
@@ -845,6 +856,7 @@ int cosmetic_page_attr_sub_indexed(const struct cosmetic_page *p, const char *na
 }
 
 const uint64_t *cosmetic_page_tri_filter(const struct cosmetic_page *p) { return p->sub_tri; }
+const uint64_t *cosmetic_page_pair_filter(const struct cosmetic_page *p) { return p->word_pair; }
 
 /* Of every rule of the index, not only the page's: a page's rules are a
  * subset, and the answer is then known once per index. */

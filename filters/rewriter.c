@@ -325,6 +325,7 @@ struct rewriter {
 	uint64_t cheap_start;
 	int cheap_valid;
 	const uint64_t *tri;       /* the page's "~name=abc" filter */
+	const uint64_t *pair;      /* the page's "[name=word" filter */
 	uint16_t open_tags[256];   /* open elements by tag name hash */
 	struct ainfo ainfo[AINFO_SLOTS];
 	uint64_t attr_memo[ATTR_MEMO];
@@ -1752,6 +1753,44 @@ static int ascii_alnum(unsigned char c)
 	return (unsigned)(c - '0') < 10u || (unsigned)((c | 0x20u) - 'a') < 26u;
 }
 
+/* Bit i set when p[i] is an ASCII letter or digit, for i < n <= 16 (SSE2
+ * on a whole block: URLs run long, and a byte loop cost more than the
+ * lookups it led to). */
+static uint32_t alnum_mask(const char *p, size_t n)
+{
+	if (n < 16) {
+		uint32_t m = 0;
+		for (size_t i = 0; i < n; i++)
+			m |= (uint32_t)ascii_alnum((unsigned char)p[i]) << i;
+		return m;
+	}
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	/* x - '0' <= 9 and (x | 0x20) - 'a' <= 25, unsigned bytes (no byte
+	 * past 0x7f lands in either range) */
+	__m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+	__m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+	__m128i is_d = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+	__m128i is_l = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l);
+	return (uint32_t)_mm_movemask_epi8(_mm_or_si128(is_d, is_l));
+}
+
+/* The rules filed under the word w[0..n) (letters and digits) of an
+ * attribute whose "[name=" key is h0, into cand[0..max): none for a word
+ * under two bytes or one the page's pair filter turns down. */
+static size_t word_lookup(struct rewriter *rw, uint64_t h0, const char *w, size_t n,
+                          const struct cosmetic_entry **cand, size_t max)
+{
+	if (n < 2)
+		return 0;
+	unsigned b = cosmetic_pair_bit((unsigned char)w[0] | 0x20, (unsigned char)w[1] | 0x20);
+	if (!(rw->pair[b / 64] >> (b % 64) & 1))
+		return 0;
+	uint64_t h = h0;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((unsigned char)w[i] | 0x20u)) * 1099511628211ull;
+	return cosmetic_page_lookup(rw->page, h, cand, max);
+}
+
 /* The T_* flags of tag name (h: its name_hash), and in *has_rules
  * whether rules are filed under it (when has_rules is not NULL). */
 static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsigned h, int *has_rules)
@@ -1873,23 +1912,40 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 	if (bits & AI_INDEXED) {
 		uint64_t h0 = cosmetic_key_add(cosmetic_key_start('['), a->name, a->name_len);
 		h0 = cosmetic_key_add(h0, "=", 1);
-		const char *v = a->value, *e = v + a->value_len;
+		const char *v = a->value;
 		/* words of ASCII letters and digits (isalnum() in the C locale,
-		 * which quell never leaves), each key made lower-cased as its
-		 * end is sought, as cosmetic_key_add_lower() would make it
-		 * after: ch | 0x20 lowers a capital and leaves a digit as is */
-		while (v < e) {
-			while (v < e && !ascii_alnum((unsigned char)*v))
-				v++;
-			const char *s = v;
-			uint64_t h = h0;
-			while (v < e && ascii_alnum((unsigned char)*v)) {
-				h = (h ^ ((unsigned char)*v | 0x20u)) * 1099511628211ull;
-				v++;
+		 * which quell never leaves) found sixteen bytes a step by the
+		 * masks of value_words(); a word of two bytes or more whose
+		 * first two pass the page's pair filter gets its key, made
+		 * lower-cased as cosmetic_key_add_lower() would (ch | 0x20
+		 * lowers a capital and leaves a digit as is), and a lookup */
+		size_t n = a->value_len, ws = 0;
+		int in = 0;
+		for (size_t b = 0; b < n; b += 16) {
+			size_t blk = n - b < 16 ? n - b : 16;
+			uint32_t m = alnum_mask(v + b, blk), pos = 0;
+			while (pos < blk) {
+				if (!in) {
+					uint32_t r = m >> pos;
+					if (!r)
+						break;
+					pos += (uint32_t)__builtin_ctz(r);
+					ws = b + pos;
+					in = 1;
+				}
+				/* ~m has its bits past blk set: a word the value's
+				 * end cuts ends there; one running to the end of a
+				 * full block goes on into the next */
+				uint32_t end = pos + (uint32_t)__builtin_ctz(~m >> pos);
+				if (end >= 16)
+					break;
+				nc += word_lookup(rw, h0, v + ws, b + end - ws, cand + nc, MAX_CAND - nc);
+				in = 0;
+				pos = end;
 			}
-			if (v - s >= 2)
-				nc += cosmetic_page_lookup(rw->page, h, cand + nc, MAX_CAND - nc);
 		}
+		if (in)
+			nc += word_lookup(rw, h0, v + ws, n - ws, cand + nc, MAX_CAND - nc);
 	}
 	*ncp = nc;
 }
@@ -2699,6 +2755,7 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 	rw->page = page;
 	rw->active = page && !cosmetic_page_empty(page);
 	rw->tri = page ? cosmetic_page_tri_filter(page) : NULL;
+	rw->pair = page ? cosmetic_page_pair_filter(page) : NULL;
 	rw->keep_attrs = page && cosmetic_page_reads_others(page);
 	if (!rw->o.max_tag)
 		rw->o.max_tag = rw->o.lookahead > (1u << 20) ? rw->o.lookahead : (1u << 20);

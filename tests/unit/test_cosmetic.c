@@ -194,6 +194,33 @@ static void test_05_css(void **state)
 	cosmetic_free(c);
 }
 
+/* The pair filter of "[name=word" keys: the first two bytes of each word
+ * (lower-cased), of generic rules and of the page's domain rules, not of
+ * other domains' rules nor of words of one byte. */
+static void test_10_pair_filter(void **state)
+{
+	static const struct cosmetic_rule pr[] = {
+		{ "a[href*=\"/Kq9z/\"]", "", COSM_CSS, 0, 0, 1 },
+		{ "a[href*=\"/wv7/\"]", "site.org", COSM_CSS, 0, 1, 2 },
+		{ "a[href*=\"/jx3/\"]", "other.org", COSM_CSS, 0, 1, 3 },
+	};
+	struct cosmetic *c = build(pr, 3);
+	struct cosmetic_page *p = cosmetic_page_new(c, "www.site.org", 0);
+	const uint64_t *f = cosmetic_page_pair_filter(p);
+	unsigned n = 0;
+	for (unsigned i = 0; i < COSMETIC_PAIR_BITS / 64; i++)
+		n += (unsigned)__builtin_popcountll(f[i]);
+	assert_int_equal(n, 2);
+	unsigned b = cosmetic_pair_bit('k', 'q');
+	assert_true(f[b / 64] >> (b % 64) & 1);
+	b = cosmetic_pair_bit('w', 'v');
+	assert_true(f[b / 64] >> (b % 64) & 1);
+	b = cosmetic_pair_bit('j', 'x');
+	assert_false(f[b / 64] >> (b % 64) & 1);
+	cosmetic_page_free(p);
+	cosmetic_free(c);
+}
+
 /* Generic :style() rules (a consent manager's scroll lock undone) ride
  * along with any style the page gets, whatever the stream holds: a script
  * adds the class at run time.  A page nothing else applies to gets none.
@@ -392,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_07_window_filter),
 		cmocka_unit_test(test_08_entry_text),
 		cmocka_unit_test(test_09_borrowed_bodies),
+		cmocka_unit_test(test_10_pair_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -624,6 +624,22 @@ static void test_53_value_words(void **state)
 	       "<b title=\"Q-7Z_\">7</b><b title=\"q-7z\">8</b><i class=\"a Mx-1\">9</i><i class=\"mx-1 Mx-1z\">10</i>",
 	       "<a href=\"/AD2X9/\">1</a><a href=\"/Ad2x9z/\">3</a><a href=\"\xc3\xa9" "Ad2x9/\">4</a>"
 	       "<b title=\"Q-7Z_\">7</b><b title=\"q-7z\">8</b><i class=\"mx-1 Mx-1z\">10</i>");
+	/* words are found sixteen bytes a step: a word at every offset
+	 * around the steps, one running to the end of the value (a full
+	 * step or not), one going on past a step, words the pair filter
+	 * lets through that hold no rule */
+	static char doc[8192], want[8192];
+	for (int off = 0; off < 40; off++) {
+		char pad[64];
+		memset(pad, '.', (size_t)off);
+		pad[off] = 0;
+		snprintf(doc, sizeof doc,
+		         "<a href=\"%sAd2x9/\">1</a><a href=\"%s/Ad2x9\">2</a><a href=\"%s/Ad2x9abcdefghijklmnopq\">3</a>"
+		         "<a href=\"%sAdzzzzzzzzzzzzzzzzz/Ad2x9\">4</a><a href=\"%s/Ad2x9/\">5</a>",
+		         pad, pad, pad, pad, pad);
+		snprintf(want, sizeof want, "<a href=\"%sAd2x9/\">1</a><a href=\"%s/Ad2x9abcdefghijklmnopq\">3</a>", pad, pad);
+		expect(R("##a[href*=\"/Ad2x9/\"]", "##a[href$=\"/Ad2x9\"]"), doc, want);
+	}
 }
 
 /* Three-byte windows of a value ("~name=abc" keys): one asked twice is
