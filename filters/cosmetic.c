@@ -504,7 +504,7 @@ static int file_entry(const struct cosmetic_entry *e, struct pairs *keyed,
 		/* words shorter than two bytes are never looked up */
 		const char *w = strchr(key, '=') + 1;
 		if (strlen(w) >= 2) {
-			unsigned b = cosmetic_pair_bit((unsigned char)w[0], (unsigned char)w[1]);
+			unsigned b = cosmetic_pair_bit(w, strlen(w));
 			pair[b / 64] |= 1ull << (b % 64);
 		}
 	}

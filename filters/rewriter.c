@@ -1782,7 +1782,7 @@ static size_t word_lookup(struct rewriter *rw, uint64_t h0, const char *w, size_
 {
 	if (n < 2)
 		return 0;
-	unsigned b = cosmetic_pair_bit((unsigned char)w[0] | 0x20, (unsigned char)w[1] | 0x20);
+	unsigned b = cosmetic_pair_bit(w, n);
 	if (!(rw->pair[b / 64] >> (b % 64) & 1))
 		return 0;
 	uint64_t h = h0;

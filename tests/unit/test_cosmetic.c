@@ -211,11 +211,11 @@ static void test_10_pair_filter(void **state)
 	for (unsigned i = 0; i < COSMETIC_PAIR_BITS / 64; i++)
 		n += (unsigned)__builtin_popcountll(f[i]);
 	assert_int_equal(n, 2);
-	unsigned b = cosmetic_pair_bit('k', 'q');
+	unsigned b = cosmetic_pair_bit("kq9z", 4);
 	assert_true(f[b / 64] >> (b % 64) & 1);
-	b = cosmetic_pair_bit('w', 'v');
+	b = cosmetic_pair_bit("wv7", 3);
 	assert_true(f[b / 64] >> (b % 64) & 1);
-	b = cosmetic_pair_bit('j', 'x');
+	b = cosmetic_pair_bit("jx3", 3);
 	assert_false(f[b / 64] >> (b % 64) & 1);
 	cosmetic_page_free(p);
 	cosmetic_free(c);
