@@ -1774,6 +1774,24 @@ static uint32_t alnum_mask(const char *p, size_t n)
 	return (uint32_t)_mm_movemask_epi8(_mm_or_si128(is_d, is_l));
 }
 
+/* low[0..16) = p[0..min(n, 16)) with capitals lower-cased (SSE2 on a
+ * whole block: the windows of a value are read a byte at a time, and the
+ * test and branch a byte cost more than the block). */
+static void lower_block(const char *p, size_t n, unsigned char *low)
+{
+	if (n < 16) {
+		for (size_t i = 0; i < n; i++) {
+			unsigned char ch = (unsigned char)p[i];
+			low[i] = (unsigned)(ch - 'A') < 26u ? ch | 0x20 : ch;
+		}
+		return;
+	}
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i d = _mm_sub_epi8(x, _mm_set1_epi8('A'));
+	__m128i up = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(25)), d);
+	_mm_storeu_si128((__m128i *)(void *)low, _mm_or_si128(x, _mm_and_si128(up, _mm_set1_epi8(0x20))));
+}
+
 /* The rules filed under the word w[0..n) (letters and digits) of an
  * attribute whose "[name=" key is h0, into cand[0..max): none for a word
  * under two bytes or one the page's pair filter turns down. */
@@ -1877,13 +1895,15 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 		enum { WIN_SEEN = 32 };
 		uint32_t seen[WIN_SEEN];
 		unsigned n_seen = 0;
+		unsigned char low[16];
 		for (size_t k = 0; k < a->value_len; k++) {
-			unsigned char ch = (unsigned char)a->value[k];
-			if ((unsigned)(ch - 'A') < 26u)
-				ch |= 0x20;
-			v = (v << 8 | ch) & 0xffffff; /* the window ending at k */
+			if (k % 16 == 0)
+				lower_block(a->value + k, a->value_len - k, low);
+			v = (v << 8 | low[k % 16]) & 0xffffff; /* the window ending at k */
 			unsigned b = cosmetic_tri_bit_packed(v);
-			if (k < 2 || !(rw->tri[b / 64] >> (b % 64) & 1))
+			/* the filter first: it turns most windows down, and the
+			 * two before the first whole one seldom pass it */
+			if (!(rw->tri[b / 64] >> (b % 64) & 1) || k < 2)
 				continue; /* no rule holds these three bytes */
 			unsigned w = 0;
 			while (w < n_seen && seen[w] != v)
@@ -1915,8 +1935,8 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 		const char *v = a->value;
 		/* words of ASCII letters and digits (isalnum() in the C locale,
 		 * which quell never leaves) found sixteen bytes a step by the
-		 * masks of value_words(); a word of two bytes or more whose
-		 * first two pass the page's pair filter gets its key, made
+		 * masks of alnum_mask(); a word of two bytes or more whose
+		 * first three (two) pass the page's word filter gets its key, made
 		 * lower-cased as cosmetic_key_add_lower() would (ch | 0x20
 		 * lowers a capital and leaves a digit as is), and a lookup */
 		size_t n = a->value_len, ws = 0;

@@ -640,6 +640,17 @@ static void test_53_value_words(void **state)
 		snprintf(want, sizeof want, "<a href=\"%sAd2x9/\">1</a><a href=\"%s/Ad2x9abcdefghijklmnopq\">3</a>", pad, pad);
 		expect(R("##a[href*=\"/Ad2x9/\"]", "##a[href$=\"/Ad2x9\"]"), doc, want);
 	}
+	/* three-byte windows, lower-cased sixteen bytes a step: a window in
+	 * capitals at every offset around the steps, a near miss beside it */
+	for (int off = 0; off < 40; off++) {
+		char pad[64];
+		memset(pad, '.', (size_t)off);
+		pad[off] = 0;
+		snprintf(doc, sizeof doc, "<b title=\"%sKV8\">1</b><b title=\"%sKW8\">2</b><b title=\"%skv8.\">3</b>", pad, pad,
+		         pad);
+		snprintf(want, sizeof want, "<b title=\"%sKW8\">2</b>", pad);
+		expect(R("##b[title*=\"Kv8\" i]"), doc, want);
+	}
 }
 
 /* Three-byte windows of a value ("~name=abc" keys): one asked twice is
