@@ -2067,6 +2067,10 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		if (bits)
 			attr_candidates_memo(rw, &t->attrs[i], bits, cand, &nc);
 	}
+	/* a rule is filed under one key: only the attributes' keys (a class
+	 * twice, a word twice) find one twice; the tag's and the universal
+	 * rules are each found once and none of them by an attribute */
+	size_t n_attr = nc;
 	if (rw->tag_has_rules && rw->tag_rules) {
 		size_t k = rw->n_tag_rules < MAX_CAND - nc ? rw->n_tag_rules : MAX_CAND - nc;
 		memcpy(cand + nc, rw->tag_rules, k * sizeof *cand);
@@ -2099,7 +2103,7 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 				continue; /* a void element has no contents to wait for */
 			/* this element's pends are the tail of the array */
 			int dup = 0;
-			for (size_t k = rw->n_pends; k-- > 0 && rw->pends[k].level >= lvl && !dup;)
+			for (size_t k = rw->n_pends; i < n_attr && k-- > 0 && rw->pends[k].level >= lvl && !dup;)
 				dup = rw->pends[k].e == e && !rw->pends[k].target;
 			if (dup)
 				continue;

@@ -640,6 +640,12 @@ static void test_53_value_words(void **state)
 		snprintf(want, sizeof want, "<a href=\"%sAd2x9/\">1</a><a href=\"%s/Ad2x9abcdefghijklmnopq\">3</a>", pad, pad);
 		expect(R("##a[href*=\"/Ad2x9/\"]", "##a[href$=\"/Ad2x9\"]"), doc, want);
 	}
+	/* a held rule found twice by an element's attributes (a class twice,
+	 * a word twice) and rules found by the tag beside it: each waits once */
+	expect(R("##.x:has-text(/^a$/)", "##div:has-text(/^a$/)", "##a[href*=\"/Qz7/\"]:has-text(b)"),
+	       "<div class=\"x x\">a</div><div class=\"x x\">ab</div><p class=\"x x\">a</p><p>a</p>"
+	       "<a href=\"/Qz7/Qz7/\">b</a><a href=\"/Qz7/Qz7/\">c</a>",
+	       "<div class=\"x x\">ab</div><p>a</p><a href=\"/Qz7/Qz7/\">c</a>");
 	/* three-byte windows, lower-cased sixteen bytes a step: a window in
 	 * capitals at every offset around the steps, a near miss beside it */
 	for (int off = 0; off < 40; off++) {
