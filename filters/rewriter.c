@@ -241,7 +241,7 @@ struct word_memo { uint64_t id, start, end; };
  * per name and rewriter.  Names of AINFO_NAME bytes or more are not kept. */
 enum { AI_AT = 1, AI_INDEXED = 2, AI_SUB = 4, AI_ID = 8, AI_CLASS = 16 };
 #define AINFO_NAME 23
-#define AINFO_SLOTS 32
+#define AINFO_SLOTS 128
 struct ainfo { char name[AINFO_NAME]; uint8_t len; uint8_t bits; };
 
 /* The same for tag names: their T_* flags, whether rules are filed
@@ -1731,7 +1731,10 @@ static unsigned ainfo_get(struct rewriter *rw, const char *name, size_t n)
 {
 	if (n == 0 || n >= AINFO_NAME)
 		return ainfo_compute(rw, name, n);
-	unsigned s = ((unsigned char)name[0] * 7u + (unsigned char)name[n - 1] + (unsigned)n * 13u) & (AINFO_SLOTS - 1);
+	/* the middle byte too: data-* names share their first bytes, and
+	 * many their last and length */
+	unsigned s = ((unsigned char)name[0] * 7u + (unsigned char)name[n / 2] * 37u + (unsigned char)name[n - 1] +
+	              (unsigned)n * 13u) & (AINFO_SLOTS - 1);
 	struct ainfo *a = &rw->ainfo[s];
 	if (a->len == n && short_eq(a->name, name, n))
 		return a->bits;

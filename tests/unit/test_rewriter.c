@@ -646,6 +646,18 @@ static void test_53_value_words(void **state)
 	       "<div class=\"x x\">a</div><div class=\"x x\">ab</div><p class=\"x x\">a</p><p>a</p>"
 	       "<a href=\"/Qz7/Qz7/\">b</a><a href=\"/Qz7/Qz7/\">c</a>",
 	       "<div class=\"x x\">ab</div><p>a</p><a href=\"/Qz7/Qz7/\">c</a>");
+	/* the attribute names' cache: many names sharing first and last
+	 * bytes and length, each asked twice, rules on some of them */
+	{
+		size_t dl = 0, wl = 0;
+		for (int r = 0; r < 2; r++)
+			for (int i = 0; i < 100; i++) {
+				dl += (size_t)snprintf(doc + dl, sizeof doc - dl, "<i data-%c%02d-x=1>%d</i>", 'a' + i % 7, i, i);
+				if (i != 57 && i != 5)
+					wl += (size_t)snprintf(want + wl, sizeof want - wl, "<i data-%c%02d-x=1>%d</i>", 'a' + i % 7, i, i);
+			}
+		expect(R("##[data-b57-x]", "##i[data-f05-x]", "##[data-a57-x]"), doc, want);
+	}
 	/* three-byte windows, lower-cased sixteen bytes a step: a window in
 	 * capitals at every offset around the steps, a near miss beside it */
 	for (int off = 0; off < 40; off++) {
