@@ -2094,11 +2094,15 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		 * are their tag and nothing else, and a rule found by a piece of
 		 * a class or attribute value ("div[class*=ad-]") is mostly tried
 		 * on another tag than its own */
-		size_t tl;
-		const char *tg = sel_subject_tag(s, &tl);
-		const struct sel_node *el = rw->path[plen - 1];
-		if (tg && (tl != el->name_len || !short_eq(tg, el->name, tl)))
-			continue;
+		if (i < n_attr || i >= nc) {
+			/* (those found by the tag's key have it as their
+			 * subject's tag: sel_index_key() files them so) */
+			size_t tl;
+			const char *tg = sel_subject_tag(s, &tl);
+			const struct sel_node *el = rw->path[plen - 1];
+			if (tg && (tl != el->name_len || !short_eq(tg, el->name, tl)))
+				continue;
+		}
 		if (!sel_tag_only(s) && (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)))
 			continue;
 		if (sel_has_conds(s)) {

@@ -658,6 +658,12 @@ static void test_53_value_words(void **state)
 			}
 		expect(R("##[data-b57-x]", "##i[data-f05-x]", "##[data-a57-x]"), doc, want);
 	}
+	/* rules found by the tag's key skip the tag test; those found by an
+	 * attribute (of another tag) and universal ones keep it */
+	expect(R("##p.x", "##div:has-text(z)", "##b", "##span[title*=\"Qz7\"]", "##u, s"),
+	       "<div class=x>1</div><p class=x>2</p><div>z</div><i title=Qz7>4</i><span title=Qz7>5</span>"
+	       "<b>3</b><u>6</u><s>7</s><em>8</em>",
+	       "<div class=x>1</div><i title=Qz7>4</i><em>8</em>");
 	/* three-byte windows, lower-cased sixteen bytes a step: a window in
 	 * capitals at every offset around the steps, a near miss beside it */
 	for (int off = 0; off < 40; off++) {
