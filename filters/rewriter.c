@@ -161,6 +161,18 @@ static unsigned tag_flags_h(const char *name, size_t n, unsigned h)
  * time (these run for every tag). */
 #define NAME_IS(name, n, lit) ((n) == sizeof(lit) - 1 && !memcmp((name), (lit), sizeof(lit) - 1))
 
+/* The first 8 bytes of name[0..n), zero past its end: with the length,
+ * the name's identity up to 8 bytes (nearly all tag names); longer names
+ * compare the rest as well.  (tag_key() is the same for a token's name,
+ * read with one load.) */
+static inline uint64_t name_key(const char *name, size_t n)
+{
+	uint64_t k = 0;
+	for (size_t i = 0; i < n && i < 8; i++)
+		k |= (uint64_t)(unsigned char)name[i] << (8 * i);
+	return k;
+}
+
 /* ---- state ----------------------------------------------------------------- */
 
 /* An element record: what the matcher sees, with its bytes copied so it
@@ -192,6 +204,8 @@ struct frame {
 	uint64_t inner_end;        /* held-stream offset of its end tag, if any */
 	uint8_t has_inner_end;
 	uint8_t tag_slot;          /* its open_tags[] slot (name_hash & 255) */
+	uint64_t key;              /* name_key() of its name: end tags compare
+	                              it, not the record's name */
 };
 
 struct pend {
@@ -244,15 +258,18 @@ enum { AI_AT = 1, AI_INDEXED = 2, AI_SUB = 4, AI_ID = 8, AI_CLASS = 16 };
 #define AINFO_SLOTS 128
 struct ainfo { char name[AINFO_NAME]; uint8_t len; uint8_t bits; };
 
-/* The same for tag names: their T_* flags, whether rules are filed
- * under '<'+name and those rules (the index lookup's answer, the same for
- * every element of the page: a page's p or a elements each asked for the
- * same list), by name_hash() slot; rules NULL when the list could not be
- * kept (the index is asked then). */
-#define TINFO_SLOTS 32
+/* The same for tag names: their T_* flags, their open_tags[] slot
+ * (name_hash() & 255), whether rules are filed under '<'+name and those
+ * rules (the index lookup's answer, the same for every element of the
+ * page: a page's p or a elements each asked for the same list), by
+ * tag_key() slot; rules NULL when the list could not be kept (the index
+ * is asked then).  key: tag_key() of the name, which is the whole name
+ * up to 8 bytes (longer ones compare the rest too); len 0: empty. */
+#define TINFO_SLOTS 64
 struct tinfo {
-	char name[AINFO_NAME]; uint8_t len; uint8_t has_rules; unsigned flags;
+	uint64_t key; uint8_t len; uint8_t has_rules; uint8_t slot; unsigned flags;
 	const struct cosmetic_entry **rules; size_t n_rules;
+	char name[AINFO_NAME];
 };
 
 /* Attributes (name and value) known to add no candidate on this page: a
@@ -513,7 +530,8 @@ static struct el *el_new(struct rewriter *rw, const struct html_token *t, int wi
 		if (!in_raw(t, t->attrs[i].name, t->attrs[i].name_len))
 			names += t->attrs[i].name_len;
 	size_t raw = na ? t->raw_len : 0; /* the values' bytes */
-	size_t size = sizeof(struct el) + na * sizeof(struct html_attr) + raw + names + t->name_len + 1;
+	size_t nroom = t->name_len < 8 ? 8 : t->name_len + 1; /* see below */
+	size_t size = sizeof(struct el) + na * sizeof(struct html_attr) + raw + names + nroom;
 	size_t c = (size + EL_UNIT - 1) / EL_UNIT;
 	struct el *e;
 	if (c <= EL_CLASSES && rw->el_free[c - 1]) {
@@ -527,12 +545,16 @@ static struct el *el_new(struct rewriter *rw, const struct html_token *t, int wi
 	}
 	e->size_class = (uint8_t)(c <= EL_CLASSES ? c : 0);
 	char *mem = (char *)(e->attrs + na);
-	for (size_t i = 0; i < t->name_len; i++)
-		mem[i] = t->name[i]; /* a few bytes: inline, not a memcpy call */
+	if (t->name_len < 8) {
+		memcpy(mem, t->name, 8); /* one move (the token's name has 32 bytes) */
+	} else {
+		for (size_t i = 0; i < t->name_len; i++)
+			mem[i] = t->name[i]; /* a few bytes: inline, not a memcpy call */
+	}
 	mem[t->name_len] = 0;
 	e->n.name = mem;
 	e->n.name_len = t->name_len;
-	mem += t->name_len + 1;
+	mem += nroom;
 	if (raw)
 		memcpy(mem, t->raw, raw);
 	char *nm = mem + raw;
@@ -1156,7 +1178,8 @@ static int pop_frame(struct rewriter *rw)
 	if (rw->html_level >= rw->depth) rw->html_level = 0;
 	if (rw->head_level >= rw->depth) rw->head_level = 0;
 	if (rw->body_level >= rw->depth) rw->body_level = 0;
-	html_tok_set_foreign(rw->tok, rw->frames[rw->depth - 1].foreign);
+	if (rw->frames[rw->depth - 1].foreign != f->foreign)
+		html_tok_set_foreign(rw->tok, rw->frames[rw->depth - 1].foreign);
 	return 0;
 }
 
@@ -1413,11 +1436,18 @@ static int meta_csp(struct rewriter *rw, const struct html_token *t)
 /* ---- start tags ------------------------------------------------------------------------- */
 
 /* Index of the topmost frame named name above a boundary (stop flags), or 0. */
+/* 1 when frame f is an element named name[0..n) (key: its name_key()). */
+static inline int frame_is(const struct frame *f, uint64_t key, const char *name, size_t n)
+{
+	return f->key == key && f->el->n.name_len == n && (n <= 8 || !memcmp(f->el->n.name + 8, name + 8, n - 8));
+}
+
 static unsigned find_in_scope(struct rewriter *rw, const char *name, size_t n, unsigned stop)
 {
+	uint64_t key = name_key(name, n);
 	for (unsigned i = rw->depth - 1; i > 0; i--) {
 		struct frame *f = &rw->frames[i];
-		if (f->el->n.name_len == n && !memcmp(f->el->n.name, name, n))
+		if (frame_is(f, key, name, n))
 			return i;
 		if (f->flags & stop)
 			return 0;
@@ -1515,9 +1545,9 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 	return 0;
 }
 
-/* Pushes an element record; returns its frame index, 0 when too deep. */
-/* (h: name_hash of its name) */
-static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign, unsigned h)
+/* Pushes an element record; returns its frame index, 0 when too deep.
+ * (h: name_hash of its name, or its low 8 bits) */
+static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign, unsigned h, uint64_t key)
 {
 	if (rw->depth > MAX_DEPTH)
 		return 0;
@@ -1527,13 +1557,15 @@ static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign
 	el_adopt(rw, &rw->frames[lvl - 1], e);
 	memset(f, 0, sizeof *f);
 	f->tag_slot = (uint8_t)(h & 255);
+	f->key = key;
 	f->el = e;
 	f->flags = fl;
 	f->foreign = (uint8_t)foreign;
 	f->in_start = rw->in_off;
 	f->hold_start = hold_pos(rw);
 	rw->path[lvl - 1] = &e->n;
-	html_tok_set_foreign(rw->tok, foreign);
+	if (rw->frames[lvl - 1].foreign != foreign)
+		html_tok_set_foreign(rw->tok, foreign);
 	return lvl;
 }
 
@@ -1812,44 +1844,65 @@ static size_t word_lookup(struct rewriter *rw, uint64_t h0, const char *w, size_
 	return cosmetic_page_lookup(rw->page, h, cand, max);
 }
 
-/* The T_* flags of tag name (h: its name_hash), and in *has_rules
- * whether rules are filed under it (when has_rules is not NULL). */
-static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsigned h, int *has_rules)
+/* The first 8 bytes of a token's tag name, zero past its end: the
+ * name's identity for names up to 8 bytes (nearly all), read with one
+ * load (html_token.name is HTML_TOK_NAME_MAX bytes, so the load stays in
+ * it whatever the length). */
+static inline uint64_t tag_key(const struct html_token *t)
 {
-	struct tinfo *ti = &rw->tinfo[h & (TINFO_SLOTS - 1)];
-	if (n && n < AINFO_NAME && ti->len == n && short_eq(ti->name, name, n)) {
-		if (has_rules) {
-			*has_rules = ti->has_rules;
-			rw->tag_rules = ti->rules;
-			rw->n_tag_rules = ti->n_rules;
-		}
-		return ti->flags;
-	}
+	uint64_t k;
+	_Static_assert(HTML_TOK_NAME_MAX >= 8, "tag_key reads 8 bytes");
+	memcpy(&k, t->name, 8);
+	size_t n = t->name_len;
+	return n >= 8 ? k : k & ((1ull << (8 * n)) - 1); /* (n < 8: no shift by 64) */
+}
+
+static inline struct tinfo *tinfo_slot(struct rewriter *rw, uint64_t key, size_t n)
+{
+	return &rw->tinfo[((key + n) * 0x9e3779b97f4a7c15ull) >> 58];
+}
+_Static_assert(TINFO_SLOTS == 64, "tinfo_slot() takes 6 bits");
+
+/* Fills ti for tag name (key: its tag_key()) when it can be kept; the
+ * answer in *out either way.  Out of line: a page has few tag names. */
+__attribute__((noinline)) static void tinfo_fill(struct rewriter *rw, struct tinfo *ti, const char *name,
+                                                 size_t n, uint64_t key, struct tinfo *out)
+{
+	unsigned h = name_hash(name, n);
 	const struct cosmetic_entry **rules = NULL;
-	unsigned fl = tag_flags_h(name, n, h);
 	/* all of them, as match_rules() would be given with no other
 	 * candidate before them (it takes a prefix when it has some), in
 	 * rw->cand: it holds candidates only while match_rules() runs */
 	size_t nr = rw->page ? cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), name, n),
 	                                            rw->cand, MAX_CAND) : 0;
-	int r = nr != 0;
-	if (r && n && n < AINFO_NAME && (rules = malloc(nr * sizeof *rules)))
+	int keep = n && n < AINFO_NAME;
+	if (nr && keep && (rules = malloc(nr * sizeof *rules)))
 		memcpy(rules, rw->cand, nr * sizeof *rules);
-	if (n && n < AINFO_NAME) {
-		memcpy(ti->name, name, n);
-		ti->len = (uint8_t)n;
-		ti->has_rules = (uint8_t)r;
-		ti->flags = fl;
+	out->key = key;
+	out->len = (uint8_t)(keep ? n : 0);
+	out->has_rules = nr != 0;
+	out->slot = (uint8_t)(h & 255);
+	out->flags = tag_flags_h(name, n, h);
+	out->rules = rules;
+	out->n_rules = nr;
+	if (keep) {
 		free(ti->rules);
-		ti->rules = rules;
-		ti->n_rules = nr;
+		*ti = *out;
+		memcpy(ti->name, name, n);
 	}
-	if (has_rules) {
-		*has_rules = r;
-		rw->tag_rules = rules;
-		rw->n_tag_rules = nr;
-	}
-	return fl;
+}
+
+/* The tinfo of the token's tag name: the cached one, or *tmp filled
+ * (valid until the next call). */
+static inline const struct tinfo *tinfo_get(struct rewriter *rw, const struct html_token *t, struct tinfo *tmp)
+{
+	uint64_t key = tag_key(t);
+	size_t n = t->name_len;
+	struct tinfo *ti = tinfo_slot(rw, key, n);
+	if (ti->key == key && ti->len == n && n && (n <= 8 || short_eq(ti->name + 8, t->name + 8, n - 8)))
+		return ti;
+	tinfo_fill(rw, ti, t->name, n, key, tmp);
+	return tmp;
 }
 
 static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsigned bits,
@@ -2192,7 +2245,7 @@ static int push_virtual(struct rewriter *rw, const char *name, unsigned fl, unsi
 	struct el *e = el_virtual(rw, name);
 	if (!e)
 		return -1;
-	*level = push(rw, e, fl, 0, name_hash(name, strlen(name)));
+	*level = push(rw, e, fl, 0, name_hash(name, strlen(name)), name_key(name, strlen(name)));
 	if (!*level)
 		el_release(rw, e); /* too deep: cannot happen at the top, but never leak */
 	return 0;
@@ -2225,8 +2278,12 @@ static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
  * every text token pay for their registers) */
 __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct html_token *t)
 {
-	unsigned th = name_hash(t->name, t->name_len);
-	unsigned fl = tinfo_get(rw, t->name, t->name_len, th, &rw->tag_has_rules);
+	struct tinfo tmp;
+	const struct tinfo *ti = tinfo_get(rw, t, &tmp);
+	unsigned fl = ti->flags, th = ti->slot;
+	rw->tag_has_rules = ti->has_rules;
+	rw->tag_rules = ti->rules;
+	rw->n_tag_rules = ti->n_rules;
 	const char *nm = t->name;
 	size_t nl = t->name_len;
 	int in_foreign = rw->frames[rw->depth - 1].foreign;
@@ -2277,7 +2334,7 @@ __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct 
 		rw->path[rw->depth - 1] = &e->n;
 		lvl = rw->depth;
 	} else {
-		lvl = push(rw, e, fl, foreign, th);
+		lvl = push(rw, e, fl, foreign, th, tag_key(t));
 		if (!lvl) {
 			el_release(rw, e);
 			if (enter_passthrough(rw, "document nested too deeply") < 0)
@@ -2353,8 +2410,16 @@ __attribute__((noinline)) static int on_end(struct rewriter *rw, const struct ht
 {
 	const char *nm = t->name;
 	size_t nl = t->name_len;
-	unsigned target = 0;
-	unsigned fl = tinfo_get(rw, nm, nl, name_hash(nm, nl), NULL);
+	unsigned target = 0, top = rw->depth - 1;
+	if (top && frame_is(&rw->frames[top], tag_key(t), nm, nl) && !NAME_IS(nm, nl, "body") &&
+	    !NAME_IS(nm, nl, "html") && !NAME_IS(nm, nl, "head")) {
+		/* the usual end tag, of the current element: every rule below
+		 * finds that one first (a heading's, a cell's, a foreign one's) */
+		target = top;
+		goto close;
+	}
+	struct tinfo tmp;
+	unsigned fl = tinfo_get(rw, t, &tmp)->flags;
 	if (NAME_IS(nm, nl, "body") || NAME_IS(nm, nl, "html")) {
 		/* the body stays open for what follows; the late style goes here */
 		if (NAME_IS(nm, nl, "body") && !rw->skip_level && style_late(rw) < 0)
@@ -2404,6 +2469,7 @@ __attribute__((noinline)) static int on_end(struct rewriter *rw, const struct ht
 		return emit(rw, t->raw, t->raw_len); /* ignored by the parser */
 	if (pop_to(rw, target + 1) < 0)
 		return -1;
+close:
 	rw->frames[target].inner_end = hold_pos(rw);
 	rw->frames[target].has_inner_end = 1;
 	if (emit(rw, t->raw, t->raw_len) < 0)
@@ -2691,20 +2757,10 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	return text_pos(rw) > rw->early_at && rw->visible != before ? early_check(rw) : 0;
 }
 
-static int on_token(void *arg, const struct html_token *t)
+/* Every token but the text on_token() sends out itself. */
+__attribute__((noinline)) static int on_token_slow(struct rewriter *rw, const struct html_token *t)
 {
-	struct rewriter *rw = arg;
 	int rc;
-	if (t->type == HTML_TOK_TEXT && !rw->n_pends && !rw->n_holding && !rw->skip_level &&
-	    !rw->passthrough && !(t->flags & HTML_TOK_F_LONG)) {
-		/* most tokens: text nothing waits for, straight out (what
-		 * text_add and emit come to then) */
-		rc = out_next(rw, t->raw, t->raw_len);
-		rw->in_off += t->raw_len;
-		if (rc < 0)
-			rw->failed = 1;
-		return rc;
-	}
 	if (rw->passthrough)
 		rc = out_bytes(rw, t->raw, t->raw_len);
 	else if (t->flags & HTML_TOK_F_LONG)
@@ -2727,6 +2783,22 @@ static int on_token(void *arg, const struct html_token *t)
 	if (rc < 0)
 		rw->failed = 1;
 	return rc;
+}
+
+static int on_token(void *arg, const struct html_token *t)
+{
+	struct rewriter *rw = arg;
+	/* most tokens: text nothing waits for, straight out (what text_add
+	 * and emit come to then), and most of those continue the run; the
+	 * rest in a function of its own, so this path saves no registers */
+	if (t->type == HTML_TOK_TEXT && !(rw->n_pends | rw->n_holding | rw->skip_level | (unsigned)rw->passthrough) &&
+	    !(t->flags & HTML_TOK_F_LONG) && rw->run_len && rw->run + rw->run_len == t->raw &&
+	    t->raw_len <= (size_t)(rw->chunk + rw->chunk_len - t->raw)) {
+		rw->run_len += t->raw_len;
+		rw->in_off += t->raw_len;
+		return 0;
+	}
+	return on_token_slow(rw, t);
 }
 
 /* ---- API ----------------------------------------------------------------------------------- */

@@ -176,6 +176,48 @@ static char *slurp(const char *path, size_t *len)
 	return b;
 }
 
+/* Tag names are known by their first 8 bytes and length (tag_key) and
+ * compared further only past 8 bytes: names that share their first 8
+ * bytes and length must stay apart in the tag cache, in rules filed
+ * under the tag and in end tags (an end tag of the current element
+ * closes it directly, any other one takes the parser's way); names of
+ * 8 bytes and fewer that differ in the last byte too. */
+static void test_54_tag_keys(void **state)
+{
+	expect(R("##x-widget-b", "##abcdefgh"),
+	       "<x-widget-a>1</x-widget-a><x-widget-b>2</x-widget-b><x-widget-a>3<x-widget-b>4</x-widget-b>5</x-widget-a>"
+	       "<abcdefgi>6</abcdefgi><abcdefgh>7</abcdefgh><abcdefg>8</abcdefg>",
+	       "<x-widget-a>1</x-widget-a><x-widget-a>35</x-widget-a><abcdefgi>6</abcdefgi><abcdefg>8</abcdefg>");
+	/* an end tag of another long name of the same first bytes does not
+	 * close the open one (ignored), so the rest stays inside it */
+	expect(R("##x-widget-a"),
+	       "<div><x-widget-a>1</x-widget-b>2</x-widget-a>3</div><p>4",
+	       "<div>3</div><p>4");
+	/* end tags of the current element, of an ancestor (implied closes),
+	 * of a heading closing another heading, of a foreign element */
+	expect(R("##.ad"),
+	       "<div><p>1<b>2</div><h2>t</h3><i class=ad>x</i><svg><g><rect class=\"ad\"/></g></svg><span>3</span>",
+	       "<div><p>1<b>2</div><h2>t</h3><svg><g></g></svg><span>3</span>");
+	/* many elements: records are reused (and siblings cut) across them */
+	char doc[64 * 1024], want[64 * 1024];
+	size_t d = 0, w = 0;
+	d += (size_t)snprintf(doc + d, sizeof doc - d, "<div>");
+	w += (size_t)snprintf(want + w, sizeof want - w, "<div>");
+	for (int i = 0; i < 600; i++) {
+		const char *cl = i % 7 == 3 ? "ad" : "para";
+		char el[160];
+		snprintf(el, sizeof el, "<p class=%s data-i=%d>t%d<a href=/x%d>l</a></p>\n", cl, i, i, i % 13);
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "%s", el);
+		if (i % 7 != 3)
+			w += (size_t)snprintf(want + w, sizeof want - w, "%s", el);
+		else
+			w += (size_t)snprintf(want + w, sizeof want - w, "\n");
+	}
+	snprintf(doc + d, sizeof doc - d, "</div>");
+	snprintf(want + w, sizeof want - w, "</div>");
+	expect(R("##.ad"), doc, want);
+}
+
 /* ---- byte preservation ------------------------------------------------------- */
 
 static void test_01_no_rules_real_pages(void **state)
@@ -920,6 +962,7 @@ int main(void)
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),
+		cmocka_unit_test(test_54_tag_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
