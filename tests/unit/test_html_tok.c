@@ -263,6 +263,34 @@ static void test_09_tag_starts_at_chunk_ends(void **state)
 	free(whole);
 }
 
+/* Text up to '<' and quoted values up to their quote are looked for in
+ * the first 16 bytes inline, then with memchr: the delimiter at every
+ * offset around 16, with chunk ends anywhere (chunks of 1 to 40 bytes);
+ * capitals in some attribute names of a tag and none in the next. */
+static void test_10_short_scans(void **state)
+{
+	for (int k = 0; k < 40; k++) {
+		char doc[512], want[512];
+		char run[64];
+		memset(run, 'x', (size_t)k);
+		run[k] = 0;
+		snprintf(doc, sizeof doc, "%s<i a=\"%s\" B='%s'>%s</i>", run, run, run, run);
+		snprintf(want, sizeof want, "%s%s\n<i a=[%s] b=[%s]%s%s\n</i", k ? "\nT:" : "", run, run, run,
+		         k ? "\nT:" : "", run);
+		expect_sig(doc, want);
+		size_t len = strlen(doc);
+		for (int c = 2; c <= 40; c += 3) {
+			struct rec o = tokenize(doc, len, 10 + c, 0, 1);
+			assert_int_equal(o.rn, len);
+			assert_memory_equal(o.raw, doc, len);
+			assert_string_equal(o.sig, want);
+			free(o.sig);
+			free(o.raw);
+		}
+	}
+	expect_sig("<i A=1><i b=2 C=3><i d=4 e=5>", "\n<i a=[1]\n<i b=[2] c=[3]\n<i d=[4] e=[5]");
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -279,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_07_long_tag),
 		cmocka_unit_test(test_08_unfinished_at_end),
 		cmocka_unit_test(test_09_tag_starts_at_chunk_ends),
+		cmocka_unit_test(test_10_short_scans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
