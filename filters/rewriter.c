@@ -256,7 +256,7 @@ struct word_memo { uint64_t id, start, end; };
 enum { AI_AT = 1, AI_INDEXED = 2, AI_SUB = 4, AI_ID = 8, AI_CLASS = 16 };
 #define AINFO_NAME 23
 #define AINFO_SLOTS 128
-struct ainfo { char name[AINFO_NAME]; uint8_t len; uint8_t bits; };
+struct ainfo { uint64_t key; char name[AINFO_NAME]; uint8_t len; uint8_t bits; }; /* key: name_key() */
 
 /* The same for tag names: their T_* flags, their open_tags[] slot
  * (name_hash() & 255), whether rules are filed under '<'+name and those
@@ -519,6 +519,23 @@ static int in_raw(const struct html_token *t, const char *p, size_t n)
 {
 	uintptr_t a = (uintptr_t)p, r = (uintptr_t)t->raw;
 	return a >= r && a + n <= r + t->raw_len;
+}
+
+/* memchr(p, c, n) != NULL, inline for 16 to 64 bytes (a start tag with
+ * attributes is mostly that long, and the call cost more than the
+ * search). */
+static inline int has_byte(const char *p, size_t n, char c)
+{
+#ifdef __SSE2__
+	if (n >= 16 && n <= 64) {
+		const __m128i cc = _mm_set1_epi8(c);
+		__m128i m = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + n - 16)), cc);
+		for (size_t i = 0; i + 16 < n; i += 16)
+			m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), cc));
+		return _mm_movemask_epi8(m) != 0;
+	}
+#endif
+	return memchr(p, c, n) != NULL;
 }
 
 /* Copies a start tag into a record (attributes only when with_attrs). */
@@ -1759,22 +1776,42 @@ static unsigned ainfo_compute(struct rewriter *rw, const char *name, size_t n)
 }
 
 /* The AI_* bits of attribute name (from the cache when there). */
-static unsigned ainfo_get(struct rewriter *rw, const char *name, size_t n)
+/* The ainfo bits of attribute a of token t.  A name is known by its
+ * name_key() and length (and the rest of its bytes past 8): read with one
+ * load when the token's bytes go on for 8 more (nearly always: a value
+ * or at least '>' follows), not byte by byte, and compared as one word
+ * (a byte loop's exit, at a different length for each attribute of a
+ * tag, was mispredicted most times). */
+static unsigned ainfo_get(struct rewriter *rw, const struct html_token *t, const struct html_attr *at)
 {
+	const char *name = at->name;
+	size_t n = at->name_len;
 	if (n == 0 || n >= AINFO_NAME)
 		return ainfo_compute(rw, name, n);
-	/* the middle byte too: data-* names share their first bytes, and
-	 * many their last and length */
-	unsigned s = ((unsigned char)name[0] * 7u + (unsigned char)name[n / 2] * 37u + (unsigned char)name[n - 1] +
-	              (unsigned)n * 13u) & (AINFO_SLOTS - 1);
-	struct ainfo *a = &rw->ainfo[s];
-	if (a->len == n && short_eq(a->name, name, n))
+	uint64_t key;
+	if (in_raw(t, name, n > 8 ? n : 8)) {
+		memcpy(&key, name, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		key &= n >= 8 ? ~0ull : (1ull << (8 * n)) - 1;
+#else
+		key = name_key(name, n);
+#endif
+	} else {
+		key = name_key(name, n);
+	}
+	uint64_t h = key + n;
+	if (n > 8) /* data-* names share their first bytes, many their length */
+		h += (uint64_t)(unsigned char)name[n / 2] << 8 ^ (uint64_t)(unsigned char)name[n - 1] << 16;
+	struct ainfo *a = &rw->ainfo[(h * 0x9e3779b97f4a7c15ull) >> 57];
+	if (a->key == key && a->len == n && (n <= 8 || short_eq(a->name + 8, name + 8, n - 8)))
 		return a->bits;
 	a->bits = (uint8_t)ainfo_compute(rw, name, n);
+	a->key = key;
 	memcpy(a->name, name, n);
 	a->len = (uint8_t)n;
 	return a->bits;
 }
+_Static_assert(AINFO_SLOTS == 128, "ainfo_get() takes 7 bits");
 
 /* isspace() of the C locale (quell sets no other), without the call. */
 static int ascii_space(unsigned char c)
@@ -2119,7 +2156,7 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 	const struct cosmetic_entry **cand = rw->cand;
 	size_t nc = 0;
 	for (unsigned i = 0; i < t->n_attrs; i++) {
-		unsigned bits = ainfo_get(rw, t->attrs[i].name, t->attrs[i].name_len);
+		unsigned bits = ainfo_get(rw, t, &t->attrs[i]);
 		if (bits)
 			attr_candidates_memo(rw, &t->attrs[i], bits, cand, &nc);
 	}
@@ -2310,7 +2347,7 @@ __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct 
 	 * matched, its record borrows the token's for this start tag (its
 	 * matching happens here) instead of a copy; not when a value holds
 	 * a reference, which the copy decodes */
-	int borrow = matchable && !rw->keep_attrs && t->n_attrs && !memchr(t->raw, '&', t->raw_len);
+	int borrow = matchable && !rw->keep_attrs && t->n_attrs && !has_byte(t->raw, t->raw_len, '&');
 	struct el *e = el_new(rw, t, matchable && !borrow);
 	if (!e)
 		return -1;

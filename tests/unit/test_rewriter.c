@@ -218,6 +218,34 @@ static void test_54_tag_keys(void **state)
 	expect(R("##.ad"), doc, want);
 }
 
+/* Attribute names are known by their first 8 bytes and length (read with
+ * one load when the tag goes on for 8 more bytes, byte by byte at its
+ * end or when lower-cased apart): names sharing their first 8 bytes,
+ * of 8 bytes and one byte less or more, at the tag's end, in capitals;
+ * an '&' anywhere in tags of 16 to 64 bytes and around them keeps the
+ * values decoded. */
+static void test_55_attribute_name_keys(void **state)
+{
+	expect(R("##[data-parb]", "##[data-pa]", "##[abcdefgh]"),
+	       "<p data-para=1>1</p><p data-parb=1>2</p><p data-par>3</p><p data-parb>4</p><p DATA-PARB=x>5</p>"
+	       "<p data-pa>6</p><p data-pab>7</p><p abcdefgh>8</p><p abcdefg=1>9</p><p abcdefghi>10</p>"
+	       "<p x=1 ABCDEFGH>11</p><p class=\"data-parb\">12</p>",
+	       "<p data-para=1>1</p><p data-par>3</p><p data-pab>7</p><p abcdefg=1>9</p><p abcdefghi>10</p>"
+	       "<p class=\"data-parb\">12</p>");
+	static char doc[32768], want[32768];
+	size_t d = 0, w = 0;
+	for (int pad = 0; pad <= 60; pad++) {
+		/* the tag's only '&' at every place in tags of 16 to 90 bytes */
+		const char *z = "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz";
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "<a t=\"%.*s\" href=\"&amp;ad=\">k</a>", pad, z);
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "<a href=\"&amp;ad=\" t=\"%.*s\">k</a>", pad, z);
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "<a t=\"%.*s\" href=\"&amp;id=\">k</a>", pad, z);
+		w += (size_t)snprintf(want + w, sizeof want - w, "<a t=\"%.*s\" href=\"&amp;id=\">k</a>", pad, z);
+	}
+	assert_true(d < sizeof doc && w < sizeof want);
+	expect(R("##a[href*=\"&ad=\"]"), doc, want);
+}
+
 /* ---- byte preservation ------------------------------------------------------- */
 
 static void test_01_no_rules_real_pages(void **state)
@@ -963,6 +991,7 @@ int main(void)
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),
 		cmocka_unit_test(test_54_tag_keys),
+		cmocka_unit_test(test_55_attribute_name_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
