@@ -185,11 +185,16 @@ struct el {
 };
 
 /* Records are made and dropped for every element: the freed ones are kept
- * for reuse by size (a few per size, so the memory stays bounded) instead
- * of a malloc and a free each. */
+ * for reuse by size instead of a malloc and a free each.  The lists are
+ * the thread's, not a rewriter's: a rewriter lives for one page, and with
+ * lists of its own every page began with a malloc per record it holds at
+ * once (~50 on a news page, as many frees at its end).  Bounded: at most
+ * EL_POOL_BYTES of records per size class and thread (64 KB in all). */
 #define EL_UNIT 64
 #define EL_CLASSES 8
-#define EL_KEEP 32
+#define EL_POOL_BYTES 8192
+static _Thread_local struct el *el_pool[EL_CLASSES];
+static _Thread_local unsigned el_pool_n[EL_CLASSES];
 
 struct frame {
 	struct el *el;
@@ -373,8 +378,6 @@ struct rewriter {
 	size_t css_cap;
 
 	struct rewriter_stats st;
-	struct el *el_free[EL_CLASSES]; /* records for reuse, by size class */
-	unsigned n_el_free[EL_CLASSES];
 
 	/* the large arrays last: only frames[0] is cleared at the start, the
 	 * others are written before they are read */
@@ -494,10 +497,10 @@ static int hold_release(struct rewriter *rw, uint64_t upto)
 static void el_release(struct rewriter *rw, struct el *e)
 {
 	unsigned c = e->size_class;
-	if (c && rw->n_el_free[c - 1] < EL_KEEP) {
-		e->prev_el = rw->el_free[c - 1];
-		rw->el_free[c - 1] = e;
-		rw->n_el_free[c - 1]++;
+	if (c && el_pool_n[c - 1] < EL_POOL_BYTES / (c * EL_UNIT)) {
+		e->prev_el = el_pool[c - 1];
+		el_pool[c - 1] = e;
+		el_pool_n[c - 1]++;
 	} else {
 		free(e);
 	}
@@ -551,10 +554,10 @@ static struct el *el_new(struct rewriter *rw, const struct html_token *t, int wi
 	size_t size = sizeof(struct el) + na * sizeof(struct html_attr) + raw + names + nroom;
 	size_t c = (size + EL_UNIT - 1) / EL_UNIT;
 	struct el *e;
-	if (c <= EL_CLASSES && rw->el_free[c - 1]) {
-		e = rw->el_free[c - 1];
-		rw->el_free[c - 1] = e->prev_el;
-		rw->n_el_free[c - 1]--;
+	if (c <= EL_CLASSES && el_pool[c - 1]) {
+		e = el_pool[c - 1];
+		el_pool[c - 1] = e->prev_el;
+		el_pool_n[c - 1]--;
 	} else {
 		e = malloc(c <= EL_CLASSES ? c * EL_UNIT : size);
 		if (!e)
@@ -2930,12 +2933,6 @@ void rewriter_free(struct rewriter *rw)
 		el_free_chain(rw, rw->frames[i].last_child);
 		el_free_chain(rw, rw->frames[i].el); /* with the earlier siblings it owns */
 	}
-	for (unsigned c = 0; c < EL_CLASSES; c++)
-		while (rw->el_free[c]) {
-			struct el *e = rw->el_free[c];
-			rw->el_free[c] = e->prev_el;
-			free(e);
-		}
 	for (unsigned i = 0; i < TINFO_SLOTS; i++)
 		free(rw->tinfo[i].rules);
 	html_tok_free(rw->tok);

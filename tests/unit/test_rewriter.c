@@ -246,6 +246,37 @@ static void test_55_attribute_name_keys(void **state)
 	expect(R("##a[href*=\"&ad=\"]"), doc, want);
 }
 
+/* Element records come from a per-thread pool of freed ones by size
+ * (rewriter after rewriter: each expect() runs five): records of every
+ * size class and past them, reused for elements whose ancestors' and
+ * siblings' attributes the rules read, must match as new ones. */
+static void test_56_record_pool(void **state)
+{
+	static char doc[1 << 20], want[1 << 20];
+	size_t d = 0, w = 0;
+	const char *z = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
+	for (int i = 0; i < 400; i++) {
+		int len = (i * 37) % 700; /* attribute bytes: records of 1 to 12 units */
+		char attrs[1024];
+		size_t a = 0;
+		for (int k = len; k > 0; k -= 80)
+			a += (size_t)snprintf(attrs + a, sizeof attrs - a, " data-%d=\"%.*s\"", k, k > 80 ? 80 : k, z);
+		attrs[a] = 0;
+		const char *cl = i % 5 == 2 ? "box x" : "box";
+		char el[4096];
+		/* removed: an .ad under a div whose class has x, or right after
+		 * an i with data-k="go" */
+		int gone1 = i % 5 == 2, gone2 = i % 3 == 1;
+		snprintf(el, sizeof el, "<div class=\"%s\"%s><p%s>t</p><i data-k=%s>s</i>",
+		         cl, attrs, attrs, gone2 ? "go" : "no");
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "%s<b class=ad>a</b><u class=ad>b</u></div>\n", el);
+		w += (size_t)snprintf(want + w, sizeof want - w, "%s%s%s</div>\n", el, gone1 ? "" : "<b class=ad>a</b>",
+		                      gone1 || gone2 ? "" : "<u class=ad>b</u>");
+	}
+	assert_true(d < sizeof doc && w < sizeof want);
+	expect(R("##.x > .ad", "##i[data-k=\"go\"] ~ u.ad"), doc, want);
+}
+
 /* ---- byte preservation ------------------------------------------------------- */
 
 static void test_01_no_rules_real_pages(void **state)
@@ -992,6 +1023,7 @@ int main(void)
 		cmocka_unit_test(test_51_guard_lazy_count),
 		cmocka_unit_test(test_54_tag_keys),
 		cmocka_unit_test(test_55_attribute_name_keys),
+		cmocka_unit_test(test_56_record_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
