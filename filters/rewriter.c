@@ -195,6 +195,12 @@ struct el {
 #define EL_POOL_BYTES 8192
 static _Thread_local struct el *el_pool[EL_CLASSES];
 static _Thread_local unsigned el_pool_n[EL_CLASSES];
+static const unsigned el_pool_max[EL_CLASSES] = { /* EL_POOL_BYTES / (class * EL_UNIT) */
+	EL_POOL_BYTES / (1 * EL_UNIT), EL_POOL_BYTES / (2 * EL_UNIT), EL_POOL_BYTES / (3 * EL_UNIT),
+	EL_POOL_BYTES / (4 * EL_UNIT), EL_POOL_BYTES / (5 * EL_UNIT), EL_POOL_BYTES / (6 * EL_UNIT),
+	EL_POOL_BYTES / (7 * EL_UNIT), EL_POOL_BYTES / (8 * EL_UNIT),
+};
+_Static_assert(EL_CLASSES == 8, "el_pool_max lists 8 classes");
 
 struct frame {
 	struct el *el;
@@ -497,7 +503,7 @@ static int hold_release(struct rewriter *rw, uint64_t upto)
 static void el_release(struct rewriter *rw, struct el *e)
 {
 	unsigned c = e->size_class;
-	if (c && el_pool_n[c - 1] < EL_POOL_BYTES / (c * EL_UNIT)) {
+	if (c && el_pool_n[c - 1] < el_pool_max[c - 1]) {
 		e->prev_el = el_pool[c - 1];
 		el_pool[c - 1] = e;
 		el_pool_n[c - 1]++;
@@ -2314,9 +2320,8 @@ static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
 	return 0;
 }
 
-/* (on_start and on_end are kept out of on_token: inlined, they made
- * every text token pay for their registers) */
-__attribute__((noinline)) static int on_start(struct rewriter *rw, const struct html_token *t)
+/* A start tag (on_start() below is its token's callback). */
+__attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, const struct html_token *t)
 {
 	struct tinfo tmp;
 	const struct tinfo *ti = tinfo_get(rw, t, &tmp);
@@ -2446,7 +2451,8 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 
 /* ---- end tags ----------------------------------------------------------------------------- */
 
-__attribute__((noinline)) static int on_end(struct rewriter *rw, const struct html_token *t)
+/* An end tag (on_end() below is its token's callback). */
+__attribute__((always_inline)) static inline int end_tag(struct rewriter *rw, const struct html_token *t)
 {
 	const char *nm = t->name;
 	size_t nl = t->name_len;
@@ -2521,6 +2527,28 @@ close:
 }
 
 /* ---- token dispatch --------------------------------------------------------------------- */
+
+/* The callbacks of start and end tags, called by on_token() in its last
+ * statement (a jump: one function's registers saved per tag, not two).
+ * (They are kept out of on_token: inlined, they made every text token
+ * pay for their registers.)  Return 0 or -1, as on_token. */
+__attribute__((noinline)) static int on_start(struct rewriter *rw, const struct html_token *t)
+{
+	int rc = start_tag(rw, t);
+	rw->in_off += t->raw_len;
+	if (rc < 0)
+		rw->failed = 1;
+	return rc;
+}
+
+__attribute__((noinline)) static int on_end(struct rewriter *rw, const struct html_token *t)
+{
+	int rc = end_tag(rw, t);
+	rw->in_off += t->raw_len;
+	if (rc < 0)
+		rw->failed = 1;
+	return rc;
+}
 
 /* After pends were dropped (e NULL): the bytes no pend holds any more go
  * out.  Returns 0 or -1. */
@@ -2805,13 +2833,11 @@ __attribute__((noinline)) static int on_token_slow(struct rewriter *rw, const st
 		rc = out_bytes(rw, t->raw, t->raw_len);
 	else if (t->flags & HTML_TOK_F_LONG)
 		rc = enter_passthrough(rw, "over-long tag") < 0 ? -1 : out_bytes(rw, t->raw, t->raw_len);
+	else if (t->type == HTML_TOK_START)
+		return on_start(rw, t);
+	else if (t->type == HTML_TOK_END)
+		return on_end(rw, t);
 	else switch (t->type) {
-	case HTML_TOK_START:
-		rc = on_start(rw, t);
-		break;
-	case HTML_TOK_END:
-		rc = on_end(rw, t);
-		break;
 	case HTML_TOK_TEXT:
 		rc = (rw->active ? text_add(rw, t->raw, t->raw_len, (t->flags & HTML_TOK_F_RAWTEXT) != 0) : 0) < 0 ? -1 : emit(rw, t->raw, t->raw_len);
 		break;
@@ -2837,6 +2863,12 @@ static int on_token(void *arg, const struct html_token *t)
 		rw->run_len += t->raw_len;
 		rw->in_off += t->raw_len;
 		return 0;
+	}
+	if (!((t->flags & HTML_TOK_F_LONG) | (unsigned)rw->passthrough)) {
+		if (t->type == HTML_TOK_START)
+			return on_start(rw, t);
+		if (t->type == HTML_TOK_END)
+			return on_end(rw, t);
 	}
 	return on_token_slow(rw, t);
 }

@@ -277,6 +277,68 @@ static void test_56_record_pool(void **state)
 	expect(R("##.x > .ad", "##i[data-k=\"go\"] ~ u.ad"), doc, want);
 }
 
+/* The input offsets of removals (--explain): start and end tags are
+ * handled by their own callbacks, which count the bytes themselves;
+ * text, comments, void and implied-closed elements between them, every
+ * way of splitting. */
+struct spans { char s[512]; size_t n; };
+
+static void on_explain(void *arg, const struct rewriter_removal *r)
+{
+	struct spans *sp = arg;
+	sp->n += (size_t)snprintf(sp->s + sp->n, sizeof sp->s - sp->n, "[%llu,%llu)",
+	                          (unsigned long long)r->start, (unsigned long long)r->end);
+}
+
+static void test_57_removal_offsets(void **state)
+{
+	static const char doc[] = "<p>ab<!--c--><i class=ad>x<br></i> t<img class=ad><ul><li class=ad>1<li>2</ul>"
+	                          "<div><b class=ad>y</div>z<i class=ad>w</i>";
+	/* the i, the img, the li closed by the next li, the b closed by
+	 * </div>, the last i closed by the end of input */
+	struct cosmetic *c = build(R("##.ad"));
+	const char *want = NULL;
+	for (int mode = 0; mode < 3; mode++) {
+		struct cosmetic_page *pg = cosmetic_page_new(c, "www.example.com", 0);
+		assert_non_null(pg);
+		struct spans sp = { { 0 }, 0 };
+		struct rewriter_opts ro = { 0 };
+		ro.nonce = NONCE;
+		ro.explain = on_explain;
+		ro.explain_arg = &sp;
+		struct rewriter *rw = rewriter_new(pg, &ro);
+		assert_non_null(rw);
+		struct out o = { calloc(1, 1), 0, 1 };
+		size_t len = strlen(doc);
+		for (size_t i = 0; i < len;) {
+			size_t n = mode == 0 ? len : mode == 1 ? 1 : 1 + (size_t)(rand() % 7);
+			if (n > len - i)
+				n = len - i;
+			assert_int_equal(rewriter_feed(rw, doc + i, n, 0, sink, &o), 0);
+			i += n;
+		}
+		assert_int_equal(rewriter_feed(rw, NULL, 0, 1, sink, &o), 0);
+		rewriter_free(rw);
+		cosmetic_page_free(pg);
+		free(o.p);
+		if (!want)
+			want = strdup(sp.s);
+		assert_string_equal(sp.s, want);
+	}
+	char expect_s[256];
+	const char *d = doc;
+	size_t i1 = (size_t)(strstr(d, "<i class=ad>x") - d), e1 = (size_t)(strstr(d, "</i> t") - d) + 4;
+	size_t i2 = (size_t)(strstr(d, "<img") - d), e2 = i2 + strlen("<img class=ad>");
+	size_t i3 = (size_t)(strstr(d, "<li class=ad>") - d), e3 = (size_t)(strstr(d, "<li>2") - d);
+	size_t i4 = (size_t)(strstr(d, "<b class=ad>") - d), e4 = (size_t)(strstr(d, "</div>") - d);
+	size_t i5 = (size_t)(strstr(d, "<i class=ad>w") - d), e5 = strlen(d);
+	snprintf(expect_s, sizeof expect_s, "[%zu,%zu)[%zu,%zu)[%zu,%zu)[%zu,%zu)[%zu,%zu)", i1, e1, i2, e2, i3, e3, i4,
+	         e4, i5, e5);
+	assert_string_equal(want, expect_s);
+	free((void *)want);
+	cosmetic_free(c);
+}
+
 /* ---- byte preservation ------------------------------------------------------- */
 
 static void test_01_no_rules_real_pages(void **state)
@@ -1024,6 +1086,7 @@ int main(void)
 		cmocka_unit_test(test_54_tag_keys),
 		cmocka_unit_test(test_55_attribute_name_keys),
 		cmocka_unit_test(test_56_record_pool),
+		cmocka_unit_test(test_57_removal_offsets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
