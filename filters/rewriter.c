@@ -52,6 +52,8 @@ enum {
 	T_CELL = 1 << 8,        /* td th */
 	T_FOREIGN = 1 << 9,     /* svg math */
 	T_INTEGRATION = 1 << 10,/* foreignObject desc title inside svg */
+	T_IMPLIED = 1 << 11,    /* li dd dt option optgroup tr a button nobr:
+	                           implied_closes() looks at the name */
 };
 
 struct tag_class { const char *name; unsigned flags; };
@@ -85,14 +87,15 @@ static const struct tag_class tag_classes[] = {
 	{ "h1", T_SPECIAL | T_CLOSES_P | T_HEADING }, { "h2", T_SPECIAL | T_CLOSES_P | T_HEADING },
 	{ "h3", T_SPECIAL | T_CLOSES_P | T_HEADING }, { "h4", T_SPECIAL | T_CLOSES_P | T_HEADING },
 	{ "h5", T_SPECIAL | T_CLOSES_P | T_HEADING }, { "h6", T_SPECIAL | T_CLOSES_P | T_HEADING },
-	{ "li", T_SPECIAL }, { "dd", T_SPECIAL }, { "dt", T_SPECIAL },
+	{ "li", T_SPECIAL | T_IMPLIED }, { "dd", T_SPECIAL | T_IMPLIED }, { "dt", T_SPECIAL | T_IMPLIED },
+	{ "option", T_IMPLIED }, { "optgroup", T_IMPLIED }, { "a", T_IMPLIED }, { "nobr", T_IMPLIED },
 	{ "applet", T_SPECIAL | T_SCOPE }, { "caption", T_SPECIAL | T_SCOPE },
 	{ "html", T_SPECIAL | T_SCOPE | T_TABLE_SCOPE }, { "td", T_SPECIAL | T_SCOPE | T_CELL },
 	{ "th", T_SPECIAL | T_SCOPE | T_CELL }, { "marquee", T_SPECIAL | T_SCOPE },
 	{ "object", T_SPECIAL | T_SCOPE }, { "template", T_SPECIAL | T_SCOPE | T_TABLE_SCOPE | T_HEADISH },
 	{ "tbody", T_SPECIAL | T_SECTION }, { "thead", T_SPECIAL | T_SECTION },
-	{ "tfoot", T_SPECIAL | T_SECTION }, { "tr", T_SPECIAL }, { "colgroup", T_SPECIAL },
-	{ "body", T_SPECIAL }, { "head", T_SPECIAL }, { "button", T_SPECIAL },
+	{ "tfoot", T_SPECIAL | T_SECTION }, { "tr", T_SPECIAL | T_IMPLIED }, { "colgroup", T_SPECIAL },
+	{ "body", T_SPECIAL }, { "head", T_SPECIAL }, { "button", T_SPECIAL | T_IMPLIED },
 	{ "frameset", T_SPECIAL }, { "iframe", T_SPECIAL }, { "noembed", T_SPECIAL },
 	{ "noframes", T_SPECIAL | T_HEADISH }, { "noscript", T_SPECIAL | T_HEADISH },
 	{ "script", T_SPECIAL | T_HEADISH }, { "style", T_SPECIAL | T_HEADISH },
@@ -1512,6 +1515,8 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 	if ((fl & T_HEADING) && top && (rw->frames[top].flags & T_HEADING))
 		if (pop_to(rw, top) < 0)
 			return -1;
+	if (!(fl & (T_IMPLIED | T_CELL | T_SECTION)))
+		return 0; /* most tags: none of the names below */
 	if ((NAME_IS(name, n, "li") && rw->open_tags[slot_li]) ||
 	    ((NAME_IS(name, n, "dd") || NAME_IS(name, n, "dt")) && (rw->open_tags[slot_dd] || rw->open_tags[slot_dt]))) {
 		int li = name[0] == 'l';

@@ -509,6 +509,13 @@ static void test_30_implied_end_tags(void **state)
 	expect(R("##.ad"), "<div><p class=ad>x<p>y</div>", "<div><p>y</div>");
 	expect(R("##.ad"), "<p class=ad>x<span><div>y</div></span>", "<div>y</div></span>");
 	expect(R("##.ad"), "<li><span class=ad>x<li>y", "<li><li>y");
+	/* optgroup, table sections, header cells (the names looked at only
+	 * for tags flagged T_IMPLIED, T_CELL or T_SECTION) */
+	expect(R("##.ad"), "<select><optgroup class=ad><option>a<optgroup>b</select>", "<select><optgroup>b</select>");
+	expect(R("##.ad"), "<select><option class=ad>a<optgroup>b</select>", "<select><optgroup>b</select>");
+	expect(R("##.ad"), "<table><tbody class=ad><tr><td>a<tbody><tr><th>b</table>", "<table><tbody><tr><th>b</table>");
+	expect(R("##.ad"), "<table><tr><th class=ad>a<th>b</table>", "<table><tr><th>b</table>");
+	expect(R("##.ad"), "<div><span class=ad>a<section>b</div>", "<div></div>");
 }
 
 static void test_31_void_and_foreign(void **state)
