@@ -286,7 +286,10 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 	t->state = S_DATA;
 	if (rc < 0)
 		return -1;
-	if (tk->type == HTML_TOK_START && !t->foreign) {
+	/* the names that change the state are of 3, 5 to 8 (raw text) and 9
+	 * (plaintext) bytes: most tags are told by their length alone */
+	_Static_assert(HTML_TOK_NAME_MAX <= 32, "a name's length fits the shift");
+	if (tk->type == HTML_TOK_START && !t->foreign && ((0x3e8u >> t->name_len) & 1)) {
 		if (t->name_len == 9 && memcmp(tk->name, "plaintext", 9) == 0) {
 			t->state = S_PLAIN;
 		} else if (html_tok_is_rawtext(tk->name, t->name_len)) {

@@ -291,6 +291,26 @@ static void test_10_short_scans(void **state)
 	expect_sig("<i A=1><i b=2 C=3><i d=4 e=5>", "\n<i a=[1]\n<i b=[2] c=[3]\n<i d=[4] e=[5]");
 }
 
+/* Every start tag that changes the state (raw-text elements, plaintext),
+ * told first by its name's length, and names of those lengths that do
+ * not. */
+static void test_11_state_names(void **state)
+{
+	static const char *const raw[] = { "xmp", "style", "title", "script", "iframe", "noembed", "textarea",
+		"noframes", "noscript" };
+	for (size_t k = 0; k < sizeof raw / sizeof *raw; k++) {
+		char doc[128], want[160];
+		snprintf(doc, sizeof doc, "<%s><b>x</b></%s>y", raw[k], raw[k]);
+		snprintf(want, sizeof want, "\n<%s\nR:<b>x</b>\n</%s\nT:y", raw[k], raw[k]);
+		expect_sig(doc, want);
+	}
+	expect_sig("<div><b>x</b></div><table><b>y</b><button><b>z</b><section><b>w</b><fieldset><b>v</b>"
+	           "<plaintexx><b>u</b>",
+	           "\n<div\n<b\nT:x\n</b\n</div\n<table\n<b\nT:y\n</b\n<button\n<b\nT:z\n</b\n<section\n<b\nT:w\n</b"
+	           "\n<fieldset\n<b\nT:v\n</b\n<plaintexx\n<b\nT:u\n</b");
+	expect_sig("<PlainText><b>", "\n<plaintext\nR:<b>");
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -308,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_08_unfinished_at_end),
 		cmocka_unit_test(test_09_tag_starts_at_chunk_ends),
 		cmocka_unit_test(test_10_short_scans),
+		cmocka_unit_test(test_11_state_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
