@@ -550,10 +550,42 @@ static inline int has_byte(const char *p, size_t n, char c)
 	return memchr(p, c, n) != NULL;
 }
 
+/* A record of a tag's name and no attributes: most elements (those
+ * without attributes, and those whose attributes are borrowed for their
+ * start tag only).  Always of one size: the name (at most
+ * HTML_TOK_NAME_MAX bytes with its NUL) after the header. */
+#define EL_BARE_CLASS ((sizeof(struct el) + HTML_TOK_NAME_MAX + EL_UNIT - 1) / EL_UNIT)
+_Static_assert(EL_BARE_CLASS <= EL_CLASSES, "bare records have a size class");
+
+static struct el *el_new_bare(const struct html_token *t)
+{
+	struct el *e = el_pool[EL_BARE_CLASS - 1];
+	if (e) {
+		el_pool[EL_BARE_CLASS - 1] = e->prev_el;
+		el_pool_n[EL_BARE_CLASS - 1]--;
+	} else if (!(e = malloc(EL_BARE_CLASS * EL_UNIT))) {
+		return NULL;
+	}
+	e->size_class = (uint8_t)EL_BARE_CLASS;
+	char *mem = (char *)e->attrs;
+	memcpy(mem, t->name, HTML_TOK_NAME_MAX); /* fixed size: a few moves, no loop */
+	mem[t->name_len] = 0;
+	e->n.name = mem;
+	e->n.name_len = t->name_len;
+	e->n.attrs = e->attrs;
+	e->n.n_attrs = 0;
+	e->n.prev = NULL;
+	e->n.index = 0;
+	e->prev_el = NULL;
+	return e;
+}
+
 /* Copies a start tag into a record (attributes only when with_attrs). */
 static struct el *el_new(struct rewriter *rw, const struct html_token *t, int with_attrs)
 {
 	unsigned na = with_attrs ? t->n_attrs : 0;
+	if (!na)
+		return el_new_bare(t);
 	size_t names = 0;
 	for (unsigned i = 0; i < na; i++)
 		if (!in_raw(t, t->attrs[i].name, t->attrs[i].name_len))

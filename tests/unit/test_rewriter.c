@@ -198,6 +198,15 @@ static void test_54_tag_keys(void **state)
 	expect(R("##.ad"),
 	       "<div><p>1<b>2</div><h2>t</h3><i class=ad>x</i><svg><g><rect class=\"ad\"/></g></svg><span>3</span>",
 	       "<div><p>1<b>2</div><h2>t</h3><svg><g></g></svg><span>3</span>");
+	/* records of names of 1 to 31 bytes (the longest kept), read as
+	 * ancestors and earlier siblings */
+	expect(R("##x-0123456789abcdefghijklmnopqrs > b", "##q + i", "##x-0123456789abcdefghijklmnopqr ~ u"),
+	       "<x-0123456789abcdefghijklmnopqrs><b>1</b></x-0123456789abcdefghijklmnopqrs>"
+	       "<x-0123456789abcdefghijklmnopqr><b>2</b></x-0123456789abcdefghijklmnopqr><u>3</u>"
+	       "<q>4</q><i>5</i><qq>6</qq><i>7</i>",
+	       "<x-0123456789abcdefghijklmnopqrs></x-0123456789abcdefghijklmnopqrs>"
+	       "<x-0123456789abcdefghijklmnopqr><b>2</b></x-0123456789abcdefghijklmnopqr>"
+	       "<q>4</q><qq>6</qq><i>7</i>");
 	/* many elements: records are reused (and siblings cut) across them */
 	char doc[64 * 1024], want[64 * 1024];
 	size_t d = 0, w = 0;
