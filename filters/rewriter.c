@@ -478,6 +478,18 @@ static int emit(struct rewriter *rw, const char *p, size_t n)
 	return out_next(rw, p, n);
 }
 
+/* emit() for a tag's bytes, inline where most go: out, continuing the
+ * run over the chunk (the call cost more than that). */
+static inline int emit_tag(struct rewriter *rw, const char *p, size_t n)
+{
+	if (!(rw->skip_level | rw->n_holding) && rw->run_len && rw->run + rw->run_len == p &&
+	    n <= (size_t)(rw->chunk + rw->chunk_len - p)) {
+		rw->run_len += n;
+		return 0;
+	}
+	return emit(rw, p, n);
+}
+
 static uint64_t hold_pos(const struct rewriter *rw) { return rw->hold_base + rw->hold_len; }
 static uint64_t text_pos(const struct rewriter *rw) { return rw->text_base + rw->text_len; }
 
@@ -2363,6 +2375,7 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 	struct tinfo tmp;
 	const struct tinfo *ti = tinfo_get(rw, t, &tmp);
 	unsigned fl = ti->flags, th = ti->slot;
+	uint64_t key = ti->key; /* tag_key(t) */
 	rw->tag_has_rules = ti->has_rules;
 	rw->tag_rules = ti->rules;
 	rw->n_tag_rules = ti->n_rules;
@@ -2416,7 +2429,7 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 		rw->path[rw->depth - 1] = &e->n;
 		lvl = rw->depth;
 	} else {
-		lvl = push(rw, e, fl, foreign, th, tag_key(t));
+		lvl = push(rw, e, fl, foreign, th, key);
 		if (!lvl) {
 			el_release(rw, e);
 			if (enter_passthrough(rw, "document nested too deeply") < 0)
@@ -2481,7 +2494,7 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 		else if (rc > 0)
 			rc = 0;
 	} else {
-		rc = emit(rw, t->raw, t->raw_len);
+		rc = emit_tag(rw, t->raw, t->raw_len);
 	}
 	return rc;
 }
@@ -2555,7 +2568,7 @@ __attribute__((always_inline)) static inline int end_tag(struct rewriter *rw, co
 close:
 	rw->frames[target].inner_end = hold_pos(rw);
 	rw->frames[target].has_inner_end = 1;
-	if (emit(rw, t->raw, t->raw_len) < 0)
+	if (emit_tag(rw, t->raw, t->raw_len) < 0)
 		return -1;
 	rw->in_off += t->raw_len; /* the element ends after its end tag */
 	int rc = pop_frame(rw);
