@@ -1508,13 +1508,13 @@ static int meta_csp(struct rewriter *rw, const struct html_token *t)
 
 /* ---- start tags ------------------------------------------------------------------------- */
 
-/* Index of the topmost frame named name above a boundary (stop flags), or 0. */
 /* 1 when frame f is an element named name[0..n) (key: its name_key()). */
 static inline int frame_is(const struct frame *f, uint64_t key, const char *name, size_t n)
 {
 	return f->key == key && f->el->n.name_len == n && (n <= 8 || !memcmp(f->el->n.name + 8, name + 8, n - 8));
 }
 
+/* Index of the topmost frame named name above a boundary (stop flags), or 0. */
 static unsigned find_in_scope(struct rewriter *rw, const char *name, size_t n, unsigned stop)
 {
 	uint64_t key = name_key(name, n);
@@ -1833,13 +1833,12 @@ static unsigned ainfo_compute(struct rewriter *rw, const char *name, size_t n)
 	return bits;
 }
 
-/* The AI_* bits of attribute name (from the cache when there). */
-/* The ainfo bits of attribute a of token t.  A name is known by its
- * name_key() and length (and the rest of its bytes past 8): read with one
- * load when the token's bytes go on for 8 more (nearly always: a value
- * or at least '>' follows), not byte by byte, and compared as one word
- * (a byte loop's exit, at a different length for each attribute of a
- * tag, was mispredicted most times). */
+/* The AI_* bits of attribute at of token t (from the cache when there).
+ * A name is known by its name_key() and length (and the rest of its
+ * bytes past 8): read with one load when the token's bytes go on for 8
+ * more (nearly always: a value or at least '>' follows), not byte by
+ * byte, and compared as one word (a byte loop's exit, at a different
+ * length for each attribute of a tag, was mispredicted most times). */
 static unsigned ainfo_get(struct rewriter *rw, const struct html_token *t, const struct html_attr *at)
 {
 	const char *name = at->name;
@@ -1945,11 +1944,15 @@ static size_t word_lookup(struct rewriter *rw, uint64_t h0, const char *w, size_
  * it whatever the length). */
 static inline uint64_t tag_key(const struct html_token *t)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	uint64_t k;
 	_Static_assert(HTML_TOK_NAME_MAX >= 8, "tag_key reads 8 bytes");
 	memcpy(&k, t->name, 8);
 	size_t n = t->name_len;
 	return n >= 8 ? k : k & ((1ull << (8 * n)) - 1); /* (n < 8: no shift by 64) */
+#else
+	return name_key(t->name, t->name_len); /* the same number, byte by byte */
+#endif
 }
 
 static inline struct tinfo *tinfo_slot(struct rewriter *rw, uint64_t key, size_t n)
@@ -2875,7 +2878,10 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	return text_pos(rw) > rw->early_at && rw->visible != before ? early_check(rw) : 0;
 }
 
-/* Every token but the text on_token() sends out itself. */
+/* The tokens on_token() leaves: text that something waits for or that
+ * does not continue the output run, comments and the like, and every
+ * token once the page passes through unrewritten or is an over-long
+ * tag's.  Returns 0 or -1, as on_token. */
 __attribute__((noinline)) static int on_token_slow(struct rewriter *rw, const struct html_token *t)
 {
 	int rc;
