@@ -342,11 +342,22 @@ static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len
 	}
 	goto more; /* not reached: every state is above */
 
-T_NAME_l:
+T_NAME_l: {
+	/* the length in a local: the name's byte stores may alias t->name_len
+	 * for the compiler, which then loaded and stored it for every byte */
+	size_t nl = t->name_len;
 	while (!(name_stop[c] & STOP_TAG)) {
-		name_add(t, c);
-		STAY(T_NAME);
+		if (nl < HTML_TOK_NAME_MAX - 1)
+			t->tk.name[nl++] = (char)lower(c);
+		if (++i == len) {
+			t->name_len = nl;
+			t->tstate = T_NAME;
+			goto more;
+		}
+		c = (unsigned char)data[i];
 	}
+	t->name_len = nl;
+}
 	if (is_ws(c)) NEXT(T_BEFORE_ATTR);
 	if (c == '/') NEXT(T_SELF);
 	goto done; /* '>' */

@@ -309,6 +309,9 @@ static void test_11_state_names(void **state)
 	           "\n<div\n<b\nT:x\n</b\n</div\n<table\n<b\nT:y\n</b\n<button\n<b\nT:z\n</b\n<section\n<b\nT:w\n</b"
 	           "\n<fieldset\n<b\nT:v\n</b\n<plaintexx\n<b\nT:u\n</b");
 	expect_sig("<PlainText><b>", "\n<plaintext\nR:<b>");
+	/* names past HTML_TOK_NAME_MAX - 1 bytes are cut there, split anywhere */
+	expect_sig("<abcdefghijklmnopqrstuvwxyz0123456789ABCD x=1></ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd>",
+	           "\n<abcdefghijklmnopqrstuvwxyz01234 x=[1]\n</abcdefghijklmnopqrstuvwxyz01234");
 }
 
 int main(void)
