@@ -198,6 +198,13 @@ struct el {
 #define EL_POOL_BYTES 8192
 static _Thread_local struct el *el_pool[EL_CLASSES];
 static _Thread_local unsigned el_pool_n[EL_CLASSES];
+/* 1 once the thread's pool is freed at the thread's exit (el_pool_key's
+ * destructor): only then are records kept in it (a worker that stops
+ * would otherwise leave its records behind) */
+static _Thread_local int el_pool_on;
+static pthread_key_t el_pool_key;
+static int el_pool_key_ok;
+static pthread_once_t el_pool_once = PTHREAD_ONCE_INIT;
 static const unsigned el_pool_max[EL_CLASSES] = { /* EL_POOL_BYTES / (class * EL_UNIT) */
 	EL_POOL_BYTES / (1 * EL_UNIT), EL_POOL_BYTES / (2 * EL_UNIT), EL_POOL_BYTES / (3 * EL_UNIT),
 	EL_POOL_BYTES / (4 * EL_UNIT), EL_POOL_BYTES / (5 * EL_UNIT), EL_POOL_BYTES / (6 * EL_UNIT),
@@ -518,13 +525,41 @@ static int hold_release(struct rewriter *rw, uint64_t upto)
 static void el_release(struct rewriter *rw, struct el *e)
 {
 	unsigned c = e->size_class;
-	if (c && el_pool_n[c - 1] < el_pool_max[c - 1]) {
+	if (c && el_pool_on && el_pool_n[c - 1] < el_pool_max[c - 1]) {
 		e->prev_el = el_pool[c - 1];
 		el_pool[c - 1] = e;
 		el_pool_n[c - 1]++;
 	} else {
 		free(e);
 	}
+}
+
+/* Frees the calling thread's pool (at its exit; arg unused). */
+static void el_pool_drain(void *arg)
+{
+	(void)arg;
+	for (unsigned c = 0; c < EL_CLASSES; c++) {
+		while (el_pool[c]) {
+			struct el *e = el_pool[c];
+			el_pool[c] = e->prev_el;
+			free(e);
+		}
+		el_pool_n[c] = 0;
+	}
+	el_pool_on = 0;
+}
+
+static void el_pool_key_init(void)
+{
+	el_pool_key_ok = pthread_key_create(&el_pool_key, el_pool_drain) == 0;
+}
+
+/* Lets this thread keep freed records (see el_pool_on). */
+static void el_pool_start(void)
+{
+	pthread_once(&el_pool_once, el_pool_key_init);
+	/* any value but NULL makes the destructor run */
+	el_pool_on = el_pool_key_ok && pthread_setspecific(el_pool_key, &el_pool_on) == 0;
 }
 
 static void el_free_chain(struct rewriter *rw, struct el *e)
@@ -2973,6 +3008,8 @@ static void make_nonce(char *out, size_t cap)
 struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_opts *o)
 {
 	pthread_once(&tag_once, tag_init);
+	if (!el_pool_on)
+		el_pool_start();
 	/* 49 KB, most of it frames nothing reads before it is pushed */
 	struct rewriter *rw = malloc(sizeof *rw);
 	if (!rw)
