@@ -15,6 +15,9 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define HTML_TOK_MAGIC 0x48544f4bu
 
@@ -41,8 +44,12 @@ struct html_tok {
 
 	/* S_TAG */
 	int tstate, is_end, self_closing, is_long, rec;
-	char name[HTML_TOK_NAME_MAX];
+	unsigned any_upper;  /* an attribute name of the tag has capitals */
 	size_t name_len;
+	/* the tag token handed out: its name is written in tk.name as it is
+	 * read (a copy read back right after the byte stores stalled on
+	 * them, a tenth of the tokenizer's time) */
+	struct html_token tk;
 	struct attr_off attrs[HTML_TOK_MAX_ATTRS];
 	unsigned n_attrs;
 	struct html_attr out_attrs[HTML_TOK_MAX_ATTRS];
@@ -126,6 +133,23 @@ static const unsigned char name_stop[256] = {
 	['Y'] = UPPER, ['Z'] = UPPER,
 };
 
+/* memchr(p, c, end - p), with the first 16 bytes looked at inline: most
+ * texts between tags ("\n  ") and most quoted values ("para") are short,
+ * and for them a libc call cost more than the search. */
+static inline const char *find_byte(const char *p, const char *end, char c)
+{
+#ifdef __SSE2__
+	if (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c)));
+		if (m)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+#endif
+	return memchr(p, c, (size_t)(end - p));
+}
+
 /* Appends n bytes to hold.  Returns 0 or -1 (out of memory). */
 static int hold_add(struct html_tok *t, const char *p, size_t n)
 {
@@ -189,12 +213,13 @@ static void tag_begin(struct html_tok *t, int is_end)
 	t->name_len = 0;
 	t->n_attrs = 0;
 	t->rec = 0;
+	t->any_upper = 0;
 }
 
 static void name_add(struct html_tok *t, unsigned char c)
 {
 	if (t->name_len < HTML_TOK_NAME_MAX - 1)
-		t->name[t->name_len++] = (char)lower(c);
+		t->tk.name[t->name_len++] = (char)lower(c);
 }
 
 /* Emits the finished tag (bytes hold + data[from, end)) and picks the next
@@ -202,7 +227,7 @@ static void name_add(struct html_tok *t, unsigned char c)
 static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
                     const char *data, size_t from, size_t end)
 {
-	struct html_token tk;
+	struct html_token *tk = &t->tk;
 	const char *raw;
 	size_t n;
 	if (t->nhold) {
@@ -214,22 +239,19 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 		raw = data + from;
 		n = end - from;
 	}
-	tk.type = t->is_end ? HTML_TOK_END : HTML_TOK_START;
-	tk.flags = t->self_closing ? HTML_TOK_F_SELF_CLOSING : 0;
+	tk->type = t->is_end ? HTML_TOK_END : HTML_TOK_START;
+	tk->flags = t->self_closing ? HTML_TOK_F_SELF_CLOSING : 0;
 	if (t->is_long || n > t->max_tag)
-		tk.flags |= HTML_TOK_F_LONG;
-	tk.raw = raw;
-	tk.raw_len = n;
-	/* the whole array (calloc'ed, so never uninitialised): a copy of
-	 * fixed size is two moves, a copy of name_len bytes a call */
-	memcpy(tk.name, t->name, sizeof tk.name);
-	tk.name[t->name_len] = 0;
-	tk.name_len = t->name_len;
-	tk.attrs = t->out_attrs;
-	tk.n_attrs = 0;
-	if (!t->is_end && !(tk.flags & HTML_TOK_F_LONG)) {
+		tk->flags |= HTML_TOK_F_LONG;
+	tk->raw = raw;
+	tk->raw_len = n;
+	tk->name[t->name_len] = 0;
+	tk->name_len = t->name_len;
+	tk->attrs = t->out_attrs;
+	tk->n_attrs = 0;
+	if (!t->is_end && !(tk->flags & HTML_TOK_F_LONG)) {
 		size_t lo = 0, need = 1;
-		for (unsigned i = 0; i < t->n_attrs; i++)
+		for (unsigned i = 0; t->any_upper && i < t->n_attrs; i++)
 			need += t->attrs[i].nlen;
 		if (need > t->lnames_cap) {
 			/* names are at most the tag's length, itself bounded */
@@ -257,19 +279,22 @@ static int tag_emit(struct html_tok *t, html_tok_cb cb, void *arg,
 			o->value = raw + a->voff;
 			o->value_len = a->vlen;
 		}
-		tk.n_attrs = t->n_attrs;
+		tk->n_attrs = t->n_attrs;
 	}
 	t->nhold = 0;
-	int rc = cb(arg, &tk);
+	int rc = cb(arg, tk);
 	t->state = S_DATA;
 	if (rc < 0)
 		return -1;
-	if (tk.type == HTML_TOK_START && !t->foreign) {
-		if (t->name_len == 9 && memcmp(t->name, "plaintext", 9) == 0) {
+	/* the names that change the state are of 3, 5 to 8 (raw text) and 9
+	 * (plaintext) bytes: most tags are told by their length alone */
+	_Static_assert(HTML_TOK_NAME_MAX <= 32, "a name's length fits the shift");
+	if (tk->type == HTML_TOK_START && !t->foreign && ((0x3e8u >> t->name_len) & 1)) {
+		if (t->name_len == 9 && memcmp(tk->name, "plaintext", 9) == 0) {
 			t->state = S_PLAIN;
-		} else if (html_tok_is_rawtext(t->name, t->name_len)) {
+		} else if (html_tok_is_rawtext(tk->name, t->name_len)) {
 			t->state = S_RAW;
-			memcpy(t->rawname, t->name, t->name_len);
+			memcpy(t->rawname, tk->name, t->name_len);
 			t->rawname_len = t->name_len;
 		}
 	}
@@ -317,11 +342,22 @@ static int tag_scan(struct html_tok *t, const char *data, size_t *ip, size_t len
 	}
 	goto more; /* not reached: every state is above */
 
-T_NAME_l:
+T_NAME_l: {
+	/* the length in a local: the name's byte stores may alias t->name_len
+	 * for the compiler, which then loaded and stored it for every byte */
+	size_t nl = t->name_len;
 	while (!(name_stop[c] & STOP_TAG)) {
-		name_add(t, c);
-		STAY(T_NAME);
+		if (nl < HTML_TOK_NAME_MAX - 1)
+			t->tk.name[nl++] = (char)lower(c);
+		if (++i == len) {
+			t->name_len = nl;
+			t->tstate = T_NAME;
+			goto more;
+		}
+		c = (unsigned char)data[i];
 	}
+	t->name_len = nl;
+}
 	if (is_ws(c)) NEXT(T_BEFORE_ATTR);
 	if (c == '/') NEXT(T_SELF);
 	goto done; /* '>' */
@@ -359,6 +395,7 @@ T_ATTR_NAME_l: {
 	if (a) {
 		a->upper |= up;
 		a->nlen = POS(i) - a->noff;
+		t->any_upper |= a->upper;
 	}
 	if (c == '>') goto done;
 	if (is_ws(c)) NEXT(T_AFTER_ATTR_NAME);
@@ -394,7 +431,7 @@ T_VAL_DQ_l:
 T_VAL_SQ_l:
 T_VAL_Q_l: {
 	int dq = t->tstate == T_VAL_DQ;
-	const char *q = memchr(data + i, dq ? '"' : '\'', len - i);
+	const char *q = find_byte(data + i, data + len, dq ? '"' : '\'');
 	if (!q) {
 		i = len;
 		goto more; /* t->tstate is already the quote's state */
@@ -483,7 +520,7 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 		switch (t->state) {
 		case S_DATA:
 		in_data: {
-			const char *lt = memchr(data + i, '<', len - i);
+			const char *lt = find_byte(data + i, data + len, '<');
 			size_t p = lt ? (size_t)(lt - data) : len;
 			if (piece(cb, arg, HTML_TOK_TEXT, 0, data + i, p - i) < 0)
 				return -1;
@@ -659,7 +696,7 @@ int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
 				/* "</script" + delimiter: an end tag; the delimiter is
 				 * reconsumed in the tag-name state */
 				tag_begin(t, 1);
-				memcpy(t->name, t->rawname, t->rawname_len);
+				memcpy(t->tk.name, t->rawname, t->rawname_len);
 				t->name_len = t->rawname_len;
 				continue;
 			}

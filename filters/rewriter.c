@@ -52,6 +52,8 @@ enum {
 	T_CELL = 1 << 8,        /* td th */
 	T_FOREIGN = 1 << 9,     /* svg math */
 	T_INTEGRATION = 1 << 10,/* foreignObject desc title inside svg */
+	T_IMPLIED = 1 << 11,    /* li dd dt option optgroup tr a button nobr:
+	                           implied_closes() looks at the name */
 };
 
 struct tag_class { const char *name; unsigned flags; };
@@ -85,14 +87,15 @@ static const struct tag_class tag_classes[] = {
 	{ "h1", T_SPECIAL | T_CLOSES_P | T_HEADING }, { "h2", T_SPECIAL | T_CLOSES_P | T_HEADING },
 	{ "h3", T_SPECIAL | T_CLOSES_P | T_HEADING }, { "h4", T_SPECIAL | T_CLOSES_P | T_HEADING },
 	{ "h5", T_SPECIAL | T_CLOSES_P | T_HEADING }, { "h6", T_SPECIAL | T_CLOSES_P | T_HEADING },
-	{ "li", T_SPECIAL }, { "dd", T_SPECIAL }, { "dt", T_SPECIAL },
+	{ "li", T_SPECIAL | T_IMPLIED }, { "dd", T_SPECIAL | T_IMPLIED }, { "dt", T_SPECIAL | T_IMPLIED },
+	{ "option", T_IMPLIED }, { "optgroup", T_IMPLIED }, { "a", T_IMPLIED }, { "nobr", T_IMPLIED },
 	{ "applet", T_SPECIAL | T_SCOPE }, { "caption", T_SPECIAL | T_SCOPE },
 	{ "html", T_SPECIAL | T_SCOPE | T_TABLE_SCOPE }, { "td", T_SPECIAL | T_SCOPE | T_CELL },
 	{ "th", T_SPECIAL | T_SCOPE | T_CELL }, { "marquee", T_SPECIAL | T_SCOPE },
 	{ "object", T_SPECIAL | T_SCOPE }, { "template", T_SPECIAL | T_SCOPE | T_TABLE_SCOPE | T_HEADISH },
 	{ "tbody", T_SPECIAL | T_SECTION }, { "thead", T_SPECIAL | T_SECTION },
-	{ "tfoot", T_SPECIAL | T_SECTION }, { "tr", T_SPECIAL }, { "colgroup", T_SPECIAL },
-	{ "body", T_SPECIAL }, { "head", T_SPECIAL }, { "button", T_SPECIAL },
+	{ "tfoot", T_SPECIAL | T_SECTION }, { "tr", T_SPECIAL | T_IMPLIED }, { "colgroup", T_SPECIAL },
+	{ "body", T_SPECIAL }, { "head", T_SPECIAL }, { "button", T_SPECIAL | T_IMPLIED },
 	{ "frameset", T_SPECIAL }, { "iframe", T_SPECIAL }, { "noembed", T_SPECIAL },
 	{ "noframes", T_SPECIAL | T_HEADISH }, { "noscript", T_SPECIAL | T_HEADISH },
 	{ "script", T_SPECIAL | T_HEADISH }, { "style", T_SPECIAL | T_HEADISH },
@@ -161,6 +164,18 @@ static unsigned tag_flags_h(const char *name, size_t n, unsigned h)
  * time (these run for every tag). */
 #define NAME_IS(name, n, lit) ((n) == sizeof(lit) - 1 && !memcmp((name), (lit), sizeof(lit) - 1))
 
+/* The first 8 bytes of name[0..n), zero past its end: with the length,
+ * the name's identity up to 8 bytes (nearly all tag names); longer names
+ * compare the rest as well.  (tag_key() is the same for a token's name,
+ * read with one load.) */
+static inline uint64_t name_key(const char *name, size_t n)
+{
+	uint64_t k = 0;
+	for (size_t i = 0; i < n && i < 8; i++)
+		k |= (uint64_t)(unsigned char)name[i] << (8 * i);
+	return k;
+}
+
 /* ---- state ----------------------------------------------------------------- */
 
 /* An element record: what the matcher sees, with its bytes copied so it
@@ -173,11 +188,29 @@ struct el {
 };
 
 /* Records are made and dropped for every element: the freed ones are kept
- * for reuse by size (a few per size, so the memory stays bounded) instead
- * of a malloc and a free each. */
+ * for reuse by size instead of a malloc and a free each.  The lists are
+ * the thread's, not a rewriter's: a rewriter lives for one page, and with
+ * lists of its own every page began with a malloc per record it holds at
+ * once (~50 on a news page, as many frees at its end).  Bounded: at most
+ * EL_POOL_BYTES of records per size class and thread (64 KB in all). */
 #define EL_UNIT 64
 #define EL_CLASSES 8
-#define EL_KEEP 32
+#define EL_POOL_BYTES 8192
+static _Thread_local struct el *el_pool[EL_CLASSES];
+static _Thread_local unsigned el_pool_n[EL_CLASSES];
+/* 1 once the thread's pool is freed at the thread's exit (el_pool_key's
+ * destructor): only then are records kept in it (a worker that stops
+ * would otherwise leave its records behind) */
+static _Thread_local int el_pool_on;
+static pthread_key_t el_pool_key;
+static int el_pool_key_ok;
+static pthread_once_t el_pool_once = PTHREAD_ONCE_INIT;
+static const unsigned el_pool_max[EL_CLASSES] = { /* EL_POOL_BYTES / (class * EL_UNIT) */
+	EL_POOL_BYTES / (1 * EL_UNIT), EL_POOL_BYTES / (2 * EL_UNIT), EL_POOL_BYTES / (3 * EL_UNIT),
+	EL_POOL_BYTES / (4 * EL_UNIT), EL_POOL_BYTES / (5 * EL_UNIT), EL_POOL_BYTES / (6 * EL_UNIT),
+	EL_POOL_BYTES / (7 * EL_UNIT), EL_POOL_BYTES / (8 * EL_UNIT),
+};
+_Static_assert(EL_CLASSES == 8, "el_pool_max lists 8 classes");
 
 struct frame {
 	struct el *el;
@@ -192,6 +225,8 @@ struct frame {
 	uint64_t inner_end;        /* held-stream offset of its end tag, if any */
 	uint8_t has_inner_end;
 	uint8_t tag_slot;          /* its open_tags[] slot (name_hash & 255) */
+	uint64_t key;              /* name_key() of its name: end tags compare
+	                              it, not the record's name */
 };
 
 struct pend {
@@ -242,17 +277,20 @@ struct word_memo { uint64_t id, start, end; };
 enum { AI_AT = 1, AI_INDEXED = 2, AI_SUB = 4, AI_ID = 8, AI_CLASS = 16 };
 #define AINFO_NAME 23
 #define AINFO_SLOTS 128
-struct ainfo { char name[AINFO_NAME]; uint8_t len; uint8_t bits; };
+struct ainfo { uint64_t key; char name[AINFO_NAME]; uint8_t len; uint8_t bits; }; /* key: name_key() */
 
-/* The same for tag names: their T_* flags, whether rules are filed
- * under '<'+name and those rules (the index lookup's answer, the same for
- * every element of the page: a page's p or a elements each asked for the
- * same list), by name_hash() slot; rules NULL when the list could not be
- * kept (the index is asked then). */
-#define TINFO_SLOTS 32
+/* The same for tag names: their T_* flags, their open_tags[] slot
+ * (name_hash() & 255), whether rules are filed under '<'+name and those
+ * rules (the index lookup's answer, the same for every element of the
+ * page: a page's p or a elements each asked for the same list), by
+ * tag_key() slot; rules NULL when the list could not be kept (the index
+ * is asked then).  key: tag_key() of the name, which is the whole name
+ * up to 8 bytes (longer ones compare the rest too); len 0: empty. */
+#define TINFO_SLOTS 64
 struct tinfo {
-	char name[AINFO_NAME]; uint8_t len; uint8_t has_rules; unsigned flags;
+	uint64_t key; uint8_t len; uint8_t has_rules; uint8_t slot; unsigned flags;
 	const struct cosmetic_entry **rules; size_t n_rules;
+	char name[AINFO_NAME];
 };
 
 /* Attributes (name and value) known to add no candidate on this page: a
@@ -356,8 +394,6 @@ struct rewriter {
 	size_t css_cap;
 
 	struct rewriter_stats st;
-	struct el *el_free[EL_CLASSES]; /* records for reuse, by size class */
-	unsigned n_el_free[EL_CLASSES];
 
 	/* the large arrays last: only frames[0] is cleared at the start, the
 	 * others are written before they are read */
@@ -449,6 +485,18 @@ static int emit(struct rewriter *rw, const char *p, size_t n)
 	return out_next(rw, p, n);
 }
 
+/* emit() for a tag's bytes, inline where most go: out, continuing the
+ * run over the chunk (the call cost more than that). */
+static inline int emit_tag(struct rewriter *rw, const char *p, size_t n)
+{
+	if (!(rw->skip_level | rw->n_holding) && rw->run_len && rw->run + rw->run_len == p &&
+	    n <= (size_t)(rw->chunk + rw->chunk_len - p)) {
+		rw->run_len += n;
+		return 0;
+	}
+	return emit(rw, p, n);
+}
+
 static uint64_t hold_pos(const struct rewriter *rw) { return rw->hold_base + rw->hold_len; }
 static uint64_t text_pos(const struct rewriter *rw) { return rw->text_base + rw->text_len; }
 
@@ -477,13 +525,41 @@ static int hold_release(struct rewriter *rw, uint64_t upto)
 static void el_release(struct rewriter *rw, struct el *e)
 {
 	unsigned c = e->size_class;
-	if (c && rw->n_el_free[c - 1] < EL_KEEP) {
-		e->prev_el = rw->el_free[c - 1];
-		rw->el_free[c - 1] = e;
-		rw->n_el_free[c - 1]++;
+	if (c && el_pool_on && el_pool_n[c - 1] < el_pool_max[c - 1]) {
+		e->prev_el = el_pool[c - 1];
+		el_pool[c - 1] = e;
+		el_pool_n[c - 1]++;
 	} else {
 		free(e);
 	}
+}
+
+/* Frees the calling thread's pool (at its exit; arg unused). */
+static void el_pool_drain(void *arg)
+{
+	(void)arg;
+	for (unsigned c = 0; c < EL_CLASSES; c++) {
+		while (el_pool[c]) {
+			struct el *e = el_pool[c];
+			el_pool[c] = e->prev_el;
+			free(e);
+		}
+		el_pool_n[c] = 0;
+	}
+	el_pool_on = 0;
+}
+
+static void el_pool_key_init(void)
+{
+	el_pool_key_ok = pthread_key_create(&el_pool_key, el_pool_drain) == 0;
+}
+
+/* Lets this thread keep freed records (see el_pool_on). */
+static void el_pool_start(void)
+{
+	pthread_once(&el_pool_once, el_pool_key_init);
+	/* any value but NULL makes the destructor run */
+	el_pool_on = el_pool_key_ok && pthread_setspecific(el_pool_key, &el_pool_on) == 0;
 }
 
 static void el_free_chain(struct rewriter *rw, struct el *e)
@@ -504,22 +580,72 @@ static int in_raw(const struct html_token *t, const char *p, size_t n)
 	return a >= r && a + n <= r + t->raw_len;
 }
 
+/* memchr(p, c, n) != NULL, inline for 16 to 64 bytes (a start tag with
+ * attributes is mostly that long, and the call cost more than the
+ * search). */
+static inline int has_byte(const char *p, size_t n, char c)
+{
+#ifdef __SSE2__
+	if (n >= 16 && n <= 64) {
+		const __m128i cc = _mm_set1_epi8(c);
+		__m128i m = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + n - 16)), cc);
+		for (size_t i = 0; i + 16 < n; i += 16)
+			m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), cc));
+		return _mm_movemask_epi8(m) != 0;
+	}
+#endif
+	return memchr(p, c, n) != NULL;
+}
+
+/* A record of a tag's name and no attributes: most elements (those
+ * without attributes, and those whose attributes are borrowed for their
+ * start tag only).  Always of one size: the name (at most
+ * HTML_TOK_NAME_MAX bytes with its NUL) after the header. */
+#define EL_BARE_CLASS ((sizeof(struct el) + HTML_TOK_NAME_MAX + EL_UNIT - 1) / EL_UNIT)
+_Static_assert(EL_BARE_CLASS <= EL_CLASSES, "bare records have a size class");
+
+static struct el *el_new_bare(const struct html_token *t)
+{
+	struct el *e = el_pool[EL_BARE_CLASS - 1];
+	if (e) {
+		el_pool[EL_BARE_CLASS - 1] = e->prev_el;
+		el_pool_n[EL_BARE_CLASS - 1]--;
+	} else if (!(e = malloc(EL_BARE_CLASS * EL_UNIT))) {
+		return NULL;
+	}
+	e->size_class = (uint8_t)EL_BARE_CLASS;
+	char *mem = (char *)e->attrs;
+	memcpy(mem, t->name, HTML_TOK_NAME_MAX); /* fixed size: a few moves, no loop */
+	mem[t->name_len] = 0;
+	e->n.name = mem;
+	e->n.name_len = t->name_len;
+	e->n.attrs = e->attrs;
+	e->n.n_attrs = 0;
+	e->n.prev = NULL;
+	e->n.index = 0;
+	e->prev_el = NULL;
+	return e;
+}
+
 /* Copies a start tag into a record (attributes only when with_attrs). */
 static struct el *el_new(struct rewriter *rw, const struct html_token *t, int with_attrs)
 {
 	unsigned na = with_attrs ? t->n_attrs : 0;
+	if (!na)
+		return el_new_bare(t);
 	size_t names = 0;
 	for (unsigned i = 0; i < na; i++)
 		if (!in_raw(t, t->attrs[i].name, t->attrs[i].name_len))
 			names += t->attrs[i].name_len;
 	size_t raw = na ? t->raw_len : 0; /* the values' bytes */
-	size_t size = sizeof(struct el) + na * sizeof(struct html_attr) + raw + names + t->name_len + 1;
+	size_t nroom = t->name_len < 8 ? 8 : t->name_len + 1; /* see below */
+	size_t size = sizeof(struct el) + na * sizeof(struct html_attr) + raw + names + nroom;
 	size_t c = (size + EL_UNIT - 1) / EL_UNIT;
 	struct el *e;
-	if (c <= EL_CLASSES && rw->el_free[c - 1]) {
-		e = rw->el_free[c - 1];
-		rw->el_free[c - 1] = e->prev_el;
-		rw->n_el_free[c - 1]--;
+	if (c <= EL_CLASSES && el_pool[c - 1]) {
+		e = el_pool[c - 1];
+		el_pool[c - 1] = e->prev_el;
+		el_pool_n[c - 1]--;
 	} else {
 		e = malloc(c <= EL_CLASSES ? c * EL_UNIT : size);
 		if (!e)
@@ -527,12 +653,16 @@ static struct el *el_new(struct rewriter *rw, const struct html_token *t, int wi
 	}
 	e->size_class = (uint8_t)(c <= EL_CLASSES ? c : 0);
 	char *mem = (char *)(e->attrs + na);
-	for (size_t i = 0; i < t->name_len; i++)
-		mem[i] = t->name[i]; /* a few bytes: inline, not a memcpy call */
+	if (t->name_len < 8) {
+		memcpy(mem, t->name, 8); /* one move (the token's name has 32 bytes) */
+	} else {
+		for (size_t i = 0; i < t->name_len; i++)
+			mem[i] = t->name[i]; /* a few bytes: inline, not a memcpy call */
+	}
 	mem[t->name_len] = 0;
 	e->n.name = mem;
 	e->n.name_len = t->name_len;
-	mem += t->name_len + 1;
+	mem += nroom;
 	if (raw)
 		memcpy(mem, t->raw, raw);
 	char *nm = mem + raw;
@@ -1156,7 +1286,8 @@ static int pop_frame(struct rewriter *rw)
 	if (rw->html_level >= rw->depth) rw->html_level = 0;
 	if (rw->head_level >= rw->depth) rw->head_level = 0;
 	if (rw->body_level >= rw->depth) rw->body_level = 0;
-	html_tok_set_foreign(rw->tok, rw->frames[rw->depth - 1].foreign);
+	if (rw->frames[rw->depth - 1].foreign != f->foreign)
+		html_tok_set_foreign(rw->tok, rw->frames[rw->depth - 1].foreign);
 	return 0;
 }
 
@@ -1412,12 +1543,19 @@ static int meta_csp(struct rewriter *rw, const struct html_token *t)
 
 /* ---- start tags ------------------------------------------------------------------------- */
 
+/* 1 when frame f is an element named name[0..n) (key: its name_key()). */
+static inline int frame_is(const struct frame *f, uint64_t key, const char *name, size_t n)
+{
+	return f->key == key && f->el->n.name_len == n && (n <= 8 || !memcmp(f->el->n.name + 8, name + 8, n - 8));
+}
+
 /* Index of the topmost frame named name above a boundary (stop flags), or 0. */
 static unsigned find_in_scope(struct rewriter *rw, const char *name, size_t n, unsigned stop)
 {
+	uint64_t key = name_key(name, n);
 	for (unsigned i = rw->depth - 1; i > 0; i--) {
 		struct frame *f = &rw->frames[i];
-		if (f->el->n.name_len == n && !memcmp(f->el->n.name, name, n))
+		if (frame_is(f, key, name, n))
 			return i;
 		if (f->flags & stop)
 			return 0;
@@ -1456,6 +1594,8 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 	if ((fl & T_HEADING) && top && (rw->frames[top].flags & T_HEADING))
 		if (pop_to(rw, top) < 0)
 			return -1;
+	if (!(fl & (T_IMPLIED | T_CELL | T_SECTION)))
+		return 0; /* most tags: none of the names below */
 	if ((NAME_IS(name, n, "li") && rw->open_tags[slot_li]) ||
 	    ((NAME_IS(name, n, "dd") || NAME_IS(name, n, "dt")) && (rw->open_tags[slot_dd] || rw->open_tags[slot_dt]))) {
 		int li = name[0] == 'l';
@@ -1515,9 +1655,9 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 	return 0;
 }
 
-/* Pushes an element record; returns its frame index, 0 when too deep. */
-/* (h: name_hash of its name) */
-static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign, unsigned h)
+/* Pushes an element record; returns its frame index, 0 when too deep.
+ * (h: name_hash of its name, or its low 8 bits) */
+static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign, unsigned h, uint64_t key)
 {
 	if (rw->depth > MAX_DEPTH)
 		return 0;
@@ -1527,13 +1667,15 @@ static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign
 	el_adopt(rw, &rw->frames[lvl - 1], e);
 	memset(f, 0, sizeof *f);
 	f->tag_slot = (uint8_t)(h & 255);
+	f->key = key;
 	f->el = e;
 	f->flags = fl;
 	f->foreign = (uint8_t)foreign;
 	f->in_start = rw->in_off;
 	f->hold_start = hold_pos(rw);
 	rw->path[lvl - 1] = &e->n;
-	html_tok_set_foreign(rw->tok, foreign);
+	if (rw->frames[lvl - 1].foreign != foreign)
+		html_tok_set_foreign(rw->tok, foreign);
 	return lvl;
 }
 
@@ -1726,23 +1868,42 @@ static unsigned ainfo_compute(struct rewriter *rw, const char *name, size_t n)
 	return bits;
 }
 
-/* The AI_* bits of attribute name (from the cache when there). */
-static unsigned ainfo_get(struct rewriter *rw, const char *name, size_t n)
+/* The AI_* bits of attribute at of token t (from the cache when there).
+ * A name is known by its name_key() and length (and the rest of its
+ * bytes past 8): read with one load when the token's bytes go on for 8
+ * more (nearly always: a value or at least '>' follows), not byte by
+ * byte, and compared as one word (a byte loop's exit, at a different
+ * length for each attribute of a tag, was mispredicted most times). */
+static unsigned ainfo_get(struct rewriter *rw, const struct html_token *t, const struct html_attr *at)
 {
+	const char *name = at->name;
+	size_t n = at->name_len;
 	if (n == 0 || n >= AINFO_NAME)
 		return ainfo_compute(rw, name, n);
-	/* the middle byte too: data-* names share their first bytes, and
-	 * many their last and length */
-	unsigned s = ((unsigned char)name[0] * 7u + (unsigned char)name[n / 2] * 37u + (unsigned char)name[n - 1] +
-	              (unsigned)n * 13u) & (AINFO_SLOTS - 1);
-	struct ainfo *a = &rw->ainfo[s];
-	if (a->len == n && short_eq(a->name, name, n))
+	uint64_t key;
+	if (in_raw(t, name, n > 8 ? n : 8)) {
+		memcpy(&key, name, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		key &= n >= 8 ? ~0ull : (1ull << (8 * n)) - 1;
+#else
+		key = name_key(name, n);
+#endif
+	} else {
+		key = name_key(name, n);
+	}
+	uint64_t h = key + n;
+	if (n > 8) /* data-* names share their first bytes, many their length */
+		h += (uint64_t)(unsigned char)name[n / 2] << 8 ^ (uint64_t)(unsigned char)name[n - 1] << 16;
+	struct ainfo *a = &rw->ainfo[(h * 0x9e3779b97f4a7c15ull) >> 57];
+	if (a->key == key && a->len == n && (n <= 8 || short_eq(a->name + 8, name + 8, n - 8)))
 		return a->bits;
 	a->bits = (uint8_t)ainfo_compute(rw, name, n);
+	a->key = key;
 	memcpy(a->name, name, n);
 	a->len = (uint8_t)n;
 	return a->bits;
 }
+_Static_assert(AINFO_SLOTS == 128, "ainfo_get() takes 7 bits");
 
 /* isspace() of the C locale (quell sets no other), without the call. */
 static int ascii_space(unsigned char c)
@@ -1812,44 +1973,69 @@ static size_t word_lookup(struct rewriter *rw, uint64_t h0, const char *w, size_
 	return cosmetic_page_lookup(rw->page, h, cand, max);
 }
 
-/* The T_* flags of tag name (h: its name_hash), and in *has_rules
- * whether rules are filed under it (when has_rules is not NULL). */
-static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsigned h, int *has_rules)
+/* The first 8 bytes of a token's tag name, zero past its end: the
+ * name's identity for names up to 8 bytes (nearly all), read with one
+ * load (html_token.name is HTML_TOK_NAME_MAX bytes, so the load stays in
+ * it whatever the length). */
+static inline uint64_t tag_key(const struct html_token *t)
 {
-	struct tinfo *ti = &rw->tinfo[h & (TINFO_SLOTS - 1)];
-	if (n && n < AINFO_NAME && ti->len == n && short_eq(ti->name, name, n)) {
-		if (has_rules) {
-			*has_rules = ti->has_rules;
-			rw->tag_rules = ti->rules;
-			rw->n_tag_rules = ti->n_rules;
-		}
-		return ti->flags;
-	}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t k;
+	_Static_assert(HTML_TOK_NAME_MAX >= 8, "tag_key reads 8 bytes");
+	memcpy(&k, t->name, 8);
+	size_t n = t->name_len;
+	return n >= 8 ? k : k & ((1ull << (8 * n)) - 1); /* (n < 8: no shift by 64) */
+#else
+	return name_key(t->name, t->name_len); /* the same number, byte by byte */
+#endif
+}
+
+static inline struct tinfo *tinfo_slot(struct rewriter *rw, uint64_t key, size_t n)
+{
+	return &rw->tinfo[((key + n) * 0x9e3779b97f4a7c15ull) >> 58];
+}
+_Static_assert(TINFO_SLOTS == 64, "tinfo_slot() takes 6 bits");
+
+/* Fills ti for tag name (key: its tag_key()) when it can be kept; the
+ * answer in *out either way.  Out of line: a page has few tag names. */
+__attribute__((noinline)) static void tinfo_fill(struct rewriter *rw, struct tinfo *ti, const char *name,
+                                                 size_t n, uint64_t key, struct tinfo *out)
+{
+	unsigned h = name_hash(name, n);
 	const struct cosmetic_entry **rules = NULL;
-	unsigned fl = tag_flags_h(name, n, h);
 	/* all of them, as match_rules() would be given with no other
 	 * candidate before them (it takes a prefix when it has some), in
 	 * rw->cand: it holds candidates only while match_rules() runs */
 	size_t nr = rw->page ? cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), name, n),
 	                                            rw->cand, MAX_CAND) : 0;
-	int r = nr != 0;
-	if (r && n && n < AINFO_NAME && (rules = malloc(nr * sizeof *rules)))
+	int keep = n && n < AINFO_NAME;
+	if (nr && keep && (rules = malloc(nr * sizeof *rules)))
 		memcpy(rules, rw->cand, nr * sizeof *rules);
-	if (n && n < AINFO_NAME) {
-		memcpy(ti->name, name, n);
-		ti->len = (uint8_t)n;
-		ti->has_rules = (uint8_t)r;
-		ti->flags = fl;
+	out->key = key;
+	out->len = (uint8_t)(keep ? n : 0);
+	out->has_rules = nr != 0;
+	out->slot = (uint8_t)(h & 255);
+	out->flags = tag_flags_h(name, n, h);
+	out->rules = rules;
+	out->n_rules = nr;
+	if (keep) {
 		free(ti->rules);
-		ti->rules = rules;
-		ti->n_rules = nr;
+		*ti = *out;
+		memcpy(ti->name, name, n);
 	}
-	if (has_rules) {
-		*has_rules = r;
-		rw->tag_rules = rules;
-		rw->n_tag_rules = nr;
-	}
-	return fl;
+}
+
+/* The tinfo of the token's tag name: the cached one, or *tmp filled
+ * (valid until the next call). */
+static inline const struct tinfo *tinfo_get(struct rewriter *rw, const struct html_token *t, struct tinfo *tmp)
+{
+	uint64_t key = tag_key(t);
+	size_t n = t->name_len;
+	struct tinfo *ti = tinfo_slot(rw, key, n);
+	if (ti->key == key && ti->len == n && n && (n <= 8 || short_eq(ti->name + 8, t->name + 8, n - 8)))
+		return ti;
+	tinfo_fill(rw, ti, t->name, n, key, tmp);
+	return tmp;
 }
 
 static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsigned bits,
@@ -2066,7 +2252,7 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 	const struct cosmetic_entry **cand = rw->cand;
 	size_t nc = 0;
 	for (unsigned i = 0; i < t->n_attrs; i++) {
-		unsigned bits = ainfo_get(rw, t->attrs[i].name, t->attrs[i].name_len);
+		unsigned bits = ainfo_get(rw, t, &t->attrs[i]);
 		if (bits)
 			attr_candidates_memo(rw, &t->attrs[i], bits, cand, &nc);
 	}
@@ -2192,7 +2378,7 @@ static int push_virtual(struct rewriter *rw, const char *name, unsigned fl, unsi
 	struct el *e = el_virtual(rw, name);
 	if (!e)
 		return -1;
-	*level = push(rw, e, fl, 0, name_hash(name, strlen(name)));
+	*level = push(rw, e, fl, 0, name_hash(name, strlen(name)), name_key(name, strlen(name)));
 	if (!*level)
 		el_release(rw, e); /* too deep: cannot happen at the top, but never leak */
 	return 0;
@@ -2221,12 +2407,16 @@ static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
 	return 0;
 }
 
-/* (on_start and on_end are kept out of on_token: inlined, they made
- * every text token pay for their registers) */
-__attribute__((noinline)) static int on_start(struct rewriter *rw, const struct html_token *t)
+/* A start tag (on_start() below is its token's callback). */
+__attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, const struct html_token *t)
 {
-	unsigned th = name_hash(t->name, t->name_len);
-	unsigned fl = tinfo_get(rw, t->name, t->name_len, th, &rw->tag_has_rules);
+	struct tinfo tmp;
+	const struct tinfo *ti = tinfo_get(rw, t, &tmp);
+	unsigned fl = ti->flags, th = ti->slot;
+	uint64_t key = ti->key; /* tag_key(t) */
+	rw->tag_has_rules = ti->has_rules;
+	rw->tag_rules = ti->rules;
+	rw->n_tag_rules = ti->n_rules;
 	const char *nm = t->name;
 	size_t nl = t->name_len;
 	int in_foreign = rw->frames[rw->depth - 1].foreign;
@@ -2253,7 +2443,7 @@ __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct 
 	 * matched, its record borrows the token's for this start tag (its
 	 * matching happens here) instead of a copy; not when a value holds
 	 * a reference, which the copy decodes */
-	int borrow = matchable && !rw->keep_attrs && t->n_attrs && !memchr(t->raw, '&', t->raw_len);
+	int borrow = matchable && !rw->keep_attrs && t->n_attrs && !has_byte(t->raw, t->raw_len, '&');
 	struct el *e = el_new(rw, t, matchable && !borrow);
 	if (!e)
 		return -1;
@@ -2277,7 +2467,7 @@ __attribute__((noinline)) static int on_start(struct rewriter *rw, const struct 
 		rw->path[rw->depth - 1] = &e->n;
 		lvl = rw->depth;
 	} else {
-		lvl = push(rw, e, fl, foreign, th);
+		lvl = push(rw, e, fl, foreign, th, key);
 		if (!lvl) {
 			el_release(rw, e);
 			if (enter_passthrough(rw, "document nested too deeply") < 0)
@@ -2342,19 +2532,28 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 		else if (rc > 0)
 			rc = 0;
 	} else {
-		rc = emit(rw, t->raw, t->raw_len);
+		rc = emit_tag(rw, t->raw, t->raw_len);
 	}
 	return rc;
 }
 
 /* ---- end tags ----------------------------------------------------------------------------- */
 
-__attribute__((noinline)) static int on_end(struct rewriter *rw, const struct html_token *t)
+/* An end tag (on_end() below is its token's callback). */
+__attribute__((always_inline)) static inline int end_tag(struct rewriter *rw, const struct html_token *t)
 {
 	const char *nm = t->name;
 	size_t nl = t->name_len;
-	unsigned target = 0;
-	unsigned fl = tinfo_get(rw, nm, nl, name_hash(nm, nl), NULL);
+	unsigned target = 0, top = rw->depth - 1;
+	if (top && frame_is(&rw->frames[top], tag_key(t), nm, nl) && !NAME_IS(nm, nl, "body") &&
+	    !NAME_IS(nm, nl, "html") && !NAME_IS(nm, nl, "head")) {
+		/* the usual end tag, of the current element: every rule below
+		 * finds that one first (a heading's, a cell's, a foreign one's) */
+		target = top;
+		goto close;
+	}
+	struct tinfo tmp;
+	unsigned fl = tinfo_get(rw, t, &tmp)->flags;
 	if (NAME_IS(nm, nl, "body") || NAME_IS(nm, nl, "html")) {
 		/* the body stays open for what follows; the late style goes here */
 		if (NAME_IS(nm, nl, "body") && !rw->skip_level && style_late(rw) < 0)
@@ -2404,9 +2603,10 @@ __attribute__((noinline)) static int on_end(struct rewriter *rw, const struct ht
 		return emit(rw, t->raw, t->raw_len); /* ignored by the parser */
 	if (pop_to(rw, target + 1) < 0)
 		return -1;
+close:
 	rw->frames[target].inner_end = hold_pos(rw);
 	rw->frames[target].has_inner_end = 1;
-	if (emit(rw, t->raw, t->raw_len) < 0)
+	if (emit_tag(rw, t->raw, t->raw_len) < 0)
 		return -1;
 	rw->in_off += t->raw_len; /* the element ends after its end tag */
 	int rc = pop_frame(rw);
@@ -2415,6 +2615,28 @@ __attribute__((noinline)) static int on_end(struct rewriter *rw, const struct ht
 }
 
 /* ---- token dispatch --------------------------------------------------------------------- */
+
+/* The callbacks of start and end tags, called by on_token() in its last
+ * statement (a jump: one function's registers saved per tag, not two).
+ * (They are kept out of on_token: inlined, they made every text token
+ * pay for their registers.)  Return 0 or -1, as on_token. */
+__attribute__((noinline)) static int on_start(struct rewriter *rw, const struct html_token *t)
+{
+	int rc = start_tag(rw, t);
+	rw->in_off += t->raw_len;
+	if (rc < 0)
+		rw->failed = 1;
+	return rc;
+}
+
+__attribute__((noinline)) static int on_end(struct rewriter *rw, const struct html_token *t)
+{
+	int rc = end_tag(rw, t);
+	rw->in_off += t->raw_len;
+	if (rc < 0)
+		rw->failed = 1;
+	return rc;
+}
 
 /* After pends were dropped (e NULL): the bytes no pend holds any more go
  * out.  Returns 0 or -1. */
@@ -2691,31 +2913,22 @@ static int text_add(struct rewriter *rw, const char *p, size_t n, int rawtext)
 	return text_pos(rw) > rw->early_at && rw->visible != before ? early_check(rw) : 0;
 }
 
-static int on_token(void *arg, const struct html_token *t)
+/* The tokens on_token() leaves: text that something waits for or that
+ * does not continue the output run, comments and the like, and every
+ * token once the page passes through unrewritten or is an over-long
+ * tag's.  Returns 0 or -1, as on_token. */
+__attribute__((noinline)) static int on_token_slow(struct rewriter *rw, const struct html_token *t)
 {
-	struct rewriter *rw = arg;
 	int rc;
-	if (t->type == HTML_TOK_TEXT && !rw->n_pends && !rw->n_holding && !rw->skip_level &&
-	    !rw->passthrough && !(t->flags & HTML_TOK_F_LONG)) {
-		/* most tokens: text nothing waits for, straight out (what
-		 * text_add and emit come to then) */
-		rc = out_next(rw, t->raw, t->raw_len);
-		rw->in_off += t->raw_len;
-		if (rc < 0)
-			rw->failed = 1;
-		return rc;
-	}
 	if (rw->passthrough)
 		rc = out_bytes(rw, t->raw, t->raw_len);
 	else if (t->flags & HTML_TOK_F_LONG)
 		rc = enter_passthrough(rw, "over-long tag") < 0 ? -1 : out_bytes(rw, t->raw, t->raw_len);
+	else if (t->type == HTML_TOK_START)
+		return on_start(rw, t);
+	else if (t->type == HTML_TOK_END)
+		return on_end(rw, t);
 	else switch (t->type) {
-	case HTML_TOK_START:
-		rc = on_start(rw, t);
-		break;
-	case HTML_TOK_END:
-		rc = on_end(rw, t);
-		break;
 	case HTML_TOK_TEXT:
 		rc = (rw->active ? text_add(rw, t->raw, t->raw_len, (t->flags & HTML_TOK_F_RAWTEXT) != 0) : 0) < 0 ? -1 : emit(rw, t->raw, t->raw_len);
 		break;
@@ -2727,6 +2940,28 @@ static int on_token(void *arg, const struct html_token *t)
 	if (rc < 0)
 		rw->failed = 1;
 	return rc;
+}
+
+static int on_token(void *arg, const struct html_token *t)
+{
+	struct rewriter *rw = arg;
+	/* most tokens: text nothing waits for, straight out (what text_add
+	 * and emit come to then), and most of those continue the run; the
+	 * rest in a function of its own, so this path saves no registers */
+	if (t->type == HTML_TOK_TEXT && !(rw->n_pends | rw->n_holding | rw->skip_level | (unsigned)rw->passthrough) &&
+	    !(t->flags & HTML_TOK_F_LONG) && rw->run_len && rw->run + rw->run_len == t->raw &&
+	    t->raw_len <= (size_t)(rw->chunk + rw->chunk_len - t->raw)) {
+		rw->run_len += t->raw_len;
+		rw->in_off += t->raw_len;
+		return 0;
+	}
+	if (!((t->flags & HTML_TOK_F_LONG) | (unsigned)rw->passthrough)) {
+		if (t->type == HTML_TOK_START)
+			return on_start(rw, t);
+		if (t->type == HTML_TOK_END)
+			return on_end(rw, t);
+	}
+	return on_token_slow(rw, t);
 }
 
 /* ---- API ----------------------------------------------------------------------------------- */
@@ -2773,6 +3008,8 @@ static void make_nonce(char *out, size_t cap)
 struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_opts *o)
 {
 	pthread_once(&tag_once, tag_init);
+	if (!el_pool_on)
+		el_pool_start();
 	/* 49 KB, most of it frames nothing reads before it is pushed */
 	struct rewriter *rw = malloc(sizeof *rw);
 	if (!rw)
@@ -2821,12 +3058,6 @@ void rewriter_free(struct rewriter *rw)
 		el_free_chain(rw, rw->frames[i].last_child);
 		el_free_chain(rw, rw->frames[i].el); /* with the earlier siblings it owns */
 	}
-	for (unsigned c = 0; c < EL_CLASSES; c++)
-		while (rw->el_free[c]) {
-			struct el *e = rw->el_free[c];
-			rw->el_free[c] = e->prev_el;
-			free(e);
-		}
 	for (unsigned i = 0; i < TINFO_SLOTS; i++)
 		free(rw->tinfo[i].rules);
 	html_tok_free(rw->tok);

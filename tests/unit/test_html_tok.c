@@ -263,6 +263,57 @@ static void test_09_tag_starts_at_chunk_ends(void **state)
 	free(whole);
 }
 
+/* Text up to '<' and quoted values up to their quote are looked for in
+ * the first 16 bytes inline, then with memchr: the delimiter at every
+ * offset around 16, with chunk ends anywhere (chunks of 1 to 40 bytes);
+ * capitals in some attribute names of a tag and none in the next. */
+static void test_10_short_scans(void **state)
+{
+	for (int k = 0; k < 40; k++) {
+		char doc[512], want[512];
+		char run[64];
+		memset(run, 'x', (size_t)k);
+		run[k] = 0;
+		snprintf(doc, sizeof doc, "%s<i a=\"%s\" B='%s'>%s</i>", run, run, run, run);
+		snprintf(want, sizeof want, "%s%s\n<i a=[%s] b=[%s]%s%s\n</i", k ? "\nT:" : "", run, run, run,
+		         k ? "\nT:" : "", run);
+		expect_sig(doc, want);
+		size_t len = strlen(doc);
+		for (int c = 2; c <= 40; c += 3) {
+			struct rec o = tokenize(doc, len, 10 + c, 0, 1);
+			assert_int_equal(o.rn, len);
+			assert_memory_equal(o.raw, doc, len);
+			assert_string_equal(o.sig, want);
+			free(o.sig);
+			free(o.raw);
+		}
+	}
+	expect_sig("<i A=1><i b=2 C=3><i d=4 e=5>", "\n<i a=[1]\n<i b=[2] c=[3]\n<i d=[4] e=[5]");
+}
+
+/* Every start tag that changes the state (raw-text elements, plaintext),
+ * told first by its name's length, and names of those lengths that do
+ * not. */
+static void test_11_state_names(void **state)
+{
+	static const char *const raw[] = { "xmp", "style", "title", "script", "iframe", "noembed", "textarea",
+		"noframes", "noscript" };
+	for (size_t k = 0; k < sizeof raw / sizeof *raw; k++) {
+		char doc[128], want[160];
+		snprintf(doc, sizeof doc, "<%s><b>x</b></%s>y", raw[k], raw[k]);
+		snprintf(want, sizeof want, "\n<%s\nR:<b>x</b>\n</%s\nT:y", raw[k], raw[k]);
+		expect_sig(doc, want);
+	}
+	expect_sig("<div><b>x</b></div><table><b>y</b><button><b>z</b><section><b>w</b><fieldset><b>v</b>"
+	           "<plaintexx><b>u</b>",
+	           "\n<div\n<b\nT:x\n</b\n</div\n<table\n<b\nT:y\n</b\n<button\n<b\nT:z\n</b\n<section\n<b\nT:w\n</b"
+	           "\n<fieldset\n<b\nT:v\n</b\n<plaintexx\n<b\nT:u\n</b");
+	expect_sig("<PlainText><b>", "\n<plaintext\nR:<b>");
+	/* names past HTML_TOK_NAME_MAX - 1 bytes are cut there, split anywhere */
+	expect_sig("<abcdefghijklmnopqrstuvwxyz0123456789ABCD x=1></ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd>",
+	           "\n<abcdefghijklmnopqrstuvwxyz01234 x=[1]\n</abcdefghijklmnopqrstuvwxyz01234");
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -279,6 +330,8 @@ int main(void)
 		cmocka_unit_test(test_07_long_tag),
 		cmocka_unit_test(test_08_unfinished_at_end),
 		cmocka_unit_test(test_09_tag_starts_at_chunk_ends),
+		cmocka_unit_test(test_10_short_scans),
+		cmocka_unit_test(test_11_state_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

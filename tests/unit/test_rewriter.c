@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,213 @@ static char *slurp(const char *path, size_t *len)
 	fclose(f);
 	*len = (size_t)n;
 	return b;
+}
+
+/* Tag names are known by their first 8 bytes and length (tag_key) and
+ * compared further only past 8 bytes: names that share their first 8
+ * bytes and length must stay apart in the tag cache, in rules filed
+ * under the tag and in end tags (an end tag of the current element
+ * closes it directly, any other one takes the parser's way); names of
+ * 8 bytes and fewer that differ in the last byte too. */
+static void test_54_tag_keys(void **state)
+{
+	expect(R("##x-widget-b", "##abcdefgh"),
+	       "<x-widget-a>1</x-widget-a><x-widget-b>2</x-widget-b><x-widget-a>3<x-widget-b>4</x-widget-b>5</x-widget-a>"
+	       "<abcdefgi>6</abcdefgi><abcdefgh>7</abcdefgh><abcdefg>8</abcdefg>",
+	       "<x-widget-a>1</x-widget-a><x-widget-a>35</x-widget-a><abcdefgi>6</abcdefgi><abcdefg>8</abcdefg>");
+	/* an end tag of another long name of the same first bytes does not
+	 * close the open one (ignored), so the rest stays inside it */
+	expect(R("##x-widget-a"),
+	       "<div><x-widget-a>1</x-widget-b>2</x-widget-a>3</div><p>4",
+	       "<div>3</div><p>4");
+	/* end tags of the current element, of an ancestor (implied closes),
+	 * of a heading closing another heading, of a foreign element */
+	expect(R("##.ad"),
+	       "<div><p>1<b>2</div><h2>t</h3><i class=ad>x</i><svg><g><rect class=\"ad\"/></g></svg><span>3</span>",
+	       "<div><p>1<b>2</div><h2>t</h3><svg><g></g></svg><span>3</span>");
+	/* records of names of 1 to 31 bytes (the longest kept), read as
+	 * ancestors and earlier siblings */
+	expect(R("##x-0123456789abcdefghijklmnopqrs > b", "##q + i", "##x-0123456789abcdefghijklmnopqr ~ u"),
+	       "<x-0123456789abcdefghijklmnopqrs><b>1</b></x-0123456789abcdefghijklmnopqrs>"
+	       "<x-0123456789abcdefghijklmnopqr><b>2</b></x-0123456789abcdefghijklmnopqr><u>3</u>"
+	       "<q>4</q><i>5</i><qq>6</qq><i>7</i>",
+	       "<x-0123456789abcdefghijklmnopqrs></x-0123456789abcdefghijklmnopqrs>"
+	       "<x-0123456789abcdefghijklmnopqr><b>2</b></x-0123456789abcdefghijklmnopqr>"
+	       "<q>4</q><qq>6</qq><i>7</i>");
+	/* many elements: records are reused (and siblings cut) across them */
+	char doc[64 * 1024], want[64 * 1024];
+	size_t d = 0, w = 0;
+	d += (size_t)snprintf(doc + d, sizeof doc - d, "<div>");
+	w += (size_t)snprintf(want + w, sizeof want - w, "<div>");
+	for (int i = 0; i < 600; i++) {
+		const char *cl = i % 7 == 3 ? "ad" : "para";
+		char el[160];
+		snprintf(el, sizeof el, "<p class=%s data-i=%d>t%d<a href=/x%d>l</a></p>\n", cl, i, i, i % 13);
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "%s", el);
+		if (i % 7 != 3)
+			w += (size_t)snprintf(want + w, sizeof want - w, "%s", el);
+		else
+			w += (size_t)snprintf(want + w, sizeof want - w, "\n");
+	}
+	snprintf(doc + d, sizeof doc - d, "</div>");
+	snprintf(want + w, sizeof want - w, "</div>");
+	expect(R("##.ad"), doc, want);
+}
+
+/* Attribute names are known by their first 8 bytes and length (read with
+ * one load when the tag goes on for 8 more bytes, byte by byte at its
+ * end or when lower-cased apart): names sharing their first 8 bytes,
+ * of 8 bytes and one byte less or more, at the tag's end, in capitals;
+ * an '&' anywhere in tags of 16 to 64 bytes and around them keeps the
+ * values decoded. */
+static void test_55_attribute_name_keys(void **state)
+{
+	expect(R("##[data-parb]", "##[data-pa]", "##[abcdefgh]"),
+	       "<p data-para=1>1</p><p data-parb=1>2</p><p data-par>3</p><p data-parb>4</p><p DATA-PARB=x>5</p>"
+	       "<p data-pa>6</p><p data-pab>7</p><p abcdefgh>8</p><p abcdefg=1>9</p><p abcdefghi>10</p>"
+	       "<p x=1 ABCDEFGH>11</p><p class=\"data-parb\">12</p>",
+	       "<p data-para=1>1</p><p data-par>3</p><p data-pab>7</p><p abcdefg=1>9</p><p abcdefghi>10</p>"
+	       "<p class=\"data-parb\">12</p>");
+	static char doc[32768], want[32768];
+	size_t d = 0, w = 0;
+	for (int pad = 0; pad <= 60; pad++) {
+		/* the tag's only '&' at every place in tags of 16 to 90 bytes */
+		const char *z = "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz";
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "<a t=\"%.*s\" href=\"&amp;ad=\">k</a>", pad, z);
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "<a href=\"&amp;ad=\" t=\"%.*s\">k</a>", pad, z);
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "<a t=\"%.*s\" href=\"&amp;id=\">k</a>", pad, z);
+		w += (size_t)snprintf(want + w, sizeof want - w, "<a t=\"%.*s\" href=\"&amp;id=\">k</a>", pad, z);
+	}
+	assert_true(d < sizeof doc && w < sizeof want);
+	expect(R("##a[href*=\"&ad=\"]"), doc, want);
+}
+
+/* Element records come from a per-thread pool of freed ones by size
+ * (rewriter after rewriter: each expect() runs five): records of every
+ * size class and past them, reused for elements whose ancestors' and
+ * siblings' attributes the rules read, must match as new ones. */
+static void test_56_record_pool(void **state)
+{
+	static char doc[1 << 20], want[1 << 20];
+	size_t d = 0, w = 0;
+	const char *z = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
+	for (int i = 0; i < 400; i++) {
+		int len = (i * 37) % 700; /* attribute bytes: records of 1 to 12 units */
+		char attrs[1024];
+		size_t a = 0;
+		for (int k = len; k > 0; k -= 80)
+			a += (size_t)snprintf(attrs + a, sizeof attrs - a, " data-%d=\"%.*s\"", k, k > 80 ? 80 : k, z);
+		attrs[a] = 0;
+		const char *cl = i % 5 == 2 ? "box x" : "box";
+		char el[4096];
+		/* removed: an .ad under a div whose class has x, or right after
+		 * an i with data-k="go" */
+		int gone1 = i % 5 == 2, gone2 = i % 3 == 1;
+		snprintf(el, sizeof el, "<div class=\"%s\"%s><p%s>t</p><i data-k=%s>s</i>",
+		         cl, attrs, attrs, gone2 ? "go" : "no");
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "%s<b class=ad>a</b><u class=ad>b</u></div>\n", el);
+		w += (size_t)snprintf(want + w, sizeof want - w, "%s%s%s</div>\n", el, gone1 ? "" : "<b class=ad>a</b>",
+		                      gone1 || gone2 ? "" : "<u class=ad>b</u>");
+	}
+	assert_true(d < sizeof doc && w < sizeof want);
+	expect(R("##.x > .ad", "##i[data-k=\"go\"] ~ u.ad"), doc, want);
+}
+
+/* The input offsets of removals (--explain): start and end tags are
+ * handled by their own callbacks, which count the bytes themselves;
+ * text, comments, void and implied-closed elements between them, every
+ * way of splitting. */
+struct spans { char s[512]; size_t n; };
+
+static void on_explain(void *arg, const struct rewriter_removal *r)
+{
+	struct spans *sp = arg;
+	sp->n += (size_t)snprintf(sp->s + sp->n, sizeof sp->s - sp->n, "[%llu,%llu)",
+	                          (unsigned long long)r->start, (unsigned long long)r->end);
+}
+
+static void test_57_removal_offsets(void **state)
+{
+	static const char doc[] = "<p>ab<!--c--><i class=ad>x<br></i> t<img class=ad><ul><li class=ad>1<li>2</ul>"
+	                          "<div><b class=ad>y</div>z<i class=ad>w</i>";
+	/* the i, the img, the li closed by the next li, the b closed by
+	 * </div>, the last i closed by the end of input */
+	struct cosmetic *c = build(R("##.ad"));
+	const char *want = NULL;
+	for (int mode = 0; mode < 3; mode++) {
+		struct cosmetic_page *pg = cosmetic_page_new(c, "www.example.com", 0);
+		assert_non_null(pg);
+		struct spans sp = { { 0 }, 0 };
+		struct rewriter_opts ro = { 0 };
+		ro.nonce = NONCE;
+		ro.explain = on_explain;
+		ro.explain_arg = &sp;
+		struct rewriter *rw = rewriter_new(pg, &ro);
+		assert_non_null(rw);
+		struct out o = { calloc(1, 1), 0, 1 };
+		size_t len = strlen(doc);
+		for (size_t i = 0; i < len;) {
+			size_t n = mode == 0 ? len : mode == 1 ? 1 : 1 + (size_t)(rand() % 7);
+			if (n > len - i)
+				n = len - i;
+			assert_int_equal(rewriter_feed(rw, doc + i, n, 0, sink, &o), 0);
+			i += n;
+		}
+		assert_int_equal(rewriter_feed(rw, NULL, 0, 1, sink, &o), 0);
+		rewriter_free(rw);
+		cosmetic_page_free(pg);
+		free(o.p);
+		if (!want)
+			want = strdup(sp.s);
+		assert_string_equal(sp.s, want);
+	}
+	char expect_s[256];
+	const char *d = doc;
+	size_t i1 = (size_t)(strstr(d, "<i class=ad>x") - d), e1 = (size_t)(strstr(d, "</i> t") - d) + 4;
+	size_t i2 = (size_t)(strstr(d, "<img") - d), e2 = i2 + strlen("<img class=ad>");
+	size_t i3 = (size_t)(strstr(d, "<li class=ad>") - d), e3 = (size_t)(strstr(d, "<li>2") - d);
+	size_t i4 = (size_t)(strstr(d, "<b class=ad>") - d), e4 = (size_t)(strstr(d, "</div>") - d);
+	size_t i5 = (size_t)(strstr(d, "<i class=ad>w") - d), e5 = strlen(d);
+	snprintf(expect_s, sizeof expect_s, "[%zu,%zu)[%zu,%zu)[%zu,%zu)[%zu,%zu)[%zu,%zu)", i1, e1, i2, e2, i3, e3, i4,
+	         e4, i5, e5);
+	assert_string_equal(want, expect_s);
+	free((void *)want);
+	cosmetic_free(c);
+}
+
+/* A thread's pool of records is freed when the thread ends (LeakSanitizer
+ * in the sanitized run reports the records of a worker that stopped):
+ * rewriters on threads that end, output checked. */
+struct pool_job { const struct cosmetic *c; char *out; };
+
+static void *pool_thread(void *arg)
+{
+	struct pool_job *j = arg;
+	static const char doc[] = "<div><p class=ad>1</p><p class=\"x y\">2</p><ul><li>3<li class=ad>4</ul></div>";
+	struct opts op = { 0 };
+	j->out = run_split(j->c, doc, strlen(doc), 1, &op);
+	return NULL;
+}
+
+static void test_58_pool_thread_exit(void **state)
+{
+	struct cosmetic *c = build(R("##.ad", "##div > .y"));
+	for (int k = 0; k < 4; k++) {
+		struct pool_job j = { c, NULL };
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, pool_thread, &j), 0);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		assert_non_null(j.out);
+		char *s;
+		while ((s = strstr(j.out, STYLE_OPEN))) {
+			char *e = strstr(s, "</style>");
+			assert_non_null(e);
+			memmove(s, e + 8, strlen(e + 8) + 1);
+		}
+		assert_string_equal(j.out, "<div><ul><li>3</ul></div>");
+		free(j.out);
+	}
+	cosmetic_free(c);
 }
 
 /* ---- byte preservation ------------------------------------------------------- */
@@ -346,6 +554,13 @@ static void test_30_implied_end_tags(void **state)
 	expect(R("##.ad"), "<div><p class=ad>x<p>y</div>", "<div><p>y</div>");
 	expect(R("##.ad"), "<p class=ad>x<span><div>y</div></span>", "<div>y</div></span>");
 	expect(R("##.ad"), "<li><span class=ad>x<li>y", "<li><li>y");
+	/* optgroup, table sections, header cells (the names looked at only
+	 * for tags flagged T_IMPLIED, T_CELL or T_SECTION) */
+	expect(R("##.ad"), "<select><optgroup class=ad><option>a<optgroup>b</select>", "<select><optgroup>b</select>");
+	expect(R("##.ad"), "<select><option class=ad>a<optgroup>b</select>", "<select><optgroup>b</select>");
+	expect(R("##.ad"), "<table><tbody class=ad><tr><td>a<tbody><tr><th>b</table>", "<table><tbody><tr><th>b</table>");
+	expect(R("##.ad"), "<table><tr><th class=ad>a<th>b</table>", "<table><tr><th>b</table>");
+	expect(R("##.ad"), "<div><span class=ad>a<section>b</div>", "<div></div>");
 }
 
 static void test_31_void_and_foreign(void **state)
@@ -920,6 +1135,11 @@ int main(void)
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),
+		cmocka_unit_test(test_54_tag_keys),
+		cmocka_unit_test(test_55_attribute_name_keys),
+		cmocka_unit_test(test_56_record_pool),
+		cmocka_unit_test(test_57_removal_offsets),
+		cmocka_unit_test(test_58_pool_thread_exit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
