@@ -5,7 +5,8 @@
  * long runs of the input go out by reference to the input's own memory,
  * which stays alive until the client's buffer lets go of them (the chain
  * and the filter freed before); and the input held that way per response
- * stays under its bound when the output is never drained.
+ * stays under its bound when the output is never drained.  Lists without
+ * any cosmetic rule: the page is declined and passes untouched.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -265,6 +266,35 @@ static void test_pinned_bound(void **state)
 	free(page);
 }
 
+/* Lists with network rules only: the filter declines every page (before
+ * asking the page's rules), the body is not transformed. */
+static void test_no_cosmetic_rules(void **state)
+{
+	(void)state;
+	static const char net[] = "||ads.example^\n";
+	char err[256];
+	struct lists_source src = { "n", NULL, net, sizeof net - 1 };
+	struct engine *e = engine_build(&src, 1, err, sizeof err);
+	assert_non_null(e);
+	engine_publish(e);
+	struct html_filter_stats before, after;
+	html_filter_get_stats(&before);
+	struct headers *h = headers_new();
+	static const struct chain_filter *const table[] = { &chain_html_filter };
+	struct chain *c = chain_new_table(table, 1);
+	struct chain_msg m = { "http://a.test/", "GET", 200, h, NULL, "text/html", "", 0, 0, NULL, 0, NULL };
+	struct chain_framing f = { HTTP1_BODY_CLOSE, -1, 1 };
+	int close = 0;
+	assert_int_equal(chain_open(c, &m, &f, &close), 0);
+	assert_int_equal(chain_transforms(c), 0);
+	html_filter_get_stats(&after);
+	assert_int_equal(after.declined, before.declined + 1);
+	assert_int_equal(after.pages, before.pages);
+	chain_free(c);
+	headers_free(h);
+	assert_int_equal(setup(NULL), 0);            /* the rules of the other tests */
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -274,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_output_any_split),
 		cmocka_unit_test(test_reference_lifetime),
 		cmocka_unit_test(test_pinned_bound),
+		cmocka_unit_test(test_no_cosmetic_rules),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
