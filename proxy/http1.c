@@ -1120,7 +1120,15 @@ int http1_chunk_write(struct evbuffer *out, struct evbuffer *data)
 	size_t n = evbuffer_get_length(data);
 	if (n == 0)
 		return 0;
-	if (evbuffer_add_printf(out, "%zx\r\n", n) < 0 || evbuffer_add_buffer(out, data) != 0 ||
+	/* the size line by hand: evbuffer_add_printf's vsnprintf cost more
+	 * than the rest of the chunk's framing */
+	char line[2 * sizeof n + 2], *p = line + sizeof line;
+	*--p = '\n';
+	*--p = '\r';
+	do
+		*--p = "0123456789abcdef"[n & 15];
+	while (n >>= 4);
+	if (evbuffer_add(out, p, (size_t)(line + sizeof line - p)) != 0 || evbuffer_add_buffer(out, data) != 0 ||
 	    evbuffer_add(out, "\r\n", 2) != 0)
 		return -1;
 	return 0;

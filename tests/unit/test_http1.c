@@ -698,6 +698,22 @@ static void test_27_chunk_writer(void **state)
 	assert_int_equal(evbuffer_get_length(out), strlen(want));
 	assert_memory_equal(evbuffer_pullup(out, -1), want, strlen(want));
 
+	/* the size line in lower-case hex, every digit count */
+	static const size_t sizes[] = { 1, 15, 16, 255, 256, 4096, 117229, 1048575, 1048576 };
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		struct evbuffer *o = evbuffer_new(), *d = evbuffer_new();
+		char *body = calloc(1, sizes[i]), line[32];
+		assert_non_null(body);
+		evbuffer_add(d, body, sizes[i]);
+		assert_int_equal(http1_chunk_write(o, d), 0);
+		int ll = snprintf(line, sizeof line, "%zx\r\n", sizes[i]);
+		assert_int_equal(evbuffer_get_length(o), (size_t)ll + sizes[i] + 2);
+		assert_memory_equal(evbuffer_pullup(o, ll), line, (size_t)ll);
+		free(body);
+		evbuffer_free(o);
+		evbuffer_free(d);
+	}
+
 	/* round trip through the decoder */
 	struct http1_chunked *d = http1_chunked_new(64);
 	struct evbuffer *dec = evbuffer_new();
