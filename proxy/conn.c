@@ -64,6 +64,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -114,6 +115,9 @@ struct exchange {
 	int resp_close;                 /* the origin closes after this response */
 	int close_delim;                /* the client's body ends with our close */
 	int lowat;                      /* SO_RCVLOWAT set on the origin's socket */
+	int lowat_slow;                 /* the origin filled no LOWAT in LOWAT_WAIT_MS */
+	int lowat_timer;                /* lowat_ev is assigned */
+	struct event lowat_ev;          /* see set_lowat */
 	struct chain *chain;
 	uint64_t bytes_out;             /* to the client, head included */
 	char verdict[24];
@@ -247,6 +251,8 @@ static void exchange_free(struct conn *c)
 	if (!x)
 		return;
 	access_log(c, x);
+	if (x->lowat_timer)
+		event_del(&x->lowat_ev);
 	upstream_cancel(x->ureq);
 	if (x->up)
 		upstream_release(x->up, 0);
@@ -1112,16 +1118,26 @@ static void on_upstream(struct upstream *u, int status, const char *why, void *a
 }
 
 #define LOWAT_MAX (128 * 1024)
+#define LOWAT_WAIT_MS 20
+
+static void lowat_expired(evutil_socket_t fd, short what, void *arg);
 
 /* A large Content-Length body arrives in small pieces, each a wake-up and a
  * read; SO_RCVLOWAT makes the kernel wake us once a useful amount is there
  * (never more than the body still owes, so the end is not held back).
  * Plain origin sockets only; set back to 1 before the connection is reused
- * or pooled. */
+ * or pooled.
+ *
+ * The kernel holds bytes below the mark back from epoll for as long as it
+ * takes, so an origin slower than the mark would stall the client's stream
+ * (a 1 KB/s trickle: two minutes between wake-ups, and io_timeout firing
+ * while bytes are arriving).  A timer bounds that: when LOWAT_WAIT_MS pass
+ * without a read, the origin is slower than LOWAT_MAX per LOWAT_WAIT_MS
+ * (6.4 MB/s) and the rest of the response is read as it comes. */
 static void set_lowat(struct conn *c, int want)
 {
 	struct exchange *x = c->x;
-	if (c->tls || !x->up || want == x->lowat || (want > 1 && x->lowat > 1 && want >= x->lowat))
+	if (c->tls || !x->up || want == x->lowat || (want > 1 && (x->lowat_slow || (x->lowat > 1 && want >= x->lowat))))
 		return;
 	evutil_socket_t fd = bufferevent_getfd(upstream_bev(x->up));
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0)
@@ -1130,11 +1146,37 @@ static void set_lowat(struct conn *c, int want)
 
 static void update_lowat(struct conn *c)
 {
-	int64_t left = chain_remaining(c->x->chain);
-	if (left > 0 && !chain_transforms(c->x->chain))
+	struct exchange *x = c->x;
+	int64_t left = chain_remaining(x->chain);
+	if (left > 0 && !chain_transforms(x->chain))
 		set_lowat(c, left < LOWAT_MAX ? (int)left : LOWAT_MAX);
-	else if (c->x->lowat > 1)
+	else if (x->lowat > 1)
 		set_lowat(c, 1);
+	if (x->lowat > 1) {
+		/* (re)armed after every read: it fires only when a whole
+		 * LOWAT_WAIT_MS passed without one */
+		if (!x->lowat_timer) {
+			event_assign(&x->lowat_ev, bufferevent_get_base(c->client), -1, 0, lowat_expired, c);
+			x->lowat_timer = 1;
+		}
+		struct timeval tv = { 0, LOWAT_WAIT_MS * 1000 };
+		event_add(&x->lowat_ev, &tv);
+	} else if (x->lowat_timer) {
+		event_del(&x->lowat_ev);
+	}
+}
+
+static void lowat_expired(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	/* not reading because the client is behind says nothing of the
+	 * origin: the next relay arms the timer again */
+	if (!c->x || c->x->lowat <= 1 || c->paused_up)
+		return;
+	c->x->lowat_slow = 1;
+	set_lowat(c, 1);
 }
 
 /* ---- the response down ---------------------------------------------------------- */
@@ -1144,6 +1186,8 @@ static void response_done(struct conn *c)
 	struct exchange *x = c->x;
 	if (x->lowat > 1)
 		set_lowat(c, 1);
+	if (x->lowat_timer)
+		event_del(&x->lowat_ev);
 	struct bufferevent *ub = upstream_bev(x->up);
 	int reusable = !x->resp_close && x->req_done &&
 	               evbuffer_get_length(bufferevent_get_input(ub)) == 0;

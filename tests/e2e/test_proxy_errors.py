@@ -274,3 +274,53 @@ def test_19_io_timeout_aborts_stalled_body(quell, raw_origin):
     t0 = time.time()
     r = curl("-x", q.proxy, "-o", "/dev/null", "http://127.0.0.1:%d/" % srv.port)
     assert r.returncode == 18 and time.time() - t0 < 5
+
+
+def _trickle(total, piece, every):
+    """An origin sending a Content-Length body of total bytes, piece bytes
+    every `every` seconds (a slow origin far away)."""
+    def run(conn, server):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                     b"Content-Length: %d\r\n\r\n" % total)
+        sent = 0
+        while sent < total:
+            n = min(piece, total - sent)
+            try:
+                conn.sendall(b"t" * n)
+            except OSError:
+                return
+            sent += n
+            time.sleep(every)
+    return run
+
+
+def test_20_slow_origin_streams_without_waiting_for_the_read_mark(quell, raw_origin):
+    # quell asks the kernel to wake it only once a large piece of a big
+    # body is there (SO_RCVLOWAT); a slow origin must still stream: its
+    # first bytes reach the client at once, not after 128 KB gathered
+    # (here that would take 25 s)
+    srv = raw_origin(_trickle(400_000, 1000, 0.2))
+    q = quell()
+    s = socket.create_connection(("127.0.0.1", q.port), timeout=10)
+    s.sendall(b"GET http://127.0.0.1:%d/slow HTTP/1.1\r\nHost: x\r\n\r\n" % srv.port)
+    r = Reader(s, 10)
+    t0 = time.time()
+    while b"\r\n\r\n" not in r.buf:
+        r.fill()
+    body = r.buf.split(b"\r\n\r\n", 1)[1]
+    while len(body) < 2000:
+        r.fill()
+        body = r.buf.split(b"\r\n\r\n", 1)[1]
+    assert time.time() - t0 < 2.5, "the first 2 KB took %.1f s" % (time.time() - t0)
+    s.close()
+
+
+def test_21_slow_origin_is_not_an_io_timeout(quell, raw_origin):
+    # bytes arriving more slowly than the read mark fills are progress:
+    # 30 KB at 1 KB every 0.1 s with io_timeout 1s arrive whole
+    srv = raw_origin(_trickle(30_000, 1000, 0.1))
+    q = quell(["io_timeout 1s"])
+    r = curl("-x", q.proxy, "-s", "-o", "-", "http://127.0.0.1:%d/slow" % srv.port)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert len(r.stdout) == 30_000
