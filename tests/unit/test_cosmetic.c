@@ -141,6 +141,15 @@ static void test_03_domains(void **state)
 	p = cosmetic_page_new(c, "notgoogle.com", 0);
 	assert_string_equal(lookup(p, key('.', "entity")), "");
 	cosmetic_page_free(p);
+	/* public suffixes are remembered for the last host: hosts of one
+	 * length with suffixes of other lengths, each asked twice */
+	const char *hosts[] = { "ab.google.com", "google.com.au", "ab.google.com", "google.com.au",
+	                        "xgoogle.co.uk", "xgoogle.co.uk" };
+	for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+		p = cosmetic_page_new(c, hosts[i], 0);
+		assert_string_equal(lookup(p, key('.', "entity")), hosts[i][0] == 'x' ? "" : "google.*##.entity");
+		cosmetic_page_free(p);
+	}
 	cosmetic_free(c);
 }
 
