@@ -255,12 +255,18 @@ struct tinfo {
 	const struct cosmetic_entry **rules; size_t n_rules;
 };
 
-/* Attributes (name and value) known to add no candidate on this page: a
- * page repeats the same class lists and attribute values on element after
+/* What an attribute (name and value) added to the candidates on this
+ * page: a page repeats the same class lists, ids and links element after
  * element, and each one otherwise costs a scan, a key hash per class
- * token or value word and an index probe per key.  key: attr_key() of
- * the name and value, 0 for an empty slot; direct-mapped. */
-#define ATTR_MEMO 256
+ * token, value word or window and an index probe per key.  Direct-mapped
+ * by attr_key() (slots valid by a bit of attr_valid[], so the table is
+ * never cleared); the rules found, in the order found, are n entries of
+ * attr_pool from off.  Bounded: ATTR_MEMO slots and ATTR_POOL rules
+ * (once the pool is full only attributes that found none are kept),
+ * 48 KB made on first use. */
+#define ATTR_MEMO 1024
+#define ATTR_POOL 4096
+struct attr_memo { uint64_t key; uint32_t off, n; };
 
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
@@ -328,7 +334,10 @@ struct rewriter {
 	const uint64_t *pair;      /* the page's "[name=word" filter */
 	uint16_t open_tags[256];   /* open elements by tag name hash */
 	struct ainfo ainfo[AINFO_SLOTS];
-	uint64_t attr_memo[ATTR_MEMO];
+	uint64_t attr_valid[ATTR_MEMO / 64]; /* attr_memo[] slots in use */
+	struct attr_memo *attr_memo; /* ATTR_MEMO slots, then the pool; NULL until used */
+	const struct cosmetic_entry **attr_pool;
+	uint32_t attr_pool_n;
 	struct tinfo tinfo[TINFO_SLOTS];
 	int tag_has_rules;         /* of the start tag being matched */
 	const struct cosmetic_entry **tag_rules; /* its tinfo's rules (NULL: ask the index) */
@@ -1852,9 +1861,13 @@ static unsigned tinfo_get(struct rewriter *rw, const char *name, size_t n, unsig
 	return fl;
 }
 
-static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsigned bits,
-                            const struct cosmetic_entry **cand, size_t *ncp)
+/* Returns 1 when what it added depends on the candidates before *ncp (a
+ * value with more windows than it remembers dropped rules found there
+ * already), 0 when the same attribute adds the same rules anywhere. */
+static int attr_candidates(struct rewriter *rw, const struct html_attr *a, unsigned bits,
+                           const struct cosmetic_entry **cand, size_t *ncp)
 {
+	int ctx = 0;
 	size_t nc = *ncp;
 	if (bits & AI_AT)
 		nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('@'), a->name, a->name_len),
@@ -1922,6 +1935,7 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 				continue;
 			}
 			size_t base = nc;
+			ctx = 1;
 			for (size_t g = 0; g < got; g++) {
 				const struct cosmetic_entry *e = cand[base + g];
 				int dup = 0;
@@ -1971,6 +1985,7 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 			nc += word_lookup(rw, h0, v + ws, n - ws, cand + nc, MAX_CAND - nc);
 	}
 	*ncp = nc;
+	return ctx;
 }
 
 /* How many bytes <= 0x20 p[0..n) begins with: indentation between tags
@@ -2032,20 +2047,42 @@ static uint64_t attr_key(const struct html_attr *a)
 	return h ? h : 1;
 }
 
-/* attr_candidates() through attr_memo[]: an attribute that found no rule
- * before is not looked up again.  Only a lookup that had room for every
- * rule (the candidate array not full) proves there is none. */
+/* attr_candidates() through attr_memo[]: an attribute seen before adds
+ * the rules it found then, without a lookup (the same rules in the same
+ * order: matching sees the same candidates).  Only a lookup that had room
+ * for every rule (the candidate array not full after it) is kept, and not
+ * one whose result depended on the candidates before it. */
 static void attr_candidates_memo(struct rewriter *rw, const struct html_attr *a, unsigned bits,
                                  const struct cosmetic_entry **cand, size_t *ncp)
 {
+	if (!rw->attr_memo) {
+		rw->attr_memo = malloc(ATTR_MEMO * sizeof *rw->attr_memo + ATTR_POOL * sizeof *rw->attr_pool);
+		if (!rw->attr_memo) {
+			attr_candidates(rw, a, bits, cand, ncp); /* no memory: no memo */
+			return;
+		}
+		rw->attr_pool = (const struct cosmetic_entry **)(void *)(rw->attr_memo + ATTR_MEMO);
+	}
 	uint64_t key = attr_key(a);
-	uint64_t *slot = &rw->attr_memo[(key ^ (key >> 40)) & (ATTR_MEMO - 1)];
-	if (*slot == key)
-		return;
+	unsigned si = (unsigned)(key ^ (key >> 40)) & (ATTR_MEMO - 1);
+	struct attr_memo *m = &rw->attr_memo[si];
+	int valid = rw->attr_valid[si / 64] >> (si % 64) & 1;
 	size_t before = *ncp;
-	attr_candidates(rw, a, bits, cand, ncp);
-	if (*ncp == before && before < MAX_CAND)
-		*slot = key;
+	if (valid && m->key == key && before + m->n < MAX_CAND) {
+		memcpy(cand + before, rw->attr_pool + m->off, m->n * sizeof *cand);
+		*ncp = before + m->n;
+		return;
+	}
+	int ctx = attr_candidates(rw, a, bits, cand, ncp);
+	size_t got = *ncp - before;
+	if (ctx || *ncp >= MAX_CAND || got > ATTR_POOL - rw->attr_pool_n)
+		return;
+	m->key = key;
+	m->off = rw->attr_pool_n;
+	m->n = (uint32_t)got;
+	memcpy(rw->attr_pool + m->off, cand + before, got * sizeof *cand);
+	rw->attr_pool_n += (uint32_t)got;
+	rw->attr_valid[si / 64] |= 1ull << (si % 64);
 }
 
 /* 0 when s needs an ancestor with a tag no open element has (the count
@@ -2835,6 +2872,7 @@ void rewriter_free(struct rewriter *rw)
 	free(rw->text);
 	free(rw->dec);
 	free(rw->memo);
+	free(rw->attr_memo);
 	free(rw->css);
 	free(rw->host);
 	rw->magic = 0;

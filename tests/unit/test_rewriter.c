@@ -702,6 +702,40 @@ static void test_51_value_windows(void **state)
 	expect(rules, doc, want);
 }
 
+/* Attributes that found rules, seen again: the same rules are tried
+ * (remembered lists replayed: on other tags, a class listed twice, rules
+ * with conditions, words of indexed values and windows); a value whose
+ * windows outrun those the lookup remembers drops rules an earlier
+ * attribute found, so what it adds depends on that attribute and is not
+ * replayed where it is absent. */
+static void test_54_attribute_memo_found(void **state)
+{
+	expect(R("##b.x", "##i.x.z", "##[data-k*=\"promo\"]", "##a[href*=\"/promo/\"]", "##em.q:has-text(go)"),
+	       "<i class=\"x y\">1</i><b class=\"x y\">2</b><i class=\"x y\">3</i><b class=\"x y\">4</b>"
+	       "<i class=\"x z\">5</i><i class=\"x z\">6</i><p data-k=promo-1>7</p><p data-k=promo-1>8</p>"
+	       "<a href=/promo/>9</a><a href=/promo/>10</a><em class=\"q q\">go</em><em class=\"q q\">stay</em>"
+	       "<em class=\"q q\">go on</em>",
+	       "<i class=\"x y\">1</i><i class=\"x y\">3</i><em class=\"q q\">stay</em>");
+	static char rules_txt[40][32], val[512], doc[2048];
+	const char *rules[41];
+	for (int i = 0; i < 39; i++) {
+		snprintf(rules_txt[i], sizeof rules_txt[i], "##i[title*=\"k%d\"]", 10 + i);
+		rules[i] = rules_txt[i];
+	}
+	rules[39] = "##b[title*=\"k49\"]";
+	rules[40] = NULL;
+	val[0] = 0;
+	for (int i = 0; i < 39; i++)
+		snprintf(val + strlen(val), sizeof val - strlen(val), "k%d ", 10 + i);
+	/* the first title (the one matched) finds k49's rule; the second's
+	 * 40th window finds it again, dropped as found */
+	snprintf(doc, sizeof doc, "<b title=k49 title=\"%sk49\">1</b><b title=\"%sk49\">2</b><b title=\"%s\">3</b>",
+	         val, val, val);
+	char want[1024];
+	snprintf(want, sizeof want, "<b title=\"%s\">3</b>", val);
+	expect(rules, doc, want);
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -917,6 +951,7 @@ int main(void)
 		cmocka_unit_test(test_50_borrowed_attributes),
 		cmocka_unit_test(test_51_value_windows),
 		cmocka_unit_test(test_53_value_words),
+		cmocka_unit_test(test_54_attribute_memo_found),
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),
