@@ -37,6 +37,8 @@
 #define EXPLAIN_TEXT 96
 #define GUARD_TEXT 3000        /* see text_guard() */
 #define HIDE_ATTR " data-quell-hide"
+#define EARLY_PREFIX 256       /* raw text bytes a prefix test reads */
+#define REF_MAX 12             /* raw bytes of a reference decode_refs reads */
 
 /* ---- tag classes --------------------------------------------------------- */
 
@@ -2094,6 +2096,62 @@ static int ancestor_open(const struct rewriter *rw, const struct sel *s)
 	return !tag || rw->open_tags[name_hash(tag, n) & 255] != 0;
 }
 
+/* The beginning of the text of the element whose start tag t is, read
+ * ahead in the caller's chunk: the bytes after the tag up to the first
+ * '<' (a child, a comment or the end tag: what follows may not be its own
+ * text yet), the first '&' (the tests see references decoded) or
+ * FIRST_TEXT bytes (the prefix tests read the leading blanks and four
+ * bytes after them).  Every byte of it reaches the element's text as it
+ * is (text tokens carry their exact bytes), and nothing comes before it.
+ * Returns its length (0 when the tag is not in the chunk, or raw text
+ * follows it), *p its start. */
+#define FIRST_TEXT 64
+static size_t blank_run(const char *p, size_t n);
+static size_t first_text(const struct rewriter *rw, const struct html_token *t, const char **p)
+{
+	/* (as integers: t->raw may point into the tokenizer's own buffer) */
+	uintptr_t c = (uintptr_t)rw->chunk, r = (uintptr_t)t->raw;
+	if (!rw->chunk || r < c || r + t->raw_len > c + rw->chunk_len)
+		return 0;
+	const char *a = t->raw + t->raw_len;
+	size_t n = (size_t)(c + rw->chunk_len - (r + t->raw_len)), k = 0;
+	if (n > FIRST_TEXT)
+		n = FIRST_TEXT;
+	if (n == 0 || *a == '<')
+		return 0; /* (most: a child first) */
+	if (html_tok_is_rawtext(t->name, t->name_len) || NAME_IS(t->name, t->name_len, "plaintext"))
+		return 0;
+	/* sixteen bytes a step (SSE2) */
+	const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&');
+	for (; k + 16 <= n; k += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(a + k));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, lt), _mm_cmpeq_epi8(x, amp)));
+		if (m) {
+			k += (unsigned)__builtin_ctz(m);
+			break;
+		}
+	}
+	while (k < n && a[k] != '<' && a[k] != '&')
+		k++;
+	/* blanks alone (indentation before a child) decide no label test:
+	 * not worth asking */
+	if (blank_run(a, k) == k)
+		return 0;
+	*p = a;
+	return k;
+}
+
+/* 1 when a text test of s that a beginning of the text may decide
+ * (sel_early_mask: early) turns down every text beginning with
+ * text[0..n): the pend early_check would drop at its first text. */
+static int early_refused(const struct sel *s, uint32_t early, const char *text, size_t n)
+{
+	for (; early; early &= early - 1)
+		if (sel_cond_test_prefix(s, (unsigned)__builtin_ctz(early), text, n) == 0)
+			return 1;
+	return 0;
+}
+
 /* Runs the page's rules on the element at frame lvl (or a void element not
  * pushed: lvl = depth and path extended by the caller).  Returns the
  * action: 0 keep, 1 remove, 2 hide; -1 error. */
@@ -2122,6 +2180,9 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 	const struct cosmetic_entry *const *uni;
 	size_t nu = cosmetic_page_universal(rw->page, &uni);
 	int action = 0;
+	const char *ft = NULL;
+	size_t ftl = 0;
+	int ft_made = 0;
 	for (size_t i = 0; i < nc + nu; i++) {
 		const struct cosmetic_entry *e = i < nc ? cand[i] : uni[i - nc];
 		const struct sel *s = cosmetic_entry_sel(e);
@@ -2150,6 +2211,16 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 			for (size_t k = rw->n_pends; i < n_attr && k-- > 0 && rw->pends[k].level >= lvl && !dup;)
 				dup = rw->pends[k].e == e && !rw->pends[k].target;
 			if (dup)
+				continue;
+			/* a label rule ("p:has-text(/^Advertisement/)") whose test
+			 * the first words already turn down: no pend (the one
+			 * early_check would drop as they arrive: same output) */
+			uint32_t early = sel_early_mask(s);
+			if (early && !ft_made) {
+				ftl = first_text(rw, t, &ft);
+				ft_made = 1;
+			}
+			if (early && ftl && early_refused(s, early, ft, ftl))
 				continue;
 			struct pend *p = pend_add(rw);
 			if (!p)
@@ -2501,8 +2572,6 @@ static int release_guarded(struct rewriter *rw)
 	return changed ? release_dropped(rw, changed) : 0;
 }
 
-#define EARLY_PREFIX 256       /* raw text bytes a prefix test reads */
-#define REF_MAX 12             /* raw bytes of a reference decode_refs reads */
 
 /* 1 when a text test of p can no longer pass, judged on the beginning of
  * its text up to end (vis, amps: the counters there).  The text a deeper

@@ -736,6 +736,36 @@ static void test_54_attribute_memo_found(void **state)
 	expect(rules, doc, want);
 }
 
+/* Label rules decided on the first words read ahead after the start tag
+ * (no pend when they refuse them): the same output as the pends that
+ * wait for the text (1-byte splits never read ahead), for words after
+ * blanks, a reference, a child or a comment first, words cut by a
+ * reference, raw text; a refused element holds nothing back (no
+ * look-ahead overflow on a start tag longer than the bound). */
+static void test_55_first_text(void **state)
+{
+	const char *const rules[] = { "##p:has-text(/^[\\s]*+(?:advertisement|anzeige)[\\s]*+$/i)",
+	                              "##li:has-text(/^[\\s]*+advertisement/i)",
+	                              "##textarea:has-text(/^[\\s]*+advertisement/i)", NULL };
+	expect(rules,
+	       "<p>Advertisement</p><p>News</p><p> \n Anzeige </p><p>&nbsp;Advertisement</p><p><b>Advertisement</b></p>"
+	       "<p>\n  <i>ADVERTISEMENT</i>\n</p><p>Adv&shy;ertisement</p><p>Advertisement <i>x</i></p>"
+	       "<p>An<!-- -->zeige</p><p>Annonce</p><ul><li>Advertisements here<li>Other</ul>"
+	       "<textarea>Advertisement</textarea><textarea>Other</textarea>",
+	       "<p>News</p><p>Advertisement <i>x</i></p><p>Annonce</p><ul><li>Other</ul><textarea>Other</textarea>");
+	struct cosmetic *c = build(rules);
+	struct opts op = { 0 };
+	op.lookahead = 16;
+	const char *doc = "<p class=\"abcdefghijklmnop\">News</p><p class=\"abcdefghijklmnop\">Advertisement</p>";
+	char *out = rewrite_c(c, doc, strlen(doc), &op);
+	/* the second waits for its text past the bound: passed unchanged;
+	 * the first is refused at its start tag */
+	assert_string_equal(out, doc);
+	assert_int_equal(op.st.lookahead_overflows, 1);
+	free(out);
+	cosmetic_free(c);
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -952,6 +982,7 @@ int main(void)
 		cmocka_unit_test(test_51_value_windows),
 		cmocka_unit_test(test_53_value_words),
 		cmocka_unit_test(test_54_attribute_memo_found),
+		cmocka_unit_test(test_55_first_text),
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),
