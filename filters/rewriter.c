@@ -2088,12 +2088,12 @@ static void attr_candidates_memo(struct rewriter *rw, const struct html_attr *a,
 }
 
 /* 0 when s needs an ancestor with a tag no open element has (the count
- * is by hash: a collision only costs the full match). */
+ * is by hash: a collision only costs the full match; sel_ancestor_hash()
+ * is name_hash() of the tag, made when the rule was parsed). */
 static int ancestor_open(const struct rewriter *rw, const struct sel *s)
 {
-	size_t n;
-	const char *tag = sel_ancestor_tag(s, &n);
-	return !tag || rw->open_tags[name_hash(tag, n) & 255] != 0;
+	uint32_t h = sel_ancestor_hash(s);
+	return !h || rw->open_tags[h & 255] != 0;
 }
 
 /* The beginning of the text of the element whose start tag t is, read

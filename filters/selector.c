@@ -118,6 +118,7 @@ struct sel {
 	const char *ancestor_tag;   /* a tag some ancestor of the subject must
 	                               have, or NULL */
 	size_t ancestor_tag_len;
+	uint32_t ancestor_hash;     /* FNV-1a of ancestor_tag (sel_ancestor_tag) */
 	const struct attr_test *anc_test; /* an attribute test an ancestor must
 	                               pass (single alternative, not relative),
 	                               or NULL */
@@ -2406,6 +2407,9 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 			if (x->c[j].tag) {
 				s->ancestor_tag = x->c[j].tag;
 				s->ancestor_tag_len = x->c[j].tag_len;
+				s->ancestor_hash = 2166136261u;
+				for (size_t i = 0; i < x->c[j].tag_len; i++)
+					s->ancestor_hash = (s->ancestor_hash ^ (unsigned char)x->c[j].tag[i]) * 16777619u;
 				break;
 			}
 		}
@@ -2604,6 +2608,7 @@ int sel_reads_others(const struct sel *s) { return s->reads_others; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
 int sel_tag_only(const struct sel *s) { return s->tag_only && s->stream_ok; }
+uint32_t sel_ancestor_hash(const struct sel *s) { return s->ancestor_hash; }
 const char *sel_ancestor_tag(const struct sel *s, size_t *len)
 {
 	*len = s->ancestor_tag_len;

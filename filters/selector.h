@@ -177,5 +177,10 @@ int sel_tag_only(const struct sel *s);
 /* A tag name one of the subject's ancestors must have for s to match
  * ("nav a": nav), or NULL. */
 const char *sel_ancestor_tag(const struct sel *s, size_t *len);
+/* Its 32-bit FNV-1a hash (offset basis 2166136261, prime 16777619, over
+ * its bytes), made once: callers that count open elements by that hash
+ * ask it for every candidate rule of every element; 0 when there is no
+ * such tag. */
+uint32_t sel_ancestor_hash(const struct sel *s);
 
 #endif

@@ -766,6 +766,18 @@ static void test_55_first_text(void **state)
 	cosmetic_free(c);
 }
 
+/* Rules that need an ancestor of some tag are tried only while one is
+ * open (counted by the tag's hash, which the selector makes when it is
+ * parsed): inside and outside such ancestors, a long tag name. */
+static void test_56_ancestor_tags(void **state)
+{
+	expect(R("##nav a", "##ul > li b.x", "##section p", "##blockquote i"),
+	       "<nav><div><a>1</a></div></nav><a>2</a><ul><li><b class=x>3</b></li></ul><b class=x>4</b>"
+	       "<section><p>5</p></section><p>6</p><blockquote><i>7</i></blockquote><i>8</i>",
+	       "<nav><div></div></nav><a>2</a><ul><li></li></ul><b class=x>4</b><section></section><p>6</p>"
+	       "<blockquote></blockquote><i>8</i>");
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -983,6 +995,7 @@ int main(void)
 		cmocka_unit_test(test_53_value_words),
 		cmocka_unit_test(test_54_attribute_memo_found),
 		cmocka_unit_test(test_55_first_text),
+		cmocka_unit_test(test_56_ancestor_tags),
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),

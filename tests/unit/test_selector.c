@@ -333,10 +333,17 @@ static void test_08_class_tokens(void **state)
 		struct sel *s = parse_ok(anc[i].sel, SEL_SYNTAX_CSS);
 		size_t al;
 		const char *at = sel_ancestor_tag(s, &al);
-		if (!anc[i].want)
+		if (!anc[i].want) {
 			assert_null(at);
-		else
+			assert_int_equal(sel_ancestor_hash(s), 0);
+		} else {
 			assert_true(at && al == strlen(anc[i].want) && !memcmp(at, anc[i].want, al));
+			/* FNV-1a, as the rewriter counts open elements */
+			uint32_t h = 2166136261u;
+			for (const char *q = anc[i].want; *q; q++)
+				h = (h ^ (unsigned char)*q) * 16777619u;
+			assert_int_equal(sel_ancestor_hash(s), h);
+		}
 		sel_free(s);
 	}
 	/* the subject's tag, when all alternatives agree on one */
