@@ -257,6 +257,22 @@ struct tinfo {
 	const struct cosmetic_entry **rules; size_t n_rules;
 };
 
+/* A rule filed under a tag's key as match_rules() reads it for every
+ * element of that tag: the same list for each, so read of the rule's
+ * modules once per tag and page (a dozen calls a rule and element
+ * otherwise).  skip: :style(), or a selector never matched in the stream;
+ * anc: sel_ancestor_hash; early: sel_early_mask. */
+struct rule_brief {
+	const struct cosmetic_entry *e;
+	const struct sel *s;
+	uint32_t anc, early;
+	uint8_t skip, tag_only, conds;
+};
+/* The briefs of one tag's rules, by tag name (a few slots: a page's
+ * elements are of a few tags); n as in tinfo. */
+#define TB_SLOTS 32
+struct tag_briefs { char name[AINFO_NAME]; uint8_t len; struct rule_brief *b; size_t n; };
+
 /* What an attribute (name and value) added to the candidates on this
  * page: a page repeats the same class lists, ids and links element after
  * element, and each one otherwise costs a scan, a key hash per class
@@ -344,6 +360,7 @@ struct rewriter {
 	int tag_has_rules;         /* of the start tag being matched */
 	const struct cosmetic_entry **tag_rules; /* its tinfo's rules (NULL: ask the index) */
 	size_t n_tag_rules;
+	struct tag_briefs tb[TB_SLOTS]; /* the tags' rules as match_rules() reads them */
 	struct has_memo has_memo[HAS_MEMO];
 	struct wait_sel wait[WAIT_SELS];
 	unsigned n_wait;           /* wait[] in use; > WAIT_SELS: too many, walk */
@@ -2152,6 +2169,135 @@ static int early_refused(const struct sel *s, uint32_t early, const char *text, 
 	return 0;
 }
 
+/* The first words of the element being matched (first_text), read once
+ * when a rule asks. */
+struct first_words { const char *p; size_t n; int made; };
+
+/* Applies rule e (selector s, whose static part matched the element at
+ * lvl): a pend when it has conditions (conds), unless the element has one
+ * for it already (may_dup: a rule found by an attribute's key may be found
+ * twice) or its first words refuse it (early: sel_early_mask); else the
+ * removal, or the hide (*action 2, the first such rule in *hit).  Returns
+ * 1 when the element is removed (*hit set), 0 to go on, -1 on error. */
+static inline __attribute__((always_inline)) int rule_hit(struct rewriter *rw, const struct html_token *t, unsigned lvl, const struct cosmetic_entry *e,
+                    const struct sel *s, int conds, uint32_t early, int may_dup, struct first_words *fw,
+                    int *action, const struct cosmetic_entry **hit)
+{
+	if (conds) {
+		if (lvl >= rw->depth)
+			return 0; /* a void element has no contents to wait for */
+		/* this element's pends are the tail of the array */
+		int dup = 0;
+		for (size_t k = rw->n_pends; may_dup && k-- > 0 && rw->pends[k].level >= lvl && !dup;)
+			dup = rw->pends[k].e == e && !rw->pends[k].target;
+		if (dup)
+			return 0;
+		/* a label rule ("p:has-text(/^Advertisement/)") whose test
+		 * the first words already turn down: no pend (the one
+		 * early_check would drop as they arrive: same output) */
+		if (early && !fw->made) {
+			fw->n = first_text(rw, t, &fw->p);
+			fw->made = 1;
+		}
+		if (early && fw->n && early_refused(s, early, fw->p, fw->n))
+			return 0;
+		struct pend *p = pend_add(rw);
+		if (!p)
+			return 0;
+		p->e = e;
+		p->s = s;
+		p->desc = desc_mask(s);
+		if (p->desc)
+			wait_add(rw, s, p->desc);
+		rw->n_desc += p->desc != 0;
+		if (p->desc)
+			rw->last_desc = (int32_t)(p - rw->pends);
+		p->level = lvl;
+		p->hold_start = hold_pos(rw);
+		p->text_start = text_pos(rw);
+		p->vis_start = rw->visible;
+		p->in_start = rw->in_off;
+		rw->n_holding++;
+		return 0;
+	}
+	int hide = rw->o.hide && !cosmetic_entry_html(e);
+	if (!hide) {
+		/* removed outright: its own pends have nothing to decide */
+		int dropped = 0;
+		for (size_t k = rw->n_pends; k-- > 0 && rw->pends[k].level >= lvl;)
+			if (rw->pends[k].level == lvl && rw->pends[k].e) {
+				rw->pends[k].e = NULL;
+				dropped = 1;
+			}
+		if (dropped) {
+			pends_compact(rw);
+			if (check_bound(rw) < 0) /* releases what nothing holds now */
+				return -1;
+		}
+		*hit = e;
+		return 1;
+	}
+	if (!*action) {
+		*action = 2;
+		*hit = e;
+	}
+	return 0;
+}
+
+/* Rule e, found by an attribute's key (may_dup) or tried on every element,
+ * on the element at frame lvl: its subject's tag, then its static part,
+ * then rule_hit().  Returns as rule_hit. */
+static inline __attribute__((always_inline)) int try_rule(struct rewriter *rw, const struct html_token *t, unsigned plen, unsigned lvl,
+                    const struct cosmetic_entry *e, int may_dup, struct first_words *fw, int *action,
+                    const struct cosmetic_entry **hit)
+{
+	const struct sel *s = cosmetic_entry_sel(e);
+	if (cosmetic_entry_kind(e) == COSM_STYLE)
+		return 0; /* :style() only styles, through the injected sheet */
+	/* the subject's tag first: a rule found by a piece of a class or
+	 * attribute value ("div[class*=ad-]") is mostly tried on another tag
+	 * than its own */
+	size_t tl;
+	const char *tg = sel_subject_tag(s, &tl);
+	const struct sel_node *el = rw->path[plen - 1];
+	if (tg && (tl != el->name_len || !short_eq(tg, el->name, tl)))
+		return 0;
+	if (!sel_tag_only(s) && (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)))
+		return 0;
+	return rule_hit(rw, t, lvl, e, s, sel_has_conds(s), sel_early_mask(s), may_dup, fw, action, hit);
+}
+
+/* The briefs of the rules filed under the element's tag (rw->tag_rules),
+ * made on first use per tag and page; NULL when they cannot be (no kept
+ * list, a long name, no memory: the rules are then tried one by one). */
+static const struct tag_briefs *tag_briefs_get(struct rewriter *rw, const struct html_token *t)
+{
+	size_t n = t->name_len;
+	if (!rw->tag_rules || n == 0 || n >= AINFO_NAME)
+		return NULL;
+	struct tag_briefs *tb = &rw->tb[name_hash(t->name, n) & (TB_SLOTS - 1)];
+	if (tb->len == n && short_eq(tb->name, t->name, n))
+		return tb;
+	struct rule_brief *b = malloc(rw->n_tag_rules * sizeof *b + 1);
+	if (!b)
+		return NULL;
+	for (size_t i = 0; i < rw->n_tag_rules; i++) {
+		const struct cosmetic_entry *e = rw->tag_rules[i];
+		const struct sel *s = cosmetic_entry_sel(e);
+		b[i] = (struct rule_brief){
+			e, s, sel_ancestor_hash(s), sel_early_mask(s),
+			(uint8_t)(cosmetic_entry_kind(e) == COSM_STYLE || (!sel_tag_only(s) && !sel_stream_ok(s))),
+			(uint8_t)sel_tag_only(s), (uint8_t)sel_has_conds(s),
+		};
+	}
+	free(tb->b);
+	tb->b = b;
+	tb->n = rw->n_tag_rules;
+	memcpy(tb->name, t->name, n);
+	tb->len = (uint8_t)n;
+	return tb;
+}
+
 /* Runs the page's rules on the element at frame lvl (or a void element not
  * pushed: lvl = depth and path extended by the caller).  Returns the
  * action: 0 keep, 1 remove, 2 hide; -1 error. */
@@ -2165,104 +2311,49 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		if (bits)
 			attr_candidates_memo(rw, &t->attrs[i], bits, cand, &nc);
 	}
+	int action = 0, r;
+	struct first_words fw = { NULL, 0, 0 };
 	/* a rule is filed under one key: only the attributes' keys (a class
 	 * twice, a word twice) find one twice; the tag's and the universal
 	 * rules are each found once and none of them by an attribute */
 	size_t n_attr = nc;
-	if (rw->tag_has_rules && rw->tag_rules) {
-		size_t k = rw->n_tag_rules < MAX_CAND - nc ? rw->n_tag_rules : MAX_CAND - nc;
-		memcpy(cand + nc, rw->tag_rules, k * sizeof *cand);
-		nc += k;
+	for (size_t i = 0; i < n_attr; i++)
+		if ((r = try_rule(rw, t, plen, lvl, cand[i], 1, &fw, &action, hit)) != 0)
+			return r;
+	/* the tag's rules (those have it as their subject's tag:
+	 * sel_index_key() files them so), as many as the candidate array
+	 * would have held */
+	size_t room = MAX_CAND - n_attr;
+	const struct tag_briefs *tb = rw->tag_has_rules ? tag_briefs_get(rw, t) : NULL;
+	if (tb) {
+		size_t n = tb->n < room ? tb->n : room;
+		for (size_t i = 0; i < n; i++) {
+			const struct rule_brief *b = &tb->b[i];
+			if (b->skip)
+				continue;
+			if (!b->tag_only && ((b->anc && !rw->open_tags[b->anc & 255]) || !sel_match(b->s, rw->path, plen)))
+				continue;
+			if ((r = rule_hit(rw, t, lvl, b->e, b->s, b->conds, b->early, 0, &fw, &action, hit)) != 0)
+				return r;
+		}
 	} else if (rw->tag_has_rules) {
-		nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), t->name, t->name_len),
-		                           cand + nc, MAX_CAND - nc);
+		size_t k = 0;
+		if (rw->tag_rules) {
+			k = rw->n_tag_rules < room ? rw->n_tag_rules : room;
+			memcpy(cand + n_attr, rw->tag_rules, k * sizeof *cand);
+		} else {
+			k = cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), t->name, t->name_len),
+			                         cand + n_attr, room);
+		}
+		for (size_t i = n_attr; i < n_attr + k; i++)
+			if ((r = try_rule(rw, t, plen, lvl, cand[i], 0, &fw, &action, hit)) != 0)
+				return r;
 	}
 	const struct cosmetic_entry *const *uni;
 	size_t nu = cosmetic_page_universal(rw->page, &uni);
-	int action = 0;
-	const char *ft = NULL;
-	size_t ftl = 0;
-	int ft_made = 0;
-	for (size_t i = 0; i < nc + nu; i++) {
-		const struct cosmetic_entry *e = i < nc ? cand[i] : uni[i - nc];
-		const struct sel *s = cosmetic_entry_sel(e);
-		if (cosmetic_entry_kind(e) == COSM_STYLE)
-			continue; /* :style() only styles, through the injected sheet */
-		/* the subject's tag first: most content rules ("p:has-text(...)")
-		 * are their tag and nothing else, and a rule found by a piece of
-		 * a class or attribute value ("div[class*=ad-]") is mostly tried
-		 * on another tag than its own */
-		if (i < n_attr || i >= nc) {
-			/* (those found by the tag's key have it as their
-			 * subject's tag: sel_index_key() files them so) */
-			size_t tl;
-			const char *tg = sel_subject_tag(s, &tl);
-			const struct sel_node *el = rw->path[plen - 1];
-			if (tg && (tl != el->name_len || !short_eq(tg, el->name, tl)))
-				continue;
-		}
-		if (!sel_tag_only(s) && (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)))
-			continue;
-		if (sel_has_conds(s)) {
-			if (lvl >= rw->depth)
-				continue; /* a void element has no contents to wait for */
-			/* this element's pends are the tail of the array */
-			int dup = 0;
-			for (size_t k = rw->n_pends; i < n_attr && k-- > 0 && rw->pends[k].level >= lvl && !dup;)
-				dup = rw->pends[k].e == e && !rw->pends[k].target;
-			if (dup)
-				continue;
-			/* a label rule ("p:has-text(/^Advertisement/)") whose test
-			 * the first words already turn down: no pend (the one
-			 * early_check would drop as they arrive: same output) */
-			uint32_t early = sel_early_mask(s);
-			if (early && !ft_made) {
-				ftl = first_text(rw, t, &ft);
-				ft_made = 1;
-			}
-			if (early && ftl && early_refused(s, early, ft, ftl))
-				continue;
-			struct pend *p = pend_add(rw);
-			if (!p)
-				continue;
-			p->e = e;
-			p->s = s;
-			p->desc = desc_mask(s);
-			if (p->desc)
-				wait_add(rw, s, p->desc);
-			rw->n_desc += p->desc != 0;
-			if (p->desc)
-				rw->last_desc = (int32_t)(p - rw->pends);
-			p->level = lvl;
-			p->hold_start = hold_pos(rw);
-			p->text_start = text_pos(rw);
-			p->vis_start = rw->visible;
-			p->in_start = rw->in_off;
-			rw->n_holding++;
-			continue;
-		}
-		int hide = rw->o.hide && !cosmetic_entry_html(e);
-		if (!hide) {
-			/* removed outright: its own pends have nothing to decide */
-			int dropped = 0;
-			for (size_t k = rw->n_pends; k-- > 0 && rw->pends[k].level >= lvl;)
-				if (rw->pends[k].level == lvl && rw->pends[k].e) {
-					rw->pends[k].e = NULL;
-					dropped = 1;
-				}
-			if (dropped) {
-				pends_compact(rw);
-				if (check_bound(rw) < 0) /* releases what nothing holds now */
-					return -1;
-			}
-			*hit = e;
-			return 1;
-		}
-		if (!action) {
-			action = 2;
-			*hit = e;
-		}
-	}
+	for (size_t i = 0; i < nu; i++)
+		if ((r = try_rule(rw, t, plen, lvl, uni[i], 0, &fw, &action, hit)) != 0)
+			return r;
 	return action;
 }
 
@@ -2935,6 +3026,8 @@ void rewriter_free(struct rewriter *rw)
 		}
 	for (unsigned i = 0; i < TINFO_SLOTS; i++)
 		free(rw->tinfo[i].rules);
+	for (unsigned i = 0; i < TB_SLOTS; i++)
+		free(rw->tb[i].b);
 	html_tok_free(rw->tok);
 	free(rw->pends);
 	free(rw->hold);

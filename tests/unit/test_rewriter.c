@@ -778,6 +778,26 @@ static void test_56_ancestor_tags(void **state)
 	       "<blockquote></blockquote><i>8</i>");
 }
 
+/* The rules filed under a tag, read once per tag and page: :style() and
+ * css-only rules among them never remove, tag-only rules with and without
+ * conditions, rules with an ancestor or a parent, a tag name too long to
+ * be kept (its rules asked of the index each time), elements of the same
+ * tags again after others. */
+static void test_57_tag_rule_briefs(void **state)
+{
+	expect(R("##p:style(color: red)", "##p:last-child", "##li", "##nav span", "##span:has-text(ad)",
+	         "##a-very-long-custom-element-name:has-text(zz)", "##a-very-long-custom-element-name > i",
+	         "##section > b"),
+	       "<p>1</p><ul><li>2</li></ul><nav><span>3</span></nav><span>ad</span><span>no</span>"
+	       "<a-very-long-custom-element-name>zz</a-very-long-custom-element-name>"
+	       "<a-very-long-custom-element-name><i>4</i>5</a-very-long-custom-element-name>"
+	       "<section><b>6</b><i><b>7</b></i></section><p>8</p><ul><li>9</li></ul><nav><b><span>10</span></b></nav>"
+	       "<span>ad</span><section><b>11</b></section>",
+	       "<p>1</p><ul></ul><nav></nav><span>no</span>"
+	       "<a-very-long-custom-element-name>5</a-very-long-custom-element-name>"
+	       "<section><i><b>7</b></i></section><p>8</p><ul></ul><nav><b></b></nav><section></section>");
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -996,6 +1016,7 @@ int main(void)
 		cmocka_unit_test(test_54_attribute_memo_found),
 		cmocka_unit_test(test_55_first_text),
 		cmocka_unit_test(test_56_ancestor_tags),
+		cmocka_unit_test(test_57_tag_rule_briefs),
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),
