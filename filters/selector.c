@@ -97,6 +97,8 @@ struct cond {
 };
 enum { IN_SUBSTR, IN_WILDCARD, IN_MINLEN, IN_MAXLEN, IN_REGEX, IN_MAXCHARS };
 
+struct alt_group { const char *tag; size_t len; uint64_t mask; };
+
 struct sel {
 	unsigned magic;
 	char *text;
@@ -131,6 +133,13 @@ struct sel {
 	                               here or in a nested selector */
 	int rel_simple;             /* relative: every alternative is one compound
 	                               under a descendant combinator */
+	/* a list of 3 to 64 alternatives: those of each subject tag (a bit
+	 * each), and those of any tag, so match_at() tries only the ones an
+	 * element's tag allows ("div[id^=a], ins.b, .c, iframe[id^=d], ..."
+	 * on every element under a pending :has()); NULL otherwise */
+	struct alt_group *groups;
+	unsigned n_groups;
+	uint64_t tagless;
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -1659,6 +1668,7 @@ void sel_free(struct sel *s)
 	for (unsigned i = 0; i < s->n_alts; i++)
 		complex_free(&s->alts[i]);
 	free(s->alts);
+	free(s->groups);
 	conds_free(s->conds, s->n_conds);
 	if (!s->text_borrowed)
 		free(s->text);
@@ -1705,6 +1715,34 @@ static inline uint64_t name_bit(const char *name, size_t n)
 		return 1;
 	unsigned h = (unsigned)n * 7u + (unsigned char)name[0] + (unsigned char)name[n - 1] * 3u;
 	return 1ull << (h & 63);
+}
+
+/* Fills s->groups for a list of 3 to 64 alternatives (see struct sel).
+ * Returns 0, or -1 when out of memory. */
+static int alt_groups(struct sel *s)
+{
+	if (s->n_alts < 3 || s->n_alts > 64)
+		return 0;
+	struct alt_group *g = calloc(s->n_alts, sizeof *g);
+	if (!g)
+		return -1;
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		const struct complex *x = &s->alts[i];
+		if (!x->stag) {
+			s->tagless |= 1ull << i;
+			continue;
+		}
+		unsigned k = 0;
+		while (k < n && !(g[k].len == x->stag_len && !memcmp(g[k].tag, x->stag, x->stag_len)))
+			k++;
+		if (k == n)
+			g[n++] = (struct alt_group){ x->stag, x->stag_len, 0 };
+		g[k].mask |= 1ull << i;
+	}
+	s->groups = g;
+	s->n_groups = n;
+	return 0;
 }
 
 /* The attribute names compound k tests by exact name: id, class and the
@@ -2461,6 +2499,10 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 			k->tag_only = k->tag && !k->id && !k->n_cls && !k->n_at && !k->n_nots && !k->n_is &&
 			              !k->root && !k->has_nth;
 		}
+	}
+	if (alt_groups(s) < 0) {
+		fail(c, "out of memory");
+		goto bad;
 	}
 	set_reads_others(s);
 	(void)start;
@@ -3238,6 +3280,32 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 	 * find_attr() walks; one alternative walks once anyway */
 	uint64_t have = 0;
 	int masked = s->n_alts > 2, have_made = 0;
+	if (s->groups) {
+		/* the alternatives of the element's tag and of any tag, by
+		 * their bits: the others are not looked at */
+		uint64_t todo = s->tagless;
+		for (unsigned g = 0; g < s->n_groups; g++)
+			if (s->groups[g].len == node->name_len && bytes_eq(s->groups[g].tag, node->name, node->name_len)) {
+				todo |= s->groups[g].mask;
+				break;
+			}
+		for (; todo; todo &= todo - 1) {
+			unsigned i = (unsigned)__builtin_ctzll(todo);
+			const struct complex *x = &s->alts[i];
+			if (x->need) {
+				if (!have_made) {
+					for (unsigned a = 0; a < node->n_attrs; a++)
+						have |= name_bit(node->attrs[a].name, node->attrs[a].name_len);
+					have_made = 1;
+				}
+				if (x->need & ~have)
+					continue;
+			}
+			if (match_from(x, x->n - 1, path, k, node, scope))
+				return 1;
+		}
+		return 0;
+	}
 	for (unsigned i = 0; i < s->n_alts; i++) {
 		/* the subject's tag first, without the call: a selector list
 		 * ("img, video, iframe") mostly has an alternative of another

@@ -736,6 +736,37 @@ static void test_12_list_subject_tags(void **state)
 		assert_int_equal(sel_match(s, d[i].path, 4), d[i].want);
 		sel_free(s);
 	}
+	/* lists of 3 to 64 alternatives try those of the element's tag and
+	 * those of any tag (groups by tag); tags sharing first letter and
+	 * length, a tag's alternatives after others', 65 alternatives (one
+	 * loop over all) */
+	static struct html_attr a_id[] = { { "id", "div-gpt-ad-1", 2, 12 }, { "class", "ob q", 5, 4 } };
+	static struct sel_node n_dv = { "div", 3, a_id, 2, NULL, 0 };
+	static struct sel_node n_dl = { "dl", 2, a_id, 2, NULL, 0 };
+	static struct sel_node n_ins = { "ins", 3, a_id + 1, 1, NULL, 0 };
+	const char *list = "div[id^=\"taboola\"], ins.adsbygoogle, dir, .trc, div[data-ad-slot], iframe, div[id^=\"div-gpt\"]";
+	static char big[4096];
+	big[0] = 0;
+	for (int i = 0; i < 64; i++)
+		snprintf(big + strlen(big), sizeof big - strlen(big), "x-%d.q, ", i);
+	strcat(big, "ins.q");
+	const struct { const char *sel; const struct sel_node *n; int want; } g[] = {
+		{ list, &n_dv, 1 }, { list, &n_dl, 0 }, { list, &n_ins, 0 }, { list, &n_spanx, 0 },
+		{ "dir, dl, div.nope, dd", &n_dl, 1 }, { "dir, dd, div.ob, b", &n_dv, 1 }, { "dir, dd, .q, b", &n_ins, 1 },
+		{ "dir, dd, .z, b", &n_ins, 0 }, { big, &n_ins, 1 }, { big, &n_dv, 0 },
+	};
+	for (size_t i = 0; i < sizeof g / sizeof *g; i++) {
+		const struct sel_node *path[] = { &n_html, g[i].n };
+		struct sel *s = parse_ok(g[i].sel, SEL_SYNTAX_CSS);
+		assert_int_equal(sel_match(s, path, 2), g[i].want);
+		sel_free(s);
+		/* and relative, as :has() asks */
+		char hs_text[4200];
+		snprintf(hs_text, sizeof hs_text, "html:has(%s)", g[i].sel);
+		struct sel *h = parse_ok(hs_text, SEL_SYNTAX_CSS);
+		assert_int_equal(sel_match_rel(sel_cond_sel(h, 0), path, 2, 0), g[i].want);
+		sel_free(h);
+	}
 	struct sel *hs = parse_ok("div:has(nav a)", SEL_SYNTAX_CSS);
 	assert_true(sel_match_rel(sel_cond_sel(hs, 0), pn, 4, 0));
 	assert_false(sel_match_rel(sel_cond_sel(hs, 0), pn, 4, 1)); /* the nav is the scope */
