@@ -1588,7 +1588,7 @@ static void wait_add(struct rewriter *rw, const struct sel *s, uint32_t desc)
 	/* blocks wait for the same rules over and over: each rule's
 	 * selectors are read once per list */
 	uintptr_t h = (uintptr_t)s;
-	unsigned slot = (unsigned)((h >> 4) ^ (h >> 11)) & (WAIT_SEEN - 1);
+	unsigned slot = (unsigned)(((uint64_t)h * 0x9e3779b97f4a7c15ull) >> 58) & (WAIT_SEEN - 1);
 	if (rw->wait_seen[slot].s == s && rw->wait_seen[slot].gen == rw->wait_gen)
 		return;
 	rw->wait_seen[slot].s = s;
