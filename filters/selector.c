@@ -132,6 +132,7 @@ struct sel {
 	                               matched: an ancestor or earlier sibling,
 	                               here or in a nested selector */
 	int rel_simple;             /* relative: every alternative is one compound
+	                               or a chain of siblings (+, ~) of one,
 	                               under a descendant combinator */
 	/* a list of 3 to 64 alternatives: those of each subject tag (a bit
 	 * each), and those of any tag, so match_at() tries only the ones an
@@ -2484,9 +2485,16 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 		s->subject_tag = k->tag;
 		s->subject_tag_len = k->tag_len;
 	}
-	for (unsigned i = 0; i < s->n_alts; i++)
-		if (s->alts[i].n != 1 || s->alts[i].c[0].comb != ' ')
+	/* scope-free: under the scope anywhere, and the rest of each
+	 * alternative among the subject's earlier siblings (+ and ~), who
+	 * are at its level, under every ancestor as it is ("p + p + p") */
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		if (s->alts[i].c[0].comb != ' ')
 			s->rel_simple = 0;
+		for (unsigned j = 1; j < s->alts[i].n; j++)
+			if (s->alts[i].c[j].comb != '+' && s->alts[i].c[j].comb != '~')
+				s->rel_simple = 0;
+	}
 	for (unsigned i = 0; i < s->n_alts; i++) {
 		s->alts[i].need = compound_need(&s->alts[i].c[s->alts[i].n - 1]);
 		s->alts[i].stag = s->alts[i].c[s->alts[i].n - 1].tag;

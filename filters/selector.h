@@ -152,8 +152,9 @@ int sel_match_rel(const struct sel *s, const struct sel_node *const *path,
                   unsigned n, unsigned scope);
 unsigned sel_cond_depth(const struct sel *s, unsigned i);
 /* 1 when a relative selector's match does not depend on the scope (each
- * alternative is a single compound, descendant of the scope): the result
- * for one ancestor holds for all of them. */
+ * alternative is a compound descendant of the scope, or a chain of its
+ * earlier siblings, "p + p + p", "h2 ~ .x", who are at its level): the
+ * result for one ancestor holds for all of them. */
 int sel_rel_simple(const struct sel *s);
 /* 1 when matching s may read the attributes of an element other than the
  * one matched (an ancestor's or earlier sibling's id, class or other

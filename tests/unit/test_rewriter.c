@@ -818,6 +818,15 @@ static void test_48_waited_selectors(void **state)
 	       "<section><div><b class=x>1</b></div></section><article><p>1</p><p>2</p></article>"
 	       "<article><p>1</p></article><aside><i>1</i></aside><aside><b><i>2</i></b></aside>",
 	       "<article><p>1</p></article><aside><b><i>2</i></b></aside>");
+	/* chains of siblings ("p + p + p", "p ~ h2") match alike under every
+	 * pending ancestor: one match an element for all scopes; "> p + p"
+	 * still depends on the scope */
+	expect(R("##div:has(p + p + p)", "##section:not(:has(p ~ h2)):has(i)", "##aside:has(> p + p)"),
+	       "<div><div><p>1</p><p>2</p></div></div><div><div><p>1</p><p>2</p><p>3</p></div></div>"
+	       "<section><h2>t</h2><p>x</p><i>1</i></section><section><p>x</p><h2>t</h2><i>1</i></section>"
+	       "<aside><p>1</p><div><p>2</p><p>3</p></div></aside><aside><p>1</p><p>2</p></aside>",
+	       "<div><div><p>1</p><p>2</p></div></div><section><p>x</p><h2>t</h2><i>1</i></section>"
+	       "<aside><p>1</p><div><p>2</p><p>3</p></div></aside>");
 	/* the list is made again once nothing waits on the old one */
 	expect(R("##div:has(u)", "##span:has(em)"), "<div><u>1</u></div><span><em>2</em></span><span><u>3</u></span>",
 	       "<span><u>3</u></span>");

@@ -767,6 +767,16 @@ static void test_12_list_subject_tags(void **state)
 		assert_int_equal(sel_match_rel(sel_cond_sel(h, 0), path, 2, 0), g[i].want);
 		sel_free(h);
 	}
+	/* scope-free relative selectors: a compound, or siblings of it */
+	static const struct { const char *sel; int want; } sf[] = {
+		{ "div:has(p)", 1 }, { "div:has(p + p + p)", 1 }, { "div:has(h2 ~ .x, img)", 1 },
+		{ "div:has(> p)", 0 }, { "div:has(> p + p)", 0 }, { "div:has(p p)", 0 }, { "div:has(p > b + i)", 0 },
+	};
+	for (size_t i = 0; i < sizeof sf / sizeof *sf; i++) {
+		struct sel *s = parse_ok(sf[i].sel, SEL_SYNTAX_CSS);
+		assert_int_equal(sel_rel_simple(sel_cond_sel(s, 0)), sf[i].want);
+		sel_free(s);
+	}
 	struct sel *hs = parse_ok("div:has(nav a)", SEL_SYNTAX_CSS);
 	assert_true(sel_match_rel(sel_cond_sel(hs, 0), pn, 4, 0));
 	assert_false(sel_match_rel(sel_cond_sel(hs, 0), pn, 4, 1)); /* the nav is the scope */
