@@ -141,6 +141,9 @@ struct sel {
 	struct alt_group *groups;
 	unsigned n_groups;
 	uint64_t tagless;
+	uint64_t bare_cls;          /* of those, the ones that are a class and
+	                               nothing else (".OUTBRAIN"): the element's
+	                               class is looked up once for all */
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -1731,7 +1734,11 @@ static int alt_groups(struct sel *s)
 	for (unsigned i = 0; i < s->n_alts; i++) {
 		const struct complex *x = &s->alts[i];
 		if (!x->stag) {
+			const struct compound *k = &x->c[0];
 			s->tagless |= 1ull << i;
+			if (x->n == 1 && !k->tag && !k->id && k->n_cls == 1 && !k->n_at && !k->n_nots && !k->n_is &&
+			    !k->root && !k->has_nth)
+				s->bare_cls |= 1ull << i;
 			continue;
 		}
 		unsigned k = 0;
@@ -3297,6 +3304,18 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 				todo |= s->groups[g].mask;
 				break;
 			}
+		if (todo & s->bare_cls) {
+			/* one lookup of the class for all of them; each stands
+			 * alone (one compound: only its relation to the scope) */
+			const struct html_attr *ca = find_attr(node, "class", 5);
+			for (uint64_t b = ca ? todo & s->bare_cls : 0; b; b &= b - 1) {
+				const struct complex *x = &s->alts[__builtin_ctzll(b)];
+				if ((scope < 0 || (x->c[0].comb == '>' ? k == (unsigned)scope + 1 : k > (unsigned)scope)) &&
+				    has_class(ca, x->c[0].cls[0], x->c[0].cls_len[0]))
+					return 1;
+			}
+			todo &= ~s->bare_cls;
+		}
 		for (; todo; todo &= todo - 1) {
 			unsigned i = (unsigned)__builtin_ctzll(todo);
 			const struct complex *x = &s->alts[i];

@@ -754,6 +754,7 @@ static void test_12_list_subject_tags(void **state)
 		{ list, &n_dv, 1 }, { list, &n_dl, 0 }, { list, &n_ins, 0 }, { list, &n_spanx, 0 },
 		{ "dir, dl, div.nope, dd", &n_dl, 1 }, { "dir, dd, div.ob, b", &n_dv, 1 }, { "dir, dd, .q, b", &n_ins, 1 },
 		{ "dir, dd, .z, b", &n_ins, 0 }, { big, &n_ins, 1 }, { big, &n_dv, 0 },
+		{ ".Q, .OB, dir", &n_ins, 0 }, { ".z, .y, .ob, dir", &n_ins, 1 }, { ".z, .y, .q, dir", &n_spanx, 0 },
 	};
 	for (size_t i = 0; i < sizeof g / sizeof *g; i++) {
 		const struct sel_node *path[] = { &n_html, g[i].n };
@@ -776,6 +777,19 @@ static void test_12_list_subject_tags(void **state)
 		struct sel *s = parse_ok(sf[i].sel, SEL_SYNTAX_CSS);
 		assert_int_equal(sel_rel_simple(sel_cond_sel(s, 0)), sf[i].want);
 		sel_free(s);
+	}
+	/* a bare class in a list keeps its relation to the scope */
+	{
+		const struct sel_node *p2[] = { &n_html, &n_ins };
+		const struct sel_node *p3[] = { &n_html, &n_dv, &n_ins };
+		struct sel *c1 = parse_ok("html:has(> .q, dir, dd)", SEL_SYNTAX_CSS);
+		struct sel *c2 = parse_ok("html:has(.q, dir, dd)", SEL_SYNTAX_CSS);
+		assert_true(sel_match_rel(sel_cond_sel(c1, 0), p2, 2, 0));
+		assert_false(sel_match_rel(sel_cond_sel(c1, 0), p3, 3, 0));
+		assert_true(sel_match_rel(sel_cond_sel(c1, 0), p3, 3, 1));
+		assert_true(sel_match_rel(sel_cond_sel(c2, 0), p3, 3, 0));
+		sel_free(c1);
+		sel_free(c2);
 	}
 	struct sel *hs = parse_ok("div:has(nav a)", SEL_SYNTAX_CSS);
 	assert_true(sel_match_rel(sel_cond_sel(hs, 0), pn, 4, 0));
