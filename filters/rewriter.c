@@ -1105,12 +1105,11 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 			p->e = NULL;
 			continue;
 		}
-		/* all must pass: the flags descendants set first, the text
+		/* all must pass: the flags descendants set first (each passes
+		 * when it differs from its negation: all at once), the text
 		 * and inner HTML tests (regular expressions) only then */
-		int ok = 1;
-		unsigned nconds = sel_n_conds(p->s);
-		for (uint32_t d = p->desc; ok && d; d &= d - 1)
-			ok = cond_passes(rw, p, (unsigned)__builtin_ctz(d), inner_end);
+		int ok = ((p->flags ^ sel_desc_neg(p->s)) & p->desc) == p->desc;
+		unsigned nconds = ok ? sel_n_conds(p->s) : 0;
 		for (unsigned c = 32; ok && c < nconds; c++)
 			ok = cond_passes(rw, p, c, inner_end);
 		for (unsigned c = 0; ok && c < nconds && c < 32; c++)

@@ -113,6 +113,7 @@ struct sel {
 	const char *subject_tag;    /* the tag every alternative's subject must
 	                               have, or NULL */
 	uint32_t desc_mask;         /* conditions descendants decide, a bit each */
+	uint32_t desc_neg;          /* those of them negated (":not(:has(img))") */
 	uint32_t early_mask;        /* text tests a beginning of the text may
 	                               decide (sel_early_mask), a bit each */
 	size_t early_len, early_vis; /* the least bounds of its text tests */
@@ -1691,13 +1692,17 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds);
 static void set_desc_mask(struct sel *s)
 {
 	s->desc_mask = 0;
+	s->desc_neg = 0;
 	s->early_mask = 0;
 	s->early_len = s->early_vis = SIZE_MAX;
 	for (unsigned c = 0; c < s->n_conds; c++) {
 		const struct cond *x = &s->conds[c];
 		int k = x->kind;
-		if (c < 32 && (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH))
+		if (c < 32 && (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH)) {
 			s->desc_mask |= 1u << c;
+			if (x->neg)
+				s->desc_neg |= 1u << c;
+		}
 		if (k != SEL_COND_TEXT || x->neg)
 			continue;
 		if (c < 32 && x->inner_op == IN_REGEX && x->first)
@@ -2664,6 +2669,7 @@ int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
 int sel_reads_others(const struct sel *s) { return s->reads_others; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
+uint32_t sel_desc_neg(const struct sel *s) { return s->desc_neg; }
 int sel_tag_only(const struct sel *s) { return s->tag_only && s->stream_ok; }
 uint32_t sel_ancestor_hash(const struct sel *s) { return s->ancestor_hash; }
 const char *sel_ancestor_tag(const struct sel *s, size_t *len)

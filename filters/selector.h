@@ -169,6 +169,10 @@ uint64_t sel_id(const struct sel *s);
 /* The conditions descendants decide (SEL_COND_HAS, UPWARD, DEPTH), a bit
  * each (the first 32). */
 uint32_t sel_desc_mask(const struct sel *s);
+/* Those of them that are negated (":not(:has(img))"), a bit each: a
+ * descendant condition c passes when its bit of the matches found
+ * differs from its bit here. */
+uint32_t sel_desc_neg(const struct sel *s);
 /* The tag name (lower case, not NUL-terminated) an element must have to
  * match s, when every alternative says it; NULL otherwise. */
 const char *sel_subject_tag(const struct sel *s, size_t *len);

@@ -798,6 +798,18 @@ static void test_57_tag_rule_briefs(void **state)
 	       "<section><i><b>7</b></i></section><p>8</p><ul></ul><nav><b></b></nav><section></section>");
 }
 
+/* Descendant conditions decided at the end all at once (each passes when
+ * its match differs from its negation), beside a text test after them. */
+static void test_58_descendant_flags(void **state)
+{
+	expect(R("##div:has(b):not(:has(i))", "##section:not(:has(i)):not(:has(u))", "##aside:has(b):has(u):has-text(k)"),
+	       "<div><b>1</b></div><div><b>2</b><i>3</i></div><div><u>4</u></div>"
+	       "<section>5</section><section><i>6</i></section><section><u>7</u></section>"
+	       "<aside><b>k</b><u>8</u></aside><aside><b>9</b><u>9</u></aside><aside><b>k</b></aside>",
+	       "<div><b>2</b><i>3</i></div><div><u>4</u></div><section><i>6</i></section><section><u>7</u></section>"
+	       "<aside><b>9</b><u>9</u></aside><aside><b>k</b></aside>");
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -1026,6 +1038,7 @@ int main(void)
 		cmocka_unit_test(test_55_first_text),
 		cmocka_unit_test(test_56_ancestor_tags),
 		cmocka_unit_test(test_57_tag_rule_briefs),
+		cmocka_unit_test(test_58_descendant_flags),
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),

@@ -768,6 +768,13 @@ static void test_12_list_subject_tags(void **state)
 		assert_int_equal(sel_match_rel(sel_cond_sel(h, 0), path, 2, 0), g[i].want);
 		sel_free(h);
 	}
+	/* descendant conditions and the negated ones among them */
+	{
+		struct sel *d = parse_ok("div:not(:has(img)):has(p):has-text(x):not(:has(u))", SEL_SYNTAX_CSS);
+		assert_int_equal(sel_desc_mask(d), 0xb);
+		assert_int_equal(sel_desc_neg(d), 0x9);
+		sel_free(d);
+	}
 	/* scope-free relative selectors: a compound, or siblings of it */
 	static const struct { const char *sel; int want; } sf[] = {
 		{ "div:has(p)", 1 }, { "div:has(p + p + p)", 1 }, { "div:has(h2 ~ .x, img)", 1 },
