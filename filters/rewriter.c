@@ -276,14 +276,14 @@ struct tag_briefs { char name[AINFO_NAME]; uint8_t len; struct rule_brief *b; si
 /* What an attribute (name and value) added to the candidates on this
  * page: a page repeats the same class lists, ids and links element after
  * element, and each one otherwise costs a scan, a key hash per class
- * token, value word or window and an index probe per key.  Direct-mapped
- * by attr_key() (slots valid by a bit of attr_valid[], so the table is
- * never cleared); the rules found, in the order found, are n entries of
+ * token, value word or window and an index probe per key.  Two ways a
+ * set by attr_key() (slots valid by a bit of attr_valid[], so the table
+ * is never cleared); the rules found, in the order found, are n entries of
  * attr_pool from off.  Bounded: ATTR_MEMO slots and ATTR_POOL rules
  * (once the pool is full only attributes that found none are kept),
  * 48 KB made on first use. */
-#define ATTR_MEMO 1024
-#define ATTR_POOL 4096
+#define ATTR_MEMO 2048
+#define ATTR_POOL 2048
 struct attr_memo { uint64_t key; uint32_t off, n; };
 
 /* A remembered text test: key mixes the text's hash and the test. */
@@ -732,10 +732,10 @@ static struct pend *pend_add(struct rewriter *rw)
 		rw->cap_pends = cap;
 	}
 	struct pend *p = &rw->pends[rw->n_pends++];
-	memset(p, 0, sizeof *p);
-	p->serial = ++rw->next_serial;
-	p->prev_desc = rw->last_desc;
-	p->amp_start = rw->amps; /* its text starts here (the caller sets the rest) */
+	/* (a compound literal: stores in line, where memset() was a call
+	 * for each of the pends a page makes) */
+	*p = (struct pend){ .serial = ++rw->next_serial, .prev_desc = rw->last_desc,
+	                    .amp_start = rw->amps }; /* its text starts here (the caller sets the rest) */
 	rw->early_new = 1;
 	if (rw->vis_upto != text_pos(rw))
 		vis_sync(rw); /* the caller reads rw->visible */
@@ -2082,19 +2082,31 @@ static void attr_candidates_memo(struct rewriter *rw, const struct html_attr *a,
 		rw->attr_pool = (const struct cosmetic_entry **)(void *)(rw->attr_memo + ATTR_MEMO);
 	}
 	uint64_t key = attr_key(a);
-	unsigned si = (unsigned)(key ^ (key >> 40)) & (ATTR_MEMO - 1);
+	/* two ways a set (the pair si, si + 1), the one last used first: a
+	 * page's few hundred distinct attributes fight less over slots */
+	unsigned si = ((unsigned)(key ^ (key >> 40)) & (ATTR_MEMO / 2 - 1)) * 2;
 	struct attr_memo *m = &rw->attr_memo[si];
-	int valid = rw->attr_valid[si / 64] >> (si % 64) & 1;
+	unsigned v = (unsigned)(rw->attr_valid[si / 64] >> (si % 64)) & 3; /* (si even: both in one word) */
 	size_t before = *ncp;
-	if (valid && m->key == key && before + m->n < MAX_CAND) {
-		memcpy(cand + before, rw->attr_pool + m->off, m->n * sizeof *cand);
-		*ncp = before + m->n;
-		return;
-	}
+	for (unsigned w = 0; w < 2; w++)
+		if ((v >> w & 1) && m[w].key == key && before + m[w].n < MAX_CAND) {
+			memcpy(cand + before, rw->attr_pool + m[w].off, m[w].n * sizeof *cand);
+			*ncp = before + m[w].n;
+			if (w) { /* the one last used first */
+				struct attr_memo x = m[0];
+				m[0] = m[1];
+				m[1] = x;
+			}
+			return;
+		}
 	int ctx = attr_candidates(rw, a, bits, cand, ncp);
 	size_t got = *ncp - before;
 	if (ctx || *ncp >= MAX_CAND || got > ATTR_POOL - rw->attr_pool_n)
 		return;
+	if (v & 1) {
+		m[1] = m[0]; /* the older one goes */
+		rw->attr_valid[si / 64] |= 2ull << (si % 64);
+	}
 	m->key = key;
 	m->off = rw->attr_pool_n;
 	m->n = (uint32_t)got;

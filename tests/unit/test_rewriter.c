@@ -734,6 +734,31 @@ static void test_54_attribute_memo_found(void **state)
 	char want[1024];
 	snprintf(want, sizeof want, "<b title=\"%s\">3</b>", val);
 	expect(rules, doc, want);
+	/* more distinct attributes finding rules than the memo has slots (a
+	 * set's two ways hit in turn when the same ones come round again),
+	 * then more than its pool has room for: evicted, moved between the
+	 * ways of a set, no longer kept */
+	for (int K = 1500; K <= 6000; K += 4500) {
+		size_t cap = (size_t)K * 3 * 64; /* three rounds of at most 64 bytes a value */
+		char *big = malloc(cap), *bw = malloc(cap);
+		assert_non_null(big);
+		assert_non_null(bw);
+		size_t bl = 0, wl = 0;
+		for (int round = 0; round < 3; round++)
+			for (int k = 0; k < K; k++) {
+				const char *fmt = k % 2 ? "<i class=\"y k%d\">3</i>" : "<b class=\"x k%d\">1</b>";
+				bl += (size_t)snprintf(big + bl, cap - bl, fmt, k);
+				if (round == 2 && k % 5 == 0) {
+					/* the same values on the other tag: kept */
+					fmt = k % 2 ? "<b class=\"y k%d\">4</b>" : "<i class=\"x k%d\">2</i>";
+					bl += (size_t)snprintf(big + bl, cap - bl, fmt, k);
+					wl += (size_t)snprintf(bw + wl, cap - wl, fmt, k);
+				}
+			}
+		expect(R("##b.x", "##i.y"), big, bw);
+		free(big);
+		free(bw);
+	}
 }
 
 /* Label rules decided on the first words read ahead after the start tag
