@@ -266,8 +266,13 @@ struct rule_brief {
 	const struct cosmetic_entry *e;
 	const struct sel *s;
 	uint32_t anc, early;
+	uint16_t same;             /* 1 + the index of an earlier rule of the list
+	                              with the same static part (sel_static_id,
+	                              among the first BRIEF_SAME): its match is
+	                              this one's; 0: none */
 	uint8_t skip, tag_only, conds;
 };
+#define BRIEF_SAME 256
 /* The briefs of one tag's rules, by tag name (a few slots: a page's
  * elements are of a few tags); n as in tinfo. */
 #define TB_SLOTS 32
@@ -2296,10 +2301,23 @@ static const struct tag_briefs *tag_briefs_get(struct rewriter *rw, const struct
 		const struct cosmetic_entry *e = rw->tag_rules[i];
 		const struct sel *s = cosmetic_entry_sel(e);
 		b[i] = (struct rule_brief){
-			e, s, sel_ancestor_hash(s), sel_early_mask(s),
+			e, s, sel_ancestor_hash(s), sel_early_mask(s), 0,
 			(uint8_t)(cosmetic_entry_kind(e) == COSM_STYLE || (!sel_tag_only(s) && !sel_stream_ok(s))),
 			(uint8_t)sel_tag_only(s), (uint8_t)sel_has_conds(s),
 		};
+	}
+	/* rules matched statically (neither skipped nor tag-only) whose
+	 * static part an earlier one of them has: "li > a" under a dozen
+	 * texts is matched once an element */
+	for (size_t i = 1; i < rw->n_tag_rules; i++) {
+		if (b[i].skip || b[i].tag_only)
+			continue;
+		uint64_t id = sel_static_id(b[i].s);
+		for (size_t j = 0; j < i && j < BRIEF_SAME; j++)
+			if (!b[j].skip && !b[j].tag_only && !b[j].same && sel_static_id(b[j].s) == id) {
+				b[i].same = (uint16_t)(j + 1);
+				break;
+			}
 	}
 	free(tb->b);
 	tb->b = b;
@@ -2338,12 +2356,26 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 	const struct tag_briefs *tb = rw->tag_has_rules ? tag_briefs_get(rw, t) : NULL;
 	if (tb) {
 		size_t n = tb->n < room ? tb->n : room;
+		/* the static matches of the first BRIEF_SAME, for the rules
+		 * after them with the same static part (written before read:
+		 * the earlier rule came first in this loop) */
+		uint8_t same_r[BRIEF_SAME];
 		for (size_t i = 0; i < n; i++) {
 			const struct rule_brief *b = &tb->b[i];
 			if (b->skip)
 				continue;
-			if (!b->tag_only && ((b->anc && !rw->open_tags[b->anc & 255]) || !sel_match(b->s, rw->path, plen)))
-				continue;
+			if (!b->tag_only) {
+				int m;
+				if (b->same) {
+					m = same_r[b->same - 1];
+				} else {
+					m = (!b->anc || rw->open_tags[b->anc & 255]) && sel_match(b->s, rw->path, plen);
+					if (i < BRIEF_SAME)
+						same_r[i] = (uint8_t)m;
+				}
+				if (!m)
+					continue;
+			}
 			if ((r = rule_hit(rw, t, lvl, b->e, b->s, b->conds, b->early, 0, &fw, &action, hit)) != 0)
 				return r;
 		}

@@ -108,6 +108,7 @@ struct sel {
 	struct cond *conds;
 	unsigned n_conds;
 	int css_ok, stream_ok;
+	uint64_t static_id;         /* hash of the static part (sel_static_id) */
 	uint64_t id;                /* hash of the text, syntax and relativity:
 	                               equal ids, same static match */
 	const char *subject_tag;    /* the tag every alternative's subject must
@@ -1726,6 +1727,61 @@ static inline uint64_t name_bit(const char *name, size_t n)
 	return 1ull << (h & 63);
 }
 
+static uint64_t mix_u(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0x100000001b3ull;
+	return h ^ (h >> 31);
+}
+
+static uint64_t mix_str(uint64_t h, const char *p, size_t n)
+{
+	h = mix_u(h, n + 1);
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* A hash of what sel_match() reads of s: its alternatives' compounds (tag,
+ * id, classes, attribute tests, :not() and :is() by their ids, position
+ * tests) and combinators, not its content conditions ("li > a:has-text(x)"
+ * and "li > a:has-text(y)" share it). */
+static uint64_t static_id_of(const struct sel *s, int relative, int syntax)
+{
+	uint64_t h = mix_u(0xcbf29ce484222325ull, (uint64_t)(relative * 2 + syntax) << 8 | s->stream_ok);
+	h = mix_u(h, s->n_alts);
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		const struct complex *x = &s->alts[i];
+		h = mix_u(h, x->n);
+		for (unsigned j = 0; j < x->n; j++) {
+			const struct compound *k = &x->c[j];
+			h = mix_u(h, (uint64_t)k->comb << 16 | (uint64_t)k->root << 8 | (uint64_t)k->has_nth);
+			if (k->has_nth)
+				h = mix_u(mix_u(h, (uint64_t)k->nth_a), (uint64_t)k->nth_b);
+			h = k->tag ? mix_str(h, k->tag, k->tag_len) : mix_u(h, 0);
+			h = k->id ? mix_str(h, k->id, k->id_len) : mix_u(h, 0);
+			h = mix_u(h, k->n_cls);
+			for (unsigned q = 0; q < k->n_cls; q++)
+				h = mix_str(h, k->cls[q], k->cls_len[q]);
+			h = mix_u(h, k->n_at);
+			for (unsigned q = 0; q < k->n_at; q++) {
+				const struct attr_test *t = &k->at[q];
+				h = mix_u(h, (uint64_t)t->op << 8 | t->icase);
+				h = t->name ? mix_str(h, t->name, t->nlen) : mix_u(h, 0);
+				h = t->val ? mix_str(h, t->val, t->vlen) : mix_u(h, 0);
+				/* (regex codes are shared by pattern and flags) */
+				h = mix_u(mix_u(h, (uint64_t)(uintptr_t)t->nre), (uint64_t)(uintptr_t)t->vre);
+			}
+			h = mix_u(h, k->n_nots);
+			for (unsigned q = 0; q < k->n_nots; q++)
+				h = mix_u(h, k->nots[q]->id);
+			h = mix_u(h, k->n_is);
+			for (unsigned q = 0; q < k->n_is; q++)
+				h = mix_u(h, k->iss[q]->id);
+		}
+	}
+	return h;
+}
+
 /* Fills s->groups for a list of 3 to 64 alternatives (see struct sel).
  * Returns 0, or -1 when out of memory. */
 static int alt_groups(struct sel *s)
@@ -2520,6 +2576,7 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 			              !k->root && !k->has_nth;
 		}
 	}
+	s->static_id = static_id_of(s, relative, c->syntax);
 	if (alt_groups(s) < 0) {
 		fail(c, "out of memory");
 		goto bad;
@@ -2668,6 +2725,7 @@ unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
 int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
 int sel_reads_others(const struct sel *s) { return s->reads_others; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
+uint64_t sel_static_id(const struct sel *s) { return s->static_id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
 uint32_t sel_desc_neg(const struct sel *s) { return s->desc_neg; }
 int sel_tag_only(const struct sel *s) { return s->tag_only && s->stream_ok; }

@@ -166,6 +166,11 @@ int sel_reads_others(const struct sel *s);
  * and the rewriter matches each once per element; like its text-test memo
  * it takes equal 64-bit hashes for equal inputs). */
 uint64_t sel_id(const struct sel *s);
+/* A 64-bit hash of what sel_match() reads (its compounds and combinators,
+ * not its content conditions): selectors with the same static id match
+ * the same elements statically ("li > a:has-text(x)", "li > a:has-text(y)"),
+ * at 2^-64 a pair for different ones. */
+uint64_t sel_static_id(const struct sel *s);
 /* The conditions descendants decide (SEL_COND_HAS, UPWARD, DEPTH), a bit
  * each (the first 32). */
 uint32_t sel_desc_mask(const struct sel *s);

@@ -821,6 +821,13 @@ static void test_57_tag_rule_briefs(void **state)
 	       "<p>1</p><ul></ul><nav></nav><span>no</span>"
 	       "<a-very-long-custom-element-name>5</a-very-long-custom-element-name>"
 	       "<section><i><b>7</b></i></section><p>8</p><ul></ul><nav><b></b></nav><section></section>");
+	/* rules of one tag sharing a static part under other texts, beside
+	 * near static parts: each matched once an element, each its texts */
+	expect(R("##li > a:has-text(one)", "##li a:has-text(two)", "##li > a:has-text(three)", "##ul > a:has-text(four)",
+	         "##li > a.x:has-text(five)", "##li > a:has-text(six)"),
+	       "<ul><li><a>one</a><a>two</a><a>three</a><a>four</a><a class=x>five</a><a>six</a><a>seven</a>"
+	       "<b><a>two</a><a>three</a></b></li><a>four</a><a>one</a></ul>",
+	       "<ul><li><a>four</a><a>seven</a><b><a>three</a></b></li><a>one</a></ul>");
 }
 
 /* Descendant conditions decided at the end all at once (each passes when

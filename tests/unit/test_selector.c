@@ -768,6 +768,34 @@ static void test_12_list_subject_tags(void **state)
 		assert_int_equal(sel_match_rel(sel_cond_sel(h, 0), path, 2, 0), g[i].want);
 		sel_free(h);
 	}
+	/* static ids: equal for the same static part under other conditions,
+	 * different for any other static part */
+	{
+		static const char *const same[][2] = {
+			{ "li > a:has-text(x)", "li > a:has-text(/y/i)" }, { "li > a:has-text(x)", "li > a" },
+			{ "div.k:not(.z):has(p)", "div.k:not(.z):has-text(q)" }, { "[href^=\"h\"] > img", "[href^=\"h\"] > img" },
+		};
+		static const char *const diff[][2] = {
+			{ "li > a", "li a" }, { "li > a", "li > a.x" }, { "li > a", "ul > a" }, { "li + a", "li ~ a" },
+			{ "a[href^=\"x\"]", "a[href*=\"x\"]" }, { "a[href^=\"x\"]", "a[href^=\"x\" i]" },
+			{ "a[href^=\"x\"]", "a[src^=\"x\"]" }, { "div:not(.a)", "div:not(.b)" }, { "p:nth-child(2)", "p:nth-child(3)" },
+			{ "a.x.y", "a.xy" }, { "a, b", "a" }, { "#x", ".x" },
+		};
+		for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+			struct sel *a = parse_ok(same[i][0], SEL_SYNTAX_CSS), *b = parse_ok(same[i][1], SEL_SYNTAX_CSS);
+			assert_true(sel_static_id(a) == sel_static_id(b));
+			sel_free(a);
+			sel_free(b);
+		}
+		for (size_t i = 0; i < sizeof diff / sizeof *diff; i++) {
+			struct sel *a = parse_ok(diff[i][0], SEL_SYNTAX_CSS), *b = parse_ok(diff[i][1], SEL_SYNTAX_CSS);
+			if (sel_static_id(a) == sel_static_id(b))
+				fprintf(stderr, "same static id: %s, %s\n", diff[i][0], diff[i][1]);
+			assert_true(sel_static_id(a) != sel_static_id(b));
+			sel_free(a);
+			sel_free(b);
+		}
+	}
 	/* descendant conditions and the negated ones among them */
 	{
 		struct sel *d = parse_ok("div:not(:has(img)):has(p):has-text(x):not(:has(u))", SEL_SYNTAX_CSS);
