@@ -37,6 +37,8 @@
 #define EXPLAIN_TEXT 96
 #define GUARD_TEXT 3000        /* see text_guard() */
 #define HIDE_ATTR " data-quell-hide"
+#define EARLY_PREFIX 256       /* raw text bytes a prefix test reads */
+#define REF_MAX 12             /* raw bytes of a reference decode_refs reads */
 
 /* ---- tag classes --------------------------------------------------------- */
 
@@ -293,12 +295,39 @@ struct tinfo {
 	char name[AINFO_NAME];
 };
 
-/* Attributes (name and value) known to add no candidate on this page: a
- * page repeats the same class lists and attribute values on element after
+/* A rule filed under a tag's key as match_rules() reads it for every
+ * element of that tag: the same list for each, so read of the rule's
+ * modules once per tag and page (a dozen calls a rule and element
+ * otherwise).  skip: :style(), or a selector never matched in the stream;
+ * anc: sel_ancestor_hash; early: sel_early_mask. */
+struct rule_brief {
+	const struct cosmetic_entry *e;
+	const struct sel *s;
+	uint32_t anc, early;
+	uint16_t same;             /* 1 + the index of an earlier rule of the list
+	                              with the same static part (sel_static_id,
+	                              among the first BRIEF_SAME): its match is
+	                              this one's; 0: none */
+	uint8_t skip, tag_only, conds;
+};
+#define BRIEF_SAME 256
+/* The briefs of one tag's rules, by tag name (a few slots: a page's
+ * elements are of a few tags); n as in tinfo. */
+#define TB_SLOTS 32
+struct tag_briefs { char name[AINFO_NAME]; uint8_t len; struct rule_brief *b; size_t n; };
+
+/* What an attribute (name and value) added to the candidates on this
+ * page: a page repeats the same class lists, ids and links element after
  * element, and each one otherwise costs a scan, a key hash per class
- * token or value word and an index probe per key.  key: attr_key() of
- * the name and value, 0 for an empty slot; direct-mapped. */
-#define ATTR_MEMO 256
+ * token, value word or window and an index probe per key.  Two ways a
+ * set by attr_key() (slots valid by a bit of attr_valid[], so the table
+ * is never cleared); the rules found, in the order found, are n entries of
+ * attr_pool from off.  Bounded: ATTR_MEMO slots and ATTR_POOL rules
+ * (once the pool is full only attributes that found none are kept),
+ * 48 KB made on first use. */
+#define ATTR_MEMO 2048
+#define ATTR_POOL 2048
+struct attr_memo { uint64_t key; uint32_t off, n; };
 
 /* A remembered text test: key mixes the text's hash and the test. */
 struct memo { uint64_t key; uint8_t result; };
@@ -366,11 +395,15 @@ struct rewriter {
 	const uint64_t *pair;      /* the page's "[name=word" filter */
 	uint16_t open_tags[256];   /* open elements by tag name hash */
 	struct ainfo ainfo[AINFO_SLOTS];
-	uint64_t attr_memo[ATTR_MEMO];
+	uint64_t attr_valid[ATTR_MEMO / 64]; /* attr_memo[] slots in use */
+	struct attr_memo *attr_memo; /* ATTR_MEMO slots, then the pool; NULL until used */
+	const struct cosmetic_entry **attr_pool;
+	uint32_t attr_pool_n;
 	struct tinfo tinfo[TINFO_SLOTS];
 	int tag_has_rules;         /* of the start tag being matched */
 	const struct cosmetic_entry **tag_rules; /* its tinfo's rules (NULL: ask the index) */
 	size_t n_tag_rules;
+	struct tag_briefs tb[TB_SLOTS]; /* the tags' rules as match_rules() reads them */
 	struct has_memo has_memo[HAS_MEMO];
 	struct wait_sel wait[WAIT_SELS];
 	unsigned n_wait;           /* wait[] in use; > WAIT_SELS: too many, walk */
@@ -834,10 +867,10 @@ static struct pend *pend_add(struct rewriter *rw)
 		rw->cap_pends = cap;
 	}
 	struct pend *p = &rw->pends[rw->n_pends++];
-	memset(p, 0, sizeof *p);
-	p->serial = ++rw->next_serial;
-	p->prev_desc = rw->last_desc;
-	p->amp_start = rw->amps; /* its text starts here (the caller sets the rest) */
+	/* (a compound literal: stores in line, where memset() was a call
+	 * for each of the pends a page makes) */
+	*p = (struct pend){ .serial = ++rw->next_serial, .prev_desc = rw->last_desc,
+	                    .amp_start = rw->amps }; /* its text starts here (the caller sets the rest) */
 	rw->early_new = 1;
 	if (rw->vis_upto != text_pos(rw))
 		vis_sync(rw); /* the caller reads rw->visible */
@@ -1207,12 +1240,11 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 			p->e = NULL;
 			continue;
 		}
-		/* all must pass: the flags descendants set first, the text
+		/* all must pass: the flags descendants set first (each passes
+		 * when it differs from its negation: all at once), the text
 		 * and inner HTML tests (regular expressions) only then */
-		int ok = 1;
-		unsigned nconds = sel_n_conds(p->s);
-		for (uint32_t d = p->desc; ok && d; d &= d - 1)
-			ok = cond_passes(rw, p, (unsigned)__builtin_ctz(d), inner_end);
+		int ok = ((p->flags ^ sel_desc_neg(p->s)) & p->desc) == p->desc;
+		unsigned nconds = ok ? sel_n_conds(p->s) : 0;
 		for (unsigned c = 32; ok && c < nconds; c++)
 			ok = cond_passes(rw, p, c, inner_end);
 		for (unsigned c = 0; ok && c < nconds && c < 32; c++)
@@ -1702,7 +1734,7 @@ static void wait_add(struct rewriter *rw, const struct sel *s, uint32_t desc)
 	/* blocks wait for the same rules over and over: each rule's
 	 * selectors are read once per list */
 	uintptr_t h = (uintptr_t)s;
-	unsigned slot = (unsigned)((h >> 4) ^ (h >> 11)) & (WAIT_SEEN - 1);
+	unsigned slot = (unsigned)(((uint64_t)h * 0x9e3779b97f4a7c15ull) >> 58) & (WAIT_SEEN - 1);
 	if (rw->wait_seen[slot].s == s && rw->wait_seen[slot].gen == rw->wait_gen)
 		return;
 	rw->wait_seen[slot].s = s;
@@ -2038,9 +2070,13 @@ static inline const struct tinfo *tinfo_get(struct rewriter *rw, const struct ht
 	return tmp;
 }
 
-static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsigned bits,
-                            const struct cosmetic_entry **cand, size_t *ncp)
+/* Returns 1 when what it added depends on the candidates before *ncp (a
+ * value with more windows than it remembers dropped rules found there
+ * already), 0 when the same attribute adds the same rules anywhere. */
+static int attr_candidates(struct rewriter *rw, const struct html_attr *a, unsigned bits,
+                           const struct cosmetic_entry **cand, size_t *ncp)
 {
+	int ctx = 0;
 	size_t nc = *ncp;
 	if (bits & AI_AT)
 		nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('@'), a->name, a->name_len),
@@ -2108,6 +2144,7 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 				continue;
 			}
 			size_t base = nc;
+			ctx = 1;
 			for (size_t g = 0; g < got; g++) {
 				const struct cosmetic_entry *e = cand[base + g];
 				int dup = 0;
@@ -2157,6 +2194,7 @@ static void attr_candidates(struct rewriter *rw, const struct html_attr *a, unsi
 			nc += word_lookup(rw, h0, v + ws, n - ws, cand + nc, MAX_CAND - nc);
 	}
 	*ncp = nc;
+	return ctx;
 }
 
 /* How many bytes <= 0x20 p[0..n) begins with: indentation between tags
@@ -2218,29 +2256,261 @@ static uint64_t attr_key(const struct html_attr *a)
 	return h ? h : 1;
 }
 
-/* attr_candidates() through attr_memo[]: an attribute that found no rule
- * before is not looked up again.  Only a lookup that had room for every
- * rule (the candidate array not full) proves there is none. */
+/* attr_candidates() through attr_memo[]: an attribute seen before adds
+ * the rules it found then, without a lookup (the same rules in the same
+ * order: matching sees the same candidates).  Only a lookup that had room
+ * for every rule (the candidate array not full after it) is kept, and not
+ * one whose result depended on the candidates before it. */
 static void attr_candidates_memo(struct rewriter *rw, const struct html_attr *a, unsigned bits,
                                  const struct cosmetic_entry **cand, size_t *ncp)
 {
+	if (!rw->attr_memo) {
+		rw->attr_memo = malloc(ATTR_MEMO * sizeof *rw->attr_memo + ATTR_POOL * sizeof *rw->attr_pool);
+		if (!rw->attr_memo) {
+			attr_candidates(rw, a, bits, cand, ncp); /* no memory: no memo */
+			return;
+		}
+		rw->attr_pool = (const struct cosmetic_entry **)(void *)(rw->attr_memo + ATTR_MEMO);
+	}
 	uint64_t key = attr_key(a);
-	uint64_t *slot = &rw->attr_memo[(key ^ (key >> 40)) & (ATTR_MEMO - 1)];
-	if (*slot == key)
-		return;
+	/* two ways a set (the pair si, si + 1), the one last used first: a
+	 * page's few hundred distinct attributes fight less over slots */
+	unsigned si = ((unsigned)(key ^ (key >> 40)) & (ATTR_MEMO / 2 - 1)) * 2;
+	struct attr_memo *m = &rw->attr_memo[si];
+	unsigned v = (unsigned)(rw->attr_valid[si / 64] >> (si % 64)) & 3; /* (si even: both in one word) */
 	size_t before = *ncp;
-	attr_candidates(rw, a, bits, cand, ncp);
-	if (*ncp == before && before < MAX_CAND)
-		*slot = key;
+	for (unsigned w = 0; w < 2; w++)
+		if ((v >> w & 1) && m[w].key == key && before + m[w].n < MAX_CAND) {
+			memcpy(cand + before, rw->attr_pool + m[w].off, m[w].n * sizeof *cand);
+			*ncp = before + m[w].n;
+			if (w) { /* the one last used first */
+				struct attr_memo x = m[0];
+				m[0] = m[1];
+				m[1] = x;
+			}
+			return;
+		}
+	int ctx = attr_candidates(rw, a, bits, cand, ncp);
+	size_t got = *ncp - before;
+	if (ctx || *ncp >= MAX_CAND || got > ATTR_POOL - rw->attr_pool_n)
+		return;
+	if (v & 1) {
+		m[1] = m[0]; /* the older one goes */
+		rw->attr_valid[si / 64] |= 2ull << (si % 64);
+	}
+	m->key = key;
+	m->off = rw->attr_pool_n;
+	m->n = (uint32_t)got;
+	memcpy(rw->attr_pool + m->off, cand + before, got * sizeof *cand);
+	rw->attr_pool_n += (uint32_t)got;
+	rw->attr_valid[si / 64] |= 1ull << (si % 64);
 }
 
 /* 0 when s needs an ancestor with a tag no open element has (the count
- * is by hash: a collision only costs the full match). */
+ * is by hash: a collision only costs the full match; sel_ancestor_hash()
+ * is name_hash() of the tag, made when the rule was parsed). */
 static int ancestor_open(const struct rewriter *rw, const struct sel *s)
 {
-	size_t n;
-	const char *tag = sel_ancestor_tag(s, &n);
-	return !tag || rw->open_tags[name_hash(tag, n) & 255] != 0;
+	uint32_t h = sel_ancestor_hash(s);
+	return !h || rw->open_tags[h & 255] != 0;
+}
+
+/* The beginning of the text of the element whose start tag t is, read
+ * ahead in the caller's chunk: the bytes after the tag up to the first
+ * '<' (a child, a comment or the end tag: what follows may not be its own
+ * text yet), the first '&' (the tests see references decoded) or
+ * FIRST_TEXT bytes (the prefix tests read the leading blanks and four
+ * bytes after them).  Every byte of it reaches the element's text as it
+ * is (text tokens carry their exact bytes), and nothing comes before it.
+ * Returns its length (0 when the tag is not in the chunk, or raw text
+ * follows it), *p its start. */
+#define FIRST_TEXT 64
+static size_t blank_run(const char *p, size_t n);
+static size_t first_text(const struct rewriter *rw, const struct html_token *t, const char **p)
+{
+	/* (as integers: t->raw may point into the tokenizer's own buffer) */
+	uintptr_t c = (uintptr_t)rw->chunk, r = (uintptr_t)t->raw;
+	if (!rw->chunk || r < c || r + t->raw_len > c + rw->chunk_len)
+		return 0;
+	const char *a = t->raw + t->raw_len;
+	size_t n = (size_t)(c + rw->chunk_len - (r + t->raw_len)), k = 0;
+	if (n > FIRST_TEXT)
+		n = FIRST_TEXT;
+	if (n == 0 || *a == '<')
+		return 0; /* (most: a child first) */
+	if (html_tok_is_rawtext(t->name, t->name_len) || NAME_IS(t->name, t->name_len, "plaintext"))
+		return 0;
+	/* sixteen bytes a step (SSE2) */
+	const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&');
+	for (; k + 16 <= n; k += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(a + k));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, lt), _mm_cmpeq_epi8(x, amp)));
+		if (m) {
+			k += (unsigned)__builtin_ctz(m);
+			break;
+		}
+	}
+	while (k < n && a[k] != '<' && a[k] != '&')
+		k++;
+	/* blanks alone (indentation before a child) decide no label test:
+	 * not worth asking */
+	if (blank_run(a, k) == k)
+		return 0;
+	*p = a;
+	return k;
+}
+
+/* 1 when a text test of s that a beginning of the text may decide
+ * (sel_early_mask: early) turns down every text beginning with
+ * text[0..n): the pend early_check would drop at its first text. */
+static int early_refused(const struct sel *s, uint32_t early, const char *text, size_t n)
+{
+	for (; early; early &= early - 1)
+		if (sel_cond_test_prefix(s, (unsigned)__builtin_ctz(early), text, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* The first words of the element being matched (first_text), read once
+ * when a rule asks. */
+struct first_words { const char *p; size_t n; int made; };
+
+/* Applies rule e (selector s, whose static part matched the element at
+ * lvl): a pend when it has conditions (conds), unless the element has one
+ * for it already (may_dup: a rule found by an attribute's key may be found
+ * twice) or its first words refuse it (early: sel_early_mask); else the
+ * removal, or the hide (*action 2, the first such rule in *hit).  Returns
+ * 1 when the element is removed (*hit set), 0 to go on, -1 on error. */
+static inline __attribute__((always_inline)) int rule_hit(struct rewriter *rw, const struct html_token *t, unsigned lvl, const struct cosmetic_entry *e,
+                    const struct sel *s, int conds, uint32_t early, int may_dup, struct first_words *fw,
+                    int *action, const struct cosmetic_entry **hit)
+{
+	if (conds) {
+		if (lvl >= rw->depth)
+			return 0; /* a void element has no contents to wait for */
+		/* this element's pends are the tail of the array */
+		int dup = 0;
+		for (size_t k = rw->n_pends; may_dup && k-- > 0 && rw->pends[k].level >= lvl && !dup;)
+			dup = rw->pends[k].e == e && !rw->pends[k].target;
+		if (dup)
+			return 0;
+		/* a label rule ("p:has-text(/^Advertisement/)") whose test
+		 * the first words already turn down: no pend (the one
+		 * early_check would drop as they arrive: same output) */
+		if (early && !fw->made) {
+			fw->n = first_text(rw, t, &fw->p);
+			fw->made = 1;
+		}
+		if (early && fw->n && early_refused(s, early, fw->p, fw->n))
+			return 0;
+		struct pend *p = pend_add(rw);
+		if (!p)
+			return 0;
+		p->e = e;
+		p->s = s;
+		p->desc = desc_mask(s);
+		if (p->desc)
+			wait_add(rw, s, p->desc);
+		rw->n_desc += p->desc != 0;
+		if (p->desc)
+			rw->last_desc = (int32_t)(p - rw->pends);
+		p->level = lvl;
+		p->hold_start = hold_pos(rw);
+		p->text_start = text_pos(rw);
+		p->vis_start = rw->visible;
+		p->in_start = rw->in_off;
+		rw->n_holding++;
+		return 0;
+	}
+	int hide = rw->o.hide && !cosmetic_entry_html(e);
+	if (!hide) {
+		/* removed outright: its own pends have nothing to decide */
+		int dropped = 0;
+		for (size_t k = rw->n_pends; k-- > 0 && rw->pends[k].level >= lvl;)
+			if (rw->pends[k].level == lvl && rw->pends[k].e) {
+				rw->pends[k].e = NULL;
+				dropped = 1;
+			}
+		if (dropped) {
+			pends_compact(rw);
+			if (check_bound(rw) < 0) /* releases what nothing holds now */
+				return -1;
+		}
+		*hit = e;
+		return 1;
+	}
+	if (!*action) {
+		*action = 2;
+		*hit = e;
+	}
+	return 0;
+}
+
+/* Rule e, found by an attribute's key (may_dup) or tried on every element,
+ * on the element at frame lvl: its subject's tag, then its static part,
+ * then rule_hit().  Returns as rule_hit. */
+static inline __attribute__((always_inline)) int try_rule(struct rewriter *rw, const struct html_token *t, unsigned plen, unsigned lvl,
+                    const struct cosmetic_entry *e, int may_dup, struct first_words *fw, int *action,
+                    const struct cosmetic_entry **hit)
+{
+	const struct sel *s = cosmetic_entry_sel(e);
+	if (cosmetic_entry_kind(e) == COSM_STYLE)
+		return 0; /* :style() only styles, through the injected sheet */
+	/* the subject's tag first: a rule found by a piece of a class or
+	 * attribute value ("div[class*=ad-]") is mostly tried on another tag
+	 * than its own */
+	size_t tl;
+	const char *tg = sel_subject_tag(s, &tl);
+	const struct sel_node *el = rw->path[plen - 1];
+	if (tg && (tl != el->name_len || !short_eq(tg, el->name, tl)))
+		return 0;
+	if (!sel_tag_only(s) && (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)))
+		return 0;
+	return rule_hit(rw, t, lvl, e, s, sel_has_conds(s), sel_early_mask(s), may_dup, fw, action, hit);
+}
+
+/* The briefs of the rules filed under the element's tag (rw->tag_rules),
+ * made on first use per tag and page; NULL when they cannot be (no kept
+ * list, a long name, no memory: the rules are then tried one by one). */
+static const struct tag_briefs *tag_briefs_get(struct rewriter *rw, const struct html_token *t)
+{
+	size_t n = t->name_len;
+	if (!rw->tag_rules || n == 0 || n >= AINFO_NAME)
+		return NULL;
+	struct tag_briefs *tb = &rw->tb[name_hash(t->name, n) & (TB_SLOTS - 1)];
+	if (tb->len == n && short_eq(tb->name, t->name, n))
+		return tb;
+	struct rule_brief *b = malloc(rw->n_tag_rules * sizeof *b + 1);
+	if (!b)
+		return NULL;
+	for (size_t i = 0; i < rw->n_tag_rules; i++) {
+		const struct cosmetic_entry *e = rw->tag_rules[i];
+		const struct sel *s = cosmetic_entry_sel(e);
+		b[i] = (struct rule_brief){
+			e, s, sel_ancestor_hash(s), sel_early_mask(s), 0,
+			(uint8_t)(cosmetic_entry_kind(e) == COSM_STYLE || (!sel_tag_only(s) && !sel_stream_ok(s))),
+			(uint8_t)sel_tag_only(s), (uint8_t)sel_has_conds(s),
+		};
+	}
+	/* rules matched statically (neither skipped nor tag-only) whose
+	 * static part an earlier one of them has: "li > a" under a dozen
+	 * texts is matched once an element */
+	for (size_t i = 1; i < rw->n_tag_rules; i++) {
+		if (b[i].skip || b[i].tag_only)
+			continue;
+		uint64_t id = sel_static_id(b[i].s);
+		for (size_t j = 0; j < i && j < BRIEF_SAME; j++)
+			if (!b[j].skip && !b[j].tag_only && !b[j].same && sel_static_id(b[j].s) == id) {
+				b[i].same = (uint16_t)(j + 1);
+				break;
+			}
+	}
+	free(tb->b);
+	tb->b = b;
+	tb->n = rw->n_tag_rules;
+	memcpy(tb->name, t->name, n);
+	tb->len = (uint8_t)n;
+	return tb;
 }
 
 /* Runs the page's rules on the element at frame lvl (or a void element not
@@ -2256,91 +2526,63 @@ static int match_rules(struct rewriter *rw, const struct html_token *t, unsigned
 		if (bits)
 			attr_candidates_memo(rw, &t->attrs[i], bits, cand, &nc);
 	}
+	int action = 0, r;
+	struct first_words fw = { NULL, 0, 0 };
 	/* a rule is filed under one key: only the attributes' keys (a class
 	 * twice, a word twice) find one twice; the tag's and the universal
 	 * rules are each found once and none of them by an attribute */
 	size_t n_attr = nc;
-	if (rw->tag_has_rules && rw->tag_rules) {
-		size_t k = rw->n_tag_rules < MAX_CAND - nc ? rw->n_tag_rules : MAX_CAND - nc;
-		memcpy(cand + nc, rw->tag_rules, k * sizeof *cand);
-		nc += k;
+	for (size_t i = 0; i < n_attr; i++)
+		if ((r = try_rule(rw, t, plen, lvl, cand[i], 1, &fw, &action, hit)) != 0)
+			return r;
+	/* the tag's rules (those have it as their subject's tag:
+	 * sel_index_key() files them so), as many as the candidate array
+	 * would have held */
+	size_t room = MAX_CAND - n_attr;
+	const struct tag_briefs *tb = rw->tag_has_rules ? tag_briefs_get(rw, t) : NULL;
+	if (tb) {
+		size_t n = tb->n < room ? tb->n : room;
+		/* the static matches of the first BRIEF_SAME, for the rules
+		 * after them with the same static part (written before read:
+		 * the earlier rule came first in this loop) */
+		uint8_t same_r[BRIEF_SAME];
+		for (size_t i = 0; i < n; i++) {
+			const struct rule_brief *b = &tb->b[i];
+			if (b->skip)
+				continue;
+			if (!b->tag_only) {
+				int m;
+				if (b->same) {
+					m = same_r[b->same - 1];
+				} else {
+					m = (!b->anc || rw->open_tags[b->anc & 255]) && sel_match(b->s, rw->path, plen);
+					if (i < BRIEF_SAME)
+						same_r[i] = (uint8_t)m;
+				}
+				if (!m)
+					continue;
+			}
+			if ((r = rule_hit(rw, t, lvl, b->e, b->s, b->conds, b->early, 0, &fw, &action, hit)) != 0)
+				return r;
+		}
 	} else if (rw->tag_has_rules) {
-		nc += cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), t->name, t->name_len),
-		                           cand + nc, MAX_CAND - nc);
+		size_t k = 0;
+		if (rw->tag_rules) {
+			k = rw->n_tag_rules < room ? rw->n_tag_rules : room;
+			memcpy(cand + n_attr, rw->tag_rules, k * sizeof *cand);
+		} else {
+			k = cosmetic_page_lookup(rw->page, cosmetic_key_add(cosmetic_key_start('<'), t->name, t->name_len),
+			                         cand + n_attr, room);
+		}
+		for (size_t i = n_attr; i < n_attr + k; i++)
+			if ((r = try_rule(rw, t, plen, lvl, cand[i], 0, &fw, &action, hit)) != 0)
+				return r;
 	}
 	const struct cosmetic_entry *const *uni;
 	size_t nu = cosmetic_page_universal(rw->page, &uni);
-	int action = 0;
-	for (size_t i = 0; i < nc + nu; i++) {
-		const struct cosmetic_entry *e = i < nc ? cand[i] : uni[i - nc];
-		const struct sel *s = cosmetic_entry_sel(e);
-		if (cosmetic_entry_kind(e) == COSM_STYLE)
-			continue; /* :style() only styles, through the injected sheet */
-		/* the subject's tag first: most content rules ("p:has-text(...)")
-		 * are their tag and nothing else, and a rule found by a piece of
-		 * a class or attribute value ("div[class*=ad-]") is mostly tried
-		 * on another tag than its own */
-		if (i < n_attr || i >= nc) {
-			/* (those found by the tag's key have it as their
-			 * subject's tag: sel_index_key() files them so) */
-			size_t tl;
-			const char *tg = sel_subject_tag(s, &tl);
-			const struct sel_node *el = rw->path[plen - 1];
-			if (tg && (tl != el->name_len || !short_eq(tg, el->name, tl)))
-				continue;
-		}
-		if (!sel_tag_only(s) && (!sel_stream_ok(s) || !ancestor_open(rw, s) || !sel_match(s, rw->path, plen)))
-			continue;
-		if (sel_has_conds(s)) {
-			if (lvl >= rw->depth)
-				continue; /* a void element has no contents to wait for */
-			/* this element's pends are the tail of the array */
-			int dup = 0;
-			for (size_t k = rw->n_pends; i < n_attr && k-- > 0 && rw->pends[k].level >= lvl && !dup;)
-				dup = rw->pends[k].e == e && !rw->pends[k].target;
-			if (dup)
-				continue;
-			struct pend *p = pend_add(rw);
-			if (!p)
-				continue;
-			p->e = e;
-			p->s = s;
-			p->desc = desc_mask(s);
-			if (p->desc)
-				wait_add(rw, s, p->desc);
-			rw->n_desc += p->desc != 0;
-			if (p->desc)
-				rw->last_desc = (int32_t)(p - rw->pends);
-			p->level = lvl;
-			p->hold_start = hold_pos(rw);
-			p->text_start = text_pos(rw);
-			p->vis_start = rw->visible;
-			p->in_start = rw->in_off;
-			rw->n_holding++;
-			continue;
-		}
-		int hide = rw->o.hide && !cosmetic_entry_html(e);
-		if (!hide) {
-			/* removed outright: its own pends have nothing to decide */
-			int dropped = 0;
-			for (size_t k = rw->n_pends; k-- > 0 && rw->pends[k].level >= lvl;)
-				if (rw->pends[k].level == lvl && rw->pends[k].e) {
-					rw->pends[k].e = NULL;
-					dropped = 1;
-				}
-			if (dropped) {
-				pends_compact(rw);
-				if (check_bound(rw) < 0) /* releases what nothing holds now */
-					return -1;
-			}
-			*hit = e;
-			return 1;
-		}
-		if (!action) {
-			action = 2;
-			*hit = e;
-		}
-	}
+	for (size_t i = 0; i < nu; i++)
+		if ((r = try_rule(rw, t, plen, lvl, uni[i], 0, &fw, &action, hit)) != 0)
+			return r;
 	return action;
 }
 
@@ -2686,8 +2928,6 @@ static int release_guarded(struct rewriter *rw)
 	return changed ? release_dropped(rw, changed) : 0;
 }
 
-#define EARLY_PREFIX 256       /* raw text bytes a prefix test reads */
-#define REF_MAX 12             /* raw bytes of a reference decode_refs reads */
 
 /* 1 when a text test of p can no longer pass, judged on the beginning of
  * its text up to end (vis, amps: the counters there).  The text a deeper
@@ -3060,12 +3300,15 @@ void rewriter_free(struct rewriter *rw)
 	}
 	for (unsigned i = 0; i < TINFO_SLOTS; i++)
 		free(rw->tinfo[i].rules);
+	for (unsigned i = 0; i < TB_SLOTS; i++)
+		free(rw->tb[i].b);
 	html_tok_free(rw->tok);
 	free(rw->pends);
 	free(rw->hold);
 	free(rw->text);
 	free(rw->dec);
 	free(rw->memo);
+	free(rw->attr_memo);
 	free(rw->css);
 	free(rw->host);
 	rw->magic = 0;

@@ -97,6 +97,8 @@ struct cond {
 };
 enum { IN_SUBSTR, IN_WILDCARD, IN_MINLEN, IN_MAXLEN, IN_REGEX, IN_MAXCHARS };
 
+struct alt_group { const char *tag; size_t len; uint64_t mask; };
+
 struct sel {
 	unsigned magic;
 	char *text;
@@ -106,11 +108,13 @@ struct sel {
 	struct cond *conds;
 	unsigned n_conds;
 	int css_ok, stream_ok;
+	uint64_t static_id;         /* hash of the static part (sel_static_id) */
 	uint64_t id;                /* hash of the text, syntax and relativity:
 	                               equal ids, same static match */
 	const char *subject_tag;    /* the tag every alternative's subject must
 	                               have, or NULL */
 	uint32_t desc_mask;         /* conditions descendants decide, a bit each */
+	uint32_t desc_neg;          /* those of them negated (":not(:has(img))") */
 	uint32_t early_mask;        /* text tests a beginning of the text may
 	                               decide (sel_early_mask), a bit each */
 	size_t early_len, early_vis; /* the least bounds of its text tests */
@@ -118,6 +122,7 @@ struct sel {
 	const char *ancestor_tag;   /* a tag some ancestor of the subject must
 	                               have, or NULL */
 	size_t ancestor_tag_len;
+	uint32_t ancestor_hash;     /* FNV-1a of ancestor_tag (sel_ancestor_tag) */
 	const struct attr_test *anc_test; /* an attribute test an ancestor must
 	                               pass (single alternative, not relative),
 	                               or NULL */
@@ -129,7 +134,18 @@ struct sel {
 	                               matched: an ancestor or earlier sibling,
 	                               here or in a nested selector */
 	int rel_simple;             /* relative: every alternative is one compound
+	                               or a chain of siblings (+, ~) of one,
 	                               under a descendant combinator */
+	/* a list of 3 to 64 alternatives: those of each subject tag (a bit
+	 * each), and those of any tag, so match_at() tries only the ones an
+	 * element's tag allows ("div[id^=a], ins.b, .c, iframe[id^=d], ..."
+	 * on every element under a pending :has()); NULL otherwise */
+	struct alt_group *groups;
+	unsigned n_groups;
+	uint64_t tagless;
+	uint64_t bare_cls;          /* of those, the ones that are a class and
+	                               nothing else (".OUTBRAIN"): the element's
+	                               class is looked up once for all */
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -1658,6 +1674,7 @@ void sel_free(struct sel *s)
 	for (unsigned i = 0; i < s->n_alts; i++)
 		complex_free(&s->alts[i]);
 	free(s->alts);
+	free(s->groups);
 	conds_free(s->conds, s->n_conds);
 	if (!s->text_borrowed)
 		free(s->text);
@@ -1676,13 +1693,17 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds);
 static void set_desc_mask(struct sel *s)
 {
 	s->desc_mask = 0;
+	s->desc_neg = 0;
 	s->early_mask = 0;
 	s->early_len = s->early_vis = SIZE_MAX;
 	for (unsigned c = 0; c < s->n_conds; c++) {
 		const struct cond *x = &s->conds[c];
 		int k = x->kind;
-		if (c < 32 && (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH))
+		if (c < 32 && (k == SEL_COND_HAS || k == SEL_COND_UPWARD || k == SEL_COND_DEPTH)) {
 			s->desc_mask |= 1u << c;
+			if (x->neg)
+				s->desc_neg |= 1u << c;
+		}
 		if (k != SEL_COND_TEXT || x->neg)
 			continue;
 		if (c < 32 && x->inner_op == IN_REGEX && x->first)
@@ -1704,6 +1725,93 @@ static inline uint64_t name_bit(const char *name, size_t n)
 		return 1;
 	unsigned h = (unsigned)n * 7u + (unsigned char)name[0] + (unsigned char)name[n - 1] * 3u;
 	return 1ull << (h & 63);
+}
+
+static uint64_t mix_u(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0x100000001b3ull;
+	return h ^ (h >> 31);
+}
+
+static uint64_t mix_str(uint64_t h, const char *p, size_t n)
+{
+	h = mix_u(h, n + 1);
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* A hash of what sel_match() reads of s: its alternatives' compounds (tag,
+ * id, classes, attribute tests, :not() and :is() by their ids, position
+ * tests) and combinators, not its content conditions ("li > a:has-text(x)"
+ * and "li > a:has-text(y)" share it). */
+static uint64_t static_id_of(const struct sel *s, int relative, int syntax)
+{
+	uint64_t h = mix_u(0xcbf29ce484222325ull, (uint64_t)(relative * 2 + syntax) << 8 | s->stream_ok);
+	h = mix_u(h, s->n_alts);
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		const struct complex *x = &s->alts[i];
+		h = mix_u(h, x->n);
+		for (unsigned j = 0; j < x->n; j++) {
+			const struct compound *k = &x->c[j];
+			h = mix_u(h, (uint64_t)k->comb << 16 | (uint64_t)k->root << 8 | (uint64_t)k->has_nth);
+			if (k->has_nth)
+				h = mix_u(mix_u(h, (uint64_t)k->nth_a), (uint64_t)k->nth_b);
+			h = k->tag ? mix_str(h, k->tag, k->tag_len) : mix_u(h, 0);
+			h = k->id ? mix_str(h, k->id, k->id_len) : mix_u(h, 0);
+			h = mix_u(h, k->n_cls);
+			for (unsigned q = 0; q < k->n_cls; q++)
+				h = mix_str(h, k->cls[q], k->cls_len[q]);
+			h = mix_u(h, k->n_at);
+			for (unsigned q = 0; q < k->n_at; q++) {
+				const struct attr_test *t = &k->at[q];
+				h = mix_u(h, (uint64_t)t->op << 8 | t->icase);
+				h = t->name ? mix_str(h, t->name, t->nlen) : mix_u(h, 0);
+				h = t->val ? mix_str(h, t->val, t->vlen) : mix_u(h, 0);
+				/* (regex codes are shared by pattern and flags) */
+				h = mix_u(mix_u(h, (uint64_t)(uintptr_t)t->nre), (uint64_t)(uintptr_t)t->vre);
+			}
+			h = mix_u(h, k->n_nots);
+			for (unsigned q = 0; q < k->n_nots; q++)
+				h = mix_u(h, k->nots[q]->id);
+			h = mix_u(h, k->n_is);
+			for (unsigned q = 0; q < k->n_is; q++)
+				h = mix_u(h, k->iss[q]->id);
+		}
+	}
+	return h;
+}
+
+/* Fills s->groups for a list of 3 to 64 alternatives (see struct sel).
+ * Returns 0, or -1 when out of memory. */
+static int alt_groups(struct sel *s)
+{
+	if (s->n_alts < 3 || s->n_alts > 64)
+		return 0;
+	struct alt_group *g = calloc(s->n_alts, sizeof *g);
+	if (!g)
+		return -1;
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		const struct complex *x = &s->alts[i];
+		if (!x->stag) {
+			const struct compound *k = &x->c[0];
+			s->tagless |= 1ull << i;
+			if (x->n == 1 && !k->tag && !k->id && k->n_cls == 1 && !k->n_at && !k->n_nots && !k->n_is &&
+			    !k->root && !k->has_nth)
+				s->bare_cls |= 1ull << i;
+			continue;
+		}
+		unsigned k = 0;
+		while (k < n && !(g[k].len == x->stag_len && !memcmp(g[k].tag, x->stag, x->stag_len)))
+			k++;
+		if (k == n)
+			g[n++] = (struct alt_group){ x->stag, x->stag_len, 0 };
+		g[k].mask |= 1ull << i;
+	}
+	s->groups = g;
+	s->n_groups = n;
+	return 0;
 }
 
 /* The attribute names compound k tests by exact name: id, class and the
@@ -2406,6 +2514,9 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 			if (x->c[j].tag) {
 				s->ancestor_tag = x->c[j].tag;
 				s->ancestor_tag_len = x->c[j].tag_len;
+				s->ancestor_hash = 2166136261u;
+				for (size_t i = 0; i < x->c[j].tag_len; i++)
+					s->ancestor_hash = (s->ancestor_hash ^ (unsigned char)x->c[j].tag[i]) * 16777619u;
 				break;
 			}
 		}
@@ -2442,9 +2553,16 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 		s->subject_tag = k->tag;
 		s->subject_tag_len = k->tag_len;
 	}
-	for (unsigned i = 0; i < s->n_alts; i++)
-		if (s->alts[i].n != 1 || s->alts[i].c[0].comb != ' ')
+	/* scope-free: under the scope anywhere, and the rest of each
+	 * alternative among the subject's earlier siblings (+ and ~), who
+	 * are at its level, under every ancestor as it is ("p + p + p") */
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		if (s->alts[i].c[0].comb != ' ')
 			s->rel_simple = 0;
+		for (unsigned j = 1; j < s->alts[i].n; j++)
+			if (s->alts[i].c[j].comb != '+' && s->alts[i].c[j].comb != '~')
+				s->rel_simple = 0;
+	}
 	for (unsigned i = 0; i < s->n_alts; i++) {
 		s->alts[i].need = compound_need(&s->alts[i].c[s->alts[i].n - 1]);
 		s->alts[i].stag = s->alts[i].c[s->alts[i].n - 1].tag;
@@ -2457,6 +2575,11 @@ static struct sel *parse_sel(struct cur *c, int relative, int allow_conds)
 			k->tag_only = k->tag && !k->id && !k->n_cls && !k->n_at && !k->n_nots && !k->n_is &&
 			              !k->root && !k->has_nth;
 		}
+	}
+	s->static_id = static_id_of(s, relative, c->syntax);
+	if (alt_groups(s) < 0) {
+		fail(c, "out of memory");
+		goto bad;
 	}
 	set_reads_others(s);
 	(void)start;
@@ -2602,8 +2725,11 @@ unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
 int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
 int sel_reads_others(const struct sel *s) { return s->reads_others; }
 uint64_t sel_id(const struct sel *s) { return s->id; }
+uint64_t sel_static_id(const struct sel *s) { return s->static_id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }
+uint32_t sel_desc_neg(const struct sel *s) { return s->desc_neg; }
 int sel_tag_only(const struct sel *s) { return s->tag_only && s->stream_ok; }
+uint32_t sel_ancestor_hash(const struct sel *s) { return s->ancestor_hash; }
 const char *sel_ancestor_tag(const struct sel *s, size_t *len)
 {
 	*len = s->ancestor_tag_len;
@@ -3233,6 +3359,44 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 	 * find_attr() walks; one alternative walks once anyway */
 	uint64_t have = 0;
 	int masked = s->n_alts > 2, have_made = 0;
+	if (s->groups) {
+		/* the alternatives of the element's tag and of any tag, by
+		 * their bits: the others are not looked at */
+		uint64_t todo = s->tagless;
+		for (unsigned g = 0; g < s->n_groups; g++)
+			if (s->groups[g].len == node->name_len && bytes_eq(s->groups[g].tag, node->name, node->name_len)) {
+				todo |= s->groups[g].mask;
+				break;
+			}
+		if (todo & s->bare_cls) {
+			/* one lookup of the class for all of them; each stands
+			 * alone (one compound: only its relation to the scope) */
+			const struct html_attr *ca = find_attr(node, "class", 5);
+			for (uint64_t b = ca ? todo & s->bare_cls : 0; b; b &= b - 1) {
+				const struct complex *x = &s->alts[__builtin_ctzll(b)];
+				if ((scope < 0 || (x->c[0].comb == '>' ? k == (unsigned)scope + 1 : k > (unsigned)scope)) &&
+				    has_class(ca, x->c[0].cls[0], x->c[0].cls_len[0]))
+					return 1;
+			}
+			todo &= ~s->bare_cls;
+		}
+		for (; todo; todo &= todo - 1) {
+			unsigned i = (unsigned)__builtin_ctzll(todo);
+			const struct complex *x = &s->alts[i];
+			if (x->need) {
+				if (!have_made) {
+					for (unsigned a = 0; a < node->n_attrs; a++)
+						have |= name_bit(node->attrs[a].name, node->attrs[a].name_len);
+					have_made = 1;
+				}
+				if (x->need & ~have)
+					continue;
+			}
+			if (match_from(x, x->n - 1, path, k, node, scope))
+				return 1;
+		}
+		return 0;
+	}
 	for (unsigned i = 0; i < s->n_alts; i++) {
 		/* the subject's tag first, without the call: a selector list
 		 * ("img, video, iframe") mostly has an alternative of another

@@ -152,8 +152,9 @@ int sel_match_rel(const struct sel *s, const struct sel_node *const *path,
                   unsigned n, unsigned scope);
 unsigned sel_cond_depth(const struct sel *s, unsigned i);
 /* 1 when a relative selector's match does not depend on the scope (each
- * alternative is a single compound, descendant of the scope): the result
- * for one ancestor holds for all of them. */
+ * alternative is a compound descendant of the scope, or a chain of its
+ * earlier siblings, "p + p + p", "h2 ~ .x", who are at its level): the
+ * result for one ancestor holds for all of them. */
 int sel_rel_simple(const struct sel *s);
 /* 1 when matching s may read the attributes of an element other than the
  * one matched (an ancestor's or earlier sibling's id, class or other
@@ -165,9 +166,18 @@ int sel_reads_others(const struct sel *s);
  * and the rewriter matches each once per element; like its text-test memo
  * it takes equal 64-bit hashes for equal inputs). */
 uint64_t sel_id(const struct sel *s);
+/* A 64-bit hash of what sel_match() reads (its compounds and combinators,
+ * not its content conditions): selectors with the same static id match
+ * the same elements statically ("li > a:has-text(x)", "li > a:has-text(y)"),
+ * at 2^-64 a pair for different ones. */
+uint64_t sel_static_id(const struct sel *s);
 /* The conditions descendants decide (SEL_COND_HAS, UPWARD, DEPTH), a bit
  * each (the first 32). */
 uint32_t sel_desc_mask(const struct sel *s);
+/* Those of them that are negated (":not(:has(img))"), a bit each: a
+ * descendant condition c passes when its bit of the matches found
+ * differs from its bit here. */
+uint32_t sel_desc_neg(const struct sel *s);
 /* The tag name (lower case, not NUL-terminated) an element must have to
  * match s, when every alternative says it; NULL otherwise. */
 const char *sel_subject_tag(const struct sel *s, size_t *len);
@@ -177,5 +187,10 @@ int sel_tag_only(const struct sel *s);
 /* A tag name one of the subject's ancestors must have for s to match
  * ("nav a": nav), or NULL. */
 const char *sel_ancestor_tag(const struct sel *s, size_t *len);
+/* Its 32-bit FNV-1a hash (offset basis 2166136261, prime 16777619, over
+ * its bytes), made once: callers that count open elements by that hash
+ * ask it for every candidate rule of every element; 0 when there is no
+ * such tag. */
+uint32_t sel_ancestor_hash(const struct sel *s);
 
 #endif

@@ -917,6 +917,146 @@ static void test_51_value_windows(void **state)
 	expect(rules, doc, want);
 }
 
+/* Attributes that found rules, seen again: the same rules are tried
+ * (remembered lists replayed: on other tags, a class listed twice, rules
+ * with conditions, words of indexed values and windows); a value whose
+ * windows outrun those the lookup remembers drops rules an earlier
+ * attribute found, so what it adds depends on that attribute and is not
+ * replayed where it is absent. */
+static void test_54_attribute_memo_found(void **state)
+{
+	expect(R("##b.x", "##i.x.z", "##[data-k*=\"promo\"]", "##a[href*=\"/promo/\"]", "##em.q:has-text(go)"),
+	       "<i class=\"x y\">1</i><b class=\"x y\">2</b><i class=\"x y\">3</i><b class=\"x y\">4</b>"
+	       "<i class=\"x z\">5</i><i class=\"x z\">6</i><p data-k=promo-1>7</p><p data-k=promo-1>8</p>"
+	       "<a href=/promo/>9</a><a href=/promo/>10</a><em class=\"q q\">go</em><em class=\"q q\">stay</em>"
+	       "<em class=\"q q\">go on</em>",
+	       "<i class=\"x y\">1</i><i class=\"x y\">3</i><em class=\"q q\">stay</em>");
+	static char rules_txt[40][32], val[512], doc[2048];
+	const char *rules[41];
+	for (int i = 0; i < 39; i++) {
+		snprintf(rules_txt[i], sizeof rules_txt[i], "##i[title*=\"k%d\"]", 10 + i);
+		rules[i] = rules_txt[i];
+	}
+	rules[39] = "##b[title*=\"k49\"]";
+	rules[40] = NULL;
+	val[0] = 0;
+	for (int i = 0; i < 39; i++)
+		snprintf(val + strlen(val), sizeof val - strlen(val), "k%d ", 10 + i);
+	/* the first title (the one matched) finds k49's rule; the second's
+	 * 40th window finds it again, dropped as found */
+	snprintf(doc, sizeof doc, "<b title=k49 title=\"%sk49\">1</b><b title=\"%sk49\">2</b><b title=\"%s\">3</b>",
+	         val, val, val);
+	char want[1024];
+	snprintf(want, sizeof want, "<b title=\"%s\">3</b>", val);
+	expect(rules, doc, want);
+	/* more distinct attributes finding rules than the memo has slots (a
+	 * set's two ways hit in turn when the same ones come round again),
+	 * then more than its pool has room for: evicted, moved between the
+	 * ways of a set, no longer kept */
+	for (int K = 1500; K <= 6000; K += 4500) {
+		size_t cap = (size_t)K * 3 * 64; /* three rounds of at most 64 bytes a value */
+		char *big = malloc(cap), *bw = malloc(cap);
+		assert_non_null(big);
+		assert_non_null(bw);
+		size_t bl = 0, wl = 0;
+		for (int round = 0; round < 3; round++)
+			for (int k = 0; k < K; k++) {
+				const char *fmt = k % 2 ? "<i class=\"y k%d\">3</i>" : "<b class=\"x k%d\">1</b>";
+				bl += (size_t)snprintf(big + bl, cap - bl, fmt, k);
+				if (round == 2 && k % 5 == 0) {
+					/* the same values on the other tag: kept */
+					fmt = k % 2 ? "<b class=\"y k%d\">4</b>" : "<i class=\"x k%d\">2</i>";
+					bl += (size_t)snprintf(big + bl, cap - bl, fmt, k);
+					wl += (size_t)snprintf(bw + wl, cap - wl, fmt, k);
+				}
+			}
+		expect(R("##b.x", "##i.y"), big, bw);
+		free(big);
+		free(bw);
+	}
+}
+
+/* Label rules decided on the first words read ahead after the start tag
+ * (no pend when they refuse them): the same output as the pends that
+ * wait for the text (1-byte splits never read ahead), for words after
+ * blanks, a reference, a child or a comment first, words cut by a
+ * reference, raw text; a refused element holds nothing back (no
+ * look-ahead overflow on a start tag longer than the bound). */
+static void test_55_first_text(void **state)
+{
+	const char *const rules[] = { "##p:has-text(/^[\\s]*+(?:advertisement|anzeige)[\\s]*+$/i)",
+	                              "##li:has-text(/^[\\s]*+advertisement/i)",
+	                              "##textarea:has-text(/^[\\s]*+advertisement/i)", NULL };
+	expect(rules,
+	       "<p>Advertisement</p><p>News</p><p> \n Anzeige </p><p>&nbsp;Advertisement</p><p><b>Advertisement</b></p>"
+	       "<p>\n  <i>ADVERTISEMENT</i>\n</p><p>Adv&shy;ertisement</p><p>Advertisement <i>x</i></p>"
+	       "<p>An<!-- -->zeige</p><p>Annonce</p><ul><li>Advertisements here<li>Other</ul>"
+	       "<textarea>Advertisement</textarea><textarea>Other</textarea>",
+	       "<p>News</p><p>Advertisement <i>x</i></p><p>Annonce</p><ul><li>Other</ul><textarea>Other</textarea>");
+	struct cosmetic *c = build(rules);
+	struct opts op = { 0 };
+	op.lookahead = 16;
+	const char *doc = "<p class=\"abcdefghijklmnop\">News</p><p class=\"abcdefghijklmnop\">Advertisement</p>";
+	char *out = rewrite_c(c, doc, strlen(doc), &op);
+	/* the second waits for its text past the bound: passed unchanged;
+	 * the first is refused at its start tag */
+	assert_string_equal(out, doc);
+	assert_int_equal(op.st.lookahead_overflows, 1);
+	free(out);
+	cosmetic_free(c);
+}
+
+/* Rules that need an ancestor of some tag are tried only while one is
+ * open (counted by the tag's hash, which the selector makes when it is
+ * parsed): inside and outside such ancestors, a long tag name. */
+static void test_56_ancestor_tags(void **state)
+{
+	expect(R("##nav a", "##ul > li b.x", "##section p", "##blockquote i"),
+	       "<nav><div><a>1</a></div></nav><a>2</a><ul><li><b class=x>3</b></li></ul><b class=x>4</b>"
+	       "<section><p>5</p></section><p>6</p><blockquote><i>7</i></blockquote><i>8</i>",
+	       "<nav><div></div></nav><a>2</a><ul><li></li></ul><b class=x>4</b><section></section><p>6</p>"
+	       "<blockquote></blockquote><i>8</i>");
+}
+
+/* The rules filed under a tag, read once per tag and page: :style() and
+ * css-only rules among them never remove, tag-only rules with and without
+ * conditions, rules with an ancestor or a parent, a tag name too long to
+ * be kept (its rules asked of the index each time), elements of the same
+ * tags again after others. */
+static void test_57_tag_rule_briefs(void **state)
+{
+	expect(R("##p:style(color: red)", "##p:last-child", "##li", "##nav span", "##span:has-text(ad)",
+	         "##a-very-long-custom-element-name:has-text(zz)", "##a-very-long-custom-element-name > i",
+	         "##section > b"),
+	       "<p>1</p><ul><li>2</li></ul><nav><span>3</span></nav><span>ad</span><span>no</span>"
+	       "<a-very-long-custom-element-name>zz</a-very-long-custom-element-name>"
+	       "<a-very-long-custom-element-name><i>4</i>5</a-very-long-custom-element-name>"
+	       "<section><b>6</b><i><b>7</b></i></section><p>8</p><ul><li>9</li></ul><nav><b><span>10</span></b></nav>"
+	       "<span>ad</span><section><b>11</b></section>",
+	       "<p>1</p><ul></ul><nav></nav><span>no</span>"
+	       "<a-very-long-custom-element-name>5</a-very-long-custom-element-name>"
+	       "<section><i><b>7</b></i></section><p>8</p><ul></ul><nav><b></b></nav><section></section>");
+	/* rules of one tag sharing a static part under other texts, beside
+	 * near static parts: each matched once an element, each its texts */
+	expect(R("##li > a:has-text(one)", "##li a:has-text(two)", "##li > a:has-text(three)", "##ul > a:has-text(four)",
+	         "##li > a.x:has-text(five)", "##li > a:has-text(six)"),
+	       "<ul><li><a>one</a><a>two</a><a>three</a><a>four</a><a class=x>five</a><a>six</a><a>seven</a>"
+	       "<b><a>two</a><a>three</a></b></li><a>four</a><a>one</a></ul>",
+	       "<ul><li><a>four</a><a>seven</a><b><a>three</a></b></li><a>one</a></ul>");
+}
+
+/* Descendant conditions decided at the end all at once (each passes when
+ * its match differs from its negation), beside a text test after them. */
+static void test_58_descendant_flags(void **state)
+{
+	expect(R("##div:has(b):not(:has(i))", "##section:not(:has(i)):not(:has(u))", "##aside:has(b):has(u):has-text(k)"),
+	       "<div><b>1</b></div><div><b>2</b><i>3</i></div><div><u>4</u></div>"
+	       "<section>5</section><section><i>6</i></section><section><u>7</u></section>"
+	       "<aside><b>k</b><u>8</u></aside><aside><b>9</b><u>9</u></aside><aside><b>k</b></aside>",
+	       "<div><b>2</b><i>3</i></div><div><u>4</u></div><section><i>6</i></section><section><u>7</u></section>"
+	       "<aside><b>9</b><u>9</u></aside><aside><b>k</b></aside>");
+}
+
 /* The selectors pending :has() rules wait on: more distinct ones than
  * the rewriter lists (each element then asks every pend), one selector
  * text in rules parsed apart, and selectors whose match depends on the
@@ -937,6 +1077,15 @@ static void test_48_waited_selectors(void **state)
 	       "<section><div><b class=x>1</b></div></section><article><p>1</p><p>2</p></article>"
 	       "<article><p>1</p></article><aside><i>1</i></aside><aside><b><i>2</i></b></aside>",
 	       "<article><p>1</p></article><aside><b><i>2</i></b></aside>");
+	/* chains of siblings ("p + p + p", "p ~ h2") match alike under every
+	 * pending ancestor: one match an element for all scopes; "> p + p"
+	 * still depends on the scope */
+	expect(R("##div:has(p + p + p)", "##section:not(:has(p ~ h2)):has(i)", "##aside:has(> p + p)"),
+	       "<div><div><p>1</p><p>2</p></div></div><div><div><p>1</p><p>2</p><p>3</p></div></div>"
+	       "<section><h2>t</h2><p>x</p><i>1</i></section><section><p>x</p><h2>t</h2><i>1</i></section>"
+	       "<aside><p>1</p><div><p>2</p><p>3</p></div></aside><aside><p>1</p><p>2</p></aside>",
+	       "<div><div><p>1</p><p>2</p></div></div><section><p>x</p><h2>t</h2><i>1</i></section>"
+	       "<aside><p>1</p><div><p>2</p><p>3</p></div></aside>");
 	/* the list is made again once nothing waits on the old one */
 	expect(R("##div:has(u)", "##span:has(em)"), "<div><u>1</u></div><span><em>2</em></span><span><u>3</u></span>",
 	       "<span><u>3</u></span>");
@@ -1132,6 +1281,11 @@ int main(void)
 		cmocka_unit_test(test_50_borrowed_attributes),
 		cmocka_unit_test(test_51_value_windows),
 		cmocka_unit_test(test_53_value_words),
+		cmocka_unit_test(test_54_attribute_memo_found),
+		cmocka_unit_test(test_55_first_text),
+		cmocka_unit_test(test_56_ancestor_tags),
+		cmocka_unit_test(test_57_tag_rule_briefs),
+		cmocka_unit_test(test_58_descendant_flags),
 		cmocka_unit_test(test_49_early_release),
 		cmocka_unit_test(test_50_early_release_ancestors),
 		cmocka_unit_test(test_51_guard_lazy_count),

@@ -333,10 +333,17 @@ static void test_08_class_tokens(void **state)
 		struct sel *s = parse_ok(anc[i].sel, SEL_SYNTAX_CSS);
 		size_t al;
 		const char *at = sel_ancestor_tag(s, &al);
-		if (!anc[i].want)
+		if (!anc[i].want) {
 			assert_null(at);
-		else
+			assert_int_equal(sel_ancestor_hash(s), 0);
+		} else {
 			assert_true(at && al == strlen(anc[i].want) && !memcmp(at, anc[i].want, al));
+			/* FNV-1a, as the rewriter counts open elements */
+			uint32_t h = 2166136261u;
+			for (const char *q = anc[i].want; *q; q++)
+				h = (h ^ (unsigned char)*q) * 16777619u;
+			assert_int_equal(sel_ancestor_hash(s), h);
+		}
 		sel_free(s);
 	}
 	/* the subject's tag, when all alternatives agree on one */
@@ -728,6 +735,96 @@ static void test_12_list_subject_tags(void **state)
 		struct sel *s = parse_ok(d[i].sel, SEL_SYNTAX_CSS);
 		assert_int_equal(sel_match(s, d[i].path, 4), d[i].want);
 		sel_free(s);
+	}
+	/* lists of 3 to 64 alternatives try those of the element's tag and
+	 * those of any tag (groups by tag); tags sharing first letter and
+	 * length, a tag's alternatives after others', 65 alternatives (one
+	 * loop over all) */
+	static struct html_attr a_id[] = { { "id", "div-gpt-ad-1", 2, 12 }, { "class", "ob q", 5, 4 } };
+	static struct sel_node n_dv = { "div", 3, a_id, 2, NULL, 0 };
+	static struct sel_node n_dl = { "dl", 2, a_id, 2, NULL, 0 };
+	static struct sel_node n_ins = { "ins", 3, a_id + 1, 1, NULL, 0 };
+	const char *list = "div[id^=\"taboola\"], ins.adsbygoogle, dir, .trc, div[data-ad-slot], iframe, div[id^=\"div-gpt\"]";
+	static char big[4096];
+	big[0] = 0;
+	for (int i = 0; i < 64; i++)
+		snprintf(big + strlen(big), sizeof big - strlen(big), "x-%d.q, ", i);
+	strcat(big, "ins.q");
+	const struct { const char *sel; const struct sel_node *n; int want; } g[] = {
+		{ list, &n_dv, 1 }, { list, &n_dl, 0 }, { list, &n_ins, 0 }, { list, &n_spanx, 0 },
+		{ "dir, dl, div.nope, dd", &n_dl, 1 }, { "dir, dd, div.ob, b", &n_dv, 1 }, { "dir, dd, .q, b", &n_ins, 1 },
+		{ "dir, dd, .z, b", &n_ins, 0 }, { big, &n_ins, 1 }, { big, &n_dv, 0 },
+		{ ".Q, .OB, dir", &n_ins, 0 }, { ".z, .y, .ob, dir", &n_ins, 1 }, { ".z, .y, .q, dir", &n_spanx, 0 },
+	};
+	for (size_t i = 0; i < sizeof g / sizeof *g; i++) {
+		const struct sel_node *path[] = { &n_html, g[i].n };
+		struct sel *s = parse_ok(g[i].sel, SEL_SYNTAX_CSS);
+		assert_int_equal(sel_match(s, path, 2), g[i].want);
+		sel_free(s);
+		/* and relative, as :has() asks */
+		char hs_text[4200];
+		snprintf(hs_text, sizeof hs_text, "html:has(%s)", g[i].sel);
+		struct sel *h = parse_ok(hs_text, SEL_SYNTAX_CSS);
+		assert_int_equal(sel_match_rel(sel_cond_sel(h, 0), path, 2, 0), g[i].want);
+		sel_free(h);
+	}
+	/* static ids: equal for the same static part under other conditions,
+	 * different for any other static part */
+	{
+		static const char *const same[][2] = {
+			{ "li > a:has-text(x)", "li > a:has-text(/y/i)" }, { "li > a:has-text(x)", "li > a" },
+			{ "div.k:not(.z):has(p)", "div.k:not(.z):has-text(q)" }, { "[href^=\"h\"] > img", "[href^=\"h\"] > img" },
+		};
+		static const char *const diff[][2] = {
+			{ "li > a", "li a" }, { "li > a", "li > a.x" }, { "li > a", "ul > a" }, { "li + a", "li ~ a" },
+			{ "a[href^=\"x\"]", "a[href*=\"x\"]" }, { "a[href^=\"x\"]", "a[href^=\"x\" i]" },
+			{ "a[href^=\"x\"]", "a[src^=\"x\"]" }, { "div:not(.a)", "div:not(.b)" }, { "p:nth-child(2)", "p:nth-child(3)" },
+			{ "a.x.y", "a.xy" }, { "a, b", "a" }, { "#x", ".x" },
+		};
+		for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+			struct sel *a = parse_ok(same[i][0], SEL_SYNTAX_CSS), *b = parse_ok(same[i][1], SEL_SYNTAX_CSS);
+			assert_true(sel_static_id(a) == sel_static_id(b));
+			sel_free(a);
+			sel_free(b);
+		}
+		for (size_t i = 0; i < sizeof diff / sizeof *diff; i++) {
+			struct sel *a = parse_ok(diff[i][0], SEL_SYNTAX_CSS), *b = parse_ok(diff[i][1], SEL_SYNTAX_CSS);
+			if (sel_static_id(a) == sel_static_id(b))
+				fprintf(stderr, "same static id: %s, %s\n", diff[i][0], diff[i][1]);
+			assert_true(sel_static_id(a) != sel_static_id(b));
+			sel_free(a);
+			sel_free(b);
+		}
+	}
+	/* descendant conditions and the negated ones among them */
+	{
+		struct sel *d = parse_ok("div:not(:has(img)):has(p):has-text(x):not(:has(u))", SEL_SYNTAX_CSS);
+		assert_int_equal(sel_desc_mask(d), 0xb);
+		assert_int_equal(sel_desc_neg(d), 0x9);
+		sel_free(d);
+	}
+	/* scope-free relative selectors: a compound, or siblings of it */
+	static const struct { const char *sel; int want; } sf[] = {
+		{ "div:has(p)", 1 }, { "div:has(p + p + p)", 1 }, { "div:has(h2 ~ .x, img)", 1 },
+		{ "div:has(> p)", 0 }, { "div:has(> p + p)", 0 }, { "div:has(p p)", 0 }, { "div:has(p > b + i)", 0 },
+	};
+	for (size_t i = 0; i < sizeof sf / sizeof *sf; i++) {
+		struct sel *s = parse_ok(sf[i].sel, SEL_SYNTAX_CSS);
+		assert_int_equal(sel_rel_simple(sel_cond_sel(s, 0)), sf[i].want);
+		sel_free(s);
+	}
+	/* a bare class in a list keeps its relation to the scope */
+	{
+		const struct sel_node *p2[] = { &n_html, &n_ins };
+		const struct sel_node *p3[] = { &n_html, &n_dv, &n_ins };
+		struct sel *c1 = parse_ok("html:has(> .q, dir, dd)", SEL_SYNTAX_CSS);
+		struct sel *c2 = parse_ok("html:has(.q, dir, dd)", SEL_SYNTAX_CSS);
+		assert_true(sel_match_rel(sel_cond_sel(c1, 0), p2, 2, 0));
+		assert_false(sel_match_rel(sel_cond_sel(c1, 0), p3, 3, 0));
+		assert_true(sel_match_rel(sel_cond_sel(c1, 0), p3, 3, 1));
+		assert_true(sel_match_rel(sel_cond_sel(c2, 0), p3, 3, 0));
+		sel_free(c1);
+		sel_free(c2);
 	}
 	struct sel *hs = parse_ok("div:has(nav a)", SEL_SYNTAX_CSS);
 	assert_true(sel_match_rel(sel_cond_sel(hs, 0), pn, 4, 0));
