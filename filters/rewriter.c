@@ -315,6 +315,10 @@ struct rewriter {
 	int active;                /* rules may apply */
 	int keep_attrs;            /* element records keep their attributes
 	                              (cosmetic_page_reads_others) */
+	int lean;                  /* no rule reads an element's attributes
+	                              after its start tag, nor its earlier
+	                              siblings: records are lean_el[] */
+	unsigned n_lean;           /* lean_el[1..n_lean) are made */
 	int passthrough;
 	int failed;
 
@@ -400,6 +404,12 @@ struct rewriter {
 	struct frame frames[MAX_DEPTH + 1];
 	const struct sel_node *path[MAX_DEPTH];
 	const struct cosmetic_entry *cand[MAX_CAND];
+	/* lean: the record of the element open at each level (or of the last
+	 * one there), rewritten by the next element at that level: matching
+	 * reads only the element and its ancestors (path[]), so a record
+	 * outlives its element for nothing, and one per level replaces a
+	 * record, a sibling chain and a pool round trip per element */
+	struct el *lean_el[MAX_DEPTH + 1];
 };
 
 /* ---- output ------------------------------------------------------------------ */
@@ -702,6 +712,28 @@ static struct el *el_virtual(struct rewriter *rw, const char *name)
 	t.name_len = strlen(name);
 	memcpy(t.name, name, t.name_len);
 	return el_new(rw, &t, 0);
+}
+
+/* Lean mode: the record at level lvl (rw->depth, <= MAX_DEPTH) for the
+ * token's name, no attributes and no siblings.  The rewriter owns it (not
+ * the frame); NULL when out of memory. */
+static struct el *el_lean(struct rewriter *rw, unsigned lvl, const struct html_token *t)
+{
+	if (lvl >= rw->n_lean) {
+		assert(lvl == rw->n_lean); /* levels are entered one by one */
+		struct el *e = el_new_bare(t);
+		if (e)
+			rw->lean_el[rw->n_lean++] = e;
+		return e;
+	}
+	struct el *e = rw->lean_el[lvl];
+	char *mem = (char *)e->attrs;
+	memcpy(mem, t->name, HTML_TOK_NAME_MAX); /* fixed size, as el_new_bare */
+	mem[t->name_len] = 0;
+	e->n.name_len = t->name_len;
+	e->n.attrs = NULL;
+	e->n.n_attrs = 0;
+	return e;
 }
 
 /* Links e as the next child of frame f (its earlier siblings become e's
@@ -1273,15 +1305,17 @@ static int pop_frame(struct rewriter *rw)
 		explain(rw, rw->skip_entry, f->in_start, rw->in_off, rw->skip_text, rw->skip_text_len, 0);
 		rw->skip_level = 0;
 	}
-	el_free_chain(rw, f->last_child);
-	f->last_child = NULL;
-	struct frame *parent = &rw->frames[lvl - 1];
-	/* the closed element becomes its parent's latest child (its chain of
-	 * earlier siblings was linked when it opened) */
-	assert(parent->last_child == NULL);
 	rw->open_tags[f->tag_slot]--;
-	parent->last_child = f->el;
-	f->el = NULL;
+	if (!rw->lean) {
+		el_free_chain(rw, f->last_child);
+		f->last_child = NULL;
+		struct frame *parent = &rw->frames[lvl - 1];
+		/* the closed element becomes its parent's latest child (its
+		 * chain of earlier siblings was linked when it opened) */
+		assert(parent->last_child == NULL);
+		parent->last_child = f->el;
+	}
+	f->el = NULL; /* (lean: lean_el[lvl] stays the rewriter's) */
 	rw->depth--;
 	if (rw->html_level >= rw->depth) rw->html_level = 0;
 	if (rw->head_level >= rw->depth) rw->head_level = 0;
@@ -1664,7 +1698,8 @@ static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign
 	unsigned lvl = rw->depth++;
 	rw->open_tags[h & 255]++;
 	struct frame *f = &rw->frames[lvl];
-	el_adopt(rw, &rw->frames[lvl - 1], e);
+	if (!rw->lean)
+		el_adopt(rw, &rw->frames[lvl - 1], e);
 	memset(f, 0, sizeof *f);
 	f->tag_slot = (uint8_t)(h & 255);
 	f->key = key;
@@ -2375,11 +2410,22 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 /* Pushes a made-up html or body element.  Returns 0 or -1. */
 static int push_virtual(struct rewriter *rw, const char *name, unsigned fl, unsigned *level)
 {
-	struct el *e = el_virtual(rw, name);
+	struct el *e;
+	if (rw->lean) {
+		if (rw->depth > MAX_DEPTH)
+			return 0; /* cannot happen at the top (push would say 0) */
+		struct html_token t;
+		memset(&t, 0, sizeof t);
+		t.name_len = strlen(name);
+		memcpy(t.name, name, t.name_len);
+		e = el_lean(rw, rw->depth, &t);
+	} else {
+		e = el_virtual(rw, name);
+	}
 	if (!e)
 		return -1;
 	*level = push(rw, e, fl, 0, name_hash(name, strlen(name)), name_key(name, strlen(name)));
-	if (!*level)
+	if (!*level && !rw->lean)
 		el_release(rw, e); /* too deep: cannot happen at the top, but never leak */
 	return 0;
 }
@@ -2405,6 +2451,14 @@ static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
 			return -1;
 	}
 	return 0;
+}
+
+/* A start tag past MAX_DEPTH: the rest passes through.  Returns 0 or -1. */
+static int too_deep(struct rewriter *rw, const struct html_token *t)
+{
+	if (enter_passthrough(rw, "document nested too deeply") < 0)
+		return -1;
+	return emit(rw, t->raw, t->raw_len);
 }
 
 /* A start tag (on_start() below is its token's callback). */
@@ -2444,7 +2498,16 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 	 * matching happens here) instead of a copy; not when a value holds
 	 * a reference, which the copy decodes */
 	int borrow = matchable && !rw->keep_attrs && t->n_attrs && !has_byte(t->raw, t->raw_len, '&');
-	struct el *e = el_new(rw, t, matchable && !borrow);
+	struct el *e, *copy = NULL; /* copy: lean, the attributes decoded for matching */
+	if (rw->lean) {
+		if (rw->depth > MAX_DEPTH)
+			return too_deep(rw, t);
+		e = el_lean(rw, rw->depth, t);
+		if (e && matchable && t->n_attrs && !borrow && !(copy = el_new(rw, t, 1)))
+			e = NULL;
+	} else {
+		e = el_new(rw, t, matchable && !borrow);
+	}
 	if (!e)
 		return -1;
 	if (borrow) {
@@ -2455,24 +2518,28 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 	if (is_void) {
 		/* matched as a child at depth, then kept as a sibling */
 		if (rw->depth > MAX_DEPTH) {
-			el_release(rw, e);
-			if (enter_passthrough(rw, "document nested too deeply") < 0)
-				return -1;
-			return emit(rw, t->raw, t->raw_len);
+			if (!rw->lean)
+				el_release(rw, e);
+			if (copy) /* (lean: too deep was told before) */
+				el_release(rw, copy);
+			return too_deep(rw, t);
 		}
-		struct frame *parent = &rw->frames[rw->depth - 1];
-		e->prev_el = parent->last_child;
-		e->n.prev = e->prev_el ? &e->prev_el->n : NULL;
-		e->n.index = parent->n_children;
+		if (!rw->lean) {
+			struct frame *parent = &rw->frames[rw->depth - 1];
+			e->prev_el = parent->last_child;
+			e->n.prev = e->prev_el ? &e->prev_el->n : NULL;
+			e->n.index = parent->n_children;
+		}
 		rw->path[rw->depth - 1] = &e->n;
 		lvl = rw->depth;
 	} else {
 		lvl = push(rw, e, fl, foreign, th, key);
 		if (!lvl) {
-			el_release(rw, e);
-			if (enter_passthrough(rw, "document nested too deeply") < 0)
-				return -1;
-			return emit(rw, t->raw, t->raw_len);
+			if (!rw->lean)
+				el_release(rw, e);
+			if (copy) /* (lean: too deep was told before) */
+				el_release(rw, copy);
+			return too_deep(rw, t);
 		}
 		if (is_html) rw->html_level = lvl;
 		if (is_head) { rw->head_level = lvl; rw->seen_head = 1; }
@@ -2480,11 +2547,17 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 	}
 	int action = 0;
 	const struct cosmetic_entry *hit = NULL;
+	if (copy)
+		rw->path[lvl - 1] = &copy->n;
 	if (matchable) {
 		if (rw->n_desc && feed_has(rw, lvl, is_void) < 0)
 			action = -1;
 		else
 			action = match_rules(rw, t, lvl, lvl, &hit);
+	}
+	if (copy) {
+		rw->path[lvl - 1] = &e->n;
+		el_release(rw, copy);
 	}
 	int rc = action < 0 ? -1 : emit_start(rw, t, action, hit, is_void, lvl);
 	if (borrow) {
@@ -2495,7 +2568,7 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 	/* contents of elements waiting for them start after the start tag */
 	for (size_t i = rw->n_pends; i-- > 0 && rw->pends[i].level == lvl;)
 		rw->pends[i].inner_start = hold_pos(rw);
-	if (is_void)
+	if (is_void && !rw->lean)
 		add_void(rw, e); /* a sibling from now on, also after an error */
 	return rc;
 }
@@ -3025,6 +3098,9 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 	rw->tri = page ? cosmetic_page_tri_filter(page) : NULL;
 	rw->pair = page ? cosmetic_page_pair_filter(page) : NULL;
 	rw->keep_attrs = page && cosmetic_page_reads_others(page);
+	/* (no page: nothing is matched, and records hold only names) */
+	rw->lean = !rw->keep_attrs && !(page && cosmetic_page_reads_siblings(page));
+	rw->n_lean = 1;
 	if (!rw->o.max_tag)
 		rw->o.max_tag = rw->o.lookahead > (1u << 20) ? rw->o.lookahead : (1u << 20);
 	rw->tok = html_tok_new(rw->o.max_tag);
@@ -3054,10 +3130,12 @@ void rewriter_free(struct rewriter *rw)
 	if (!rw)
 		return;
 	assert(rw->magic == RW_MAGIC);
-	for (unsigned i = 0; i < rw->depth; i++) {
+	for (unsigned i = 0; i < rw->depth && !rw->lean; i++) {
 		el_free_chain(rw, rw->frames[i].last_child);
 		el_free_chain(rw, rw->frames[i].el); /* with the earlier siblings it owns */
 	}
+	for (unsigned i = 1; i < rw->n_lean; i++)
+		el_release(rw, rw->lean_el[i]);
 	for (unsigned i = 0; i < TINFO_SLOTS; i++)
 		free(rw->tinfo[i].rules);
 	html_tok_free(rw->tok);
