@@ -1293,19 +1293,21 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 	return check_bound(rw);
 }
 
-/* Pops the top frame: its element ends at the current position. */
-static int pop_frame(struct rewriter *rw)
+/* What pop_frame() does for the element at lvl before its frame goes,
+ * when something watches it: its pends are decided, its removal is told,
+ * and (records kept) its children's records are freed and it becomes its
+ * parent's latest child.  Out of line: with a lean page's plain elements
+ * none of it runs, and its calls cost every pop their saved registers.
+ * Returns 0 or -1. */
+__attribute__((noinline)) static int pop_watched(struct rewriter *rw, unsigned lvl)
 {
-	unsigned lvl = rw->depth - 1;
 	struct frame *f = &rw->frames[lvl];
-	assert(lvl > 0);
 	if (rw->n_pends && resolve_level(rw, lvl, f->has_inner_end ? f->inner_end : hold_pos(rw)) < 0)
 		return -1;
 	if (rw->skip_level == lvl) {
 		explain(rw, rw->skip_entry, f->in_start, rw->in_off, rw->skip_text, rw->skip_text_len, 0);
 		rw->skip_level = 0;
 	}
-	rw->open_tags[f->tag_slot]--;
 	if (!rw->lean) {
 		el_free_chain(rw, f->last_child);
 		f->last_child = NULL;
@@ -1315,6 +1317,18 @@ static int pop_frame(struct rewriter *rw)
 		assert(parent->last_child == NULL);
 		parent->last_child = f->el;
 	}
+	return 0;
+}
+
+/* Pops the top frame: its element ends at the current position. */
+static inline int pop_frame(struct rewriter *rw)
+{
+	unsigned lvl = rw->depth - 1;
+	struct frame *f = &rw->frames[lvl];
+	assert(lvl > 0);
+	if ((rw->n_pends | (rw->skip_level == lvl) | !rw->lean) && pop_watched(rw, lvl) < 0)
+		return -1;
+	rw->open_tags[f->tag_slot]--;
 	f->el = NULL; /* (lean: lean_el[lvl] stays the rewriter's) */
 	rw->depth--;
 	if (rw->html_level >= rw->depth) rw->html_level = 0;
@@ -1691,7 +1705,7 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 
 /* Pushes an element record; returns its frame index, 0 when too deep.
  * (h: name_hash of its name, or its low 8 bits) */
-static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign, unsigned h, uint64_t key)
+static inline unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign, unsigned h, uint64_t key)
 {
 	if (rw->depth > MAX_DEPTH)
 		return 0;
