@@ -714,18 +714,25 @@ static struct el *el_virtual(struct rewriter *rw, const char *name)
 	return el_new(rw, &t, 0);
 }
 
+/* Lean mode: the first record at level lvl (== n_lean); NULL when out of
+ * memory.  Out of line: a page makes one per level it reaches. */
+__attribute__((noinline)) static struct el *el_lean_new(struct rewriter *rw, unsigned lvl,
+                                                        const struct html_token *t)
+{
+	assert(lvl == rw->n_lean); /* levels are entered one by one */
+	struct el *e = el_new_bare(t);
+	if (e)
+		rw->lean_el[rw->n_lean++] = e;
+	return e;
+}
+
 /* Lean mode: the record at level lvl (rw->depth, <= MAX_DEPTH) for the
  * token's name, no attributes and no siblings.  The rewriter owns it (not
  * the frame); NULL when out of memory. */
-static struct el *el_lean(struct rewriter *rw, unsigned lvl, const struct html_token *t)
+static inline struct el *el_lean(struct rewriter *rw, unsigned lvl, const struct html_token *t)
 {
-	if (lvl >= rw->n_lean) {
-		assert(lvl == rw->n_lean); /* levels are entered one by one */
-		struct el *e = el_new_bare(t);
-		if (e)
-			rw->lean_el[rw->n_lean++] = e;
-		return e;
-	}
+	if (lvl >= rw->n_lean)
+		return el_lean_new(rw, lvl, t);
 	struct el *e = rw->lean_el[lvl];
 	char *mem = (char *)e->attrs;
 	memcpy(mem, t->name, HTML_TOK_NAME_MAX); /* fixed size, as el_new_bare */
