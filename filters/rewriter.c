@@ -2633,19 +2633,28 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 
 /* ---- end tags ----------------------------------------------------------------------------- */
 
-/* An end tag (on_end() below is its token's callback). */
-__attribute__((always_inline)) static inline int end_tag(struct rewriter *rw, const struct html_token *t)
+/* Closes the element at frame target (the top one) with its end tag t.
+ * Returns 0 or -1. */
+static inline int close_top(struct rewriter *rw, const struct html_token *t, unsigned target)
+{
+	rw->frames[target].inner_end = hold_pos(rw);
+	rw->frames[target].has_inner_end = 1;
+	if (emit_tag(rw, t->raw, t->raw_len) < 0)
+		return -1;
+	rw->in_off += t->raw_len; /* the element ends after its end tag */
+	int rc = pop_frame(rw);
+	rw->in_off -= t->raw_len;
+	return rc;
+}
+
+/* An end tag that is not the current element's (or is body's, html's or
+ * head's): the parser's search for what it closes.  Out of line: its
+ * registers were saved for every end tag.  Returns 0 or -1. */
+__attribute__((noinline)) static int end_tag_other(struct rewriter *rw, const struct html_token *t)
 {
 	const char *nm = t->name;
 	size_t nl = t->name_len;
-	unsigned target = 0, top = rw->depth - 1;
-	if (top && frame_is(&rw->frames[top], tag_key(t), nm, nl) && !NAME_IS(nm, nl, "body") &&
-	    !NAME_IS(nm, nl, "html") && !NAME_IS(nm, nl, "head")) {
-		/* the usual end tag, of the current element: every rule below
-		 * finds that one first (a heading's, a cell's, a foreign one's) */
-		target = top;
-		goto close;
-	}
+	unsigned target = 0;
 	struct tinfo tmp;
 	unsigned fl = tinfo_get(rw, t, &tmp)->flags;
 	if (NAME_IS(nm, nl, "body") || NAME_IS(nm, nl, "html")) {
@@ -2697,15 +2706,21 @@ __attribute__((always_inline)) static inline int end_tag(struct rewriter *rw, co
 		return emit(rw, t->raw, t->raw_len); /* ignored by the parser */
 	if (pop_to(rw, target + 1) < 0)
 		return -1;
-close:
-	rw->frames[target].inner_end = hold_pos(rw);
-	rw->frames[target].has_inner_end = 1;
-	if (emit_tag(rw, t->raw, t->raw_len) < 0)
-		return -1;
-	rw->in_off += t->raw_len; /* the element ends after its end tag */
-	int rc = pop_frame(rw);
-	rw->in_off -= t->raw_len;
-	return rc;
+	return close_top(rw, t, target);
+}
+
+/* An end tag (on_end() below is its token's callback). */
+__attribute__((always_inline)) static inline int end_tag(struct rewriter *rw, const struct html_token *t)
+{
+	const char *nm = t->name;
+	size_t nl = t->name_len;
+	unsigned top = rw->depth - 1;
+	if (top && frame_is(&rw->frames[top], tag_key(t), nm, nl) && !NAME_IS(nm, nl, "body") &&
+	    !NAME_IS(nm, nl, "html") && !NAME_IS(nm, nl, "head"))
+		return close_top(rw, t, top); /* the usual end tag, of the current element: every
+		                                 rule of end_tag_other finds that one first (a
+		                                 heading's, a cell's, a foreign one's) */
+	return end_tag_other(rw, t);
 }
 
 /* ---- token dispatch --------------------------------------------------------------------- */
