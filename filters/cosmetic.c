@@ -84,6 +84,8 @@ struct cosmetic {
 	size_t n_always;
 	int reads_others;            /* some rule's match reads attributes of
 	                                elements besides the one matched */
+	int reads_siblings;          /* some rule's match reads earlier siblings
+	                                or positions (sel_reads_siblings) */
 };
 
 struct cosmetic_page {
@@ -616,6 +618,7 @@ struct cosmetic *cosmetic_build_ex(const struct cosmetic_rule *rules, size_t n,
 		}
 		c->n_e++;
 		c->reads_others |= sel_reads_others(e->sel);
+		c->reads_siblings |= sel_reads_siblings(e->sel);
 		if (find(&e->body_hash, gexc, n_gexc, sizeof *gexc, u64_cmp))
 			e->disabled = 1; /* "#@#sel" with no domain: off everywhere */
 		char **pos;
@@ -880,6 +883,11 @@ const uint64_t *cosmetic_page_pair_filter(const struct cosmetic_page *p) { retur
 
 /* Of every rule of the index, not only the page's: a page's rules are a
  * subset, and the answer is then known once per index. */
+int cosmetic_page_reads_siblings(const struct cosmetic_page *p)
+{
+	return p->c && p->c->reads_siblings;
+}
+
 int cosmetic_page_reads_others(const struct cosmetic_page *p)
 {
 	return p->c && !(p->flags & COSMETIC_P_ELEMHIDE) && p->c->reads_others;

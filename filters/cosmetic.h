@@ -121,6 +121,10 @@ const uint64_t *cosmetic_page_tri_filter(const struct cosmetic_page *p);
  * element besides the one it is matched on (sel_reads_others): an
  * element's attributes are then wanted after its start tag. */
 int cosmetic_page_reads_others(const struct cosmetic_page *p);
+/* 1 when some rule in the page's lists reads an element's earlier
+ * siblings or its position (sel_reads_siblings): element records are
+ * then kept after their elements close. */
+int cosmetic_page_reads_siblings(const struct cosmetic_page *p);
 /* v: the three bytes, lower-cased, as b0 << 16 | b1 << 8 | b2 (a scan
  * rolls it along the value). */
 static inline unsigned cosmetic_tri_bit_packed(uint32_t v)

@@ -509,7 +509,11 @@ static void comment_steps(struct html_tok *t, const char *data, size_t from, siz
 		comment_step(t, (unsigned char)data[k]);
 }
 
-int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
+/* (Aligned to 64 bytes: its loops' places in the CPU's 32- and 64-byte
+ * fetch blocks otherwise move with the size of whatever is linked before
+ * it, and its speed by 5% with them: 13.5 -> 14.4 us on the 120 KB page
+ * when cosmetic.o grew by 48 bytes.) */
+__attribute__((aligned(64))) int html_tok_feed(struct html_tok *t, const char *data, size_t len, int last,
                   html_tok_cb cb, void *arg)
 {
 	assert(t && t->magic == HTML_TOK_MAGIC);

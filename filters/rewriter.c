@@ -344,6 +344,10 @@ struct rewriter {
 	int active;                /* rules may apply */
 	int keep_attrs;            /* element records keep their attributes
 	                              (cosmetic_page_reads_others) */
+	int lean;                  /* no rule reads an element's attributes
+	                              after its start tag, nor its earlier
+	                              siblings: records are lean_el[] */
+	unsigned n_lean;           /* lean_el[1..n_lean) are made */
 	int passthrough;
 	int failed;
 
@@ -433,6 +437,12 @@ struct rewriter {
 	struct frame frames[MAX_DEPTH + 1];
 	const struct sel_node *path[MAX_DEPTH];
 	const struct cosmetic_entry *cand[MAX_CAND];
+	/* lean: the record of the element open at each level (or of the last
+	 * one there), rewritten by the next element at that level: matching
+	 * reads only the element and its ancestors (path[]), so a record
+	 * outlives its element for nothing, and one per level replaces a
+	 * record, a sibling chain and a pool round trip per element */
+	struct el *lean_el[MAX_DEPTH + 1];
 };
 
 /* ---- output ------------------------------------------------------------------ */
@@ -735,6 +745,35 @@ static struct el *el_virtual(struct rewriter *rw, const char *name)
 	t.name_len = strlen(name);
 	memcpy(t.name, name, t.name_len);
 	return el_new(rw, &t, 0);
+}
+
+/* Lean mode: the first record at level lvl (== n_lean); NULL when out of
+ * memory.  Out of line: a page makes one per level it reaches. */
+__attribute__((noinline)) static struct el *el_lean_new(struct rewriter *rw, unsigned lvl,
+                                                        const struct html_token *t)
+{
+	assert(lvl == rw->n_lean); /* levels are entered one by one */
+	struct el *e = el_new_bare(t);
+	if (e)
+		rw->lean_el[rw->n_lean++] = e;
+	return e;
+}
+
+/* Lean mode: the record at level lvl (rw->depth, <= MAX_DEPTH) for the
+ * token's name, no attributes and no siblings.  The rewriter owns it (not
+ * the frame); NULL when out of memory. */
+static inline struct el *el_lean(struct rewriter *rw, unsigned lvl, const struct html_token *t)
+{
+	if (lvl >= rw->n_lean)
+		return el_lean_new(rw, lvl, t);
+	struct el *e = rw->lean_el[lvl];
+	char *mem = (char *)e->attrs;
+	memcpy(mem, t->name, HTML_TOK_NAME_MAX); /* fixed size, as el_new_bare */
+	mem[t->name_len] = 0;
+	e->n.name_len = t->name_len;
+	e->n.attrs = NULL;
+	e->n.n_attrs = 0;
+	return e;
 }
 
 /* Links e as the next child of frame f (its earlier siblings become e's
@@ -1293,27 +1332,43 @@ static int resolve_level(struct rewriter *rw, unsigned lvl, uint64_t inner_end)
 	return check_bound(rw);
 }
 
-/* Pops the top frame: its element ends at the current position. */
-static int pop_frame(struct rewriter *rw)
+/* What pop_frame() does for the element at lvl before its frame goes,
+ * when something watches it: its pends are decided, its removal is told,
+ * and (records kept) its children's records are freed and it becomes its
+ * parent's latest child.  Out of line: with a lean page's plain elements
+ * none of it runs, and its calls cost every pop their saved registers.
+ * Returns 0 or -1. */
+__attribute__((noinline)) static int pop_watched(struct rewriter *rw, unsigned lvl)
 {
-	unsigned lvl = rw->depth - 1;
 	struct frame *f = &rw->frames[lvl];
-	assert(lvl > 0);
 	if (rw->n_pends && resolve_level(rw, lvl, f->has_inner_end ? f->inner_end : hold_pos(rw)) < 0)
 		return -1;
 	if (rw->skip_level == lvl) {
 		explain(rw, rw->skip_entry, f->in_start, rw->in_off, rw->skip_text, rw->skip_text_len, 0);
 		rw->skip_level = 0;
 	}
-	el_free_chain(rw, f->last_child);
-	f->last_child = NULL;
-	struct frame *parent = &rw->frames[lvl - 1];
-	/* the closed element becomes its parent's latest child (its chain of
-	 * earlier siblings was linked when it opened) */
-	assert(parent->last_child == NULL);
+	if (!rw->lean) {
+		el_free_chain(rw, f->last_child);
+		f->last_child = NULL;
+		struct frame *parent = &rw->frames[lvl - 1];
+		/* the closed element becomes its parent's latest child (its
+		 * chain of earlier siblings was linked when it opened) */
+		assert(parent->last_child == NULL);
+		parent->last_child = f->el;
+	}
+	return 0;
+}
+
+/* Pops the top frame: its element ends at the current position. */
+static inline int pop_frame(struct rewriter *rw)
+{
+	unsigned lvl = rw->depth - 1;
+	struct frame *f = &rw->frames[lvl];
+	assert(lvl > 0);
+	if ((rw->n_pends | (rw->skip_level == lvl) | !rw->lean) && pop_watched(rw, lvl) < 0)
+		return -1;
 	rw->open_tags[f->tag_slot]--;
-	parent->last_child = f->el;
-	f->el = NULL;
+	f->el = NULL; /* (lean: lean_el[lvl] stays the rewriter's) */
 	rw->depth--;
 	if (rw->html_level >= rw->depth) rw->html_level = 0;
 	if (rw->head_level >= rw->depth) rw->head_level = 0;
@@ -1689,14 +1744,15 @@ static int implied_closes(struct rewriter *rw, const char *name, size_t n, unsig
 
 /* Pushes an element record; returns its frame index, 0 when too deep.
  * (h: name_hash of its name, or its low 8 bits) */
-static unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign, unsigned h, uint64_t key)
+static inline unsigned push(struct rewriter *rw, struct el *e, unsigned fl, int foreign, unsigned h, uint64_t key)
 {
 	if (rw->depth > MAX_DEPTH)
 		return 0;
 	unsigned lvl = rw->depth++;
 	rw->open_tags[h & 255]++;
 	struct frame *f = &rw->frames[lvl];
-	el_adopt(rw, &rw->frames[lvl - 1], e);
+	if (!rw->lean)
+		el_adopt(rw, &rw->frames[lvl - 1], e);
 	memset(f, 0, sizeof *f);
 	f->tag_slot = (uint8_t)(h & 255);
 	f->key = key;
@@ -2617,11 +2673,22 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 /* Pushes a made-up html or body element.  Returns 0 or -1. */
 static int push_virtual(struct rewriter *rw, const char *name, unsigned fl, unsigned *level)
 {
-	struct el *e = el_virtual(rw, name);
+	struct el *e;
+	if (rw->lean) {
+		if (rw->depth > MAX_DEPTH)
+			return 0; /* cannot happen at the top (push would say 0) */
+		struct html_token t;
+		memset(&t, 0, sizeof t);
+		t.name_len = strlen(name);
+		memcpy(t.name, name, t.name_len);
+		e = el_lean(rw, rw->depth, &t);
+	} else {
+		e = el_virtual(rw, name);
+	}
 	if (!e)
 		return -1;
 	*level = push(rw, e, fl, 0, name_hash(name, strlen(name)), name_key(name, strlen(name)));
-	if (!*level)
+	if (!*level && !rw->lean)
 		el_release(rw, e); /* too deep: cannot happen at the top, but never leak */
 	return 0;
 }
@@ -2647,6 +2714,14 @@ static int skeleton(struct rewriter *rw, const char *nm, size_t nl, unsigned fl)
 			return -1;
 	}
 	return 0;
+}
+
+/* A start tag past MAX_DEPTH: the rest passes through.  Returns 0 or -1. */
+static int too_deep(struct rewriter *rw, const struct html_token *t)
+{
+	if (enter_passthrough(rw, "document nested too deeply") < 0)
+		return -1;
+	return emit(rw, t->raw, t->raw_len);
 }
 
 /* A start tag (on_start() below is its token's callback). */
@@ -2686,7 +2761,16 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 	 * matching happens here) instead of a copy; not when a value holds
 	 * a reference, which the copy decodes */
 	int borrow = matchable && !rw->keep_attrs && t->n_attrs && !has_byte(t->raw, t->raw_len, '&');
-	struct el *e = el_new(rw, t, matchable && !borrow);
+	struct el *e, *copy = NULL; /* copy: lean, the attributes decoded for matching */
+	if (rw->lean) {
+		if (rw->depth > MAX_DEPTH)
+			return too_deep(rw, t);
+		e = el_lean(rw, rw->depth, t);
+		if (e && matchable && t->n_attrs && !borrow && !(copy = el_new(rw, t, 1)))
+			e = NULL;
+	} else {
+		e = el_new(rw, t, matchable && !borrow);
+	}
 	if (!e)
 		return -1;
 	if (borrow) {
@@ -2697,24 +2781,28 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 	if (is_void) {
 		/* matched as a child at depth, then kept as a sibling */
 		if (rw->depth > MAX_DEPTH) {
-			el_release(rw, e);
-			if (enter_passthrough(rw, "document nested too deeply") < 0)
-				return -1;
-			return emit(rw, t->raw, t->raw_len);
+			if (!rw->lean)
+				el_release(rw, e);
+			if (copy) /* (lean: too deep was told before) */
+				el_release(rw, copy);
+			return too_deep(rw, t);
 		}
-		struct frame *parent = &rw->frames[rw->depth - 1];
-		e->prev_el = parent->last_child;
-		e->n.prev = e->prev_el ? &e->prev_el->n : NULL;
-		e->n.index = parent->n_children;
+		if (!rw->lean) {
+			struct frame *parent = &rw->frames[rw->depth - 1];
+			e->prev_el = parent->last_child;
+			e->n.prev = e->prev_el ? &e->prev_el->n : NULL;
+			e->n.index = parent->n_children;
+		}
 		rw->path[rw->depth - 1] = &e->n;
 		lvl = rw->depth;
 	} else {
 		lvl = push(rw, e, fl, foreign, th, key);
 		if (!lvl) {
-			el_release(rw, e);
-			if (enter_passthrough(rw, "document nested too deeply") < 0)
-				return -1;
-			return emit(rw, t->raw, t->raw_len);
+			if (!rw->lean)
+				el_release(rw, e);
+			if (copy) /* (lean: too deep was told before) */
+				el_release(rw, copy);
+			return too_deep(rw, t);
 		}
 		if (is_html) rw->html_level = lvl;
 		if (is_head) { rw->head_level = lvl; rw->seen_head = 1; }
@@ -2722,11 +2810,17 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 	}
 	int action = 0;
 	const struct cosmetic_entry *hit = NULL;
+	if (copy)
+		rw->path[lvl - 1] = &copy->n;
 	if (matchable) {
 		if (rw->n_desc && feed_has(rw, lvl, is_void) < 0)
 			action = -1;
 		else
 			action = match_rules(rw, t, lvl, lvl, &hit);
+	}
+	if (copy) {
+		rw->path[lvl - 1] = &e->n;
+		el_release(rw, copy);
 	}
 	int rc = action < 0 ? -1 : emit_start(rw, t, action, hit, is_void, lvl);
 	if (borrow) {
@@ -2737,7 +2831,7 @@ __attribute__((always_inline)) static inline int start_tag(struct rewriter *rw, 
 	/* contents of elements waiting for them start after the start tag */
 	for (size_t i = rw->n_pends; i-- > 0 && rw->pends[i].level == lvl;)
 		rw->pends[i].inner_start = hold_pos(rw);
-	if (is_void)
+	if (is_void && !rw->lean)
 		add_void(rw, e); /* a sibling from now on, also after an error */
 	return rc;
 }
@@ -2781,19 +2875,28 @@ static int emit_start(struct rewriter *rw, const struct html_token *t, int actio
 
 /* ---- end tags ----------------------------------------------------------------------------- */
 
-/* An end tag (on_end() below is its token's callback). */
-__attribute__((always_inline)) static inline int end_tag(struct rewriter *rw, const struct html_token *t)
+/* Closes the element at frame target (the top one) with its end tag t.
+ * Returns 0 or -1. */
+static inline int close_top(struct rewriter *rw, const struct html_token *t, unsigned target)
+{
+	rw->frames[target].inner_end = hold_pos(rw);
+	rw->frames[target].has_inner_end = 1;
+	if (emit_tag(rw, t->raw, t->raw_len) < 0)
+		return -1;
+	rw->in_off += t->raw_len; /* the element ends after its end tag */
+	int rc = pop_frame(rw);
+	rw->in_off -= t->raw_len;
+	return rc;
+}
+
+/* An end tag that is not the current element's (or is body's, html's or
+ * head's): the parser's search for what it closes.  Out of line: its
+ * registers were saved for every end tag.  Returns 0 or -1. */
+__attribute__((noinline)) static int end_tag_other(struct rewriter *rw, const struct html_token *t)
 {
 	const char *nm = t->name;
 	size_t nl = t->name_len;
-	unsigned target = 0, top = rw->depth - 1;
-	if (top && frame_is(&rw->frames[top], tag_key(t), nm, nl) && !NAME_IS(nm, nl, "body") &&
-	    !NAME_IS(nm, nl, "html") && !NAME_IS(nm, nl, "head")) {
-		/* the usual end tag, of the current element: every rule below
-		 * finds that one first (a heading's, a cell's, a foreign one's) */
-		target = top;
-		goto close;
-	}
+	unsigned target = 0;
 	struct tinfo tmp;
 	unsigned fl = tinfo_get(rw, t, &tmp)->flags;
 	if (NAME_IS(nm, nl, "body") || NAME_IS(nm, nl, "html")) {
@@ -2845,15 +2948,21 @@ __attribute__((always_inline)) static inline int end_tag(struct rewriter *rw, co
 		return emit(rw, t->raw, t->raw_len); /* ignored by the parser */
 	if (pop_to(rw, target + 1) < 0)
 		return -1;
-close:
-	rw->frames[target].inner_end = hold_pos(rw);
-	rw->frames[target].has_inner_end = 1;
-	if (emit_tag(rw, t->raw, t->raw_len) < 0)
-		return -1;
-	rw->in_off += t->raw_len; /* the element ends after its end tag */
-	int rc = pop_frame(rw);
-	rw->in_off -= t->raw_len;
-	return rc;
+	return close_top(rw, t, target);
+}
+
+/* An end tag (on_end() below is its token's callback). */
+__attribute__((always_inline)) static inline int end_tag(struct rewriter *rw, const struct html_token *t)
+{
+	const char *nm = t->name;
+	size_t nl = t->name_len;
+	unsigned top = rw->depth - 1;
+	if (top && frame_is(&rw->frames[top], tag_key(t), nm, nl) && !NAME_IS(nm, nl, "body") &&
+	    !NAME_IS(nm, nl, "html") && !NAME_IS(nm, nl, "head"))
+		return close_top(rw, t, top); /* the usual end tag, of the current element: every
+		                                 rule of end_tag_other finds that one first (a
+		                                 heading's, a cell's, a foreign one's) */
+	return end_tag_other(rw, t);
 }
 
 /* ---- token dispatch --------------------------------------------------------------------- */
@@ -3265,6 +3374,9 @@ struct rewriter *rewriter_new(struct cosmetic_page *page, const struct rewriter_
 	rw->tri = page ? cosmetic_page_tri_filter(page) : NULL;
 	rw->pair = page ? cosmetic_page_pair_filter(page) : NULL;
 	rw->keep_attrs = page && cosmetic_page_reads_others(page);
+	/* (no page: nothing is matched, and records hold only names) */
+	rw->lean = !rw->keep_attrs && !(page && cosmetic_page_reads_siblings(page));
+	rw->n_lean = 1;
 	if (!rw->o.max_tag)
 		rw->o.max_tag = rw->o.lookahead > (1u << 20) ? rw->o.lookahead : (1u << 20);
 	rw->tok = html_tok_new(rw->o.max_tag);
@@ -3294,10 +3406,12 @@ void rewriter_free(struct rewriter *rw)
 	if (!rw)
 		return;
 	assert(rw->magic == RW_MAGIC);
-	for (unsigned i = 0; i < rw->depth; i++) {
+	for (unsigned i = 0; i < rw->depth && !rw->lean; i++) {
 		el_free_chain(rw, rw->frames[i].last_child);
 		el_free_chain(rw, rw->frames[i].el); /* with the earlier siblings it owns */
 	}
+	for (unsigned i = 1; i < rw->n_lean; i++)
+		el_release(rw, rw->lean_el[i]);
 	for (unsigned i = 0; i < TINFO_SLOTS; i++)
 		free(rw->tinfo[i].rules);
 	for (unsigned i = 0; i < TB_SLOTS; i++)

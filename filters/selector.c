@@ -1854,6 +1854,32 @@ static void set_reads_others(struct sel *s)
 	s->reads_others = r;
 }
 
+/* 1 when matching s may read an element's earlier siblings or its
+ * position among them (sel_reads_siblings): an nth pseudo-class, a '+' or
+ * '~' combinator (or a relative selector's leading one), here or in a
+ * nested selector.  Computed when asked (once per rule, at list load). */
+static int reads_siblings(const struct sel *s)
+{
+	for (unsigned i = 0; i < s->n_alts; i++) {
+		const struct complex *x = &s->alts[i];
+		for (unsigned j = 0; j < x->n; j++) {
+			const struct compound *k = &x->c[j];
+			if (k->has_nth || k->comb == '+' || k->comb == '~')
+				return 1;
+			for (unsigned q = 0; q < k->n_nots; q++)
+				if (reads_siblings(k->nots[q]))
+					return 1;
+			for (unsigned q = 0; q < k->n_is; q++)
+				if (reads_siblings(k->iss[q]))
+					return 1;
+		}
+	}
+	for (unsigned i = 0; i < s->n_conds; i++)
+		if (s->conds[i].sub && reads_siblings(s->conds[i].sub))
+			return 1;
+	return 0;
+}
+
 /* Parses a nested selector from an operator argument. */
 static struct sel *sub_sel(struct cur *c, const char *a, size_t n, int relative, int allow_conds)
 {
@@ -2724,6 +2750,7 @@ const char *sel_text(const struct sel *s) { return s->text; }
 unsigned sel_n_conds(const struct sel *s) { return s->n_conds; }
 int sel_rel_simple(const struct sel *s) { return s->rel_simple; }
 int sel_reads_others(const struct sel *s) { return s->reads_others; }
+int sel_reads_siblings(const struct sel *s) { return reads_siblings(s); }
 uint64_t sel_id(const struct sel *s) { return s->id; }
 uint64_t sel_static_id(const struct sel *s) { return s->static_id; }
 uint32_t sel_desc_mask(const struct sel *s) { return s->desc_mask; }

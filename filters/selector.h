@@ -161,6 +161,10 @@ int sel_rel_simple(const struct sel *s);
  * attribute, here or in a nested selector); 0 when the other elements'
  * names and positions are enough. */
 int sel_reads_others(const struct sel *s);
+/* 1 when matching s may read an element's earlier siblings or its index
+ * among them (:nth-*, '+', '~', here or in a nested selector); 0 when
+ * the element and its ancestors are enough. */
+int sel_reads_siblings(const struct sel *s);
 /* A 64-bit hash of the selector's text, syntax and relativity: selectors
  * with the same id match the same elements (rules repeat inner selectors,
  * and the rewriter matches each once per element; like its text-test memo

@@ -1247,6 +1247,61 @@ static void test_51_guard_lazy_count(void **state)
 	free(doc);
 }
 
+/* When no rule reads an element's siblings, its position or the
+ * attributes of another element, records are one per level (lean_el),
+ * rewritten by the next element there: the same output as with records
+ * kept, for implied ends, void and foreign elements, removals, '&' in
+ * values (matched on a decoded copy), ancestors' names and :has(> ...),
+ * at depths entered, left and entered again.  The second rule set adds
+ * a sibling rule that matches nothing: records are kept there. */
+static void test_59_lean_records(void **state)
+{
+	static char doc[16384], want[16384];
+	size_t d = 0, w = 0;
+#define BOTH(in, out) do { \
+		d += (size_t)snprintf(doc + d, sizeof doc - d, "%s", in); \
+		w += (size_t)snprintf(want + w, sizeof want - w, "%s", out); \
+	} while (0)
+	BOTH("<!doctype html><title>t</title>", "<!doctype html><title>t</title>");
+	BOTH("<p class=ad>1<p>2", "<p>2");
+	BOTH("<ul><li>a<li class=ad>b<li>c</ul>", "<ul><li>a<li>c</ul>");
+	BOTH("<section><div><p class=x>s</p><p>k</p></div></section><p class=x>out</p>",
+	     "<section><div><p>k</p></div></section><p class=x>out</p>");
+	BOTH("<a href=\"/r?a=1&amp;aff=2\">A</a><a href=\"/r?a=1&amp;afx=2\" class=ad>B</a><a href=\"/r?q&amp;z\">C</a>",
+	     "<a href=\"/r?q&amp;z\">C</a>");
+	BOTH("<div><b class=k>k</b></div><div><i><b class=k>n</b></i></div>", "<div><i><b class=k>n</b></i></div>");
+	BOTH("<img class=ad src=x><br id=cookie><hr>", "<hr>");
+	BOTH("<svg><g class=\"ad\"/><rect/></svg>", "<svg><rect/></svg>");
+	BOTH("<p>please buy now</p><p>read</p>", "<p>read</p>");
+	for (int r = 0; r < 3; r++) {
+		/* deeper each time, then back up: levels made, reused, made */
+		for (int i = 0; i < 30 + 20 * r; i++)
+			BOTH(i % 2 ? "<div>" : "<span>", i % 2 ? "<div>" : "<span>");
+		BOTH("<em class=ad>x</em><em id=k>y</em><br class=ad>", "<em id=k>y</em>");
+		for (int i = 30 + 20 * r; i-- > 0;)
+			BOTH(i % 2 ? "</div>" : "</span>", i % 2 ? "</div>" : "</span>");
+	}
+	BOTH("<p class=ad>left open", "");
+#undef BOTH
+	assert_true(d < sizeof doc - 1 && w < sizeof want - 1);
+	const char *const *sets[2] = {
+		R("##.ad", "###cookie", "##section p.x", "##a[href*=\"&aff=\"]", "##div:has(> b.k)",
+		  "##p:has-text(buy)"),
+		R("##.ad", "###cookie", "##section p.x", "##a[href*=\"&aff=\"]", "##div:has(> b.k)",
+		  "##p:has-text(buy)", "##q + q.never"),
+	};
+	for (int k = 0; k < 2; k++) {
+		struct cosmetic *c = build(sets[k]);
+		struct cosmetic_page *pg = cosmetic_page_new(c, "www.example.com", 0);
+		assert_non_null(pg);
+		assert_int_equal(cosmetic_page_reads_siblings(pg), k);
+		assert_int_equal(cosmetic_page_reads_others(pg), 0);
+		cosmetic_page_free(pg);
+		cosmetic_free(c);
+		expect(sets[k], doc, want);
+	}
+}
+
 int main(void)
 {
 	seed = (unsigned)time(NULL);
@@ -1294,6 +1349,7 @@ int main(void)
 		cmocka_unit_test(test_56_record_pool),
 		cmocka_unit_test(test_57_removal_offsets),
 		cmocka_unit_test(test_58_pool_thread_exit),
+		cmocka_unit_test(test_59_lean_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

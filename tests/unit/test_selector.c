@@ -861,6 +861,28 @@ static void test_13_reads_others(void **state)
 	}
 }
 
+/* Which selectors read an element's earlier siblings or its position (the
+ * rewriter keeps records of closed elements only then). */
+static void test_13b_reads_siblings(void **state)
+{
+	(void)state;
+	static const struct { const char *sel; int want; } t[] = {
+		{ ".ad", 0 }, { "div > p.x", 0 }, { ".klaro .notice", 0 }, { "div:has(> img, video)", 0 },
+		{ "div:not(.x) > p", 0 }, { "div:has-text(ad):upward(.box)", 0 }, { ".a > p:upward(2)", 0 },
+		{ ":root > body", 0 }, { "h2 + p", 1 }, { "[data-x] ~ p", 1 }, { "li:first-child", 1 },
+		{ "li:nth-child(2n+1)", 1 }, { "p:not(h2 + p)", 1 }, { "p:is(.a, :first-child)", 1 },
+		{ "div:has(p ~ b)", 1 }, { "div:has(> p:nth-child(3))", 1 },
+		{ "div:has(:not(.a ~ p))", 1 },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+		struct sel *s = parse_ok(t[i].sel, 0);
+		if (sel_reads_siblings(s) != t[i].want)
+			fprintf(stderr, "%s: want %d\n", t[i].sel, t[i].want);
+		assert_int_equal(sel_reads_siblings(s), t[i].want);
+		sel_free(s);
+	}
+}
+
 /* The bounds a whole-text test puts on a passing text, for the rewriter's
  * early decisions: the shapes read, and those that must stay unbounded. */
 static void test_12_text_bounds(void **state)
@@ -1174,6 +1196,7 @@ int main(void)
 		cmocka_unit_test(test_12_borrowed_text),
 		cmocka_unit_test(test_12_list_subject_tags),
 		cmocka_unit_test(test_13_reads_others),
+		cmocka_unit_test(test_13b_reads_siblings),
 		cmocka_unit_test(test_12_text_bounds),
 		cmocka_unit_test(test_13_literal_search),
 		cmocka_unit_test(test_14_list_attr_mask),
