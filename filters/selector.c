@@ -3377,6 +3377,18 @@ static int match_from(const struct complex *x, unsigned ci, const struct sel_nod
 	}
 }
 
+/* 1 when node lacks one of the attribute names in need (name_bit()s);
+ * *have holds node's names once *made is set, so a list builds it once. */
+static int lacks_attrs(uint64_t need, const struct sel_node *node, uint64_t *have, int *made)
+{
+	if (!*made) {
+		for (unsigned a = 0; a < node->n_attrs; a++)
+			*have |= name_bit(node->attrs[a].name, node->attrs[a].name_len);
+		*made = 1;
+	}
+	return (need & ~*have) != 0;
+}
+
 static int match_at(const struct sel *s, const struct sel_node *const *path, unsigned k,
                     const struct sel_node *node, int scope)
 {
@@ -3410,15 +3422,8 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 		for (; todo; todo &= todo - 1) {
 			unsigned i = (unsigned)__builtin_ctzll(todo);
 			const struct complex *x = &s->alts[i];
-			if (x->need) {
-				if (!have_made) {
-					for (unsigned a = 0; a < node->n_attrs; a++)
-						have |= name_bit(node->attrs[a].name, node->attrs[a].name_len);
-					have_made = 1;
-				}
-				if (x->need & ~have)
-					continue;
-			}
+			if (x->need && lacks_attrs(x->need, node, &have, &have_made))
+				continue;
 			if (match_from(x, x->n - 1, path, k, node, scope))
 				return 1;
 		}
@@ -3431,15 +3436,8 @@ static int match_at(const struct sel *s, const struct sel_node *const *path, uns
 		const struct complex *x = &s->alts[i];
 		if (x->stag && (x->stag_len != node->name_len || x->stag0 != node->name[0]))
 			continue;
-		if (masked && x->need) {
-			if (!have_made) {
-				for (unsigned a = 0; a < node->n_attrs; a++)
-					have |= name_bit(node->attrs[a].name, node->attrs[a].name_len);
-				have_made = 1;
-			}
-			if (x->need & ~have)
-				continue;
-		}
+		if (masked && x->need && lacks_attrs(x->need, node, &have, &have_made))
+			continue;
 		if (match_from(&s->alts[i], s->alts[i].n - 1, path, k, node, scope))
 			return 1;
 	}
