@@ -1818,6 +1818,22 @@ static void wait_add(struct rewriter *rw, const struct sel *s, uint32_t desc)
 	}
 }
 
+/* Starts p (fresh from pend_add) as rule e's selector s waiting at level
+ * lvl: the conditions descendants decide, and the selectors they wait on. */
+static void pend_watch(struct rewriter *rw, struct pend *p, const struct cosmetic_entry *e,
+                       const struct sel *s, unsigned lvl)
+{
+	p->e = e;
+	p->s = s;
+	p->desc = desc_mask(s);
+	if (p->desc) {
+		wait_add(rw, s, p->desc);
+		rw->n_desc++;
+		rw->last_desc = (int32_t)(p - rw->pends);
+	}
+	p->level = lvl;
+}
+
 /* 1 when some pend may learn something from the element at lvl (el):
  * a selector waited on has its subject tag and is not plain, or matches
  * it (remembered in has_memo as feed_has() keys it). */
@@ -1915,15 +1931,7 @@ static int feed_has(struct rewriter *rw, unsigned lvl, int is_void)
 			if (!q)
 				continue;
 			p = &rw->pends[i]; /* pend_add may move the array */
-			q->e = e;
-			q->s = sub;
-			q->desc = desc_mask(sub);
-			if (q->desc)
-				wait_add(rw, sub, q->desc);
-			rw->n_desc += q->desc != 0;
-			if (q->desc)
-				rw->last_desc = (int32_t)(q - rw->pends);
-			q->level = lvl;
+			pend_watch(rw, q, e, sub, lvl);
 			q->target = target;
 			q->target_cond = (uint8_t)c;
 			q->hold_start = rw->frames[lvl].hold_start;
@@ -2462,15 +2470,7 @@ static inline __attribute__((always_inline)) int rule_hit(struct rewriter *rw, c
 		struct pend *p = pend_add(rw);
 		if (!p)
 			return 0;
-		p->e = e;
-		p->s = s;
-		p->desc = desc_mask(s);
-		if (p->desc)
-			wait_add(rw, s, p->desc);
-		rw->n_desc += p->desc != 0;
-		if (p->desc)
-			rw->last_desc = (int32_t)(p - rw->pends);
-		p->level = lvl;
+		pend_watch(rw, p, e, s, lvl);
 		p->hold_start = hold_pos(rw);
 		p->text_start = text_pos(rw);
 		p->vis_start = rw->visible;
